@@ -1,0 +1,3 @@
+module github.com/bodybroker/sdk
+
+go 1.26
