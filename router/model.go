@@ -1,0 +1,205 @@
+package router
+
+import (
+	"context"
+	"time"
+)
+
+// Role is the author of a chat message.
+type Role string
+
+// Chat roles, as the OpenAI-compatible chat API names them.
+const (
+	RoleSystem    Role = "system"
+	RoleUser      Role = "user"
+	RoleAssistant Role = "assistant"
+)
+
+// Message is one chat message.
+type Message struct {
+	Role    Role
+	Content string
+}
+
+// Responsibility is what a line is for. The router's policy maps it to a
+// tier; see [DefaultResponsibilityTiers].
+type Responsibility string
+
+// Responsibilities known to the default policy. Studios may define their own
+// values and map them with a policy of their own.
+const (
+	Greeting              Responsibility = "greeting"
+	Farewell              Responsibility = "farewell"
+	GenericDialogue       Responsibility = "generic"
+	SimpleResponse        Responsibility = "simple"
+	EliteDialogue         Responsibility = "elite_dialogue"
+	QuestDialogue         Responsibility = "quest_dialogue"
+	ComplexQuestion       Responsibility = "complex_question"
+	StoryProgression      Responsibility = "story_progression"
+	MajorNPC              Responsibility = "major_npc"
+	Personalized          Responsibility = "personalized"
+	CharacterDevelopment  Responsibility = "character_development"
+	StoryCritical         Responsibility = "story_critical"
+	ResponsibilityUnknown Responsibility = ""
+)
+
+// Importance is how much an NPC matters to the story.
+type Importance int
+
+// NPC importance levels, lowest first. The zero value is ImportanceUnset,
+// which the policy skips.
+const (
+	ImportanceUnset Importance = iota
+	Generic
+	Elite
+	Major
+)
+
+// String returns the importance's lower-case name.
+func (i Importance) String() string {
+	switch i {
+	case Generic:
+		return "generic"
+	case Elite:
+		return "elite"
+	case Major:
+		return "major"
+	default:
+		return "unset"
+	}
+}
+
+// Request is one completion request as the router and every [Model] see it.
+//
+// Messages is the prompt. The routing fields (Responsibility, Importance,
+// Tier, AffinityKey) choose where it runs; the sampling fields say how.
+// Zero values mean "use the tier's default".
+type Request struct {
+	Messages []Message
+
+	// Routing.
+	Responsibility Responsibility
+	Importance     Importance
+	// Tier, when non-empty, names the tier explicitly and overrides the
+	// policy.
+	Tier string
+	// AffinityKey (a conversation or persona ID) keeps requests that share
+	// a prompt prefix on the same replica while it has room.
+	AffinityKey string
+
+	// Sampling. Zero means the tier's default.
+	MaxTokens   int
+	Temperature *float64
+	Stop        []string
+	// Adapter is a LoRA adapter name; empty means the tier's adapter, if
+	// any. OpenAI-compatible servers (vLLM) address an adapter as a model.
+	Adapter string
+	// Model overrides the tier's model name for this request.
+	Model string
+	// Priority is passed to engines that schedule by it (vLLM's
+	// "priority"; lower runs sooner there). The router sets it from
+	// Importance when it is zero.
+	Priority int
+}
+
+// FinishReason says why a completion ended.
+type FinishReason string
+
+// Finish reasons reported by OpenAI-compatible servers, plus the router's own.
+const (
+	FinishStop      FinishReason = "stop"
+	FinishLength    FinishReason = "length"
+	FinishCancelled FinishReason = "cancelled"
+	FinishScripted  FinishReason = "scripted"
+)
+
+// Usage counts the tokens of one completion.
+type Usage struct {
+	PromptTokens     int
+	CompletionTokens int
+}
+
+// Delta is one piece of a streamed completion. Text is the new text since
+// the previous Delta; the last Delta of a successful stream has a non-empty
+// FinishReason and, where the backend reports it, Usage.
+type Delta struct {
+	Text         string
+	FinishReason FinishReason
+	Usage        *Usage
+}
+
+// Stream is a completion in progress. Recv returns the next Delta, io.EOF
+// after the final one, or an error. Close releases the stream and cancels
+// the request if it is still running; it is safe to call more than once and
+// must be called even after io.EOF.
+type Stream interface {
+	Recv() (Delta, error)
+	Close() error
+}
+
+// Response is a complete (unary) completion.
+type Response struct {
+	Text         string
+	FinishReason FinishReason
+	Usage        Usage
+	// Model is the model (or adapter) name that served the request.
+	Model string
+}
+
+// Model is one replica of one model server: the seam between the router and
+// an inference backend. Implementations must be safe for concurrent use.
+//
+// Stream must return before the first token arrives only with an error that
+// happened before any token was produced; the router treats such errors as
+// retryable on another tier. Errors that happen after the first token come
+// from Stream.Recv.
+type Model interface {
+	Generate(ctx context.Context, req Request) (*Response, error)
+	Stream(ctx context.Context, req Request) (Stream, error)
+}
+
+// Timing is what the router measured for one request.
+type Timing struct {
+	// Queued is the time spent waiting for admission.
+	Queued time.Duration
+	// TTFT is the time from the router's call to the first token.
+	TTFT time.Duration
+	// PredictedTTFT is the router's estimate at admission time.
+	PredictedTTFT time.Duration
+	// Total is the time from the call to the last token.
+	Total time.Duration
+}
+
+// Reason is one step of a routing decision, recorded in a [Receipt].
+type Reason string
+
+// Reasons a [Receipt] may list.
+const (
+	ReasonExplicitTier   Reason = "explicit_tier"  // Request.Tier named the tier
+	ReasonResponsibility Reason = "responsibility" // the policy mapped Responsibility
+	ReasonImportance     Reason = "importance"     // the policy mapped Importance
+	ReasonDefault        Reason = "default"        // the default tier
+	ReasonAffinity       Reason = "affinity"       // the affinity key picked the replica
+	ReasonSpill          Reason = "spill"          // the affinity replica was full
+	ReasonLeastLoaded    Reason = "least_loaded"   // power-of-two choices picked the replica
+	ReasonDowngrade      Reason = "downgrade"      // the tier was saturated
+	ReasonCircuitOpen    Reason = "circuit_open"   // the replica's breaker was open
+	ReasonBackendError   Reason = "backend_error"  // the replica failed before the first token
+	ReasonPredictedLate  Reason = "predicted_late" // the tier would likely miss the deadline
+	ReasonHedge          Reason = "hedge"          // a hedged request won
+	ReasonFallback       Reason = "fallback"       // a fallback tier served the request
+)
+
+// Receipt says how one request was routed. Every response carries one.
+type Receipt struct {
+	// Tier and Replica name what served the request (or last tried to).
+	Tier    string
+	Replica string
+	// Model is the model or adapter name sent to the backend.
+	Model string
+	// Reasons lists the decisions in the order they were taken.
+	Reasons []Reason
+	// Attempts is the number of tiers tried, 1 when the first one served.
+	Attempts int
+	Timing   Timing
+}
