@@ -1,0 +1,153 @@
+package sdk
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// The dependency guard, after Tailscale's deptest: it asks the go command for
+// every package's transitive imports and fails when a package reaches one it
+// must not (DESIGN.md, "Dependency directions"). Test-only imports do not
+// count; what a user links does.
+
+const mod = "github.com/bodybroker/sdk"
+
+// rule forbids packages matching pkg (a package path, or a prefix ending in
+// "/...") from depending on any import path with one of the deny prefixes,
+// unless the package matches one of except.
+type rule struct {
+	pkg    string
+	deny   []string
+	except []string
+	why    string
+}
+
+var rules = []rule{
+	{
+		pkg:  mod + "/...",
+		deny: []string{"google.golang.org/grpc"},
+		except: []string{
+			mod + "/dialogue/...",
+			mod + "/examples/...",
+		},
+		why: "only dialogue and examples import grpc",
+	},
+	{
+		pkg:  mod + "/eventbus",
+		deny: []string{"github.com/redis/go-redis", mod + "/eventbus/redisbus"},
+		why:  "the in-memory bus must not link its Redis backend",
+	},
+	{
+		pkg: mod + "/eventbus",
+		deny: []string{
+			mod + "/router", mod + "/dialogue", mod + "/payment", mod + "/worldtime",
+			mod + "/audio", mod + "/settings", mod + "/indicators", mod + "/batching",
+		},
+		why: "game packages import eventbus, never the reverse",
+	},
+	{
+		pkg: mod + "/payment",
+		deny: []string{
+			"github.com/stripe/stripe-go", "github.com/redis/go-redis",
+			mod + "/payment/stripepay", mod + "/payment/redisstore",
+		},
+		why: "payment types must not link stripe-go or go-redis; those are its backends",
+	},
+	{
+		pkg: mod + "/router",
+		deny: []string{
+			"github.com/redis/go-redis", "github.com/stripe/stripe-go",
+			mod + "/router/openai", mod + "/router/scripted", mod + "/dialogue",
+		},
+		why: "the router core owns the Model seam; backends live in subpackages",
+	},
+	{
+		pkg:  mod + "/dialogue",
+		deny: []string{"github.com/stripe/stripe-go", mod + "/payment"},
+		why:  "dialogue has no business with payments",
+	},
+	{
+		pkg:  mod + "/internal/stats",
+		deny: []string{"."}, // any non-standard import; see isStd
+		why:  "the latency sketch is standard library only",
+	},
+}
+
+func matches(pattern, path string) bool {
+	if prefix, ok := strings.CutSuffix(pattern, "/..."); ok {
+		return path == prefix || strings.HasPrefix(path, prefix+"/")
+	}
+	return path == pattern
+}
+
+func denied(deny, dep string) bool {
+	if deny == "." {
+		first, _, _ := strings.Cut(dep, "/")
+		return strings.Contains(first, ".")
+	}
+	return dep == deny || strings.HasPrefix(dep, deny+"/")
+}
+
+func TestDependencyDirections(t *testing.T) {
+	out, err := exec.Command("go", "list",
+		"-f", `{{.ImportPath}}{{range .Deps}} {{.}}{{end}}`, "./...").Output()
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			t.Fatalf("go list: %v\n%s", err, ee.Stderr)
+		}
+		t.Fatalf("go list: %v", err)
+	}
+	checked := map[string]bool{}
+	for line := range strings.Lines(string(out)) {
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		pkg, deps := fields[0], fields[1:]
+	rules:
+		for _, r := range rules {
+			if !matches(r.pkg, pkg) {
+				continue
+			}
+			for _, e := range r.except {
+				if matches(e, pkg) {
+					continue rules
+				}
+			}
+			checked[pkg] = true
+			for _, dep := range deps {
+				for _, d := range r.deny {
+					if denied(d, dep) {
+						t.Errorf("%s depends on %s: %s", pkg, dep, r.why)
+					}
+				}
+			}
+		}
+	}
+	if !checked[mod+"/internal/stats"] {
+		t.Errorf("internal/stats was not checked; is go list output parsed right?\n%s", out)
+	}
+	t.Logf("checked %d packages", len(checked))
+}
+
+func TestDenyMatching(t *testing.T) {
+	tests := []struct {
+		deny, dep string
+		want      bool
+	}{
+		{"github.com/redis/go-redis", "github.com/redis/go-redis/v9", true},
+		{"github.com/redis/go-redis", "github.com/redis/go-redisx", false},
+		{".", "fmt", false},
+		{".", "golang.org/x/sync/errgroup", true},
+		{".", "internal/race", false},
+	}
+	for _, tt := range tests {
+		if got := denied(tt.deny, tt.dep); got != tt.want {
+			t.Errorf("denied(%q, %q) = %v, want %v", tt.deny, tt.dep, got, tt.want)
+		}
+	}
+	if !matches(mod+"/...", mod+"/eventbus/redisbus") || matches(mod+"/eventbus", mod+"/eventbus/redisbus") {
+		t.Error("matches() gets package patterns wrong")
+	}
+}
