@@ -638,8 +638,8 @@ func TestEntitlementResolution(t *testing.T) {
 	if got := e.ent(t, "p"); !got.Active || got.Plan != "vip" || got.GraceUntil.IsZero() {
 		t.Fatalf("vip in grace outranks basic: %+v", got)
 	}
-	put(payment.Grant{PlayerID: "q", SourceID: "sub_1", Plan: "basic", Status: payment.StatusCanceled, Version: 1, SyncedAt: now})
-	put(payment.Grant{PlayerID: "q", SourceID: "sub_2", Plan: "vip", Status: payment.StatusIncomplete, Version: 1, SyncedAt: now.Add(time.Minute)})
+	put(payment.Grant{PlayerID: "q", SourceID: "sub_1", Plan: "basic", Status: payment.StatusCanceled, Version: 1, PeriodStart: now, SyncedAt: now.Add(time.Hour)})
+	put(payment.Grant{PlayerID: "q", SourceID: "sub_2", Plan: "vip", Status: payment.StatusIncomplete, Version: 1, PeriodStart: now.Add(time.Minute), SyncedAt: now})
 	if got := e.ent(t, "q"); got.Active || got.Plan != "vip" || got.Status != payment.StatusIncomplete {
 		t.Fatalf("nothing active: %+v, want the latest grant (vip incomplete)", got)
 	}

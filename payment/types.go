@@ -118,7 +118,8 @@ func (g Grant) Entitles(now time.Time) bool {
 type Entitlement struct {
 	PlayerID string `json:"player_id"`
 	// Plan is the entitled plan's ID, or, when Active is false, the plan of
-	// the most recent grant (empty if the player never had one).
+	// the grant with the latest period start (empty if the player never
+	// had one).
 	Plan string `json:"plan,omitempty"`
 	// Active reports whether the player is entitled to Plan now.
 	Active bool   `json:"active"`
@@ -159,8 +160,10 @@ func resolve(playerID string, grants []Grant, now time.Time, rank func(string) i
 				best = g
 			}
 		}
-		if latest == nil || g.SyncedAt.After(latest.SyncedAt) ||
-			(g.SyncedAt.Equal(latest.SyncedAt) && g.SourceID < latest.SourceID) {
+		// "Latest" is judged by provider data only (never by sync time), so
+		// the answer does not depend on the order events arrived in.
+		if latest == nil || g.PeriodStart.After(latest.PeriodStart) ||
+			(g.PeriodStart.Equal(latest.PeriodStart) && g.SourceID > latest.SourceID) {
 			latest = g
 		}
 	}
