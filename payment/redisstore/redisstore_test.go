@@ -149,4 +149,3 @@ func TestServiceOnRedis(t *testing.T) {
 		t.Fatalf("entitlement via the second server = %+v, %v", ent, err)
 	}
 }
-
