@@ -15,6 +15,7 @@ type MemoryStore struct {
 
 	mu        sync.RWMutex
 	events    map[string]time.Time // event ID -> claim expiry
+	sweepAt   int
 	grants    map[string]map[string]Grant
 	owners    map[string]string // source ID -> player ID
 	customers map[string]string
@@ -32,6 +33,7 @@ func NewMemoryStore(now func() time.Time) *MemoryStore {
 	}
 	return &MemoryStore{
 		now:       now,
+		sweepAt:   1024,
 		events:    make(map[string]time.Time),
 		grants:    make(map[string]map[string]Grant),
 		owners:    make(map[string]string),
@@ -53,12 +55,14 @@ func (s *MemoryStore) ClaimEvent(_ context.Context, eventID string, ttl time.Dur
 		return false, nil
 	}
 	s.events[eventID] = now.Add(ttl)
-	if len(s.events)%1024 == 0 {
+	if len(s.events) >= s.sweepAt {
+		// Amortized O(1): sweep expired claims whenever the map doubled.
 		for id, exp := range s.events {
 			if !now.Before(exp) {
 				delete(s.events, id)
 			}
 		}
+		s.sweepAt = max(1024, 2*len(s.events))
 	}
 	return true, nil
 }

@@ -549,6 +549,36 @@ func TestCouponsAndCodes(t *testing.T) {
 	}
 }
 
+// A player who was offered the box and typed an ambassador's code there
+// is attributed from the completed session's discount.
+func TestAttributionFromPromotionCodeBox(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	setupAmbassador(t, e)
+	res, err := e.svc.Checkout().Start(ctx, payment.CheckoutRequest{PlayerID: "p3", Plan: "vip"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.AmbassadorID != "" || res.PromotionCodeID != "" {
+		t.Fatalf("no code was given, result = %+v", res)
+	}
+	if _, err := e.fake.CompleteCheckout(res.SessionID, paymenttest.CompleteOptions{Code: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	e.deliverAll(t)
+	e.deliverAll(t) // every event twice: counted once
+	got, err := e.svc.Admin().AmbassadorStats(ctx, "amb_alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(payment.AmbassadorStats{AmbassadorID: "amb_alice", Checkouts: 1, Invoices: 1, Revenue: map[string]int64{"usd": 800}}, got); diff != "" {
+		t.Errorf("stats (-want +got):\n%s", diff)
+	}
+	if ent := e.ent(t, "p3"); !ent.Active || ent.Plan != "vip" {
+		t.Errorf("entitlement = %+v", ent)
+	}
+}
+
 func TestReconcileReplaysMissedEvents(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()

@@ -34,7 +34,7 @@ const (
 	DefaultMaxWebhookBytes  = 512 << 10
 	DefaultPastDueGrace     = 72 * time.Hour
 	DefaultEventRetention   = 31 * 24 * time.Hour
-	DefaultSyncTimeout      = 10 * time.Second
+	DefaultSyncTimeout      = 8 * time.Second
 )
 
 // Options configures a [Service]. Provider, Plans and WebhookSecrets are
@@ -69,7 +69,9 @@ type Options struct {
 	// both Stripe's 3-day retries and its 30-day event list).
 	EventRetention time.Duration
 	// SyncTimeout bounds the provider round trips made for one event,
-	// independently of the HTTP request's context. Default DefaultSyncTimeout.
+	// independently of the HTTP request's context, so the handler answers
+	// well within Stripe's delivery timeout; a sync cut short answers 500
+	// and is retried. Default DefaultSyncTimeout (8 seconds).
 	SyncTimeout time.Duration
 
 	// PastDueGrace is how long a past_due subscription keeps entitling its

@@ -95,7 +95,10 @@ type Grant struct {
 	CancelAtPeriodEnd bool      `json:"cancel_at_period_end,omitempty"`
 	// Version orders writes of the same grant: a store keeps the grant with
 	// the highest version and ignores older writes, so a slow sync that
-	// read older provider state never overwrites a newer one.
+	// read older provider state never overwrites a newer one. The Service
+	// sets it to the (strictly increasing) clock reading taken before the
+	// provider was read; across servers, ordering is therefore as good as
+	// their clock sync, and any sync after the window fixes the state.
 	Version int64 `json:"version"`
 	// SyncedAt is when the grant was last read from the provider.
 	SyncedAt time.Time `json:"synced_at,omitzero"`
