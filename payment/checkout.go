@@ -84,13 +84,9 @@ func (c *Checkout) Start(ctx context.Context, req CheckoutRequest) (CheckoutResu
 	if req.TrialDays < 0 || (req.TrialDays > 0 && info.price.Mode != ModeSubscription) {
 		return CheckoutResult{}, &ValidationError{Field: "TrialDays", Reason: "only non-negative, and only for subscriptions"}
 	}
-	customer, err := c.customerFor(ctx, req.PlayerID, req.Email)
-	if err != nil {
-		return CheckoutResult{}, err
-	}
 	meta := map[string]string{MetaPlayerID: req.PlayerID, MetaPlan: info.plan}
 	p := CheckoutParams{
-		Mode: info.price.Mode, PriceID: info.price.ID, Quantity: 1, CustomerID: customer,
+		Mode: info.price.Mode, PriceID: info.price.ID, Quantity: 1,
 		ClientReferenceID: req.PlayerID, SuccessURL: success, CancelURL: cancel,
 		Metadata: meta, TrialDays: req.TrialDays,
 	}
@@ -108,6 +104,11 @@ func (c *Checkout) Start(ctx context.Context, req CheckoutRequest) (CheckoutResu
 		}
 	} else {
 		p.AllowPromotionCodes = !s.opts.DisablePromotionCodeBox
+	}
+	// The code is resolved first so that a bad code costs no customer.
+	p.CustomerID, err = c.customerFor(ctx, req.PlayerID, req.Email)
+	if err != nil {
+		return CheckoutResult{}, err
 	}
 	nonce := req.RequestID
 	if nonce == "" {

@@ -3,6 +3,7 @@ package payment_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -243,8 +244,11 @@ func TestCheckoutPromotionCodeXorBox(t *testing.T) {
 		t.Fatalf("session with code = %+v", cs)
 	}
 
-	if _, err := e.svc.Checkout().Start(ctx, payment.CheckoutRequest{PlayerID: "p1", Plan: "premium", Code: "NOPE"}); !errors.Is(err, payment.ErrInvalidCode) {
+	if _, err := e.svc.Checkout().Start(ctx, payment.CheckoutRequest{PlayerID: "newcomer", Plan: "premium", Code: "NOPE"}); !errors.Is(err, payment.ErrInvalidCode) {
 		t.Fatalf("unknown code error = %v, want ErrInvalidCode", err)
+	}
+	if got := e.fake.Customers(); got != 1 {
+		t.Fatalf("customers = %d, want 1 (a bad code must not create one)", got)
 	}
 	if _, err := e.svc.Admin().DeactivatePromotionCode(ctx, pc.ID); err != nil {
 		t.Fatal(err)
@@ -672,5 +676,33 @@ func TestEntitlementResolution(t *testing.T) {
 	put(payment.Grant{PlayerID: "q", SourceID: "sub_2", Plan: "vip", Status: payment.StatusIncomplete, Version: 1, PeriodStart: now.Add(time.Minute), SyncedAt: now})
 	if got := e.ent(t, "q"); got.Active || got.Plan != "vip" || got.Status != payment.StatusIncomplete {
 		t.Fatalf("nothing active: %+v, want the latest grant (vip incomplete)", got)
+	}
+}
+
+func TestEntitlementChangeJSON(t *testing.T) {
+	at := time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)
+	c := payment.EntitlementChange{
+		Version: payment.EntitlementChangeVersion, PlayerID: "p1",
+		Previous: payment.Entitlement{PlayerID: "p1"},
+		Current: payment.Entitlement{PlayerID: "p1", Plan: "vip", Active: true, Status: payment.StatusActive,
+			PeriodEnd: at, Source: payment.SourceSubscription, SourceID: "sub_1"},
+		EventID: "evt_1", EventType: payment.EventSubscriptionUpdated, At: at,
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"v":1,"player_id":"p1","previous":{"player_id":"p1","active":false},` +
+		`"current":{"player_id":"p1","plan":"vip","active":true,"status":"active","period_end":"2026-02-03T04:05:06Z","source":"subscription","source_id":"sub_1"},` +
+		`"event_id":"evt_1","event_type":"customer.subscription.updated","at":"2026-02-03T04:05:06Z"}`
+	if diff := cmp.Diff(want, string(b)); diff != "" {
+		t.Errorf("EntitlementChange JSON (-want +got):\n%s", diff)
+	}
+	var back payment.EntitlementChange
+	if err := json.Unmarshal(b, &back); err != nil || !back.Current.Equal(c.Current) || back.Version != 1 {
+		t.Fatalf("round trip = %+v, %v", back, err)
+	}
+	if payment.TopicEntitlementChanged != "payment.entitlement.changed" {
+		t.Fatalf("topic = %q", payment.TopicEntitlementChanged)
 	}
 }
