@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/bodybroker/sdk/payment"
@@ -705,4 +706,51 @@ func TestEntitlementChangeJSON(t *testing.T) {
 	if payment.TopicEntitlementChanged != "payment.entitlement.changed" {
 		t.Fatalf("topic = %q", payment.TopicEntitlementChanged)
 	}
+}
+
+func TestSyncTimeoutAndCallerCancel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var slow bool
+		e := newEnv(t, func(o *payment.Options) {
+			o.SyncTimeout = 2 * time.Second
+			o.Provider = providerSwitch{Fake: o.Provider.(*paymenttest.Fake), slow: &slow}
+		})
+		e.fake.Subscribe("p1", "price_basic")
+		ev := e.fake.Events()[0]
+		body := e.fake.Payload(ev)
+		sig := paymenttest.Sign(body, e.clk.Now(), secret)
+
+		slow = true
+		start := time.Now()
+		_, err := e.svc.Webhooks().Process(context.Background(), body, sig)
+		if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) != 2*time.Second {
+			t.Fatalf("slow provider: err = %v after %v, want DeadlineExceeded after 2s", err, time.Since(start))
+		}
+		// The claim was released: a redelivery is processed, even when the
+		// caller (the HTTP request) has already gone away.
+		slow = false
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if r, err := e.svc.Webhooks().Process(ctx, body, sig); err != nil || r != payment.ResultProcessed {
+			t.Fatalf("redelivery with a canceled caller = %v, %v; want processed", r, err)
+		}
+		if got := e.ent(t, "p1"); !got.Active {
+			t.Fatalf("entitlement = %+v", got)
+		}
+	})
+}
+
+// providerSwitch blocks subscription reads until the context ends while
+// *slow is set.
+type providerSwitch struct {
+	*paymenttest.Fake
+	slow *bool
+}
+
+func (p providerSwitch) GetSubscription(ctx context.Context, id string) (payment.Subscription, error) {
+	if *p.slow {
+		<-ctx.Done()
+		return payment.Subscription{}, ctx.Err()
+	}
+	return p.Fake.GetSubscription(ctx, id)
 }
