@@ -85,11 +85,8 @@ func (s *Service) syncSubscription(ctx context.Context, id, playerHint string, c
 	if g.Status == StatusPastDue {
 		g.GraceUntil = sub.CurrentPeriodStart.Add(s.opts.PastDueGrace)
 	}
-	if sub.CustomerID != "" {
-		if err := s.store.PutCustomer(ctx, player, sub.CustomerID); err != nil {
-			return err
-		}
-	}
+	// The player↔customer link is stored by checkout; a subscription made
+	// elsewhere is found by Checkout.Portal through the provider's search.
 	return s.applyGrant(ctx, g, c)
 }
 

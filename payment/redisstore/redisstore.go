@@ -110,25 +110,32 @@ func (s *Store) PutGrant(ctx context.Context, g payment.Grant) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("redisstore: encode grant: %w", err)
 	}
-	n, err := putGrant.Run(ctx, s.rdb, []string{s.grantsKey(g.PlayerID)},
-		"v:"+g.SourceID, fmt.Sprintf("%020d", g.Version), "g:"+g.SourceID, b).Int()
+	// One round trip: the versioned write and the owner link travel in one
+	// pipeline. The owner is set even when the write loses to a newer
+	// version (the newer write names the same source, hence the same
+	// owner, unless the source moved, which the HDEL below handles).
+	pipe := s.rdb.Pipeline()
+	// EVAL (not EVALSHA) in the pipeline: the script is short, and there
+	// is no NOSCRIPT round trip to recover from.
+	put := putGrant.Eval(ctx, pipe, []string{s.grantsKey(g.PlayerID)},
+		"v:"+g.SourceID, fmt.Sprintf("%020d", g.Version), "g:"+g.SourceID, b)
+	owner := pipe.SetArgs(ctx, s.prefix+"owner:"+g.SourceID, g.PlayerID, redis.SetArgs{Get: true})
+	_, _ = pipe.Exec(ctx) // errors are read per command below
+	n, err := put.Int()
 	if err != nil {
 		return false, fmt.Errorf("redisstore: put grant %s: %w", g.SourceID, err)
 	}
-	if n == 0 {
-		return false, nil
-	}
-	prev, err := s.rdb.SetArgs(ctx, s.prefix+"owner:"+g.SourceID, g.PlayerID, redis.SetArgs{Get: true}).Result()
+	prev, err := owner.Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return true, fmt.Errorf("redisstore: set owner of %s: %w", g.SourceID, err)
+		return n == 1, fmt.Errorf("redisstore: set owner of %s: %w", g.SourceID, err)
 	}
 	if prev != "" && prev != g.PlayerID {
 		// The source moved to another player: the old player loses it.
 		if err := s.rdb.HDel(ctx, s.grantsKey(prev), "g:"+g.SourceID, "v:"+g.SourceID).Err(); err != nil {
-			return true, fmt.Errorf("redisstore: move grant %s: %w", g.SourceID, err)
+			return n == 1, fmt.Errorf("redisstore: move grant %s: %w", g.SourceID, err)
 		}
 	}
-	return true, nil
+	return n == 1, nil
 }
 
 // Grants implements payment.Store with one HGETALL.
