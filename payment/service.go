@@ -172,6 +172,14 @@ func New(opts Options) (*Service, error) {
 	if opts.MaxWebhookBytes < 0 {
 		return nil, &ValidationError{Field: "Options.MaxWebhookBytes", Reason: "negative"}
 	}
+	// Own the catalog: defaults are filled in below, and the caller may
+	// reuse its slices.
+	plans := make([]Plan, len(opts.Plans))
+	for i, p := range opts.Plans {
+		p.Prices = append([]Price(nil), p.Prices...)
+		plans[i] = p
+	}
+	opts.Plans = plans
 	if opts.Store == nil {
 		opts.Store = NewMemoryStore(opts.Now)
 	}
@@ -298,6 +306,8 @@ type Stats struct {
 	Malformed          uint64 // rejected: body not an event, or too large
 	APIVersionMismatch uint64 // events rendered in another API version
 	Failed             uint64 // sync failures (the provider will retry)
+	// EntitlementChanges counts changes reported to
+	// Options.OnEntitlementChange (only counted when it is set).
 	EntitlementChanges uint64
 	// Latency is the time to verify, de-duplicate and sync one event.
 	Latency stats.Snapshot
