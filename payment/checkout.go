@@ -1,0 +1,248 @@
+package payment
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Checkout is the player-facing API: it starts checkout sessions and
+// customer-portal sessions. A server may expose it to authenticated
+// players; it never grants anything by itself (entitlements come only from
+// synced provider state). Safe for concurrent use.
+type Checkout struct{ s *Service }
+
+// CheckoutRequest asks for a checkout session for one player.
+type CheckoutRequest struct {
+	// PlayerID is the authenticated player. Required.
+	PlayerID string
+	// Plan picks the plan's first price; PriceID picks a price directly.
+	// One of them is required; when both are set they must agree.
+	Plan    string
+	PriceID string
+	// Code is a promotion code the player typed or brought in a link. It is
+	// resolved server-side and applied; the promotion-code box is then not
+	// offered (the provider refuses both at once).
+	Code string
+	// Email pre-fills the customer created for a first-time payer.
+	Email string
+	// SuccessURL and CancelURL default to Options.DefaultSuccessURL and
+	// Options.DefaultCancelURL.
+	SuccessURL string
+	CancelURL  string
+	// TrialDays starts a subscription with a free trial.
+	TrialDays int64
+	// RequestID makes retries of the same request return the same session
+	// (it goes into the idempotency key). Use one per player attempt.
+	// Without it, identical requests within the same minute share a session.
+	RequestID string
+}
+
+// CheckoutResult is a created session: send the player to URL.
+type CheckoutResult struct {
+	SessionID string
+	URL       string
+	ExpiresAt time.Time
+	// PromotionCodeID and AmbassadorID are set when Code was applied.
+	PromotionCodeID string
+	AmbassadorID    string
+}
+
+// Start creates a checkout session: it finds or creates the player's
+// customer (player ID in its metadata), sets client_reference_id and the
+// session and subscription metadata, and either applies the player's code
+// or offers the promotion-code box, never both.
+func (c *Checkout) Start(ctx context.Context, req CheckoutRequest) (CheckoutResult, error) {
+	s := c.s
+	if req.PlayerID == "" {
+		return CheckoutResult{}, &ValidationError{Field: "PlayerID", Reason: "required"}
+	}
+	info, err := s.pickPrice(req.Plan, req.PriceID)
+	if err != nil {
+		return CheckoutResult{}, err
+	}
+	success, cancel := req.SuccessURL, req.CancelURL
+	if success == "" {
+		success = s.opts.DefaultSuccessURL
+	}
+	if cancel == "" {
+		cancel = s.opts.DefaultCancelURL
+	}
+	if success == "" || cancel == "" {
+		return CheckoutResult{}, &ValidationError{Field: "SuccessURL/CancelURL", Reason: "required (no defaults configured)"}
+	}
+	success, err = withSessionID(success)
+	if err != nil {
+		return CheckoutResult{}, &ValidationError{Field: "SuccessURL", Reason: err.Error()}
+	}
+	if req.TrialDays < 0 || (req.TrialDays > 0 && info.price.Mode != ModeSubscription) {
+		return CheckoutResult{}, &ValidationError{Field: "TrialDays", Reason: "only non-negative, and only for subscriptions"}
+	}
+	meta := map[string]string{MetaPlayerID: req.PlayerID, MetaPlan: info.plan}
+	p := CheckoutParams{
+		Mode: info.price.Mode, PriceID: info.price.ID, Quantity: 1,
+		ClientReferenceID: req.PlayerID, SuccessURL: success, CancelURL: cancel,
+		Metadata: meta, TrialDays: req.TrialDays,
+	}
+	var res CheckoutResult
+	if code := strings.TrimSpace(req.Code); code != "" {
+		pc, err := s.admin.resolveCode(ctx, code)
+		if err != nil {
+			return CheckoutResult{}, err
+		}
+		p.PromotionCodeID = pc.ID
+		res.PromotionCodeID = pc.ID
+		if amb := pc.Metadata[MetaAmbassadorID]; amb != "" {
+			meta[MetaAmbassadorID] = amb
+			res.AmbassadorID = amb
+		}
+	} else {
+		p.AllowPromotionCodes = !s.opts.DisablePromotionCodeBox
+	}
+	// The code is resolved first so that a bad code costs no customer.
+	p.CustomerID, err = c.customerFor(ctx, req.PlayerID, req.Email)
+	if err != nil {
+		return CheckoutResult{}, err
+	}
+	nonce := req.RequestID
+	if nonce == "" {
+		nonce = "t" + strconv.FormatInt(s.now().Unix()/60, 10)
+	}
+	p.IdempotencyKey = idemKey("checkout", req.PlayerID, p.PriceID, p.PromotionCodeID,
+		strconv.FormatBool(p.AllowPromotionCodes), success, cancel, strconv.FormatInt(p.TrialDays, 10), nonce)
+	cs, err := s.provider.CreateCheckoutSession(ctx, p)
+	if err != nil {
+		return CheckoutResult{}, err
+	}
+	res.SessionID, res.URL, res.ExpiresAt = cs.ID, cs.URL, cs.ExpiresAt
+	return res, nil
+}
+
+// Portal creates a customer-portal session where the player manages their
+// subscription; returnURL is where the portal sends them back. It returns
+// an error wrapping ErrNotFound if the player has never checked out.
+func (c *Checkout) Portal(ctx context.Context, playerID, returnURL string) (PortalSession, error) {
+	if playerID == "" {
+		return PortalSession{}, &ValidationError{Field: "playerID", Reason: "required"}
+	}
+	if returnURL == "" {
+		return PortalSession{}, &ValidationError{Field: "returnURL", Reason: "required"}
+	}
+	customer, err := c.existingCustomer(ctx, playerID)
+	if err != nil {
+		return PortalSession{}, err
+	}
+	return c.s.provider.CreatePortalSession(ctx, PortalParams{CustomerID: customer, ReturnURL: returnURL})
+}
+
+// Complete syncs a finished checkout session at once, for the success
+// page (the redirect often beats the webhook), through the same path the
+// webhook uses, and returns the player's entitlement. The session must
+// belong to playerID, otherwise the error wraps ErrNotFound.
+func (c *Checkout) Complete(ctx context.Context, playerID, sessionID string) (Entitlement, error) {
+	s := c.s
+	cs, err := s.provider.GetCheckoutSession(ctx, sessionID)
+	if err != nil {
+		return Entitlement{PlayerID: playerID}, err
+	}
+	if cs.ClientReferenceID != playerID {
+		return Entitlement{PlayerID: playerID}, fmt.Errorf("%w: checkout session %s for player %s", ErrNotFound, sessionID, playerID)
+	}
+	if _, err := s.syncCheckout(ctx, sessionID, cause{}); err != nil && !errors.Is(err, errSkip) {
+		return Entitlement{PlayerID: playerID}, err
+	}
+	return s.entitlements.Get(ctx, playerID)
+}
+
+func (c *Checkout) existingCustomer(ctx context.Context, playerID string) (string, error) {
+	s := c.s
+	id, err := s.store.Customer(ctx, playerID)
+	if err == nil {
+		return id, nil
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return "", err
+	}
+	id, err = s.provider.FindCustomer(ctx, playerID)
+	if err != nil {
+		return "", err
+	}
+	if err := s.store.PutCustomer(ctx, playerID, id); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// customerFor finds the player's customer (store, then provider search)
+// or creates it with a deterministic idempotency key, so that concurrent or
+// retried first checkouts create one customer.
+func (c *Checkout) customerFor(ctx context.Context, playerID, email string) (string, error) {
+	id, err := c.existingCustomer(ctx, playerID)
+	if err == nil || !errors.Is(err, ErrNotFound) {
+		return id, err
+	}
+	id, err = c.s.provider.CreateCustomer(ctx, CustomerParams{
+		PlayerID: playerID, Email: email, IdempotencyKey: idemKey("customer", playerID),
+	})
+	if err != nil {
+		return "", err
+	}
+	if err := c.s.store.PutCustomer(ctx, playerID, id); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+func (s *Service) pickPrice(plan, priceID string) (priceInfo, error) {
+	if priceID != "" {
+		info, ok := s.byPrice[priceID]
+		if !ok {
+			return priceInfo{}, fmt.Errorf("%w: %q", ErrUnknownPrice, priceID)
+		}
+		if plan != "" && info.plan != plan {
+			return priceInfo{}, &ValidationError{Field: "PriceID", Reason: fmt.Sprintf("price %q belongs to plan %q, not %q", priceID, info.plan, plan)}
+		}
+		return info, nil
+	}
+	if plan == "" {
+		return priceInfo{}, &ValidationError{Field: "Plan/PriceID", Reason: "one is required"}
+	}
+	p, ok := s.byPlan[plan]
+	if !ok {
+		return priceInfo{}, fmt.Errorf("%w: plan %q", ErrUnknownPrice, plan)
+	}
+	return s.byPrice[p.Prices[0].ID], nil
+}
+
+// withSessionID adds session_id={CHECKOUT_SESSION_ID} to a success URL
+// that does not carry the placeholder yet.
+func withSessionID(raw string) (string, error) {
+	if strings.Contains(raw, "{CHECKOUT_SESSION_ID}") {
+		return raw, nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return "", fmt.Errorf("not an absolute URL: %q", raw)
+	}
+	sep := "?"
+	if u.RawQuery != "" {
+		sep = "&"
+	}
+	return raw + sep + "session_id={CHECKOUT_SESSION_ID}", nil
+}
+
+// idemKey builds a deterministic idempotency key (at most 255 bytes, as
+// Stripe requires) from an operation and its distinguishing parts.
+func idemKey(op string, parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		fmt.Fprintf(h, "%d:%s|", len(p), p)
+	}
+	return "bb-" + op + "-" + hex.EncodeToString(h.Sum(nil)[:16])
+}

@@ -1,0 +1,96 @@
+// Package payment sells subscriptions and one-time passes through a
+// payment provider (Stripe, in package stripepay) and answers the one
+// question a game server asks on every request: what is this player
+// entitled to right now?
+//
+// The core package does not import stripe-go or go-redis. It talks to the
+// provider through the [Provider] seam and keeps its state behind the
+// [Store] seam.
+//
+// # Usage
+//
+// Configure the plans (which provider prices grant which tier), a
+// provider, a store and the webhook signing secrets, then hand out the
+// four APIs to the callers that should have them:
+//
+//	svc, err := payment.New(payment.Options{
+//		Provider:       prov,  // stripepay.New(…)
+//		Store:          store, // redisstore.New(…), or nil for memory
+//		Plans:          plans,
+//		WebhookSecrets: []payment.Secret{payment.Secret(os.Getenv("STRIPE_WHSEC"))},
+//	})
+//	mux.Handle("POST /stripe/webhook", svc.Webhooks())      // the provider
+//	res, err := svc.Checkout().Start(ctx, req)              // players
+//	ok, err := svc.Entitlements().Has(ctx, player, "vip")   // game servers
+//	_, err = svc.Admin().CreateAmbassadorCode(ctx, params)  // operators only
+//
+// # Checkout
+//
+// [Checkout.Start] finds or creates the player's customer (player ID in
+// its metadata, deterministic idempotency key), and creates a session with
+// client_reference_id, the player and plan in the session metadata and in
+// the subscription's (or payment's) metadata, and the success and cancel
+// URLs. A code the player typed is resolved server-side and applied as a
+// promotion code; without one the promotion-code box is offered. The two
+// are never sent together (Stripe rejects that, which broke every coupon
+// checkout of the original system). [Checkout.Portal] opens the customer
+// portal; [Checkout.Complete] syncs a finished session for the success
+// page through the webhook's own path.
+//
+// # Webhooks
+//
+// [Webhooks] is an http.Handler. It caps the body size, verifies the
+// Stripe-Signature header against every configured secret (so secrets can
+// be rotated), rejects timestamps outside the tolerance in either direction
+// (stripe-go only rejects old ones), compares the event's API version with
+// the provider's, claims the event ID in the store before doing anything
+// (duplicates are acknowledged and skipped), and then treats the event
+// only as a trigger: the subscription, session, invoice or charge it names
+// is re-fetched from the provider and upserted. Because every sync reads
+// the provider's current state, and grants carry a version so that a
+// slower sync never overwrites a newer one, events may arrive late, twice
+// or out of order without changing the outcome. A failed sync releases the
+// claim and answers 500, so the provider's retry runs it again. Unknown
+// event types are acknowledged and ignored; [HandledEventTypes] lists the
+// ones to enable. [Admin.Reconcile] replays the provider's event list
+// through the same path after an outage.
+//
+// # Entitlements
+//
+// A player's [Entitlement] is derived from their grants (one per
+// subscription or purchase): the highest-ranked plan among grants that are
+// active, trialing, or past_due within Options.PastDueGrace of the unpaid
+// period's start. [Entitlements.Get] takes about 150 ns with the
+// [MemoryStore] and one round trip with Redis. When
+// Options.OnEntitlementChange is set, every change caused by a sync is
+// reported as an [EntitlementChange] (topic [TopicEntitlementChanged]);
+// a grace period running out is a change of time, not of state, and is not
+// reported.
+//
+// # Coupons and ambassador codes
+//
+// [Admin] creates, reads, lists, updates and deletes coupons, and creates,
+// finds, lists and deactivates promotion codes. An ambassador gets one
+// promotion code on a shared coupon with their ID in its metadata
+// ([Admin.CreateAmbassadorCode]); each paid checkout and paid invoice that
+// carries the code is attributed to them once, and [Admin.AmbassadorStats]
+// totals checkouts, invoices and revenue by currency.
+//
+// # Security
+//
+// Admin (coupons, codes, reconcile, stats) and Checkout (player
+// operations) are separate types so a server can expose each only to the
+// right caller. Credentials are of type [Secret], which redacts itself in
+// fmt and slog output.
+//
+// # Concurrency
+//
+// A [Service] and the APIs it hands out are safe for concurrent use. The
+// package starts no goroutines; the caller owns the Provider and Store.
+//
+// # Backends
+//
+// Package stripepay implements [Provider] on stripe-go v76. Package
+// redisstore implements [Store] on go-redis v9. Package paymenttest has a
+// stateful fake Provider, a webhook signer and the Store conformance suite.
+package payment

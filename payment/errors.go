@@ -1,0 +1,80 @@
+package payment
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Provider and store errors wrap them so callers can use
+// errors.Is.
+var (
+	// ErrNotFound: the object does not exist (at the provider or in the store).
+	ErrNotFound = errors.New("payment: not found")
+	// ErrInvalidCode: a promotion code typed by a player is unknown,
+	// inactive, expired or used up.
+	ErrInvalidCode = errors.New("payment: invalid promotion code")
+	// ErrUnknownPrice: the price is not in the configured plans.
+	ErrUnknownPrice = errors.New("payment: unknown price")
+	// ErrInvalidRequest: the provider rejected the request's parameters.
+	ErrInvalidRequest = errors.New("payment: invalid request")
+	// ErrCardDeclined: the provider declined a payment.
+	ErrCardDeclined = errors.New("payment: card declined")
+	// ErrRateLimited: the provider asked us to slow down.
+	ErrRateLimited = errors.New("payment: rate limited")
+	// ErrAuthentication: the provider rejected the API key.
+	ErrAuthentication = errors.New("payment: provider authentication failed")
+	// ErrIdempotency: an idempotency key was reused with other parameters.
+	ErrIdempotency = errors.New("payment: idempotency key reused with different parameters")
+	// ErrProviderUnavailable: the provider failed or could not be reached;
+	// the call may be retried.
+	ErrProviderUnavailable = errors.New("payment: provider unavailable")
+
+	// ErrBadSignature: a webhook's signature header is missing, malformed
+	// or matches none of the configured secrets.
+	ErrBadSignature = errors.New("payment: bad webhook signature")
+	// ErrTimestampOutOfTolerance: a webhook's signed timestamp is too old or
+	// too far in the future.
+	ErrTimestampOutOfTolerance = errors.New("payment: webhook timestamp outside tolerance")
+	// ErrPayloadTooLarge: a webhook body exceeds Options.MaxWebhookBytes.
+	ErrPayloadTooLarge = errors.New("payment: webhook body too large")
+	// ErrMalformedEvent: a webhook body is not a provider event.
+	ErrMalformedEvent = errors.New("payment: malformed webhook event")
+	// ErrAPIVersionMismatch: an event was rendered in an API version other
+	// than the provider's, and Options.RejectAPIVersionMismatch is set.
+	ErrAPIVersionMismatch = errors.New("payment: event API version mismatch")
+)
+
+// ProviderError carries the provider's detail for a failed call. It wraps
+// one of the sentinel errors above (Kind).
+type ProviderError struct {
+	Op         string // the provider operation, e.g. "checkout.create"
+	Kind       error  // a sentinel such as ErrNotFound
+	HTTPStatus int
+	Code       string // the provider's error code, e.g. "resource_missing"
+	Message    string
+	RequestID  string
+}
+
+func (e *ProviderError) Error() string {
+	if e.Code != "" {
+		return fmt.Sprintf("%v: %s: %s (%s, http %d, request %s)", e.Kind, e.Op, e.Message, e.Code, e.HTTPStatus, e.RequestID)
+	}
+	return fmt.Sprintf("%v: %s: %s (http %d, request %s)", e.Kind, e.Op, e.Message, e.HTTPStatus, e.RequestID)
+}
+
+// Unwrap returns Kind.
+func (e *ProviderError) Unwrap() error { return e.Kind }
+
+// ValidationError reports a bad argument to an SDK call, before anything
+// was sent to the provider.
+type ValidationError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ValidationError) Error() string {
+	return fmt.Sprintf("payment: invalid %s: %s", e.Field, e.Reason)
+}
+
+// Unwrap returns ErrInvalidRequest.
+func (e *ValidationError) Unwrap() error { return ErrInvalidRequest }

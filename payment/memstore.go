@@ -1,0 +1,207 @@
+package payment
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// MemoryStore is an in-memory [Store]. Its zero value is not ready: use
+// [NewMemoryStore]. It is safe for concurrent use, holds no goroutines and
+// needs no closing. Its contents live as long as the process.
+type MemoryStore struct {
+	now func() time.Time
+
+	mu        sync.RWMutex
+	events    map[string]time.Time // event ID -> claim expiry
+	sweepAt   int
+	grants    map[string]map[string]Grant
+	owners    map[string]string // source ID -> player ID
+	customers map[string]string
+	attrs     map[string]struct{}
+	stats     map[string]*AmbassadorStats
+}
+
+var _ Store = (*MemoryStore)(nil)
+
+// NewMemoryStore returns an empty store. now is its clock for claim
+// expiry; nil means time.Now.
+func NewMemoryStore(now func() time.Time) *MemoryStore {
+	if now == nil {
+		now = time.Now
+	}
+	return &MemoryStore{
+		now:       now,
+		sweepAt:   1024,
+		events:    make(map[string]time.Time),
+		grants:    make(map[string]map[string]Grant),
+		owners:    make(map[string]string),
+		customers: make(map[string]string),
+		attrs:     make(map[string]struct{}),
+		stats:     make(map[string]*AmbassadorStats),
+	}
+}
+
+// ClaimEvent implements [Store].
+func (s *MemoryStore) ClaimEvent(_ context.Context, eventID string, ttl time.Duration) (bool, error) {
+	if eventID == "" {
+		return false, fmt.Errorf("payment: empty event ID")
+	}
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if exp, ok := s.events[eventID]; ok && now.Before(exp) {
+		return false, nil
+	}
+	s.events[eventID] = now.Add(ttl)
+	if len(s.events) >= s.sweepAt {
+		// Amortized O(1): sweep expired claims whenever the map doubled.
+		for id, exp := range s.events {
+			if !now.Before(exp) {
+				delete(s.events, id)
+			}
+		}
+		s.sweepAt = max(1024, 2*len(s.events))
+	}
+	return true, nil
+}
+
+// ReleaseEvent implements [Store].
+func (s *MemoryStore) ReleaseEvent(_ context.Context, eventID string) error {
+	s.mu.Lock()
+	delete(s.events, eventID)
+	s.mu.Unlock()
+	return nil
+}
+
+// PutGrant implements [Store].
+func (s *MemoryStore) PutGrant(_ context.Context, g Grant) (bool, error) {
+	if g.PlayerID == "" || g.SourceID == "" {
+		return false, fmt.Errorf("payment: grant needs a player and a source ID")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.grants[g.PlayerID]
+	if m == nil {
+		m = make(map[string]Grant, 1)
+		s.grants[g.PlayerID] = m
+	}
+	if cur, ok := m[g.SourceID]; ok && cur.Version > g.Version {
+		return false, nil
+	}
+	if prev, ok := s.owners[g.SourceID]; ok && prev != g.PlayerID {
+		delete(s.grants[prev], g.SourceID)
+	}
+	m[g.SourceID] = g
+	s.owners[g.SourceID] = g.PlayerID
+	return true, nil
+}
+
+// Grants implements [Store].
+func (s *MemoryStore) Grants(_ context.Context, playerID string) ([]Grant, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	m := s.grants[playerID]
+	if len(m) == 0 {
+		return nil, nil
+	}
+	out := make([]Grant, 0, len(m))
+	for _, g := range m {
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+// resolveInto derives the entitlement under the read lock without copying
+// the grants; Entitlements uses it for its allocation-free fast path.
+func (s *MemoryStore) resolveInto(playerID string, now time.Time, rank func(string) int) Entitlement {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	m := s.grants[playerID]
+	var buf [4]Grant
+	gs := buf[:0]
+	for _, g := range m {
+		gs = append(gs, g)
+	}
+	return resolve(playerID, gs, now, rank)
+}
+
+// GrantOwner implements [Store].
+func (s *MemoryStore) GrantOwner(_ context.Context, sourceID string) (string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	p, ok := s.owners[sourceID]
+	if !ok {
+		return "", ErrNotFound
+	}
+	return p, nil
+}
+
+// PutCustomer implements [Store].
+func (s *MemoryStore) PutCustomer(_ context.Context, playerID, customerID string) error {
+	s.mu.Lock()
+	s.customers[playerID] = customerID
+	s.mu.Unlock()
+	return nil
+}
+
+// Customer implements [Store].
+func (s *MemoryStore) Customer(_ context.Context, playerID string) (string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	c, ok := s.customers[playerID]
+	if !ok {
+		return "", ErrNotFound
+	}
+	return c, nil
+}
+
+// AddAttribution implements [Store].
+func (s *MemoryStore) AddAttribution(_ context.Context, a Attribution) (bool, error) {
+	if a.ID == "" || a.AmbassadorID == "" {
+		return false, fmt.Errorf("payment: attribution needs an ID and an ambassador")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.attrs[a.ID]; ok {
+		return false, nil
+	}
+	s.attrs[a.ID] = struct{}{}
+	st := s.stats[a.AmbassadorID]
+	if st == nil {
+		st = &AmbassadorStats{AmbassadorID: a.AmbassadorID}
+		s.stats[a.AmbassadorID] = st
+	}
+	switch a.Kind {
+	case AttributionCheckout:
+		st.Checkouts++
+	case AttributionInvoice:
+		st.Invoices++
+		if a.Amount != 0 {
+			if st.Revenue == nil {
+				st.Revenue = make(map[string]int64)
+			}
+			st.Revenue[a.Currency] += a.Amount
+		}
+	}
+	return true, nil
+}
+
+// AmbassadorStats implements [Store].
+func (s *MemoryStore) AmbassadorStats(_ context.Context, ambassadorID string) (AmbassadorStats, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	st := s.stats[ambassadorID]
+	if st == nil {
+		return AmbassadorStats{AmbassadorID: ambassadorID}, nil
+	}
+	out := *st
+	if st.Revenue != nil {
+		out.Revenue = make(map[string]int64, len(st.Revenue))
+		for k, v := range st.Revenue {
+			out.Revenue[k] = v
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,151 @@
+package redisstore_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/bodybroker/sdk/payment"
+	"github.com/bodybroker/sdk/payment/paymenttest"
+	"github.com/bodybroker/sdk/payment/redisstore"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// client returns a Redis client for BB_REDIS_ADDR (default
+// 127.0.0.1:6379), closed at cleanup; it skips the test when Redis is
+// unreachable, unless BB_REQUIRE_SERVICES=1.
+func client(tb testing.TB) redis.UniversalClient {
+	tb.Helper()
+	addr := os.Getenv("BB_REDIS_ADDR")
+	if addr == "" {
+		addr = "127.0.0.1:6379"
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		if os.Getenv("BB_REQUIRE_SERVICES") == "1" {
+			tb.Fatalf("redis at %s unreachable: %v", addr, err)
+		}
+		tb.Skipf("redis at %s unreachable (%v); set BB_REDIS_ADDR", addr, err)
+	}
+	tb.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
+// prefix returns a unique key prefix whose keys are deleted at cleanup.
+func prefix(tb testing.TB, rdb redis.UniversalClient) string {
+	tb.Helper()
+	b := make([]byte, 6)
+	rand.Read(b)
+	p := "bbtest:payment:" + hex.EncodeToString(b) + ":"
+	tb.Cleanup(func() {
+		ctx := context.Background()
+		iter := rdb.Scan(ctx, 0, p+"*", 500).Iterator()
+		var keys []string
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+			if len(keys) == 500 {
+				rdb.Del(ctx, keys...)
+				keys = keys[:0]
+			}
+		}
+		if len(keys) > 0 {
+			rdb.Del(ctx, keys...)
+		}
+	})
+	return p
+}
+
+func newStore(tb testing.TB) (*redisstore.Store, redis.UniversalClient, string) {
+	tb.Helper()
+	rdb := client(tb)
+	p := prefix(tb, rdb)
+	s, err := redisstore.New(rdb, redisstore.Options{Prefix: p})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s, rdb, p
+}
+
+func TestConformance(t *testing.T) {
+	paymenttest.TestStore(t, func(t *testing.T) payment.Store {
+		s, _, _ := newStore(t)
+		return s
+	})
+}
+
+func TestNewRequiresClient(t *testing.T) {
+	if _, err := redisstore.New(nil, redisstore.Options{}); err == nil {
+		t.Fatal("New(nil) succeeded")
+	}
+}
+
+func TestGrantMovesBetweenPlayers(t *testing.T) {
+	s, _, _ := newStore(t)
+	ctx := context.Background()
+	g := payment.Grant{PlayerID: "a", SourceID: "sub_1", Status: payment.StatusActive, Version: 1}
+	if _, err := s.PutGrant(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	g.PlayerID, g.Version = "b", 2
+	if _, err := s.PutGrant(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	if gs, _ := s.Grants(ctx, "a"); len(gs) != 0 {
+		t.Fatalf("old owner still holds %+v", gs)
+	}
+	if gs, _ := s.Grants(ctx, "b"); len(gs) != 1 {
+		t.Fatalf("new owner holds %+v", gs)
+	}
+	if p, err := s.GrantOwner(ctx, "sub_1"); err != nil || p != "b" {
+		t.Fatalf("GrantOwner = %q, %v", p, err)
+	}
+}
+
+// TestServiceOnRedis runs a checkout-to-entitlement flow with the Redis
+// store, and checks the store is shared: a second Service on the same
+// keys (another server) sees the entitlement and skips the duplicate.
+func TestServiceOnRedis(t *testing.T) {
+	s, rdb, p := newStore(t)
+	ctx := context.Background()
+	fake := paymenttest.NewFake(nil)
+	mk := func(store payment.Store) *payment.Service {
+		svc, err := payment.New(payment.Options{
+			Provider: fake, Store: store, WebhookSecrets: []payment.Secret{"whsec_r"},
+			Plans: []payment.Plan{{ID: "vip", Prices: []payment.Price{{ID: "price_vip"}}}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return svc
+	}
+	a := mk(s)
+	sub := fake.Subscribe("p1", "price_vip")
+	ev := fake.Events()[0]
+	body := fake.Payload(ev)
+	if r, err := a.Webhooks().Process(ctx, body, paymenttest.Sign(body, time.Now(), "whsec_r")); err != nil || r != payment.ResultProcessed {
+		t.Fatalf("Process = %v, %v", r, err)
+	}
+	s2, err := redisstore.New(rdb, redisstore.Options{Prefix: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := mk(s2)
+	if r, err := b.Webhooks().Process(ctx, body, paymenttest.Sign(body, time.Now(), "whsec_r")); err != nil || r != payment.ResultDuplicate {
+		t.Fatalf("second server Process = %v, %v; want duplicate", r, err)
+	}
+	ent, err := b.Entitlements().Get(ctx, "p1")
+	if err != nil || !ent.Active || ent.SourceID != sub {
+		t.Fatalf("entitlement via the second server = %+v, %v", ent, err)
+	}
+}
