@@ -63,6 +63,27 @@ var rules = []rule{
 		why: "the router core owns the Model seam; backends live in subpackages",
 	},
 	{
+		pkg:  mod + "/payment/paymenttest",
+		deny: []string{"github.com/stripe/stripe-go", "github.com/redis/go-redis"},
+		why:  "the fake provider and store suite must work without the backends",
+	},
+	{
+		pkg:  mod + "/payment/stripepay",
+		deny: []string{"github.com/redis/go-redis"},
+		why:  "the Stripe provider does not need Redis",
+	},
+	{
+		pkg:  mod + "/payment/redisstore",
+		deny: []string{"github.com/stripe/stripe-go"},
+		why:  "the Redis store does not need Stripe",
+	},
+	{
+		pkg:    mod + "/...",
+		deny:   []string{"testing"},
+		except: []string{mod + "/.../*test"},
+		why:    "only test-helper packages (…test) may link package testing",
+	},
+	{
 		pkg:  mod + "/dialogue",
 		deny: []string{"github.com/stripe/stripe-go", mod + "/payment"},
 		why:  "dialogue has no business with payments",
@@ -75,6 +96,9 @@ var rules = []rule{
 }
 
 func matches(pattern, path string) bool {
+	if prefix, ok := strings.CutSuffix(pattern, "/.../*test"); ok {
+		return (path == prefix || strings.HasPrefix(path, prefix+"/")) && strings.HasSuffix(path, "test")
+	}
 	if prefix, ok := strings.CutSuffix(pattern, "/..."); ok {
 		return path == prefix || strings.HasPrefix(path, prefix+"/")
 	}
@@ -147,7 +171,8 @@ func TestDenyMatching(t *testing.T) {
 			t.Errorf("denied(%q, %q) = %v, want %v", tt.deny, tt.dep, got, tt.want)
 		}
 	}
-	if !matches(mod+"/...", mod+"/eventbus/redisbus") || matches(mod+"/eventbus", mod+"/eventbus/redisbus") {
+	if !matches(mod+"/...", mod+"/eventbus/redisbus") || matches(mod+"/eventbus", mod+"/eventbus/redisbus") ||
+		!matches(mod+"/.../*test", mod+"/payment/paymenttest") || matches(mod+"/.../*test", mod+"/payment") {
 		t.Error("matches() gets package patterns wrong")
 	}
 }

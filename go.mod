@@ -1,4 +1,3 @@
-// ENGINEER NOTE: read /work/wt/payment/READ_FIRST_RULES.md before anything else (deadline 08:30 UTC, shared-machine rules). Remove this line before your first commit.
 module github.com/bodybroker/sdk
 
 go 1.26.0
