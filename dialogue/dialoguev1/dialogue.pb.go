@@ -778,7 +778,7 @@ type Chunk struct {
 	// Position of the chunk in the reply, from 0.
 	Index uint32 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
 	// The chunk ends a sentence: text-to-speech can speak everything up to
-	// here. Set on the last chunk carrying text.
+	// here. Always set on the final chunk, which ends the last sentence.
 	SentenceEnd bool `protobuf:"varint,3,opt,name=sentence_end,json=sentenceEnd,proto3" json:"sentence_end,omitempty"`
 	// This is the reply's last chunk; completion is set.
 	Final bool `protobuf:"varint,4,opt,name=final,proto3" json:"final,omitempty"`
