@@ -596,7 +596,9 @@ type emitter struct {
 	first     time.Time
 }
 
-func (e *emitter) sent() bool { return e.index > 0 || e.text.Len() > 0 || e.seg.held != "" || e.modBuf.Len() > 0 }
+func (e *emitter) sent() bool {
+	return e.index > 0 || e.text.Len() > 0 || e.seg.held != "" || e.modBuf.Len() > 0
+}
 
 // reset drops text that was held back and never sent.
 func (e *emitter) reset() {
