@@ -1,7 +1,6 @@
 package dialogue
 
 import (
-	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -108,15 +107,4 @@ func skipClosers(text string, j int) int {
 		j += n
 	}
 	return j
-}
-
-// sentences splits a whole text into pieces, as streaming it would.
-func sentences(text string) []piece {
-	var s segmenter
-	out := s.push(text, nil)
-	out = s.flush(out)
-	if len(out) > 0 && strings.TrimSpace(out[len(out)-1].text) != "" {
-		out[len(out)-1].sentenceEnd = true
-	}
-	return out
 }
