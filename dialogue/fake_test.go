@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -49,6 +51,8 @@ type fakeStream struct {
 	hang      bool
 	cancelled chan struct{}
 	receipt   router.Receipt
+	// delay is waited before each delta; cancellation cuts it short.
+	delay time.Duration
 
 	mu     sync.Mutex
 	i      int
@@ -56,6 +60,16 @@ type fakeStream struct {
 }
 
 func (s *fakeStream) Recv() (router.Delta, error) {
+	if s.delay > 0 {
+		select {
+		case <-time.After(s.delay):
+		case <-s.ctx.Done():
+			if s.cancelled != nil {
+				close(s.cancelled)
+			}
+			return router.Delta{}, s.ctx.Err()
+		}
+	}
 	s.mu.Lock()
 	if s.i < len(s.deltas) {
 		d := s.deltas[s.i]
@@ -137,6 +151,7 @@ func newService(t testing.TB, fc *fakeCompleter, edit func(*dialogue.Options)) *
 		Completer: fc, Personas: ps, WorldLore: "The Drowned Coast.",
 		Regions:   map[string]string{"greywater": "A harbour town."},
 		RateLimit: dialogue.RateLimit{Disable: true},
+		Logger:    discardLogger(),
 	}
 	if edit != nil {
 		edit(&opts)
@@ -147,3 +162,5 @@ func newService(t testing.TB, fc *fakeCompleter, edit func(*dialogue.Options)) *
 	}
 	return s
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -377,6 +377,7 @@ func (s *Service) prepare(ctx context.Context, u *dialoguev1.Utterance, start ti
 		Responsibility: router.Responsibility(u.GetResponsibility()),
 		Importance:     imp,
 		AffinityKey:    t.conv.ID,
+		NPC:            p.ID,
 		MaxTokens:      maxTok,
 		Adapter:        p.Adapter,
 	}
@@ -392,6 +393,21 @@ func (s *Service) prepare(ctx context.Context, u *dialoguev1.Utterance, start ti
 	}
 	return t, nil
 }
+
+// RouterCompleter adapts a *router.Router to [Completer].
+func RouterCompleter(r *router.Router) Completer { return routerCompleter{r} }
+
+type routerCompleter struct{ r *router.Router }
+
+func (c routerCompleter) Stream(ctx context.Context, req router.Request) (CompletionStream, error) {
+	s, err := c.r.Stream(ctx, req)
+	if err != nil {
+		return nil, err // never a typed nil
+	}
+	return s, nil
+}
+
+var _ CompletionStream = (*router.RoutedStream)(nil)
 
 func newSessionID() string {
 	var b [16]byte
@@ -463,13 +479,19 @@ func (s *Service) generate(ctx context.Context, t *turn, e *emitter) (*dialoguev
 			return nil, ctx.Err()
 		case errors.Is(err, errSend):
 			return nil, err
+		case errors.Is(err, router.ErrUnknownTier):
+			return nil, &FieldError{Field: "tier", Reason: err.Error()}
 		default:
 			backend = err
 		}
 	}
-	if st != nil {
+	var re *router.RouteError
+	switch {
+	case st != nil:
 		c.Receipt = receiptProto(st.Receipt())
 		c.Tier, c.Model = st.Receipt().Tier, st.Receipt().Model
+	case errors.As(backend, &re):
+		c.Receipt = receiptProto(re.Receipt) // where every tier failed
 	}
 	if backend != nil {
 		if errors.Is(backend, errModeration) {
