@@ -33,6 +33,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -63,6 +64,9 @@ const (
 	// NoDone ends the stream with the finish chunk but without [DONE],
 	// and closes the body cleanly.
 	NoDone
+	// Hangup closes the connection before writing any response byte (after
+	// HeaderDelay); FaultAfter is ignored. Clients may retry it.
+	Hangup
 )
 
 // Behavior is how the server answers one request. The zero value answers
@@ -137,6 +141,7 @@ type Stats struct {
 	Completed   int64 // responses written to the end
 	Cancelled   int64 // requests the client abandoned before the end
 	Faults      int64 // responses that ended with an injected fault or error status
+	Connections int64 // TCP connections accepted
 }
 
 // Server is an OpenAI-compatible test server on a loopback port.
@@ -154,7 +159,7 @@ type Server struct {
 	reqs    []Request
 	record  bool
 
-	requests, inflight, maxInflight, completed, cancelled, faults atomic.Int64
+	requests, inflight, maxInflight, completed, cancelled, faults, conns atomic.Int64
 }
 
 // NewServer starts a server that answers every request with b.
@@ -164,7 +169,13 @@ func NewServer(b Behavior) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/chat/completions", s.serve)
 	mux.HandleFunc("POST /v1/completions", s.serve)
-	s.srv = httptest.NewServer(mux)
+	s.srv = httptest.NewUnstartedServer(mux)
+	s.srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			s.conns.Add(1)
+		}
+	}
+	s.srv.Start()
 	s.URL = s.srv.URL
 	return s
 }
@@ -214,6 +225,7 @@ func (s *Server) Stats() Stats {
 		Completed:   s.completed.Load(),
 		Cancelled:   s.cancelled.Load(),
 		Faults:      s.faults.Load(),
+		Connections: s.conns.Load(),
 	}
 }
 
@@ -314,6 +326,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if !s.sleep(ctx, b.HeaderDelay) {
 		return
+	}
+	if b.Fault == Hangup {
+		s.faults.Add(1)
+		panic(http.ErrAbortHandler)
 	}
 	if b.Status != 0 && b.Status != http.StatusOK {
 		s.faults.Add(1)
