@@ -1,6 +1,7 @@
 package dialogue
 
 import (
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -16,7 +17,8 @@ type piece struct {
 // punctuation (". ! ? …", optionally followed by closing quotes or brackets)
 // followed by white space, or a CJK full stop, question or exclamation mark.
 // Text that ends in terminal punctuation is held until the next delta shows
-// whether a sentence ended (one token of delay, and only at those points).
+// whether a sentence ended (one token of delay, and only at those points);
+// so is white space alone, which joins the next piece.
 // Abbreviations such as "Mr." may be marked as ends; TTS tolerates that.
 type segmenter struct {
 	held string
@@ -84,6 +86,12 @@ func (s *segmenter) push(delta string, out []piece) []piece {
 		i += n
 	}
 	if start < len(text) {
+		if strings.TrimSpace(text[start:]) == "" {
+			// White space alone says nothing to a listener: carry it
+			// into the next piece rather than send it on its own.
+			s.held = text[start:]
+			return out
+		}
 		out = append(out, piece{text[start:], false})
 	}
 	return out

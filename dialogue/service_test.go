@@ -47,8 +47,8 @@ func TestStreamSayChunks(t *testing.T) {
 		}
 		got = append(got, c{ch.GetText(), ch.GetSentenceEnd(), ch.GetFinal()})
 	}
-	want := []c{{"Aye.", true, false}, {" ", false, false}, {"The ", false, false}, {"harbourmaster?", true, false}, {" ", false, false},
-		{"Corrupt ", false, false}, {"to ", false, false}, {"the ", false, false}, {"bone", false, false}, {"", true, true}}
+	want := []c{{"Aye.", true, false}, {" The ", false, false}, {"harbourmaster?", true, false},
+		{" Corrupt ", false, false}, {"to ", false, false}, {"the ", false, false}, {"bone", false, false}, {"", true, true}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("chunks (-want +got):\n%s", diff)
 	}
