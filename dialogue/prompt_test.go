@@ -95,7 +95,7 @@ func TestPromptTooLarge(t *testing.T) {
 func FuzzPromptAssemble(f *testing.F) {
 	f.Add("lore", "persona", "summary", "hi", "reply", 3, 200)
 	f.Add("", "", "", "", "", 0, 0)
-	f.Add(strings.Repeat("x", 1000), "p", "", "ünï", "…", 50, 300)
+	f.Add(strings.Repeat("x", 100), "p", "", "ünï", "…", 50, 300)
 	f.Fuzz(func(t *testing.T, lore, persona, summary, utter, reply string, turns, budget int) {
 		turns = max(0, turns%64)
 		hist := make([]dialogue.Turn, turns)
