@@ -219,6 +219,15 @@ func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.Conver
 				go func(done chan<- result, cancel context.CancelCauseFunc) {
 					defer cancel(context.Canceled)
 					var sess string
+					defer func() {
+						// This goroutine is outside the interceptor's
+						// recovery: recover here, or a panic kills the
+						// process.
+						if v := recover(); v != nil {
+							h.s.log.Error("dialogue: panic in Converse", "panic", v, "stack", string(debug.Stack()))
+							done <- result{status.Error(codes.Internal, "internal error"), sess}
+						}
+					}()
 					err := h.s.StreamSay(tctx, u, func(c *dialoguev1.Chunk) error {
 						if c.GetFinal() {
 							sess = c.GetCompletion().GetSessionId()

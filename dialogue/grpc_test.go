@@ -324,7 +324,7 @@ func (panicky) Stream(context.Context, router.Request) (dialogue.CompletionStrea
 
 func TestGRPCPanicRecovery(t *testing.T) {
 	ps, _ := dialogue.NewPersonas(testPersonas...)
-	svc, err := dialogue.New(dialogue.Options{Completer: panicky{}, Personas: ps})
+	svc, err := dialogue.New(dialogue.Options{Completer: panicky{}, Personas: ps, Logger: discardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,6 +333,16 @@ func TestGRPCPanicRecovery(t *testing.T) {
 		_, err := h.client.Say(as(t.Context(), tokP1), &dialoguev1.SayRequest{Utterance: &dialoguev1.Utterance{NpcId: "mara", Text: "hi"}})
 		if status.Code(err) != codes.Internal || strings.Contains(err.Error(), "boom") {
 			t.Errorf("Say with a panicking backend = %v, want Internal without details", err)
+		}
+	}
+	for range 2 { // Converse replies run on their own goroutine
+		st, err := h.client.Converse(as(t.Context(), tokP1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = st.Send(&dialoguev1.ConverseRequest{Action: &dialoguev1.ConverseRequest_Say{Say: &dialoguev1.Utterance{NpcId: "mara", Text: "hi"}}})
+		if _, err := st.Recv(); status.Code(err) != codes.Internal {
+			t.Errorf("Converse with a panicking backend = %v, want Internal", err)
 		}
 	}
 }
@@ -490,4 +500,37 @@ func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	pool := x509.NewCertPool()
 	pool.AddCert(leaf)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
+}
+
+// TestGRPCConverseTurnError: a turn the service refuses ends the stream
+// with that turn's status code.
+func TestGRPCConverseTurnError(t *testing.T) {
+	h := serve(t, newService(t, &fakeCompleter{respond: replying("Hm.")}, nil), false, nil)
+	st, err := h.client.Converse(as(t.Context(), tokP1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = st.Send(&dialoguev1.ConverseRequest{Action: &dialoguev1.ConverseRequest_Say{Say: &dialoguev1.Utterance{NpcId: "mara", Text: "hi"}}})
+	for {
+		m, err := st.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.GetChunk().GetFinal() {
+			break
+		}
+	}
+	// The NPC is inherited from the first turn; the empty text is not.
+	_ = st.Send(&dialoguev1.ConverseRequest{Action: &dialoguev1.ConverseRequest_Say{Say: &dialoguev1.Utterance{}}})
+	if _, err := st.Recv(); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("after an invalid turn: %v, want InvalidArgument", err)
+	}
+	st2, err := h.client.Converse(as(t.Context(), tokP1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = st2.Send(&dialoguev1.ConverseRequest{})
+	if _, err := st2.Recv(); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("empty ConverseRequest: %v, want InvalidArgument", err)
+	}
 }

@@ -14,7 +14,10 @@ import (
 
 	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguetest"
+	"github.com/bodybroker/sdk/dialogue/dialoguev1"
 	"github.com/bodybroker/sdk/dialogue/redisstore"
+	"github.com/bodybroker/sdk/router"
+	"github.com/bodybroker/sdk/router/scripted"
 )
 
 func TestMain(m *testing.M) {
@@ -120,5 +123,53 @@ func TestUnreachable(t *testing.T) {
 	}
 	if _, err := s.Load(context.Background(), "x"); err == nil || errors.Is(err, dialogue.ErrNotFound) {
 		t.Errorf("Load on a dead server = %v, want a connection error", err)
+	}
+}
+
+// TestServiceOnRedis: the dialogue service remembers a conversation in
+// Redis and keeps it to its owner.
+func TestServiceOnRedis(t *testing.T) {
+	c := client(t)
+	store, err := redisstore.New(c, redisstore.Options{Prefix: prefix(t, c), TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err := scripted.New(scripted.Options{Default: []string{"Aye."}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := router.New(router.WithTier(router.Tier{Name: "scripted", Replicas: []router.Replica{{Name: "lines", Model: lines}}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ps, err := dialogue.NewPersonas(dialogue.Persona{ID: "mara", Name: "Mara", SystemPrompt: "A fence.", FallbackLines: []string{"Later."}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := dialogue.New(dialogue.Options{Completer: dialogue.RouterCompleter(r), Personas: ps, Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1 := dialogue.WithIdentity(context.Background(), dialogue.Identity{Kind: dialogue.KindPlayer, ID: "p1"})
+	first, err := svc.Say(p1, &dialoguev1.Utterance{NpcId: "mara", Text: "Hello"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess := first.GetCompletion().GetSessionId()
+	if _, err := svc.Say(p1, &dialoguev1.Utterance{NpcId: "mara", SessionId: sess, Text: "Again"}); err != nil {
+		t.Fatal(err)
+	}
+	conv, err := store.Load(context.Background(), sess)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []dialogue.Turn{{Player: "Hello", NPC: "Aye."}, {Player: "Again", NPC: "Aye."}}
+	if conv.Player != "p1" || conv.NPC != "mara" || len(conv.Turns) != 2 || conv.Turns[0] != want[0] || conv.Turns[1] != want[1] {
+		t.Errorf("stored conversation = %+v", conv)
+	}
+	p2 := dialogue.WithIdentity(context.Background(), dialogue.Identity{Kind: dialogue.KindPlayer, ID: "p2"})
+	if _, err := svc.Say(p2, &dialoguev1.Utterance{NpcId: "mara", SessionId: sess, Text: "Mine now"}); !errors.Is(err, dialogue.ErrPermissionDenied) {
+		t.Errorf("another player's session = %v, want ErrPermissionDenied", err)
 	}
 }
