@@ -386,4 +386,3 @@ func TestClosed(t *testing.T) {
 		t.Errorf("Stream after Close = %v", err)
 	}
 }
-
