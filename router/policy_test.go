@@ -12,6 +12,7 @@ import (
 
 	"github.com/bodybroker/sdk/internal/llmtest"
 	"github.com/bodybroker/sdk/router"
+	"github.com/bodybroker/sdk/router/scripted"
 )
 
 func threeTiers() []router.Option {
@@ -818,5 +819,76 @@ func TestClose(t *testing.T) {
 	}
 	if _, err := r.Stream(context.Background(), router.Request{}); !errors.Is(err, router.ErrClosed) {
 		t.Errorf("Stream after Close = %v", err)
+	}
+}
+
+func TestEmptyCompletionFallsBack(t *testing.T) {
+	empty := newBackend(t, llmtest.Behavior{Tokens: []string{}})
+	lines := mustScripted(t, scripted.Options{Default: []string{"A line."}, Lines: map[router.Responsibility][]string{}})
+	r := mustRouter(t,
+		router.WithTier(tier("llm", empty.replica("e"))),
+		router.WithTier(tier("scripted", router.Replica{Name: "lines", Model: lines})),
+		router.WithFallback("llm", "scripted"),
+	)
+	res, err := r.Generate(context.Background(), router.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Text != "A line." || res.Receipt.Tier != "scripted" {
+		t.Errorf("an empty completion was not replaced: %+v", res)
+	}
+	st, _ := r.Stats().Tier("llm")
+	if st.Errors.Backend != 1 || st.Replicas[0].Breaker != router.BreakerClosed {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestHooksAndStatsCarryOver(t *testing.T) {
+	bad := newBackend(t, llmtest.Behavior{Status: 500})
+	good := newBackend(t, llmtest.Behavior{Tokens: []string{"a", "b"}})
+	var mu sync.Mutex
+	var routed []string
+	var fallbacks []string
+	hooks := router.Hooks{
+		OnRouted: func(rc router.Receipt) {
+			mu.Lock()
+			routed = append(routed, rc.Tier)
+			mu.Unlock()
+		},
+		OnFallback: func(from, to string, cause error) {
+			mu.Lock()
+			fallbacks = append(fallbacks, from+"→"+to)
+			mu.Unlock()
+		},
+	}
+	opts := []router.Option{
+		router.WithTier(tier("big", bad.replica("b"))),
+		router.WithTier(tier("small", good.replica("g"))),
+		router.WithFallback("big", "small"),
+		router.WithHooks(hooks),
+	}
+	r := mustRouter(t, opts...)
+	if _, err := r.Generate(context.Background(), router.Request{Tier: "big"}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if diff := cmp.Diff([]string{"small"}, routed); diff != "" {
+		t.Errorf("OnRouted (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"big→small"}, fallbacks); diff != "" {
+		t.Errorf("OnFallback (-want +got):\n%s", diff)
+	}
+	mu.Unlock()
+	if err := r.Reconfigure(opts...); err != nil {
+		t.Fatal(err)
+	}
+	st := r.Stats()
+	big, _ := st.Tier("big")
+	small, _ := st.Tier("small")
+	if big.Requests != 1 || big.Errors.Backend != 1 || small.Successes != 1 || small.TokensOut != 2 || small.TTFT.Count != 1 || small.Total.Count != 1 || small.InterToken.Count != 1 {
+		t.Errorf("stats after Reconfigure: big %+v small %+v", big, small)
+	}
+	if rs, ok := small.Replica("g"); !ok || rs.Successes != 1 || rs.TokensOut != 2 {
+		t.Errorf("replica stats %+v", rs)
 	}
 }

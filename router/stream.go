@@ -108,8 +108,13 @@ func (r *Router) try(ctx context.Context, t *tierRT, req *Request, primary bool,
 		if d.Usage != nil {
 			a.usage = d.Usage
 		}
-		if d.Text == "" && d.FinishReason == "" {
-			continue
+		if d.Text == "" {
+			if d.FinishReason == "" {
+				continue
+			}
+			// Finished without a word: no line for the player, so the
+			// next tier gets a chance.
+			return a, a.fail(ErrEmptyStream, false)
 		}
 		now := time.Now()
 		a.first, a.firstAt, a.lastAt, a.tokens = d, now, now, 1
@@ -139,6 +144,9 @@ func classify(ctx context.Context, err error, afterFirst bool) (ErrorKind, outco
 		return KindCircuitOpen, outcomeNeutral
 	case errors.Is(err, ErrPredictedLate):
 		return KindPredictedLate, outcomeNeutral
+	case errors.Is(err, ErrEmptyStream):
+		// Says more about the prompt than about the replica's health.
+		return KindBackend, outcomeNeutral
 	case afterFirst:
 		return KindTruncated, outcomeFailure
 	}

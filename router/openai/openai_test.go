@@ -14,6 +14,7 @@ import (
 	"github.com/bodybroker/sdk/internal/llmtest"
 	"github.com/bodybroker/sdk/router"
 	"github.com/bodybroker/sdk/router/openai"
+	"github.com/bodybroker/sdk/router/routertest"
 )
 
 func TestMain(m *testing.M) {
@@ -384,5 +385,19 @@ func TestClosed(t *testing.T) {
 	}
 	if _, err := m.Stream(context.Background(), router.Request{}); !errors.Is(err, openai.ErrClosed) {
 		t.Errorf("Stream after Close = %v", err)
+	}
+}
+
+func TestConformance(t *testing.T) {
+	for _, ep := range []struct {
+		name string
+		e    openai.Endpoint
+	}{{"chat", openai.Chat}, {"completions", openai.Completions}} {
+		t.Run(ep.name, func(t *testing.T) {
+			routertest.TestModel(t, func(t *testing.T, line string, tokenDelay time.Duration) router.Model {
+				srv := newServer(t, llmtest.Behavior{Tokens: routertest.Words(line), TokenDelay: tokenDelay})
+				return newModel(t, srv, openai.Options{Endpoint: ep.e, Model: "m"})
+			})
+		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/bodybroker/sdk/router"
+	"github.com/bodybroker/sdk/router/routertest"
 	"github.com/bodybroker/sdk/router/scripted"
 )
 
@@ -162,4 +163,14 @@ func ExampleModel_Line() {
 	// Output:
 	// Need a blade sharpened?
 	// Until next time.
+}
+
+func TestConformance(t *testing.T) {
+	routertest.TestModel(t, func(t *testing.T, line string, tokenDelay time.Duration) router.Model {
+		m, err := scripted.New(scripted.Options{Default: []string{line}, Lines: map[router.Responsibility][]string{}, TokenDelay: tokenDelay})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	})
 }
