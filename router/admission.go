@@ -3,6 +3,7 @@ package router
 import (
 	"container/heap"
 	"context"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -17,6 +18,7 @@ type tierRT struct {
 	next    *tierRT
 	st      *tierStats
 	maxConc int // 0: unbounded
+	logger  *slog.Logger
 
 	mu       sync.Mutex
 	inflight int
@@ -303,7 +305,9 @@ func (t *tierRT) estimateWait() time.Duration {
 // release returns a lease's slots, records the breaker outcome and hands
 // freed slots to queued requests.
 func (t *tierRT) release(l lease, o outcome, now time.Time) {
-	l.rep.st.br.done(now, l.probe, o)
+	if opened := l.rep.st.br.done(now, l.probe, o); opened {
+		t.logger.Warn("router: circuit breaker opened", "tier", t.cfg.Name, "replica", l.rep.cfg.Name, "cooldown", t.cfg.Breaker.Cooldown)
+	}
 	t.mu.Lock()
 	t.inflight--
 	l.rep.inflight--

@@ -86,19 +86,19 @@ func (b *breaker) acquire(now time.Time) (probe bool) {
 	return false
 }
 
-// done records a request's outcome.
-func (b *breaker) done(now time.Time, probe bool, o outcome) {
+// done records a request's outcome. It reports whether the breaker opened.
+func (b *breaker) done(now time.Time, probe bool, o outcome) (opened bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if probe {
 		b.probing = false
 	}
 	if b.cfg.Disabled {
-		return
+		return false
 	}
 	switch o {
 	case outcomeNeutral:
-		return
+		return false
 	case outcomeSuccess:
 		b.consecutive = 0
 		if b.state == BreakerHalfOpen && probe {
@@ -110,11 +110,12 @@ func (b *breaker) done(now time.Time, probe bool, o outcome) {
 		if b.state == BreakerHalfOpen {
 			if probe {
 				b.open(now)
+				return true
 			}
-			return
+			return false
 		}
 		if b.state == BreakerOpen {
-			return
+			return false
 		}
 	}
 	if now.Sub(b.winStart) >= b.cfg.Window {
@@ -127,7 +128,9 @@ func (b *breaker) done(now time.Time, probe bool, o outcome) {
 	if b.state == BreakerClosed && (b.consecutive >= b.cfg.ConsecutiveFailures ||
 		(b.winTotal >= b.cfg.MinRequests && float64(b.winFailed) >= b.cfg.FailureRate*float64(b.winTotal))) {
 		b.open(now)
+		return true
 	}
+	return false
 }
 
 func (b *breaker) open(now time.Time) {

@@ -228,6 +228,7 @@ type config struct {
 	byName map[string]*tierRT
 	policy resolvedPolicy
 	hooks  Hooks
+	logger *slog.Logger
 }
 
 func (r *Router) build(opts []Option) (*config, error) {
@@ -243,7 +244,10 @@ func (r *Router) build(opts []Option) (*config, error) {
 	if len(b.tiers) == 0 {
 		return nil, errors.New("router: no tiers configured")
 	}
-	c := &config{byName: make(map[string]*tierRT, len(b.tiers)), hooks: b.hooks}
+	c := &config{byName: make(map[string]*tierRT, len(b.tiers)), hooks: b.hooks, logger: b.logger}
+	if c.logger == nil {
+		c.logger = slog.Default()
+	}
 	for i, t := range b.tiers {
 		if t.Name == "" {
 			return nil, fmt.Errorf("router: tier %d has no name", i)
@@ -255,6 +259,7 @@ func (r *Router) build(opts []Option) (*config, error) {
 			return nil, err
 		}
 		rt := r.newTierRT(t)
+		rt.logger = c.logger
 		c.tiers = append(c.tiers, rt)
 		c.byName[t.Name] = rt
 	}

@@ -34,7 +34,8 @@ var (
 	// ErrClosed is returned by a Router after Close.
 	ErrClosed = errors.New("router: closed")
 	// ErrEmptyStream means a backend ended a stream without producing any
-	// delta or finish reason.
+	// text (with or without a finish reason). The router treats it as a
+	// failure before the first token and falls back.
 	ErrEmptyStream = errors.New("router: backend ended the stream without output")
 )
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,7 +16,6 @@ type Router struct {
 	cfg    atomic.Pointer[config]
 	mu     sync.Mutex // serializes Reconfigure; guards reg
 	reg    statsRegistry
-	logger *slog.Logger
 	closed atomic.Bool
 	wg     sync.WaitGroup // hedge losers being cleaned up
 }
@@ -47,16 +45,10 @@ func (r *Router) Reconfigure(opts ...Option) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var logger *slog.Logger
-	opts = append(opts, func(b *builder) error { logger = b.logger; return nil })
 	c, err := r.build(opts)
 	if err != nil {
 		return err
 	}
-	if logger == nil {
-		logger = slog.Default()
-	}
-	r.logger = logger
 	r.cfg.Store(c)
 	r.prune(c)
 	return nil
@@ -170,6 +162,7 @@ func (r *Router) Stream(ctx context.Context, req Request) (*RoutedStream, error)
 		}
 		s.receipt.Reasons = append(s.receipt.Reasons, fallbackReasons(last.Err)...)
 		t.st.fallbacks.Add(1)
+		c.logger.Debug("router: fallback", "from", t.cfg.Name, "to", t.next.cfg.Name, "err", last.Err)
 		if c.hooks.OnFallback != nil {
 			c.hooks.OnFallback(t.cfg.Name, t.next.cfg.Name, last.Err)
 		}

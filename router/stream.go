@@ -108,15 +108,18 @@ func (r *Router) try(ctx context.Context, t *tierRT, req *Request, primary bool,
 		if d.Usage != nil {
 			a.usage = d.Usage
 		}
-		if d.Text == "" && d.FinishReason == "" {
-			continue
+		if d.Text == "" {
+			if d.FinishReason == "" {
+				continue
+			}
+			// Finished without a word: no line for the player, so the
+			// next tier gets a chance.
+			return a, a.fail(ErrEmptyStream, false)
 		}
 		now := time.Now()
 		a.first, a.firstAt, a.lastAt, a.tokens = d, now, now, 1
 		a.timer.Reset(t.cfg.StallTimeout)
-		ttft := now.Sub(a.sent)
-		t.st.recordTTFT(now, ttft)
-		rep.st.ttft.Record(ttft)
+		a.l.recordFirst(now, now.Sub(a.sent))
 		return a, nil
 	}
 }
@@ -141,6 +144,9 @@ func classify(ctx context.Context, err error, afterFirst bool) (ErrorKind, outco
 		return KindCircuitOpen, outcomeNeutral
 	case errors.Is(err, ErrPredictedLate):
 		return KindPredictedLate, outcomeNeutral
+	case errors.Is(err, ErrEmptyStream):
+		// Says more about the prompt than about the replica's health.
+		return KindBackend, outcomeNeutral
 	case afterFirst:
 		return KindTruncated, outcomeFailure
 	}
@@ -174,19 +180,38 @@ func (a *attempt) end(o outcome, kind ErrorKind, now time.Time) {
 	if a.branchCancel != nil {
 		a.branchCancel()
 	}
-	t, rep := a.t, a.l.rep
+	a.l.finish(o, kind, now, a.sent, a.tokens, a.usage)
+}
+
+// recordFirst records a first token that arrived ttft after the request
+// was sent.
+func (l lease) recordFirst(now time.Time, ttft time.Duration) {
+	l.tier.st.recordTTFT(now, ttft)
+	l.rep.st.ttft.Record(ttft)
+}
+
+// recordToken records the gap before a later token.
+func (l lease) recordToken(itl time.Duration) {
+	l.tier.st.itl.Record(itl)
+	l.rep.st.itl.Record(itl)
+}
+
+// finish records how a request sent at sent ended and releases its slots.
+// kind is ignored on success.
+func (l lease) finish(o outcome, kind ErrorKind, now, sent time.Time, tokens int, usage *Usage) {
+	t, rep := l.tier, l.rep
 	if o == outcomeSuccess {
 		t.st.successes.Add(1)
 		rep.st.successes.Add(1)
-		total := now.Sub(a.sent)
+		total := now.Sub(sent)
 		t.st.total.Record(total)
 		rep.st.total.Record(total)
 		t.st.recordService(total)
-		in, out := 0, a.tokens
-		if a.usage != nil {
-			in = a.usage.PromptTokens
-			if a.usage.CompletionTokens > 0 {
-				out = a.usage.CompletionTokens
+		in, out := 0, tokens
+		if usage != nil {
+			in = usage.PromptTokens
+			if usage.CompletionTokens > 0 {
+				out = usage.CompletionTokens
 			}
 		}
 		t.st.tokensIn.Add(uint64(in))
@@ -197,7 +222,7 @@ func (a *attempt) end(o outcome, kind ErrorKind, now time.Time) {
 		t.st.errors[kind].Add(1)
 		rep.st.errors[kind].Add(1)
 	}
-	t.release(a.l, o, now)
+	t.release(l, o, now)
 }
 
 // RoutedStream is a routed completion in progress. Recv returns the deltas
@@ -263,9 +288,7 @@ func (s *RoutedStream) Recv() (Delta, error) {
 			continue
 		}
 		a.timer.Reset(a.t.cfg.StallTimeout)
-		itl := now.Sub(a.lastAt)
-		a.t.st.itl.Record(itl)
-		a.l.rep.st.itl.Record(itl)
+		a.l.recordToken(now.Sub(a.lastAt))
 		a.lastAt = now
 		a.tokens++
 		if d.FinishReason != "" {

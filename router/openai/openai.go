@@ -178,8 +178,23 @@ func (m *Model) Close() error {
 	return nil
 }
 
-// String redacts the API key.
+// String names the endpoint; it never shows the API key.
 func (m *Model) String() string { return "openai.Model(" + m.url + ")" }
+
+// LogValue redacts the API key when Options are logged.
+func (o Options) LogValue() slog.Value {
+	key := ""
+	if o.APIKey != "" {
+		key = "REDACTED"
+	}
+	return slog.GroupValue(
+		slog.String("base_url", o.BaseURL),
+		slog.String("model", o.Model),
+		slog.String("api_key", key),
+		slog.Duration("timeout", o.Timeout),
+		slog.Int("max_retries", o.MaxRetries),
+	)
+}
 
 func defaultPrompt(msgs []router.Message) string {
 	var b strings.Builder

@@ -14,6 +14,7 @@ import (
 	"github.com/bodybroker/sdk/internal/llmtest"
 	"github.com/bodybroker/sdk/router"
 	"github.com/bodybroker/sdk/router/openai"
+	"github.com/bodybroker/sdk/router/routertest"
 )
 
 func TestMain(m *testing.M) {
@@ -387,3 +388,16 @@ func TestClosed(t *testing.T) {
 	}
 }
 
+func TestConformance(t *testing.T) {
+	for _, ep := range []struct {
+		name string
+		e    openai.Endpoint
+	}{{"chat", openai.Chat}, {"completions", openai.Completions}} {
+		t.Run(ep.name, func(t *testing.T) {
+			routertest.TestModel(t, func(t *testing.T, line string, tokenDelay time.Duration) router.Model {
+				srv := newServer(t, llmtest.Behavior{Tokens: routertest.Words(line), TokenDelay: tokenDelay})
+				return newModel(t, srv, openai.Options{Endpoint: ep.e, Model: "m"})
+			})
+		})
+	}
+}
