@@ -534,3 +534,63 @@ func TestGRPCConverseTurnError(t *testing.T) {
 		t.Errorf("empty ConverseRequest: %v, want InvalidArgument", err)
 	}
 }
+
+// TestGRPCConcurrentStreams: many streams at once on one connection each
+// get their own reply and session, with no cross-talk.
+func TestGRPCConcurrentStreams(t *testing.T) {
+	fc := &fakeCompleter{respond: func(ctx context.Context, req router.Request) (dialogue.CompletionStream, error) {
+		return replying("You said " + req.Messages[len(req.Messages)-1].Content + ". Fine.")(ctx, req)
+	}}
+	h := serve(t, newService(t, fc, nil), true, nil)
+	const n = 200
+	errs := make(chan error, n)
+	sessions := make(chan string, n)
+	for i := range n {
+		go func() {
+			ctx := as(t.Context(), tokSvc)
+			word := "w" + strings.Repeat("x", i%7) + string(rune('a'+i%26))
+			st, err := h.client.StreamSay(ctx, &dialoguev1.StreamSayRequest{Utterance: &dialoguev1.Utterance{
+				NpcId: "guard", Text: word, PlayerId: "p" + strings.Repeat("1", i%5) + string(rune('a'+i%26))}})
+			if err != nil {
+				errs <- err
+				return
+			}
+			var b strings.Builder
+			for {
+				m, err := st.Recv()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				b.WriteString(m.GetChunk().GetText())
+				if m.GetChunk().GetFinal() {
+					sessions <- m.GetChunk().GetCompletion().GetSessionId()
+				}
+			}
+			if want := "You said " + word + ". Fine."; b.String() != want {
+				errs <- errors.New("got " + b.String() + ", want " + want)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	seen := map[string]bool{}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	close(sessions)
+	for s := range sessions {
+		if seen[s] {
+			t.Errorf("session %s handed out twice", s)
+		}
+		seen[s] = true
+	}
+	if len(seen) != n {
+		t.Errorf("%d sessions, want %d", len(seen), n)
+	}
+}
