@@ -539,7 +539,7 @@ func TestGRPCConverseTurnError(t *testing.T) {
 // get their own reply and session, with no cross-talk.
 func TestGRPCConcurrentStreams(t *testing.T) {
 	fc := &fakeCompleter{respond: func(ctx context.Context, req router.Request) (dialogue.CompletionStream, error) {
-		return replying("You said " + req.Messages[len(req.Messages)-1].Content + ". Fine.")(ctx, req)
+		return replying("You said "+req.Messages[len(req.Messages)-1].Content+". Fine.")(ctx, req)
 	}}
 	h := serve(t, newService(t, fc, nil), true, nil)
 	const n = 200
