@@ -9,6 +9,7 @@ import (
 	"hash/fnv"
 	"io"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -98,7 +99,9 @@ type Options struct {
 	WorldLore string
 	// Regions maps GameContext.region to that region's lore.
 	Regions map[string]string
-	// PromptBudget bounds the prompt in tokens; 0 means 3,072.
+	// PromptBudget bounds the prompt in tokens; 0 means 3,072. New checks
+	// that it leaves every persona registered by then room for the largest
+	// utterance and game context that Limits allow.
 	PromptBudget int
 	// CountTokens counts tokens for the budget; nil means [EstimateTokens].
 	CountTokens TokenCounter
@@ -171,11 +174,41 @@ func New(opts Options) (*Service, error) {
 	if opts.MaxTokens > opts.Limits.MaxTokens {
 		return nil, fmt.Errorf("dialogue: MaxTokens %d exceeds Limits.MaxTokens %d", opts.MaxTokens, opts.Limits.MaxTokens)
 	}
+	opts.Regions = maps.Clone(opts.Regions)
+	if err := checkBudget(&opts); err != nil {
+		return nil, err
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	return &Service{opts: opts, limiter: newLimiter(opts.RateLimit, opts.Now), log: log}, nil
+}
+
+// checkBudget makes sure that every persona registered now, in its largest
+// region, leaves room in the prompt budget for the largest utterance and
+// game context the limits allow: otherwise such requests would fail for a
+// reason the player cannot fix.
+func checkBudget(o *Options) error {
+	region := ""
+	for _, r := range o.Regions {
+		if len(r) > len(region) {
+			region = r
+		}
+	}
+	worstTurn := strings.Repeat("x", o.Limits.MaxUtteranceBytes+o.Limits.MaxContextBytes+256)
+	for _, id := range o.Personas.IDs() {
+		p, ok := o.Personas.lookup(id)
+		if !ok {
+			continue
+		}
+		_, n, err := Prompt{WorldLore: o.WorldLore, RegionLore: region, Persona: p.block, Language: "zh-Hant-TW", Utterance: worstTurn}.
+			Assemble(o.PromptBudget, o.CountTokens)
+		if err != nil {
+			return fmt.Errorf("dialogue: PromptBudget %d is too small for persona %s with the largest request the limits allow (%d tokens)", o.PromptBudget, id, n)
+		}
+	}
+	return nil
 }
 
 // Stats is a snapshot of a [Service]'s counters.
@@ -349,7 +382,7 @@ func (s *Service) prepare(ctx context.Context, u *dialoguev1.Utterance, start ti
 	if r := u.GetContext().GetRegion(); r != "" {
 		region = s.opts.Regions[r]
 	}
-	msgs, n, err := Prompt{
+	pr := Prompt{
 		WorldLore:  s.opts.WorldLore,
 		RegionLore: region,
 		Persona:    p.block,
@@ -358,7 +391,14 @@ func (s *Service) prepare(ctx context.Context, u *dialoguev1.Utterance, start ti
 		History:    t.conv.Turns,
 		Scene:      u.GetContext(),
 		Utterance:  text,
-	}.Assemble(s.opts.PromptBudget, s.opts.CountTokens)
+	}
+	msgs, n, err := pr.Assemble(s.opts.PromptBudget, s.opts.CountTokens)
+	if err != nil && pr.Summary != "" {
+		// A summary too long for the budget is dropped rather than
+		// failing the player.
+		pr.Summary = ""
+		msgs, n, err = pr.Assemble(s.opts.PromptBudget, s.opts.CountTokens)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrTooLarge, err)
 	}

@@ -348,3 +348,15 @@ func TestNewValidates(t *testing.T) {
 		t.Errorf("IDs (-want +got):\n%s", diff)
 	}
 }
+
+func TestNewChecksPromptBudget(t *testing.T) {
+	ps, _ := dialogue.NewPersonas(testPersonas...)
+	_, err := dialogue.New(dialogue.Options{Completer: &fakeCompleter{}, Personas: ps, PromptBudget: 1000})
+	if err == nil || !strings.Contains(err.Error(), "PromptBudget") {
+		t.Errorf("New with a budget too small for the limits = %v", err)
+	}
+	if _, err := dialogue.New(dialogue.Options{Completer: &fakeCompleter{}, Personas: ps, PromptBudget: 1000,
+		Limits: dialogue.Limits{MaxUtteranceBytes: 500, MaxContextBytes: 500}}); err != nil {
+		t.Errorf("New with tighter limits = %v", err)
+	}
+}
