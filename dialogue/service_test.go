@@ -360,3 +360,35 @@ func TestNewChecksPromptBudget(t *testing.T) {
 		t.Errorf("New with tighter limits = %v", err)
 	}
 }
+
+func TestSummaryInPromptAndDroppedWhenTooLong(t *testing.T) {
+	store := dialogue.NewMemoryStore(dialogue.MemoryStoreOptions{})
+	fc := &fakeCompleter{respond: replying("Hm.")}
+	s := newService(t, fc, func(o *dialogue.Options) { o.Store = store })
+	ctx := dialogue.WithIdentity(context.Background(), player1)
+	r, err := s.Say(ctx, &dialoguev1.Utterance{NpcId: "mara", Text: "hi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess := r.GetCompletion().GetSessionId()
+	for _, tt := range []struct {
+		summary string
+		want    bool
+	}{
+		{"The player owes Mara ten crowns.", true},
+		{strings.Repeat("long ", 4000), false},
+	} {
+		if err := store.SetSummary(ctx, sess, tt.summary); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Say(ctx, &dialoguev1.Utterance{NpcId: "mara", SessionId: sess, Text: "and?"}); err != nil {
+			t.Fatalf("Say with a %d-byte summary: %v", len(tt.summary), err)
+		}
+		reqs := fc.requests()
+		msgs := reqs[len(reqs)-1].Messages
+		got := msgs[1].Role == router.RoleSystem && strings.Contains(msgs[1].Content, tt.summary)
+		if got != tt.want {
+			t.Errorf("summary of %d bytes in prompt = %v, want %v", len(tt.summary), got, tt.want)
+		}
+	}
+}
