@@ -86,6 +86,9 @@ type Request struct {
 	// AffinityKey (a conversation or persona ID) keeps requests that share
 	// a prompt prefix on the same replica while it has room.
 	AffinityKey string
+	// NPC identifies the speaking NPC (a persona ID). The router does not
+	// route on it; backends such as router/scripted pick lines by it.
+	NPC string
 
 	// Sampling. Zero means the tier's default.
 	MaxTokens   int
@@ -132,6 +135,10 @@ type Delta struct {
 // after the final one, or an error. Close releases the stream and cancels
 // the request if it is still running; it is safe to call more than once and
 // must be called even after io.EOF.
+//
+// Recv must return promptly (with an error) once the context given to
+// [Model.Stream] is cancelled: the router's stall guard and hedging rely on
+// it.
 type Stream interface {
 	Recv() (Delta, error)
 	Close() error

@@ -1,0 +1,86 @@
+// Package dialogue is the NPC conversation service: a player speaks to an
+// NPC, the service assembles the prompt from the NPC's persona and the
+// conversation so far, routes it through package router, and streams the
+// NPC's words back token by token, marked at sentence boundaries so a game
+// client can show subtitles and feed text-to-speech as they arrive.
+//
+// The contract is proto/bodybroker/dialogue/v1/dialogue.proto (generated Go
+// in dialogue/dialoguev1): Say (unary), StreamSay (server streaming) and
+// Converse (bidirectional, with barge-in).
+//
+// # Usage
+//
+// Build a router (see package router), register personas, and create a
+// [Service]; then either run the ready-made [Server] or register the
+// service on your own *grpc.Server:
+//
+//	personas, _ := dialogue.NewPersonas(dialogue.Persona{
+//		ID: "mara", Name: "Mara", SystemPrompt: "A dockside fence.",
+//		Importance: router.Elite, Adapter: "mara-lora",
+//		FallbackLines: []string{"Not now. Come back later."},
+//	})
+//	svc, _ := dialogue.New(dialogue.Options{Completer: dialogue.RouterCompleter(r), Personas: personas})
+//	auth, _ := dialogue.NewTokenAuthenticator(tokens)
+//	srv, _ := dialogue.NewServer(svc, dialogue.ServerOptions{Authenticator: auth, Credentials: creds})
+//	go srv.Serve(lis)
+//	defer srv.Shutdown(ctx)
+//
+// To embed in a studio's own server, install the interceptors from
+// [Interceptors] (they act on this service's methods only) and call
+// [Service.Register]; see the examples. [Service.HTTPHandler] serves the
+// same calls as JSON (protojson) over HTTP, with StreamSay as Server-Sent
+// Events, for clients without a gRPC stack.
+//
+// # Prompt layout
+//
+// [Prompt.Assemble] lays every prompt out in one canonical order — world
+// lore, region lore, persona; then memory summary and reply language; then
+// the most recent turns; then the scene and the player's new line — so that
+// requests for the same NPC share byte-identical prefixes and engine prefix
+// caches hit. It keeps the system part and the newest turns within
+// Options.PromptBudget tokens. The player's words (and the game context the
+// client sends) only ever appear in user messages; they cannot replace the
+// persona. An optional [Moderator] filters input and each output sentence.
+//
+// # Memory
+//
+// Conversations live in a [Store] under a session ID, owned by one player
+// and one NPC: a player may continue only their own sessions
+// (PermissionDenied otherwise). [MemoryStore] is the in-process default
+// (idle TTL, bounded turns); dialogue/redisstore keeps them in Redis.
+// dialoguetest.TestStore checks any implementation.
+//
+// # Security
+//
+// Callers authenticate with "authorization: Bearer <token>"; an
+// [Authenticator] maps the token to an [Identity], a player or a trusted
+// service. [TokenAuthenticator] compares token hashes in constant time.
+// The player is taken from the identity, never from the request body (a
+// trusted service may name the player it speaks for). Tier and adapter
+// overrides are honoured only for services. Each player has a token-bucket
+// rate limit (ResourceExhausted), requests and messages have size limits,
+// handler panics become Internal, and [Code] maps every error to a status
+// code in one place. [Server] adds keepalive enforcement, TLS through
+// standard credentials, the standard health service, server reflection and
+// a graceful [Server.Shutdown] bounded by its context.
+//
+// # Failure
+//
+// When no tier of the router can produce a first token, the NPC answers
+// with one of its persona's fallback lines, and Completion.fallback says so:
+// the player never sees an error for a backend outage. A backend failing
+// mid-reply ends the reply with FINISH_REASON_TRUNCATED. Cancelling a call
+// (or a client disconnecting) cancels the backend request at once.
+//
+// # Events
+//
+// Options.OnCompleted receives a [Completed] payload after every reply;
+// publish it on an event bus under [TopicCompleted]
+// ("npc.dialogue.completed"). It carries no dialogue text.
+//
+// # Concurrency
+//
+// [Service], [Personas], [MemoryStore], [TokenAuthenticator] and [Server]
+// are safe for concurrent use. The service starts no goroutines of its
+// own; Converse runs one reader goroutine per stream, which ends with it.
+package dialogue

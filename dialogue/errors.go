@@ -1,0 +1,55 @@
+package dialogue
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. The gRPC and HTTP transports map them to status codes in
+// one place (see [Code]); callers of [Service] match them with errors.Is.
+var (
+	// ErrInvalidRequest: the request is malformed or out of bounds. A
+	// *FieldError says which field.
+	ErrInvalidRequest = errors.New("dialogue: invalid request")
+	// ErrUnknownNPC: no persona is registered under the requested NPC ID.
+	ErrUnknownNPC = errors.New("dialogue: unknown NPC")
+	// ErrTooLarge: the utterance, context or message exceeds a size limit.
+	ErrTooLarge = errors.New("dialogue: request too large")
+	// ErrRejected: the moderation hook rejected the player's utterance.
+	ErrRejected = errors.New("dialogue: utterance rejected by moderation")
+	// ErrUnauthenticated: no credentials, or credentials nobody issued.
+	ErrUnauthenticated = errors.New("dialogue: unauthenticated")
+	// ErrPermissionDenied: the caller may not use this session or speak
+	// for this player.
+	ErrPermissionDenied = errors.New("dialogue: permission denied")
+	// ErrRateLimited: the player has sent too many requests.
+	ErrRateLimited = errors.New("dialogue: rate limited")
+	// ErrClosed: the service or server is shutting down or shut down.
+	ErrClosed = errors.New("dialogue: closed")
+	// ErrNotFound: the store holds no conversation under that ID.
+	ErrNotFound = errors.New("dialogue: conversation not found")
+	// ErrNotOwner: the conversation belongs to another player or NPC.
+	ErrNotOwner = errors.New("dialogue: conversation belongs to another player or NPC")
+	// ErrPromptTooLarge: the system part of the prompt and the player's
+	// turn do not fit the token budget even without any history.
+	ErrPromptTooLarge = errors.New("dialogue: prompt exceeds token budget")
+)
+
+// FieldError says which request field is invalid and why. It matches
+// [ErrInvalidRequest] (or [ErrTooLarge] for size limits) with errors.Is.
+type FieldError struct {
+	Field  string
+	Reason string
+	// TooLarge marks a size-limit violation.
+	TooLarge bool
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("dialogue: invalid %s: %s", e.Field, e.Reason)
+}
+
+// Is reports whether target is ErrInvalidRequest, or ErrTooLarge for size
+// violations.
+func (e *FieldError) Is(target error) bool {
+	return target == ErrInvalidRequest || (e.TooLarge && target == ErrTooLarge)
+}

@@ -1,0 +1,400 @@
+package dialogue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+)
+
+// ServiceName is the full gRPC name of the dialogue service.
+const ServiceName = "bodybroker.dialogue.v1.DialogueService"
+
+// Register registers the dialogue service on a gRPC server (a studio's own
+// *grpc.Server, say). The service needs an [Identity] on every call's
+// context: install [Interceptors] on that server, or your own interceptors
+// that call [WithIdentity]; calls without one fail with Unauthenticated.
+func (s *Service) Register(r grpc.ServiceRegistrar) {
+	dialoguev1.RegisterDialogueServiceServer(r, &grpcHandler{s: s})
+}
+
+// Interceptors returns unary and stream server interceptors that, for the
+// dialogue service's methods only, recover panics (as Internal) and
+// authenticate the "authorization: Bearer <token>" metadata with a. Other
+// services on the same server (health, reflection, the studio's own) pass
+// through untouched. log may be nil (slog.Default()).
+func Interceptors(a Authenticator, log *slog.Logger) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
+	if log == nil {
+		log = slog.Default()
+	}
+	ours := func(method string) bool { return strings.HasPrefix(method, "/"+ServiceName+"/") }
+	authCtx := func(ctx context.Context) (context.Context, error) {
+		md, _ := metadata.FromIncomingContext(ctx)
+		var h string
+		if v := md.Get("authorization"); len(v) > 0 {
+			h = v[0]
+		}
+		id, err := authenticate(ctx, a, h)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		return WithIdentity(ctx, id), nil
+	}
+	recovered := func(method string, err *error) {
+		if r := recover(); r != nil {
+			log.Error("dialogue: panic in handler", "method", method, "panic", r, "stack", string(debug.Stack()))
+			*err = status.Error(codes.Internal, "internal error")
+		}
+	}
+	unary := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (resp any, err error) {
+		if !ours(info.FullMethod) {
+			return next(ctx, req)
+		}
+		defer recovered(info.FullMethod, &err)
+		ctx, err = authCtx(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return next(ctx, req)
+	}
+	stream := func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) (err error) {
+		if !ours(info.FullMethod) {
+			return next(srv, ss)
+		}
+		defer recovered(info.FullMethod, &err)
+		ctx, err := authCtx(ss.Context())
+		if err != nil {
+			return err
+		}
+		return next(srv, &identityStream{ServerStream: ss, ctx: ctx})
+	}
+	return unary, stream
+}
+
+type identityStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *identityStream) Context() context.Context { return s.ctx }
+
+// grpcHandler adapts a Service to the generated server interface.
+type grpcHandler struct {
+	dialoguev1.UnimplementedDialogueServiceServer
+	s *Service
+}
+
+func (h *grpcHandler) Say(ctx context.Context, req *dialoguev1.SayRequest) (*dialoguev1.SayResponse, error) {
+	resp, err := h.s.Say(ctx, req.GetUtterance())
+	return resp, toStatus(err)
+}
+
+func (h *grpcHandler) StreamSay(req *dialoguev1.StreamSayRequest, stream grpc.ServerStreamingServer[dialoguev1.StreamSayResponse]) error {
+	err := h.s.StreamSay(stream.Context(), req.GetUtterance(), func(c *dialoguev1.Chunk) error {
+		return stream.Send(&dialoguev1.StreamSayResponse{Chunk: c})
+	})
+	return toStatus(err)
+}
+
+// Converse runs one reply at a time; a new turn or an Interrupt cancels the
+// reply in progress (its last chunk says FINISH_REASON_INTERRUPTED) before
+// the next starts, so only one goroutine ever sends. A second goroutine
+// reads requests; it ends when the stream does.
+func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.ConverseRequest, dialoguev1.ConverseResponse]) error {
+	ctx := stream.Context()
+	type recvd struct {
+		m   *dialoguev1.ConverseRequest
+		err error
+	}
+	in := make(chan recvd)
+	go func() {
+		for {
+			m, err := stream.Recv()
+			select {
+			case in <- recvd{m, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+
+	type result struct {
+		err     error
+		session string
+	}
+	var (
+		cancel  context.CancelCauseFunc
+		done    chan result
+		turnNo  uint32
+		npc     string
+		session string
+	)
+	// stop interrupts the reply in progress and waits for it.
+	stop := func(cause error) error {
+		if done == nil {
+			return nil
+		}
+		cancel(cause)
+		r := <-done
+		done, cancel = nil, nil
+		if r.session != "" {
+			session = r.session
+		}
+		if r.err != nil && !(cause == errInterrupted && errors.Is(r.err, context.Canceled)) {
+			return r.err
+		}
+		return nil
+	}
+	defer func() { _ = stop(context.Canceled) }()
+
+	for {
+		select {
+		case r := <-done:
+			done, cancel = nil, nil
+			if r.session != "" {
+				session = r.session
+			}
+			if r.err != nil {
+				return toStatus(r.err)
+			}
+		case m := <-in:
+			if m.err == io.EOF {
+				// The client is done talking; let the NPC finish.
+				if done != nil {
+					r := <-done
+					done, cancel = nil, nil
+					return toStatus(r.err)
+				}
+				return nil
+			}
+			if m.err != nil {
+				return m.err
+			}
+			switch a := m.m.GetAction().(type) {
+			case *dialoguev1.ConverseRequest_Interrupt:
+				if err := stop(errInterrupted); err != nil {
+					return toStatus(err)
+				}
+			case *dialoguev1.ConverseRequest_Say:
+				if err := stop(errInterrupted); err != nil {
+					return toStatus(err)
+				}
+				u := a.Say
+				if u == nil {
+					return status.Error(codes.InvalidArgument, "dialogue: empty turn")
+				}
+				if u.GetNpcId() == "" {
+					u.NpcId = npc
+				}
+				if u.GetSessionId() == "" && u.GetNpcId() == npc {
+					u.SessionId = session
+				}
+				npc = u.GetNpcId()
+				turnNo++
+				n := turnNo
+				var tctx context.Context
+				tctx, cancel = context.WithCancelCause(ctx)
+				done = make(chan result, 1)
+				go func(done chan<- result, cancel context.CancelCauseFunc) {
+					defer cancel(context.Canceled)
+					var sess string
+					defer func() {
+						// This goroutine is outside the interceptor's
+						// recovery: recover here, or a panic kills the
+						// process.
+						if v := recover(); v != nil {
+							h.s.log.Error("dialogue: panic in Converse", "panic", v, "stack", string(debug.Stack()))
+							done <- result{status.Error(codes.Internal, "internal error"), sess}
+						}
+					}()
+					err := h.s.StreamSay(tctx, u, func(c *dialoguev1.Chunk) error {
+						if c.GetFinal() {
+							sess = c.GetCompletion().GetSessionId()
+						}
+						return stream.Send(&dialoguev1.ConverseResponse{Turn: n, Chunk: c})
+					})
+					done <- result{err, sess}
+				}(done, cancel)
+			default:
+				return status.Error(codes.InvalidArgument, "dialogue: a ConverseRequest needs say or interrupt")
+			}
+		}
+	}
+}
+
+// ServerOptions configures a [Server]. Authenticator is required, and so is
+// Credentials unless Insecure is set.
+type ServerOptions struct {
+	// Authenticator turns bearer tokens into identities, normally a
+	// [TokenAuthenticator].
+	Authenticator Authenticator
+	// Credentials secure the transport, normally
+	// credentials.NewTLS(&tls.Config{...}).
+	Credentials credentials.TransportCredentials
+	// Insecure allows plaintext when Credentials is nil: for loopback
+	// tests, or behind a TLS-terminating proxy on a private network.
+	Insecure bool
+	// MaxConcurrentStreams bounds the streams per client connection; 0
+	// means 1,000.
+	MaxConcurrentStreams uint32
+	// KeepaliveMinTime is the shortest client ping interval tolerated;
+	// clients that ping more often are disconnected. 0 means 10s.
+	KeepaliveMinTime time.Duration
+	// KeepaliveTime is how long a connection may be idle before the server
+	// pings it; 0 means 1 minute. KeepaliveTimeout is how long it waits for
+	// the answer; 0 means 20s.
+	KeepaliveTime, KeepaliveTimeout time.Duration
+	// MaxConnectionIdle closes connections without streams after this
+	// long; 0 means 15 minutes.
+	MaxConnectionIdle time.Duration
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+	// ExtraOptions are appended to the grpc.ServerOptions the Server
+	// builds (stats handlers, more interceptors).
+	ExtraOptions []grpc.ServerOption
+}
+
+// Server is a ready-to-run gRPC server for the dialogue service: auth and
+// panic-recovery interceptors, message size limits, keepalive enforcement,
+// the standard health service and server reflection. Create it with
+// [NewServer], run it with Serve, stop it with Shutdown or Close.
+type Server struct {
+	grpc   *grpc.Server
+	health *health.Server
+
+	mu   sync.Mutex
+	shut bool
+}
+
+// NewServer builds a Server for svc.
+func NewServer(svc *Service, opts ServerOptions) (*Server, error) {
+	if svc == nil {
+		return nil, errors.New("dialogue: NewServer needs a Service")
+	}
+	if opts.Authenticator == nil {
+		return nil, errors.New("dialogue: ServerOptions.Authenticator is required")
+	}
+	if opts.Credentials == nil && !opts.Insecure {
+		return nil, errors.New("dialogue: ServerOptions.Credentials is required unless Insecure is set")
+	}
+	if opts.MaxConcurrentStreams == 0 {
+		opts.MaxConcurrentStreams = 1000
+	}
+	if opts.KeepaliveMinTime <= 0 {
+		opts.KeepaliveMinTime = 10 * time.Second
+	}
+	if opts.KeepaliveTime <= 0 {
+		opts.KeepaliveTime = time.Minute
+	}
+	if opts.KeepaliveTimeout <= 0 {
+		opts.KeepaliveTimeout = 20 * time.Second
+	}
+	if opts.MaxConnectionIdle <= 0 {
+		opts.MaxConnectionIdle = 15 * time.Minute
+	}
+	unary, stream := Interceptors(opts.Authenticator, opts.Logger)
+	so := []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(unary),
+		grpc.ChainStreamInterceptor(stream),
+		grpc.MaxRecvMsgSize(svc.opts.Limits.MaxMessageBytes),
+		grpc.MaxConcurrentStreams(opts.MaxConcurrentStreams),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: opts.KeepaliveMinTime, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			Time: opts.KeepaliveTime, Timeout: opts.KeepaliveTimeout, MaxConnectionIdle: opts.MaxConnectionIdle,
+		}),
+	}
+	if opts.Credentials != nil {
+		so = append(so, grpc.Creds(opts.Credentials))
+	}
+	so = append(so, opts.ExtraOptions...)
+	gs := grpc.NewServer(so...)
+	svc.Register(gs)
+	hs := health.NewServer()
+	hs.SetServingStatus(ServiceName, healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(gs, hs)
+	reflection.Register(gs)
+	return &Server{grpc: gs, health: hs}, nil
+}
+
+// GRPC returns the underlying *grpc.Server, to register more services on
+// before Serve.
+func (s *Server) GRPC() *grpc.Server { return s.grpc }
+
+// Serve accepts connections on lis until Shutdown or Close; it returns nil
+// after a shutdown, like grpc.Server.Serve.
+func (s *Server) Serve(lis net.Listener) error {
+	s.mu.Lock()
+	shut := s.shut
+	s.mu.Unlock()
+	if shut {
+		_ = lis.Close()
+		return ErrClosed
+	}
+	return s.grpc.Serve(lis)
+}
+
+// Shutdown stops the server gracefully: health turns NOT_SERVING, new RPCs
+// are refused, and RPCs in progress may finish until ctx is done, when the
+// rest are cancelled. It returns ctx.Err() if it had to cancel any, and
+// ErrClosed on later calls.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if !s.markShut() {
+		return ErrClosed
+	}
+	s.health.Shutdown()
+	stopped := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+		return nil
+	case <-ctx.Done():
+		s.grpc.Stop()
+		<-stopped
+		return fmt.Errorf("dialogue: shutdown deadline passed; remaining streams cancelled: %w", ctx.Err())
+	}
+}
+
+// Close stops the server now, cancelling RPCs in progress. Later calls
+// return ErrClosed.
+func (s *Server) Close() error {
+	if !s.markShut() {
+		return ErrClosed
+	}
+	s.health.Shutdown()
+	s.grpc.Stop()
+	return nil
+}
+
+func (s *Server) markShut() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shut {
+		return false
+	}
+	s.shut = true
+	return true
+}

@@ -1,0 +1,169 @@
+package dialogue
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+)
+
+// Kind says what sort of caller an [Identity] is.
+type Kind int
+
+const (
+	// KindNone is the zero Kind: not authenticated.
+	KindNone Kind = iota
+	// KindPlayer is a game client acting for one player.
+	KindPlayer
+	// KindService is a trusted backend (a game server, a tool). Services
+	// may override the tier and adapter and may speak for any player.
+	KindService
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindPlayer:
+		return "player"
+	case KindService:
+		return "service"
+	default:
+		return "none"
+	}
+}
+
+// Identity is an authenticated caller. The zero Identity is unauthenticated.
+type Identity struct {
+	Kind Kind
+	// ID is the player ID for players and the service name for services.
+	ID string
+}
+
+// Trusted reports whether the caller is a service.
+func (id Identity) Trusted() bool { return id.Kind == KindService && id.ID != "" }
+
+// Valid reports whether the identity names an authenticated caller.
+func (id Identity) Valid() bool {
+	return (id.Kind == KindPlayer || id.Kind == KindService) && id.ID != ""
+}
+
+type identityKey struct{}
+
+// WithIdentity returns a context carrying id. Transports call it after
+// authenticating; code embedding [Service] directly calls it too.
+func WithIdentity(ctx context.Context, id Identity) context.Context {
+	return context.WithValue(ctx, identityKey{}, id)
+}
+
+// IdentityFrom returns the identity that [WithIdentity] stored in ctx.
+func IdentityFrom(ctx context.Context) (Identity, bool) {
+	id, ok := ctx.Value(identityKey{}).(Identity)
+	return id, ok && id.Valid()
+}
+
+// Authenticator turns a bearer token into an identity. It returns an error
+// matching [ErrUnauthenticated] for tokens it does not accept. Implementations
+// must be safe for concurrent use.
+type Authenticator interface {
+	Authenticate(ctx context.Context, token string) (Identity, error)
+}
+
+// AuthenticatorFunc adapts a function to [Authenticator].
+type AuthenticatorFunc func(ctx context.Context, token string) (Identity, error)
+
+// Authenticate calls f.
+func (f AuthenticatorFunc) Authenticate(ctx context.Context, token string) (Identity, error) {
+	return f(ctx, token)
+}
+
+// Token is a secret bearer token. Its String and LogValue redact it.
+type Token string
+
+// String returns a redacted form.
+func (Token) String() string { return "[redacted]" }
+
+// LogValue redacts the token in slog output.
+func (Token) LogValue() slog.Value { return slog.StringValue("[redacted]") }
+
+// TokenAuthenticator is the default [Authenticator]: a fixed table of bearer
+// tokens, each mapped to a player or service identity. Lookups compare the
+// SHA-256 of the presented token with every entry in constant time, so the
+// time taken says nothing about which tokens exist. It is safe for
+// concurrent use and immutable after construction.
+type TokenAuthenticator struct {
+	entries []tokenEntry
+}
+
+type tokenEntry struct {
+	sum [sha256.Size]byte
+	id  Identity
+}
+
+// NewTokenAuthenticator builds a TokenAuthenticator. Tokens must be at least
+// 16 bytes; every identity must be valid.
+func NewTokenAuthenticator(tokens map[Token]Identity) (*TokenAuthenticator, error) {
+	a := &TokenAuthenticator{}
+	for tok, id := range tokens {
+		if len(tok) < 16 {
+			return nil, errors.New("dialogue: bearer tokens must be at least 16 bytes")
+		}
+		if !id.Valid() {
+			return nil, fmt.Errorf("dialogue: token maps to an invalid identity %v", id)
+		}
+		a.entries = append(a.entries, tokenEntry{sum: sha256.Sum256([]byte(tok)), id: id})
+	}
+	if len(a.entries) == 0 {
+		return nil, errors.New("dialogue: no tokens")
+	}
+	return a, nil
+}
+
+// Authenticate implements [Authenticator].
+func (a *TokenAuthenticator) Authenticate(_ context.Context, token string) (Identity, error) {
+	sum := sha256.Sum256([]byte(token))
+	var found Identity
+	match := 0
+	for i := range a.entries {
+		eq := subtle.ConstantTimeCompare(sum[:], a.entries[i].sum[:])
+		if eq == 1 {
+			found = a.entries[i].id
+		}
+		match |= eq
+	}
+	if match != 1 || token == "" {
+		return Identity{}, ErrUnauthenticated
+	}
+	return found, nil
+}
+
+// bearerToken extracts the token from an "authorization" value
+// ("Bearer <token>", scheme case-insensitive).
+func bearerToken(header string) (string, bool) {
+	const prefix = "bearer "
+	if len(header) <= len(prefix) || !strings.EqualFold(header[:len(prefix)], prefix) {
+		return "", false
+	}
+	tok := strings.TrimSpace(header[len(prefix):])
+	return tok, tok != ""
+}
+
+// authenticate runs a against an authorization header value.
+func authenticate(ctx context.Context, a Authenticator, header string) (Identity, error) {
+	tok, ok := bearerToken(header)
+	if !ok {
+		return Identity{}, fmt.Errorf("%w: missing bearer token", ErrUnauthenticated)
+	}
+	id, err := a.Authenticate(ctx, tok)
+	if err != nil {
+		if errors.Is(err, ErrUnauthenticated) {
+			return Identity{}, err
+		}
+		return Identity{}, fmt.Errorf("%w: %v", ErrUnauthenticated, err)
+	}
+	if !id.Valid() {
+		return Identity{}, ErrUnauthenticated
+	}
+	return id, nil
+}

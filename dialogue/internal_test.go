@@ -1,0 +1,154 @@
+package dialogue
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestSegmenter(t *testing.T) {
+	tests := []struct {
+		name   string
+		deltas []string
+		want   []piece
+	}{
+		{"one sentence per delta", []string{"Hello", " there.", " How", " are you?"},
+			[]piece{{"Hello", false}, {" there.", true}, {" How", false}, {" are you?", true}}},
+		{"boundary inside a delta", []string{"Aye. Go", " now!"},
+			[]piece{{"Aye.", true}, {" Go", false}, {" now!", true}}},
+		{"decimal is not a boundary", []string{"It costs 3", ".", "5 coins."},
+			[]piece{{"It costs 3", false}, {".5 coins.", true}}},
+		{"closing quote", []string{`"Run!" she said.`},
+			[]piece{{`"Run!"`, true}, {` she said.`, true}}},
+		{"ellipsis run", []string{"Well... maybe"},
+			[]piece{{"Well...", true}, {" maybe", false}}},
+		{"CJK", []string{"你好。我是玛拉"},
+			[]piece{{"你好。", true}, {"我是玛拉", false}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var s segmenter
+			var got []piece
+			for _, d := range tt.deltas {
+				got = s.push(d, got)
+			}
+			got = s.flush(got)
+			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(piece{})); diff != "" {
+				t.Errorf("pieces (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func FuzzSegmenter(f *testing.F) {
+	f.Add("Hello there. How are you?", 3)
+	f.Add("3.5… «Oui.» 你好。", 1)
+	f.Fuzz(func(t *testing.T, text string, cut int) {
+		var s segmenter
+		var got []piece
+		cut = max(1, cut%17+1)
+		for i := 0; i < len(text); i += cut {
+			got = s.push(text[i:min(len(text), i+cut)], got)
+		}
+		got = s.flush(got)
+		var b strings.Builder
+		for _, p := range got {
+			if p.text == "" {
+				t.Fatalf("empty piece in %v", got)
+			}
+			b.WriteString(p.text)
+		}
+		if b.String() != text {
+			t.Fatalf("pieces %v do not reassemble %q", got, text)
+		}
+	})
+}
+
+func TestBearerToken(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want string
+		ok   bool
+	}{
+		{"Bearer abc", "abc", true},
+		{"bearer  abc ", "abc", true},
+		{"Basic abc", "", false},
+		{"Bearer ", "", false},
+		{"", "", false},
+	} {
+		got, ok := bearerToken(tt.in)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("bearerToken(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestTokenAuthenticator(t *testing.T) {
+	a, err := NewTokenAuthenticator(map[Token]Identity{
+		"player-token-0123456789": {Kind: KindPlayer, ID: "p1"},
+		"server-token-0123456789": {Kind: KindService, ID: "gameserver"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if id, err := a.Authenticate(ctx, "player-token-0123456789"); err != nil || id != (Identity{KindPlayer, "p1"}) || id.Trusted() {
+		t.Errorf("player token = %v, %v", id, err)
+	}
+	if id, err := a.Authenticate(ctx, "server-token-0123456789"); err != nil || !id.Trusted() {
+		t.Errorf("service token = %v, %v", id, err)
+	}
+	for _, bad := range []string{"", "player-token-012345678", "player-token-01234567890"} {
+		if _, err := a.Authenticate(ctx, bad); !errors.Is(err, ErrUnauthenticated) {
+			t.Errorf("Authenticate(%q) = %v, want ErrUnauthenticated", bad, err)
+		}
+	}
+	if _, err := authenticate(ctx, a, "Bearer nope-nope-nope-nope"); !errors.Is(err, ErrUnauthenticated) {
+		t.Errorf("authenticate(unknown) = %v", err)
+	}
+	if _, err := NewTokenAuthenticator(map[Token]Identity{"short": {KindPlayer, "p"}}); err == nil {
+		t.Error("short token accepted")
+	}
+	if _, err := NewTokenAuthenticator(map[Token]Identity{"long-enough-token-123": {}}); err == nil {
+		t.Error("invalid identity accepted")
+	}
+	if got := Token("secret").String(); strings.Contains(got, "secret") {
+		t.Errorf("Token.String leaks: %q", got)
+	}
+}
+
+func TestLimiter(t *testing.T) {
+	now := time.Unix(0, 0)
+	l := newLimiter(RateLimit{Rate: 1, Burst: 3}, func() time.Time { return now })
+	for i := range 3 {
+		if !l.allow("p") {
+			t.Fatalf("request %d refused within burst", i)
+		}
+	}
+	if l.allow("p") {
+		t.Fatal("request over burst allowed")
+	}
+	if !l.allow("q") {
+		t.Fatal("another player limited by p's bucket")
+	}
+	now = now.Add(1500 * time.Millisecond)
+	if !l.allow("p") || l.allow("p") {
+		t.Fatal("refill of 1.5 tokens did not allow exactly one request")
+	}
+	if newLimiter(RateLimit{Disable: true}, time.Now) != nil {
+		t.Error("disabled limiter is not nil")
+	}
+	// Bounded memory: idle full buckets are swept.
+	l.maxKeys = 8
+	for i := range 100 {
+		l.allow(string(rune('a' + i)))
+		now = now.Add(10 * time.Second)
+	}
+	if n := len(l.buckets); n > 8 {
+		t.Errorf("%d buckets kept, want at most 8", n)
+	}
+}

@@ -1,0 +1,188 @@
+package dialogue_test
+
+import (
+	"context"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bodybroker/sdk/dialogue"
+	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/internal/llmtest"
+	"github.com/bodybroker/sdk/router"
+	"github.com/bodybroker/sdk/router/openai"
+	"github.com/bodybroker/sdk/router/scripted"
+)
+
+// llmServer starts an OpenAI-compatible test server.
+func llmServer(t testing.TB, b llmtest.Behavior) *llmtest.Server {
+	t.Helper()
+	s := llmtest.NewServer(b)
+	t.Cleanup(s.Close)
+	return s
+}
+
+func openaiModel(t testing.TB, s *llmtest.Server) *openai.Model {
+	t.Helper()
+	m, err := openai.New(openai.Options{BaseURL: s.URL + "/v1", Model: "npc-7b", DisableRetries: true, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	return m
+}
+
+// newRouterService builds a Service over a real router with the options
+// given.
+func newRouterService(t testing.TB, opts ...router.Option) *dialogue.Service {
+	t.Helper()
+	r, err := router.New(append(opts, router.WithLogger(discardLogger()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	ps, err := dialogue.NewPersonas(testPersonas...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := dialogue.New(dialogue.Options{
+		Completer: dialogue.RouterCompleter(r), Personas: ps,
+		RateLimit: dialogue.RateLimit{Disable: true}, Logger: discardLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+// TestCancellationReachesBackend: a client that cancels its stream over a
+// real TCP connection makes the router cancel the HTTP request to the
+// OpenAI-compatible server, which observes it.
+func TestCancellationReachesBackend(t *testing.T) {
+	llm := llmServer(t, llmtest.Behavior{Tokens: llmtest.Words(500), TokenDelay: 20 * time.Millisecond})
+	svc := newRouterService(t, router.WithTier(router.Tier{Name: router.Tier1, Replicas: []router.Replica{{Name: "llm", Model: openaiModel(t, llm)}}}))
+	h := serve(t, svc, true, nil)
+
+	ctx, cancel := context.WithCancel(as(t.Context(), tokP1))
+	defer cancel()
+	st, err := h.client.StreamSay(ctx, &dialoguev1.StreamSayRequest{Utterance: &dialoguev1.Utterance{NpcId: "guard", Text: "Talk to me."}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := st.Recv()
+	if err != nil || m.GetChunk().GetText() == "" {
+		t.Fatalf("first chunk = %v, %v", m, err)
+	}
+	cancel()
+	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer wcancel()
+	start := time.Now()
+	if err := llm.WaitFor(wctx, func(s llmtest.Stats) bool { return s.Cancelled == 1 && s.InFlight == 0 }); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("backend saw the cancellation %v after the client cancelled", time.Since(start))
+	if st := llm.Stats(); st.Completed != 0 {
+		t.Errorf("backend completed %d requests, want 0", st.Completed)
+	}
+}
+
+// TestAllTiersDownFallbackLine: every tier answers 503, so the router gives
+// up, and the NPC says one of its own fallback lines; the reply says so
+// and the player sees no error.
+func TestAllTiersDownFallbackLine(t *testing.T) {
+	down := llmServer(t, llmtest.Behavior{Status: 503, ErrorMessage: "overloaded"})
+	m := openaiModel(t, down)
+	svc := newRouterService(t,
+		router.WithTier(router.Tier{Name: router.Tier2, Replicas: []router.Replica{{Name: "mid", Model: m}}}),
+		router.WithTier(router.Tier{Name: router.Tier1, Replicas: []router.Replica{{Name: "small", Model: m}}}),
+		router.WithFallback(router.Tier2, router.Tier1),
+	)
+	h := serve(t, svc, true, nil)
+	st, err := h.client.StreamSay(as(t.Context(), tokP1), &dialoguev1.StreamSayRequest{Utterance: &dialoguev1.Utterance{
+		NpcId: "mara", Text: "Anyone there?", Responsibility: "quest_dialogue"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text strings.Builder
+	var comp *dialoguev1.Completion
+	for {
+		m, err := st.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("player saw an error for a backend outage: %v", err)
+		}
+		text.WriteString(m.GetChunk().GetText())
+		if m.GetChunk().GetFinal() {
+			comp = m.GetChunk().GetCompletion()
+		}
+	}
+	if !slices.Contains(testPersonas[0].FallbackLines, text.String()) {
+		t.Errorf("reply %q is not one of Mara's fallback lines", text.String())
+	}
+	if !comp.GetFallback() || comp.GetFinishReason() != dialoguev1.FinishReason_FINISH_REASON_FALLBACK {
+		t.Errorf("completion = %v, want fallback", comp)
+	}
+	// 503 is saturation to the router, so it records a downgrade.
+	if r := comp.GetReceipt(); r.GetAttempts() != 2 || r.GetTier() != router.Tier1 || len(r.GetReasons()) < 2 {
+		t.Errorf("receipt = %v, want 2 attempts ending on tier1 with the reasons", r)
+	}
+	if n := down.Stats().Requests; n != 2 {
+		t.Errorf("backend saw %d requests, want 2 (one per tier)", n)
+	}
+}
+
+// TestScriptedLastTier: with router/scripted as the last tier, an outage
+// of the model tiers gives a scripted line, reported as such.
+func TestScriptedLastTier(t *testing.T) {
+	down := llmServer(t, llmtest.Behavior{Status: 503})
+	lines, err := scripted.New(scripted.Options{NPCLines: map[string][]string{"mara": {"The tide waits for no one."}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := newRouterService(t,
+		router.WithTier(router.Tier{Name: router.Tier1, Replicas: []router.Replica{{Name: "small", Model: openaiModel(t, down)}}}),
+		router.WithTier(router.Tier{Name: "scripted", Replicas: []router.Replica{{Name: "lines", Model: lines}}}),
+		router.WithFallback(router.Tier1, "scripted"),
+	)
+	h := serve(t, svc, false, nil)
+	r, err := h.client.Say(as(t.Context(), tokP1), &dialoguev1.SayRequest{Utterance: &dialoguev1.Utterance{NpcId: "mara", Text: "hi"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := r.GetCompletion()
+	if r.GetText() != "The tide waits for no one." || c.GetFinishReason() != dialoguev1.FinishReason_FINISH_REASON_SCRIPTED ||
+		c.GetFallback() || c.GetTier() != "scripted" {
+		t.Errorf("Say = %q, %v", r.GetText(), c)
+	}
+}
+
+// TestRealRouterStreams: tokens from an OpenAI-compatible server reach the
+// client as they are generated, with the model's name and usage.
+func TestRealRouterStreams(t *testing.T) {
+	llm := llmServer(t, llmtest.Behavior{Tokens: []string{"Aye", ".", " Ask", " away", "."}, PromptTokens: 77})
+	svc := newRouterService(t, router.WithTier(router.Tier{Name: router.Tier1, Adapter: "guard-lora",
+		Replicas: []router.Replica{{Name: "llm", Model: openaiModel(t, llm)}}}))
+	h := serve(t, svc, true, nil)
+	r, err := h.client.Say(as(t.Context(), tokSvc), &dialoguev1.SayRequest{Utterance: &dialoguev1.Utterance{
+		NpcId: "guard", Text: "Can I ask?", PlayerId: "p9", Adapter: "special-lora"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := r.GetCompletion()
+	if r.GetText() != "Aye. Ask away." || c.GetUsage().GetPromptTokens() != 77 || c.GetTier() != router.Tier1 {
+		t.Errorf("Say = %q, %v", r.GetText(), c)
+	}
+	reqs := llm.Requests()
+	if len(reqs) != 1 || reqs[0].Model != "special-lora" || !reqs[0].Stream {
+		t.Fatalf("backend requests = %+v", reqs)
+	}
+	for _, m := range reqs[0].Messages {
+		if m.Role == "system" && strings.Contains(m.Content, "Can I ask?") {
+			t.Errorf("player text in the system role: %q", m.Content)
+		}
+	}
+}

@@ -1,0 +1,91 @@
+package dialogue
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Code maps an error from this package to its gRPC status code. It is the
+// one place where errors become codes; both transports use it.
+//
+//	ErrInvalidRequest, ErrUnknownNPC, ErrTooLarge,
+//	ErrRejected, ErrPromptTooLarge            InvalidArgument
+//	ErrUnauthenticated                        Unauthenticated
+//	ErrPermissionDenied, ErrNotOwner          PermissionDenied
+//	ErrRateLimited                            ResourceExhausted
+//	context.DeadlineExceeded                  DeadlineExceeded
+//	context.Canceled                          Canceled
+//	ErrClosed                                 Unavailable
+//	a *status.Status error                    its own code
+//	anything else                             Internal
+func Code(err error) codes.Code {
+	switch {
+	case err == nil:
+		return codes.OK
+	case errors.Is(err, ErrInvalidRequest), errors.Is(err, ErrUnknownNPC), errors.Is(err, ErrTooLarge),
+		errors.Is(err, ErrRejected), errors.Is(err, ErrPromptTooLarge):
+		return codes.InvalidArgument
+	case errors.Is(err, ErrUnauthenticated):
+		return codes.Unauthenticated
+	case errors.Is(err, ErrPermissionDenied), errors.Is(err, ErrNotOwner):
+		return codes.PermissionDenied
+	case errors.Is(err, ErrRateLimited):
+		return codes.ResourceExhausted
+	case errors.Is(err, context.DeadlineExceeded):
+		return codes.DeadlineExceeded
+	case errors.Is(err, context.Canceled):
+		return codes.Canceled
+	case errors.Is(err, ErrClosed):
+		return codes.Unavailable
+	}
+	if s, ok := status.FromError(err); ok {
+		return s.Code()
+	}
+	return codes.Internal
+}
+
+// toStatus converts err to a gRPC status error. Internal errors carry no
+// detail to the client.
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	if s, ok := status.FromError(err); ok {
+		return s.Err()
+	}
+	c := Code(err)
+	if c == codes.Internal {
+		return status.Error(c, "internal error")
+	}
+	return status.Error(c, err.Error())
+}
+
+// httpStatus is the HTTP status for a gRPC code, as grpc-gateway maps them.
+func httpStatus(c codes.Code) int {
+	switch c {
+	case codes.OK:
+		return http.StatusOK
+	case codes.InvalidArgument:
+		return http.StatusBadRequest
+	case codes.Unauthenticated:
+		return http.StatusUnauthorized
+	case codes.PermissionDenied:
+		return http.StatusForbidden
+	case codes.ResourceExhausted:
+		return http.StatusTooManyRequests
+	case codes.DeadlineExceeded:
+		return http.StatusGatewayTimeout
+	case codes.Canceled:
+		return 499 // client closed request
+	case codes.Unavailable:
+		return http.StatusServiceUnavailable
+	case codes.Unimplemented:
+		return http.StatusNotImplemented
+	default:
+		return http.StatusInternalServerError
+	}
+}

@@ -1,0 +1,73 @@
+package dialogue_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/bodybroker/sdk/dialogue"
+	"github.com/bodybroker/sdk/dialogue/dialoguetest"
+)
+
+func TestMemoryStoreConformance(t *testing.T) {
+	dialoguetest.TestStore(t, dialoguetest.StoreConfig{MaxTurns: 4}, func(t *testing.T) dialogue.Store {
+		return dialogue.NewMemoryStore(dialogue.MemoryStoreOptions{MaxTurns: 4, TTL: time.Hour})
+	})
+}
+
+func TestMemoryStoreTTL(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		s := dialogue.NewMemoryStore(dialogue.MemoryStoreOptions{TTL: time.Minute})
+		c := dialogue.Conversation{ID: "s1", Player: "p", NPC: "n"}
+		if err := s.Append(ctx, c, dialogue.Turn{Player: "a", NPC: "b"}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Second)
+		// Activity restarts the idle timer.
+		if err := s.Append(ctx, c, dialogue.Turn{Player: "c", NPC: "d"}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Second)
+		if got, err := s.Load(ctx, "s1"); err != nil || len(got.Turns) != 2 {
+			t.Fatalf("Load at 100s = %d turns, %v; want 2, nil", len(got.Turns), err)
+		}
+		time.Sleep(11 * time.Second)
+		if _, err := s.Load(ctx, "s1"); !errors.Is(err, dialogue.ErrNotFound) {
+			t.Fatalf("Load after idle TTL = %v, want ErrNotFound", err)
+		}
+		if n := s.Len(); n != 0 {
+			t.Errorf("Len after expiry = %d, want 0", n)
+		}
+		// Expired conversations can be claimed afresh.
+		other := dialogue.Conversation{ID: "s1", Player: "p2", NPC: "n"}
+		if err := s.Append(ctx, other, dialogue.Turn{Player: "x", NPC: "y"}); err != nil {
+			t.Errorf("Append to expired session by another player: %v", err)
+		}
+	})
+}
+
+func TestMemoryStoreSweep(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		s := dialogue.NewMemoryStore(dialogue.MemoryStoreOptions{TTL: time.Second})
+		for i := range 1000 {
+			c := dialogue.Conversation{ID: "old" + string(rune('a'+i%26)) + time.Duration(i).String(), Player: "p", NPC: "n"}
+			if err := s.Append(ctx, c, dialogue.Turn{Player: "a", NPC: "b"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(2 * time.Second)
+		for i := range 24 {
+			c := dialogue.Conversation{ID: "new" + time.Duration(i).String(), Player: "p", NPC: "n"}
+			if err := s.Append(ctx, c, dialogue.Turn{Player: "a", NPC: "b"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := s.Len(); n != 24 {
+			t.Errorf("Len after sweep = %d, want 24", n)
+		}
+	})
+}

@@ -1,0 +1,107 @@
+// Package router decides, per NPC line, which model tier and which replica
+// serve it, keeps every tier inside its limits, and makes sure the player
+// always gets a line.
+//
+// # Usage
+//
+// Tiers are configuration: a name, replicas (each a [Model]), the model and
+// LoRA adapter names to send, token and temperature defaults, a TTFT
+// target, a concurrency bound and a bounded queue. A fallback chain says
+// where a request goes when a tier cannot give it a first token:
+//
+//	r, err := router.New(
+//		router.WithTier(router.Tier{Name: router.Tier1, Replicas: small, TTFTTarget: 150 * time.Millisecond, MaxConcurrent: 20, MaxTokens: 256}),
+//		router.WithTier(router.Tier{Name: router.Tier2, Replicas: mid, Adapter: "npc-elite", TTFTTarget: 300 * time.Millisecond, MaxConcurrent: 10, MaxQueued: 20}),
+//		router.WithTier(router.Tier{Name: router.Tier3, Replicas: mid, Adapter: "npc-major", TTFTTarget: 500 * time.Millisecond, MaxConcurrent: 5, MaxQueued: 10}),
+//		router.WithTier(router.Tier{Name: "scripted", Replicas: []router.Replica{{Name: "lines", Model: lines}}}),
+//		router.WithFallback(router.Tier3, router.Tier2, router.Tier1, "scripted"),
+//	)
+//	s, err := r.Stream(ctx, router.Request{Messages: msgs, Responsibility: router.QuestDialogue})
+//	defer s.Close()
+//	for { d, err := s.Recv(); ... }
+//
+// [Router.Stream] returns once the first token has arrived; [Router.Generate]
+// returns the whole line. Every result carries a [Receipt]: the tier and
+// replica that served it, the reasons for each decision, and the predicted
+// and actual time to first token.
+//
+// # Policy
+//
+// A request's tier is, in order: Request.Tier when set; the tier its
+// Responsibility maps to; the tier its NPC Importance maps to; the default
+// tier. [DefaultPolicy] holds the documented default map (greeting,
+// farewell, generic, simple → tier1; elite dialogue, quest dialogue,
+// complex question, story progression → tier2; major NPC, personalized,
+// character development, story critical → tier3; generic/elite/major NPCs →
+// tier1/2/3; otherwise tier2). Keys are typed; nothing matches substrings.
+//
+// # Admission
+//
+// Each tier bounds its requests in flight (MaxConcurrent) and each replica
+// its own (Replica.MaxConcurrent). A request that finds no room waits in the
+// tier's bounded queue, ordered by NPC importance, then earliest deadline,
+// then arrival, for at most QueueTimeout and never past its context's
+// deadline. A full queue or an expired wait is an overflow: the request is
+// downgraded to the next tier of the fallback chain (OverflowDowngrade), or
+// fails with [ErrSaturated] (OverflowFail, or at the end of the chain).
+//
+// # Fallback and the first token
+//
+// A request moves down its fallback chain (for example tier3 → tier2 →
+// tier1 → scripted) when a tier is saturated, when every replica's circuit
+// breaker is open, when the replica fails before its first token (HTTP
+// errors, 429/503, a stall before the first token), or when the tier is
+// predicted to miss the deadline: its estimated queue wait plus its recent
+// TTFT p95 exceeds the time the context has left. Once a token has been
+// returned to the caller the request never moves: a stall guard
+// (StallTimeout between tokens, MinTokensPerSecond) ends a stalled stream
+// with a [*TruncatedError], never with a silent io.EOF. Errors are values:
+// a failed request is an error, never an empty success.
+//
+// With HedgeAfter set, a tier that has no first token after that delay
+// also starts the request on the next tier; the first token wins and the
+// loser is cancelled.
+//
+// # Replicas
+//
+// A replica is chosen among those with room and a closed (or probing)
+// breaker by power-of-two choices on outstanding requests. A request with an
+// AffinityKey (a conversation or persona ID) goes to the replica that
+// rendezvous hashing gives its key, so that requests sharing a long persona
+// or lore prefix find it warm in the engine's prefix cache; when that
+// replica is full or its breaker open, the request spills to the least
+// loaded other replica (ReasonSpill) instead of herding onto one.
+//
+// Each replica has a circuit breaker (also in single-replica tiers): it
+// opens after ConsecutiveFailures failures in a row or a FailureRate over a
+// window, stays open for Cooldown, then lets one probe through (half-open);
+// the probe's success closes it. Saturation (429/503) and caller
+// cancellations do not count as failures.
+//
+// # Reconfiguration
+//
+// [Router.Reconfigure] swaps the whole configuration atomically. Requests
+// already admitted finish on the configuration they started with; stats,
+// affinity and breakers carry over for tiers and replicas that keep their
+// names.
+//
+// # Stats
+//
+// [Router.Stats] returns per-tier and per-replica counts (requests,
+// successes, errors by kind, in flight, queued, fallbacks, tokens in and
+// out) and TTFT, inter-token and total latency quantiles from the
+// internal/stats streaming sketch.
+//
+// # Concurrency
+//
+// A Router is safe for concurrent use. A [RoutedStream] belongs to one
+// goroutine; cancel its context to abort it from another. Routing,
+// admission and stats recording take one short per-tier lock and do not
+// allocate.
+//
+// # Backends
+//
+// router/openai talks to OpenAI-compatible servers (vLLM, llama.cpp server,
+// Ollama). router/scripted returns canned lines: use it as the last tier.
+// Neither is imported by this package.
+package router

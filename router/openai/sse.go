@@ -1,0 +1,104 @@
+package openai
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+)
+
+// maxEventSize bounds one SSE event; a longer one is a malformed stream.
+const maxEventSize = 1 << 20
+
+// errEventTooLarge is wrapped in a *StreamError.
+var errEventTooLarge = errors.New("SSE event larger than 1 MiB")
+
+// sseReader reads the data of Server-Sent Events. It implements the parts
+// of the SSE format that OpenAI-compatible servers use: "data:" fields
+// (several lines of one event are joined with "\n"), comments (":") and the
+// fields "event", "id" and "retry", which it ignores. Lines end with "\n"
+// or "\r\n"; a lone "\r" (which no OpenAI-compatible server sends) is not
+// a line end.
+type sseReader struct {
+	r    *bufio.Reader
+	data []byte
+	has  bool
+}
+
+func newSSEReader(r io.Reader) *sseReader {
+	return &sseReader{r: bufio.NewReaderSize(r, 4096)}
+}
+
+// next returns the data of the next event. The slice is valid until the
+// next call. It returns io.EOF when the input ends cleanly between events,
+// io.ErrUnexpectedEOF when it ends inside one, and other read errors as
+// they are.
+func (s *sseReader) next() ([]byte, error) {
+	s.data = s.data[:0]
+	s.has = false
+	for {
+		line, err := s.readLine()
+		if err != nil {
+			if err == io.EOF && (s.has || len(line) > 0) {
+				return nil, io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		if len(line) == 0 {
+			if s.has {
+				return s.data, nil
+			}
+			continue
+		}
+		if line[0] == ':' {
+			continue
+		}
+		field, value := line, []byte(nil)
+		if i := bytes.IndexByte(line, ':'); i >= 0 {
+			field, value = line[:i], line[i+1:]
+			if len(value) > 0 && value[0] == ' ' {
+				value = value[1:]
+			}
+		}
+		if string(field) != "data" {
+			continue
+		}
+		if len(s.data)+len(value)+1 > maxEventSize {
+			return nil, errEventTooLarge
+		}
+		if s.has {
+			s.data = append(s.data, '\n')
+		}
+		s.data = append(s.data, value...)
+		s.has = true
+	}
+}
+
+// readLine returns one line without its terminator. A final line without
+// a terminator is returned with io.EOF.
+func (s *sseReader) readLine() ([]byte, error) {
+	line, err := s.r.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		// A long line: collect it.
+		buf := append([]byte(nil), line...)
+		for err == bufio.ErrBufferFull {
+			if len(buf) > maxEventSize {
+				return nil, errEventTooLarge
+			}
+			line, err = s.r.ReadSlice('\n')
+			buf = append(buf, line...)
+		}
+		line = buf
+	}
+	if err != nil {
+		if err == io.EOF {
+			return line, io.EOF
+		}
+		return nil, err
+	}
+	line = line[:len(line)-1]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, nil
+}

@@ -1,0 +1,894 @@
+package router_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/bodybroker/sdk/internal/llmtest"
+	"github.com/bodybroker/sdk/router"
+	"github.com/bodybroker/sdk/router/scripted"
+)
+
+func threeTiers() []router.Option {
+	m := instant{tokens: []string{"x"}}
+	var opts []router.Option
+	for _, name := range []string{router.Tier1, router.Tier2, router.Tier3} {
+		opts = append(opts, router.WithTier(tier(name, router.Replica{Name: name + "-a", Model: m})))
+	}
+	return opts
+}
+
+func TestPolicy(t *testing.T) {
+	r := mustRouter(t, threeTiers()...)
+	tests := []struct {
+		name       string
+		req        router.Request
+		wantTier   string
+		wantReason router.Reason
+	}{
+		{"explicit wins", router.Request{Tier: router.Tier3, Responsibility: router.Greeting, Importance: router.Generic}, router.Tier3, router.ReasonExplicitTier},
+		{"greeting", router.Request{Responsibility: router.Greeting, Importance: router.Major}, router.Tier1, router.ReasonResponsibility},
+		{"farewell", router.Request{Responsibility: router.Farewell}, router.Tier1, router.ReasonResponsibility},
+		{"generic", router.Request{Responsibility: router.GenericDialogue}, router.Tier1, router.ReasonResponsibility},
+		{"simple", router.Request{Responsibility: router.SimpleResponse}, router.Tier1, router.ReasonResponsibility},
+		{"elite dialogue", router.Request{Responsibility: router.EliteDialogue}, router.Tier2, router.ReasonResponsibility},
+		{"quest", router.Request{Responsibility: router.QuestDialogue}, router.Tier2, router.ReasonResponsibility},
+		{"complex", router.Request{Responsibility: router.ComplexQuestion}, router.Tier2, router.ReasonResponsibility},
+		{"story progression", router.Request{Responsibility: router.StoryProgression}, router.Tier2, router.ReasonResponsibility},
+		{"major npc", router.Request{Responsibility: router.MajorNPC}, router.Tier3, router.ReasonResponsibility},
+		{"personalized", router.Request{Responsibility: router.Personalized}, router.Tier3, router.ReasonResponsibility},
+		{"character development", router.Request{Responsibility: router.CharacterDevelopment}, router.Tier3, router.ReasonResponsibility},
+		{"story critical", router.Request{Responsibility: router.StoryCritical}, router.Tier3, router.ReasonResponsibility},
+		{"unknown responsibility falls to importance", router.Request{Responsibility: "haggling", Importance: router.Major}, router.Tier3, router.ReasonImportance},
+		{"generic npc", router.Request{Importance: router.Generic}, router.Tier1, router.ReasonImportance},
+		{"elite npc", router.Request{Importance: router.Elite}, router.Tier2, router.ReasonImportance},
+		{"no substring matching", router.Request{Responsibility: "generic_npc_dialogue_major"}, router.Tier2, router.ReasonDefault},
+		{"default", router.Request{}, router.Tier2, router.ReasonDefault},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := r.Generate(context.Background(), tt.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Receipt.Tier != tt.wantTier || res.Receipt.Reasons[0] != tt.wantReason {
+				t.Errorf("tier %s reasons %v, want %s %s", res.Receipt.Tier, res.Receipt.Reasons, tt.wantTier, tt.wantReason)
+			}
+		})
+	}
+	if _, err := r.Generate(context.Background(), router.Request{Tier: "tier9"}); !errors.Is(err, router.ErrUnknownTier) {
+		t.Errorf("unknown explicit tier: err = %v", err)
+	}
+}
+
+func TestCustomPolicy(t *testing.T) {
+	m := instant{tokens: []string{"x"}}
+	r := mustRouter(t,
+		router.WithTier(tier("small", router.Replica{Name: "a", Model: m})),
+		router.WithTier(tier("big", router.Replica{Name: "b", Model: m})),
+		router.WithPolicy(router.Policy{
+			Responsibilities: map[router.Responsibility]string{"haggling": "big"},
+			Default:          "small",
+		}),
+	)
+	for req, want := range map[router.Responsibility]string{"haggling": "big", router.StoryCritical: "small"} {
+		res, err := r.Generate(context.Background(), router.Request{Responsibility: req})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Receipt.Tier != want {
+			t.Errorf("%s → %s, want %s", req, res.Receipt.Tier, want)
+		}
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	m := instant{tokens: []string{"x"}}
+	ok := router.Replica{Name: "a", Model: m}
+	tests := []struct {
+		name string
+		opts []router.Option
+	}{
+		{"no tiers", nil},
+		{"no name", []router.Option{router.WithTier(tier("", ok))}},
+		{"no replicas", []router.Option{router.WithTier(tier("t"))}},
+		{"nil model", []router.Option{router.WithTier(tier("t", router.Replica{Name: "a"}))}},
+		{"duplicate tier", []router.Option{router.WithTier(tier("t", ok)), router.WithTier(tier("t", ok))}},
+		{"duplicate replica", []router.Option{router.WithTier(tier("t", ok, ok))}},
+		{"negative", []router.Option{router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{ok}, MaxConcurrent: -1})}},
+		{"unknown fallback", []router.Option{router.WithTier(tier("t", ok)), router.WithFallback("t", "u")}},
+		{"short chain", []router.Option{router.WithTier(tier("t", ok)), router.WithFallback("t")}},
+		{"cycle", []router.Option{router.WithTier(tier("t", ok)), router.WithTier(tier("u", ok)), router.WithFallback("t", "u", "t")}},
+		{"two successors", []router.Option{router.WithTier(tier("t", ok)), router.WithTier(tier("u", ok)), router.WithTier(tier("v", ok)), router.WithFallback("t", "u"), router.WithFallback("t", "v")}},
+		{"policy unknown tier", []router.Option{router.WithTier(tier("t", ok)), router.WithPolicy(router.Policy{Default: "u"})}},
+		{"policy no default", []router.Option{router.WithTier(tier("t", ok)), router.WithPolicy(router.Policy{})}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := router.New(tt.opts...); err == nil {
+				t.Error("New succeeded")
+			}
+		})
+	}
+}
+
+// TestQueueThenDowngrade: a full tier queues the request for at most
+// QueueTimeout, then downgrades it; a full queue downgrades at once; with
+// OverflowFail the request fails with ErrSaturated.
+func TestQueueThenDowngrade(t *testing.T) {
+	slow := newBackend(t, llmtest.Behavior{Tokens: llmtest.Words(3), Fault: llmtest.Stall, FaultAfter: 1})
+	fast := newBackend(t, llmtest.Behavior{Tokens: []string{"fast"}})
+	big := router.Tier{Name: "big", Replicas: []router.Replica{slow.replica("s")}, MaxConcurrent: 1, MaxQueued: 1, QueueTimeout: 30 * time.Millisecond}
+	r := mustRouter(t,
+		router.WithTier(big),
+		router.WithTier(tier("small", fast.replica("f"))),
+		router.WithFallback("big", "small"),
+	)
+	ctx := context.Background()
+	hold, err := r.Stream(ctx, router.Request{Tier: "big"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Close()
+
+	// Queued, then timed out, then downgraded.
+	start := time.Now()
+	res, err := r.Generate(ctx, router.Request{Tier: "big"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(start); waited < 30*time.Millisecond {
+		t.Errorf("downgraded after %v, before the queue timeout", waited)
+	}
+	if diff := cmp.Diff([]router.Reason{router.ReasonExplicitTier, router.ReasonDowngrade, router.ReasonLeastLoaded}, res.Receipt.Reasons); diff != "" {
+		t.Errorf("reasons (-want +got):\n%s", diff)
+	}
+	if res.Receipt.Tier != "small" || res.Text != "fast" || res.Receipt.Attempts != 2 {
+		t.Errorf("result %+v", res)
+	}
+
+	// Queue full: a waiter holds the only queue slot, the next request
+	// downgrades without waiting.
+	waiterDone := make(chan error, 1)
+	go func() {
+		_, err := r.Generate(ctx, router.Request{Tier: "big"})
+		waiterDone <- err
+	}()
+	for {
+		st, _ := r.Stats().Tier("big")
+		if st.Queued == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	start = time.Now()
+	res, err = r.Generate(ctx, router.Request{Tier: "big"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(start); waited > 25*time.Millisecond {
+		t.Errorf("full queue: downgraded after %v, want at once", waited)
+	}
+	if res.Receipt.Tier != "small" {
+		t.Errorf("full queue: served by %s", res.Receipt.Tier)
+	}
+	if err := <-waiterDone; err != nil {
+		t.Errorf("waiter: %v", err)
+	}
+	st, _ := r.Stats().Tier("big")
+	if st.Errors.Saturated != 3 || st.Fallbacks != 3 || st.InFlight != 1 {
+		t.Errorf("big stats: %+v", st)
+	}
+
+	// OverflowFail: ErrSaturated, no downgrade.
+	big.Overflow = router.OverflowFail
+	big.MaxQueued = 0
+	if err := r.Reconfigure(router.WithTier(big), router.WithTier(tier("small", fast.replica("f"))), router.WithFallback("big", "small")); err != nil {
+		t.Fatal(err)
+	}
+	hold2, err := r.Stream(ctx, router.Request{Tier: "big"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold2.Close()
+	_, err = r.Generate(ctx, router.Request{Tier: "big"})
+	var re *router.RouteError
+	if !errors.Is(err, router.ErrSaturated) || !errors.As(err, &re) || len(re.Attempts) != 1 {
+		t.Errorf("OverflowFail: err = %v", err)
+	}
+}
+
+// TestQueueOrder: waiters are served by importance, then deadline, then
+// arrival.
+func TestQueueOrder(t *testing.T) {
+	g := newGate()
+	r := mustRouter(t, router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{{Name: "a", Model: g}}, MaxConcurrent: 1, MaxQueued: 10, QueueTimeout: 10 * time.Second}))
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 10)
+	start := func(npc string, imp router.Importance, deadline time.Duration) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx := ctx
+			if deadline > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, deadline)
+				defer cancel()
+			}
+			_, err := r.Generate(ctx, router.Request{NPC: npc, Importance: imp})
+			errs <- err
+		}()
+	}
+	waitQueued := func(n int64) {
+		for {
+			if st, _ := r.Stats().Tier("t"); st.Queued == n {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	start("first", router.Generic, 0)
+	for len(g.order()) < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	start("generic-early", router.Generic, 0)
+	waitQueued(1)
+	start("generic-late", router.Generic, 0)
+	waitQueued(2)
+	start("generic-deadline", router.Generic, 5*time.Second)
+	waitQueued(3)
+	start("major", router.Major, 0)
+	waitQueued(4)
+	start("elite", router.Elite, 0)
+	waitQueued(5)
+	g.release(6)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	want := []string{"first", "major", "elite", "generic-deadline", "generic-early", "generic-late"}
+	if diff := cmp.Diff(want, g.order()); diff != "" {
+		t.Errorf("service order (-want +got):\n%s", diff)
+	}
+}
+
+// TestQueueWaitBoundedByDeadline: a queued request gives up at its
+// deadline even when QueueTimeout is longer, and reports the deadline.
+func TestQueueWaitBoundedByDeadline(t *testing.T) {
+	g := newGate()
+	r := mustRouter(t, router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{{Name: "a", Model: g}}, MaxConcurrent: 1, MaxQueued: 1, QueueTimeout: 10 * time.Second}))
+	// The first stream holds the only slot until its gate opens.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if s, err := r.Stream(context.Background(), router.Request{}); err == nil {
+			drain(s)
+		}
+	}()
+	for len(g.order()) < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := r.Generate(ctx, router.Request{})
+	if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, router.ErrSaturated) {
+		t.Errorf("err = %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("waited %v past a 30ms deadline", d)
+	}
+	g.release(1)
+	<-done
+}
+
+func TestBackendErrorFallsBack(t *testing.T) {
+	bad := newBackend(t, llmtest.Behavior{Status: 500, ErrorMessage: "engine dead"})
+	busy := newBackend(t, llmtest.Behavior{Status: 429, RetryAfter: time.Second})
+	good := newBackend(t, llmtest.Behavior{Tokens: []string{"ok"}})
+	r := mustRouter(t,
+		router.WithTier(tier(router.Tier3, bad.replica("bad"))),
+		router.WithTier(tier(router.Tier2, busy.replica("busy"))),
+		router.WithTier(tier(router.Tier1, good.replica("good"))),
+		router.WithFallback(router.Tier3, router.Tier2, router.Tier1),
+	)
+	res, err := r.Generate(context.Background(), router.Request{Responsibility: router.StoryCritical})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []router.Reason{router.ReasonResponsibility, router.ReasonBackendError, router.ReasonFallback, router.ReasonDowngrade, router.ReasonLeastLoaded}
+	if diff := cmp.Diff(want, res.Receipt.Reasons); diff != "" {
+		t.Errorf("reasons (-want +got):\n%s", diff)
+	}
+	if res.Text != "ok" || res.Receipt.Tier != router.Tier1 || res.Receipt.Replica != "good" || res.Receipt.Attempts != 3 {
+		t.Errorf("result %+v", res)
+	}
+	st := r.Stats()
+	t3, _ := st.Tier(router.Tier3)
+	t2, _ := st.Tier(router.Tier2)
+	if t3.Errors.Backend != 1 || t3.Fallbacks != 1 || t2.Errors.Saturated != 1 || t2.Fallbacks != 1 {
+		t.Errorf("stats tier3 %+v tier2 %+v", t3.Errors, t2.Errors)
+	}
+
+	// Everything fails: a RouteError listing each tier, never a success.
+	good.srv.SetBehavior(llmtest.Behavior{Status: 500})
+	_, err = r.Generate(context.Background(), router.Request{Responsibility: router.StoryCritical})
+	var re *router.RouteError
+	if !errors.As(err, &re) || len(re.Attempts) != 3 || !errors.Is(err, router.ErrSaturated) {
+		t.Fatalf("err = %v", err)
+	}
+	if re.Attempts[0].Tier != router.Tier3 || re.Attempts[0].Replica != "bad" || re.Attempts[2].Tier != router.Tier1 {
+		t.Errorf("attempts %+v", re.Attempts)
+	}
+}
+
+// TestBreaker: consecutive failures open the breaker, an open breaker is
+// skipped without a request, and after the cooldown one probe closes it.
+func TestBreaker(t *testing.T) {
+	flaky := newBackend(t, llmtest.Behavior{Status: 500})
+	good := newBackend(t, llmtest.Behavior{Tokens: []string{"ok"}})
+	cooldown := 100 * time.Millisecond
+	r := mustRouter(t,
+		router.WithTier(router.Tier{Name: "main", Replicas: []router.Replica{flaky.replica("only")}, Breaker: router.Breaker{ConsecutiveFailures: 3, Cooldown: cooldown}}),
+		router.WithTier(tier("backup", good.replica("b"))),
+		router.WithFallback("main", "backup"),
+	)
+	ctx := context.Background()
+	for i := range 3 {
+		res, err := r.Generate(ctx, router.Request{Tier: "main"})
+		if err != nil || res.Receipt.Tier != "backup" {
+			t.Fatalf("request %d: %v %+v", i, err, res)
+		}
+	}
+	st, _ := r.Stats().Tier("main")
+	if rs, _ := st.Replica("only"); rs.Breaker != router.BreakerOpen {
+		t.Fatalf("breaker %v after 3 failures, want open", rs.Breaker)
+	}
+	res, err := r.Generate(ctx, router.Request{Tier: "main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !containsReason(res.Receipt.Reasons, router.ReasonCircuitOpen) {
+		t.Errorf("open breaker: reasons %v", res.Receipt.Reasons)
+	}
+	if n := flaky.srv.Stats().Requests; n != 3 {
+		t.Errorf("open breaker still sent requests: server saw %d, want 3", n)
+	}
+
+	// Half-open: the probe fails, the breaker opens again.
+	time.Sleep(cooldown + 10*time.Millisecond)
+	if st, _ := r.Stats().Tier("main"); st.Replicas[0].Breaker != router.BreakerHalfOpen {
+		t.Errorf("after cooldown: %v, want half_open", st.Replicas[0].Breaker)
+	}
+	if _, err := r.Generate(ctx, router.Request{Tier: "main"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := flaky.srv.Stats().Requests; n != 4 {
+		t.Errorf("half-open probe: server saw %d requests, want 4", n)
+	}
+	if st, _ := r.Stats().Tier("main"); st.Replicas[0].Breaker != router.BreakerOpen {
+		t.Errorf("failed probe: %v, want open", st.Replicas[0].Breaker)
+	}
+
+	// Half-open: the probe succeeds, the breaker closes.
+	flaky.srv.SetBehavior(llmtest.Behavior{Tokens: []string{"back"}})
+	time.Sleep(cooldown + 10*time.Millisecond)
+	res, err = r.Generate(ctx, router.Request{Tier: "main"})
+	if err != nil || res.Receipt.Tier != "main" || res.Text != "back" {
+		t.Fatalf("probe: %v %+v", err, res)
+	}
+	if st, _ := r.Stats().Tier("main"); st.Replicas[0].Breaker != router.BreakerClosed {
+		t.Errorf("after a good probe: %v, want closed", st.Replicas[0].Breaker)
+	}
+}
+
+func TestBreakerFailureRate(t *testing.T) {
+	g := newGate()
+	r := mustRouter(t, router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{{Name: "a", Model: g}},
+		Breaker: router.Breaker{ConsecutiveFailures: 100, FailureRate: 0.5, MinRequests: 4, Window: time.Minute}}))
+	ctx := context.Background()
+	for range 2 {
+		g.fail = nil
+		g.release(1)
+		if _, err := r.Generate(ctx, router.Request{}); err != nil {
+			t.Fatal(err)
+		}
+		g.fail = errors.New("boom")
+		if _, err := r.Generate(ctx, router.Request{}); err == nil {
+			t.Fatal("want an error")
+		}
+	}
+	st, _ := r.Stats().Tier("t")
+	if st.Replicas[0].Breaker != router.BreakerOpen {
+		t.Errorf("2 of 4 failed: breaker %v, want open", st.Replicas[0].Breaker)
+	}
+	if _, err := r.Generate(ctx, router.Request{}); !errors.Is(err, router.ErrCircuitOpen) {
+		t.Errorf("single replica, open: err = %v, want ErrCircuitOpen", err)
+	}
+}
+
+func containsReason(rs []router.Reason, want router.Reason) bool {
+	for _, r := range rs {
+		if r == want {
+			return true
+		}
+	}
+	return false
+}
+
+// TestPredictedDeadlineMiss: a tier whose TTFT p95 exceeds the time left
+// is skipped for the next one; the prior is the TTFT target, then the
+// measured p95.
+func TestPredictedDeadlineMiss(t *testing.T) {
+	slow := newBackend(t, llmtest.Behavior{TTFT: 60 * time.Millisecond})
+	fast := newBackend(t, llmtest.Behavior{Tokens: []string{"quick"}})
+	r := mustRouter(t,
+		router.WithTier(router.Tier{Name: "big", Replicas: []router.Replica{slow.replica("s")}, TTFTTarget: 500 * time.Millisecond}),
+		router.WithTier(tier("small", fast.replica("f"))),
+		router.WithFallback("big", "small"),
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	res, err := r.Generate(ctx, router.Request{Tier: "big"})
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Receipt.Tier != "small" || !containsReason(res.Receipt.Reasons, router.ReasonPredictedLate) {
+		t.Errorf("prior 500ms vs 200ms left: %+v", res.Receipt)
+	}
+	if n := slow.srv.Stats().Requests; n != 0 {
+		t.Errorf("predicted-late tier got %d requests", n)
+	}
+	// Without a deadline the tier serves, and learns its real TTFT (~60ms).
+	for range 3 {
+		if res, err := r.Generate(context.Background(), router.Request{Tier: "big"}); err != nil || res.Receipt.Tier != "big" {
+			t.Fatalf("%v %+v", err, res)
+		}
+	}
+	st, _ := r.Stats().Tier("big")
+	if st.RecentTTFTP95 < 50*time.Millisecond || st.RecentTTFTP95 > 400*time.Millisecond {
+		t.Fatalf("recent TTFT p95 = %v, want about 60ms", st.RecentTTFTP95)
+	}
+	// 200ms left now fits the measured p95.
+	ctx, cancel = context.WithTimeout(context.Background(), 200*time.Millisecond+st.RecentTTFTP95)
+	res, err = r.Generate(ctx, router.Request{Tier: "big"})
+	cancel()
+	if err != nil || res.Receipt.Tier != "big" {
+		t.Errorf("measured p95 fits: %v %+v", err, res)
+	} else if res.Receipt.Timing.PredictedTTFT != st.RecentTTFTP95 {
+		t.Errorf("predicted TTFT %v, want the p95 %v", res.Receipt.Timing.PredictedTTFT, st.RecentTTFTP95)
+	}
+	// 20ms left does not.
+	ctx, cancel = context.WithTimeout(context.Background(), 20*time.Millisecond)
+	res, err = r.Generate(ctx, router.Request{Tier: "big"})
+	cancel()
+	if err != nil || res.Receipt.Tier != "small" {
+		t.Errorf("measured p95 too slow: %v %+v", err, res)
+	}
+}
+
+// TestHedge: a slow tier is hedged on the next one; the first token wins
+// and the loser is cancelled on the wire.
+func TestHedge(t *testing.T) {
+	slow := newBackend(t, llmtest.Behavior{TTFT: 2 * time.Second, Tokens: []string{"slow"}})
+	fast := newBackend(t, llmtest.Behavior{TTFT: 5 * time.Millisecond, Tokens: []string{"fast"}})
+	r := mustRouter(t,
+		router.WithTier(router.Tier{Name: "big", Replicas: []router.Replica{slow.replica("s")}, HedgeAfter: 20 * time.Millisecond}),
+		router.WithTier(tier("small", fast.replica("f"))),
+		router.WithFallback("big", "small"),
+	)
+	start := time.Now()
+	res, err := r.Generate(context.Background(), router.Request{Tier: "big"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("hedged request took %v", d)
+	}
+	if res.Text != "fast" || res.Receipt.Tier != "small" || !containsReason(res.Receipt.Reasons, router.ReasonHedge) || res.Receipt.Attempts != 2 {
+		t.Errorf("result %+v", res)
+	}
+	waitFor(t, slow.srv, "loser cancelled", func(s llmtest.Stats) bool { return s.Cancelled == 1 && s.InFlight == 0 })
+	st, _ := r.Stats().Tier("big")
+	if st.Hedges != 1 || st.InFlight != 0 {
+		t.Errorf("big stats %+v", st)
+	}
+
+	// The primary answers before the hedge delay: no hedge.
+	slow.srv.SetBehavior(llmtest.Behavior{Tokens: []string{"slow"}})
+	res, err = r.Generate(context.Background(), router.Request{Tier: "big"})
+	if err != nil || res.Text != "slow" || containsReason(res.Receipt.Reasons, router.ReasonHedge) {
+		t.Errorf("no hedge: %v %+v", err, res)
+	}
+}
+
+// TestNoFallbackAfterFirstToken: a stream cut after its first token ends
+// with a TruncatedError and never moves to the next tier.
+func TestNoFallbackAfterFirstToken(t *testing.T) {
+	cut := newBackend(t, llmtest.Behavior{Tokens: llmtest.Words(5), Fault: llmtest.Drop, FaultAfter: 2})
+	next := newBackend(t, llmtest.Behavior{})
+	r := mustRouter(t,
+		router.WithTier(tier("big", cut.replica("c"))),
+		router.WithTier(tier("small", next.replica("n"))),
+		router.WithFallback("big", "small"),
+	)
+	s, err := r.Stream(context.Background(), router.Request{Tier: "big"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := drain(s)
+	var te *router.TruncatedError
+	if !errors.As(err, &te) || !errors.Is(err, router.ErrTruncated) || te.Tokens != 2 || te.Tier != "big" {
+		t.Fatalf("err = %v", err)
+	}
+	if text != "w0 w1" {
+		t.Errorf("partial text %q", text)
+	}
+	if n := next.srv.Stats().Requests; n != 0 {
+		t.Errorf("next tier got %d requests after the first token", n)
+	}
+	st, _ := r.Stats().Tier("big")
+	if st.Errors.Truncated != 1 || st.Successes != 0 || st.InFlight != 0 {
+		t.Errorf("stats %+v", st)
+	}
+
+	// Before the first token the same drop falls back.
+	cut.srv.SetBehavior(llmtest.Behavior{Fault: llmtest.Drop})
+	res, err := r.Generate(context.Background(), router.Request{Tier: "big"})
+	if err != nil || res.Receipt.Tier != "small" {
+		t.Errorf("drop before the first token: %v %+v", err, res)
+	}
+}
+
+func TestStallGuard(t *testing.T) {
+	stall := newBackend(t, llmtest.Behavior{Tokens: llmtest.Words(5), Fault: llmtest.Stall, FaultAfter: 2})
+	next := newBackend(t, llmtest.Behavior{Tokens: []string{"next"}})
+	r := mustRouter(t,
+		router.WithTier(router.Tier{Name: "big", Replicas: []router.Replica{stall.replica("s")}, StallTimeout: 40 * time.Millisecond}),
+		router.WithTier(tier("small", next.replica("n"))),
+		router.WithFallback("big", "small"),
+	)
+	s, err := r.Stream(context.Background(), router.Request{Tier: "big"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = drain(s)
+	var te *router.TruncatedError
+	if !errors.As(err, &te) || !errors.Is(err, router.ErrStalled) || te.Tokens != 2 {
+		t.Fatalf("err = %v, want a stall truncation", err)
+	}
+	waitFor(t, stall.srv, "stalled request cancelled", func(s llmtest.Stats) bool { return s.Cancelled == 1 && s.InFlight == 0 })
+
+	// A stall before the first token falls back.
+	stall.srv.SetBehavior(llmtest.Behavior{Fault: llmtest.Stall})
+	res, err := r.Generate(context.Background(), router.Request{Tier: "big"})
+	if err != nil || res.Receipt.Tier != "small" || !containsReason(res.Receipt.Reasons, router.ReasonBackendError) {
+		t.Errorf("stall before first token: %v %+v", err, res)
+	}
+}
+
+func TestMinTokensPerSecond(t *testing.T) {
+	trickle := newBackend(t, llmtest.Behavior{Tokens: llmtest.Words(20), TokenDelay: 25 * time.Millisecond})
+	r := mustRouter(t, router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{trickle.replica("a")}, MinTokensPerSecond: 100, StallGrace: 60 * time.Millisecond}))
+	s, err := r.Stream(context.Background(), router.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = drain(s)
+	var te *router.TruncatedError
+	if !errors.As(err, &te) || !errors.Is(err, router.ErrTooSlow) || te.Tokens >= 20 {
+		t.Fatalf("err = %v, want a too-slow truncation", err)
+	}
+}
+
+// TestAffinityAndSpill: one key sticks to its rendezvous replica until
+// that replica is full, then spills; different keys spread.
+func TestAffinityAndSpill(t *testing.T) {
+	g := newGate()
+	var reps []router.Replica
+	for i := range 4 {
+		reps = append(reps, router.Replica{Name: fmt.Sprintf("r%d", i), Model: g, MaxConcurrent: 2})
+	}
+	r := mustRouter(t, router.WithTier(router.Tier{Name: "t", Replicas: reps}))
+	ctx := context.Background()
+	g.release(1000)
+	owner := ""
+	for i := range 20 {
+		res, err := r.Generate(ctx, router.Request{AffinityKey: "persona-7"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if owner == "" {
+			owner = res.Receipt.Replica
+		}
+		if res.Receipt.Replica != owner || res.Receipt.Reasons[1] != router.ReasonAffinity {
+			t.Fatalf("request %d: %s %v, want sticky on %s", i, res.Receipt.Replica, res.Receipt.Reasons, owner)
+		}
+	}
+	owners := map[string]int{}
+	for i := range 200 {
+		res, err := r.Generate(ctx, router.Request{AffinityKey: fmt.Sprintf("conv-%d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		owners[res.Receipt.Replica]++
+	}
+	for _, rep := range reps {
+		if n := owners[rep.Name]; n < 20 {
+			t.Errorf("replica %s owns %d of 200 keys; rendezvous should spread them", rep.Name, n)
+		}
+	}
+}
+
+// TestSpill is the deterministic form: the owner is full, so the request
+// goes elsewhere with ReasonSpill.
+func TestSpill(t *testing.T) {
+	held := newGate()
+	free := instant{tokens: []string{"x"}}
+	// Find which of two names owns the key by asking a router with both
+	// replicas free.
+	probe := mustRouter(t, router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{{Name: "a", Model: free}, {Name: "b", Model: free}}}))
+	res, err := probe.Generate(context.Background(), router.Request{AffinityKey: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := res.Receipt.Replica
+	other := map[string]string{"a": "b", "b": "a"}[owner]
+	models := map[string]router.Model{owner: held, other: free}
+	r := mustRouter(t, router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{
+		{Name: "a", Model: models["a"], MaxConcurrent: 1},
+		{Name: "b", Model: models["b"], MaxConcurrent: 1},
+	}}))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if s, err := r.Stream(context.Background(), router.Request{AffinityKey: "k"}); err == nil {
+			drain(s)
+		}
+	}()
+	for len(held.order()) < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	res, err = r.Generate(context.Background(), router.Request{AffinityKey: "k"})
+	if err != nil {
+		t.Fatalf("owner %s full: %v", owner, err)
+	}
+	if res.Receipt.Replica != other || res.Receipt.Reasons[1] != router.ReasonSpill {
+		t.Errorf("owner full: %s %v, want spill to %s", res.Receipt.Replica, res.Receipt.Reasons, other)
+	}
+	held.release(2)
+	<-done
+	res, err = r.Generate(context.Background(), router.Request{AffinityKey: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Receipt.Replica != owner || res.Receipt.Reasons[1] != router.ReasonAffinity {
+		t.Errorf("owner free again: %v %+v", err, res.Receipt)
+	}
+}
+
+// TestLeastLoaded: with no affinity key, power-of-two choices avoids the
+// busy replica.
+func TestLeastLoaded(t *testing.T) {
+	held := newGate()
+	free := instant{tokens: []string{"x"}}
+	r := mustRouter(t, router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{{Name: "busy", Model: held}, {Name: "idle", Model: free}}}))
+	// Requests spread until one lands on busy and stays there.
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			s, err := r.Stream(context.Background(), router.Request{Tier: "t"})
+			if err != nil {
+				return
+			}
+			rc := s.Receipt()
+			drain(s)
+			if rc.Replica == "busy" {
+				return
+			}
+		}
+	}()
+	for len(held.order()) < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	for i := range 50 {
+		res, err := r.Generate(context.Background(), router.Request{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Receipt.Replica != "idle" || res.Receipt.Reasons[1] != router.ReasonLeastLoaded {
+			t.Fatalf("request %d went to %s (%v) while busy had a request outstanding", i, res.Receipt.Replica, res.Receipt.Reasons)
+		}
+	}
+	held.release(1)
+	wg.Wait()
+}
+
+// TestReconfigureUnderLoad: streams keep flowing while the configuration
+// is swapped; in-flight streams finish on the old configuration.
+func TestReconfigureUnderLoad(t *testing.T) {
+	a := newBackend(t, llmtest.Behavior{Tokens: llmtest.Words(10), TokenDelay: time.Millisecond})
+	b := newBackend(t, llmtest.Behavior{Tokens: llmtest.Words(10), TokenDelay: time.Millisecond})
+	cfg := func(rep router.Replica, limit int) []router.Option {
+		return []router.Option{
+			router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{rep}, MaxConcurrent: limit, MaxQueued: 100, QueueTimeout: 5 * time.Second}),
+		}
+	}
+	r := mustRouter(t, cfg(a.replica("a"), 8)...)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 10 {
+				s, err := r.Stream(ctx, router.Request{AffinityKey: fmt.Sprint(i, j)})
+				if err != nil {
+					errs <- err
+					return
+				}
+				text, err := drain(s)
+				if err != nil || len(text) == 0 {
+					errs <- fmt.Errorf("text %q: %w", text, err)
+					return
+				}
+			}
+		}()
+	}
+	for i := range 10 {
+		time.Sleep(2 * time.Millisecond)
+		rep, limit := a.replica("a"), 8
+		if i%2 == 0 {
+			rep, limit = b.replica("b"), 3
+		}
+		if err := r.Reconfigure(cfg(rep, limit)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if err := r.Reconfigure(cfg(b.replica("b"), 3)...); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := r.Stats().Tier("t")
+	if st.InFlight != 0 || st.Queued != 0 {
+		t.Errorf("after the load: in flight %d queued %d", st.InFlight, st.Queued)
+	}
+	if n := a.srv.Stats().Requests + b.srv.Stats().Requests; n != 80 {
+		t.Errorf("servers saw %d requests, want 80", n)
+	}
+	// A bad configuration leaves the old one.
+	if err := r.Reconfigure(); err == nil {
+		t.Error("empty Reconfigure succeeded")
+	}
+	if res, err := r.Generate(ctx, router.Request{}); err != nil || res.Receipt.Replica != "b" {
+		t.Errorf("after a failed Reconfigure: %v %+v", err, res)
+	}
+}
+
+func TestCancelBeforeFirstToken(t *testing.T) {
+	slow := newBackend(t, llmtest.Behavior{TTFT: 5 * time.Second})
+	next := newBackend(t, llmtest.Behavior{})
+	r := mustRouter(t,
+		router.WithTier(tier("big", slow.replica("s"))),
+		router.WithTier(tier("small", next.replica("n"))),
+		router.WithFallback("big", "small"),
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	_, err := r.Stream(ctx, router.Request{Tier: "big"})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("err = %v, want DeadlineExceeded", err)
+	}
+	if n := next.srv.Stats().Requests; n != 0 {
+		t.Errorf("the caller's deadline caused a fallback (%d requests)", n)
+	}
+	waitFor(t, slow.srv, "cancelled on the wire", func(s llmtest.Stats) bool { return s.Cancelled == 1 && s.InFlight == 0 })
+	st, _ := r.Stats().Tier("big")
+	if st.Errors.Deadline != 1 || st.InFlight != 0 {
+		t.Errorf("stats %+v", st.Errors)
+	}
+}
+
+func TestClose(t *testing.T) {
+	r, err := router.New(threeTiers()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); !errors.Is(err, router.ErrClosed) {
+		t.Errorf("second Close = %v", err)
+	}
+	if _, err := r.Stream(context.Background(), router.Request{}); !errors.Is(err, router.ErrClosed) {
+		t.Errorf("Stream after Close = %v", err)
+	}
+}
+
+func TestEmptyCompletionFallsBack(t *testing.T) {
+	empty := newBackend(t, llmtest.Behavior{Tokens: []string{}})
+	lines := mustScripted(t, scripted.Options{Default: []string{"A line."}, Lines: map[router.Responsibility][]string{}})
+	r := mustRouter(t,
+		router.WithTier(tier("llm", empty.replica("e"))),
+		router.WithTier(tier("scripted", router.Replica{Name: "lines", Model: lines})),
+		router.WithFallback("llm", "scripted"),
+	)
+	res, err := r.Generate(context.Background(), router.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Text != "A line." || res.Receipt.Tier != "scripted" {
+		t.Errorf("an empty completion was not replaced: %+v", res)
+	}
+	st, _ := r.Stats().Tier("llm")
+	if st.Errors.Backend != 1 || st.Replicas[0].Breaker != router.BreakerClosed {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestHooksAndStatsCarryOver(t *testing.T) {
+	bad := newBackend(t, llmtest.Behavior{Status: 500})
+	good := newBackend(t, llmtest.Behavior{Tokens: []string{"a", "b"}})
+	var mu sync.Mutex
+	var routed []string
+	var fallbacks []string
+	hooks := router.Hooks{
+		OnRouted: func(rc router.Receipt) {
+			mu.Lock()
+			routed = append(routed, rc.Tier)
+			mu.Unlock()
+		},
+		OnFallback: func(from, to string, cause error) {
+			mu.Lock()
+			fallbacks = append(fallbacks, from+"→"+to)
+			mu.Unlock()
+		},
+	}
+	opts := []router.Option{
+		router.WithTier(tier("big", bad.replica("b"))),
+		router.WithTier(tier("small", good.replica("g"))),
+		router.WithFallback("big", "small"),
+		router.WithHooks(hooks),
+	}
+	r := mustRouter(t, opts...)
+	if _, err := r.Generate(context.Background(), router.Request{Tier: "big"}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if diff := cmp.Diff([]string{"small"}, routed); diff != "" {
+		t.Errorf("OnRouted (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"big→small"}, fallbacks); diff != "" {
+		t.Errorf("OnFallback (-want +got):\n%s", diff)
+	}
+	mu.Unlock()
+	if err := r.Reconfigure(opts...); err != nil {
+		t.Fatal(err)
+	}
+	st := r.Stats()
+	big, _ := st.Tier("big")
+	small, _ := st.Tier("small")
+	if big.Requests != 1 || big.Errors.Backend != 1 || small.Successes != 1 || small.TokensOut != 2 || small.TTFT.Count != 1 || small.Total.Count != 1 || small.InterToken.Count != 1 {
+		t.Errorf("stats after Reconfigure: big %+v small %+v", big, small)
+	}
+	if rs, ok := small.Replica("g"); !ok || rs.Successes != 1 || rs.TokensOut != 2 {
+		t.Errorf("replica stats %+v", rs)
+	}
+}

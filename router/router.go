@@ -1,0 +1,274 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Router routes completion requests to tiers of models. Create it with
+// [New]; it is safe for concurrent use. Close it when done.
+type Router struct {
+	cfg    atomic.Pointer[config]
+	mu     sync.Mutex // serializes Reconfigure; guards reg
+	reg    statsRegistry
+	closed atomic.Bool
+	wg     sync.WaitGroup // hedge losers being cleaned up
+}
+
+// New returns a Router configured by opts. At least one [WithTier] is
+// required; every name a policy or fallback chain uses must be a tier.
+func New(opts ...Option) (*Router, error) {
+	r := &Router{reg: statsRegistry{
+		tiers:    make(map[string]*tierStats),
+		replicas: make(map[[2]string]*replicaStats),
+	}}
+	if err := r.Reconfigure(opts...); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Reconfigure replaces the router's whole configuration with the one opts
+// describe (the same options as [New]). The swap is atomic: requests
+// already admitted finish on the old configuration, under its limits, and
+// new requests see the new one. Stats, affinity and circuit breakers carry
+// over for tiers and replicas that keep their names. On error the old
+// configuration stays.
+func (r *Router) Reconfigure(opts ...Option) error {
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, err := r.build(opts)
+	if err != nil {
+		return err
+	}
+	r.cfg.Store(c)
+	r.prune(c)
+	return nil
+}
+
+// Close stops the router from taking new requests and waits for hedged
+// requests that lost their race to be cancelled. Streams already returned
+// keep working until closed. Close is idempotent; later calls return
+// ErrClosed.
+func (r *Router) Close() error {
+	if r.closed.Swap(true) {
+		return ErrClosed
+	}
+	r.wg.Wait()
+	return nil
+}
+
+// Result is a complete completion with its route receipt.
+type Result struct {
+	Response
+	Receipt Receipt
+}
+
+// Generate routes req and returns the whole completion. It is [Router.Stream]
+// with the deltas joined, so every policy (fallback before the first token,
+// stall guard, hedging) applies; a truncated stream returns the partial
+// Result with a *TruncatedError.
+func (r *Router) Generate(ctx context.Context, req Request) (*Result, error) {
+	s, err := r.Stream(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	var b strings.Builder
+	res := &Result{}
+	for {
+		d, err := s.Recv()
+		if err == io.EOF {
+			break
+		}
+		b.WriteString(d.Text)
+		if d.Usage != nil {
+			res.Usage = *d.Usage
+		}
+		if d.FinishReason != "" {
+			res.FinishReason = d.FinishReason
+		}
+		if err != nil {
+			res.Text = b.String()
+			res.Receipt = s.Receipt()
+			res.Model = res.Receipt.Model
+			return res, err
+		}
+	}
+	res.Text = b.String()
+	res.Receipt = s.Receipt()
+	res.Model = res.Receipt.Model
+	return res, nil
+}
+
+// Stream routes req and returns once the first token has arrived, so that
+// every error it returns happened before any token reached the caller:
+// the request has then tried each tier of its fallback chain that applied
+// and the error is a *RouteError listing them (or ErrClosed, or an error
+// wrapping ErrUnknownTier). The caller must Close the stream.
+//
+// Cancelling ctx cancels the request at any point; its deadline bounds
+// queueing and drives the deadline prediction.
+func (r *Router) Stream(ctx context.Context, req Request) (*RoutedStream, error) {
+	if r.closed.Load() {
+		return nil, ErrClosed
+	}
+	c := r.cfg.Load()
+	start := time.Now()
+	s := &RoutedStream{start: start}
+	s.receipt.Reasons = s.reasonBuf[:0]
+	t, why, err := c.route(&req)
+	if err != nil {
+		return nil, err
+	}
+	s.receipt.Reasons = append(s.receipt.Reasons, why)
+	var failed []*AttemptError
+	primary := true
+	for t != nil {
+		s.receipt.Tier = t.cfg.Name
+		var a *attempt
+		if t.cfg.HedgeAfter > 0 && t.next != nil {
+			var last *tierRT
+			a, last, failed = r.hedged(ctx, c, t, &req, primary, s, failed)
+			t = last
+		} else {
+			s.receipt.Attempts++
+			var err error
+			a, err = r.try(ctx, t, &req, primary, nil)
+			if err != nil {
+				failed = append(failed, &AttemptError{Tier: t.cfg.Name, Replica: replicaName(a), Err: err})
+				a = nil
+			}
+		}
+		if a != nil {
+			s.install(a)
+			if c.hooks.OnRouted != nil {
+				c.hooks.OnRouted(s.Receipt())
+			}
+			return s, nil
+		}
+		primary = false
+		last := failed[len(failed)-1]
+		if ctx.Err() != nil || t.next == nil || (t.cfg.Overflow == OverflowFail && errors.Is(last.Err, ErrSaturated)) {
+			break
+		}
+		s.receipt.Reasons = append(s.receipt.Reasons, fallbackReasons(last.Err)...)
+		t.st.fallbacks.Add(1)
+		c.logger.Debug("router: fallback", "from", t.cfg.Name, "to", t.next.cfg.Name, "err", last.Err)
+		if c.hooks.OnFallback != nil {
+			c.hooks.OnFallback(t.cfg.Name, t.next.cfg.Name, last.Err)
+		}
+		t = t.next
+	}
+	s.receipt.Timing.Total = time.Since(start)
+	if n := len(failed); n > 0 {
+		s.receipt.Tier, s.receipt.Replica = failed[n-1].Tier, failed[n-1].Replica
+	}
+	return nil, &RouteError{Receipt: s.Receipt(), Attempts: failed}
+}
+
+func replicaName(a *attempt) string {
+	if a == nil || a.l.rep == nil {
+		return ""
+	}
+	return a.l.rep.cfg.Name
+}
+
+var (
+	reasonsDowngrade     = []Reason{ReasonDowngrade}
+	reasonsCircuitOpen   = []Reason{ReasonCircuitOpen, ReasonFallback}
+	reasonsPredictedLate = []Reason{ReasonPredictedLate, ReasonDowngrade}
+	reasonsBackend       = []Reason{ReasonBackendError, ReasonFallback}
+)
+
+func fallbackReasons(err error) []Reason {
+	switch {
+	case errors.Is(err, ErrSaturated):
+		return reasonsDowngrade
+	case errors.Is(err, ErrCircuitOpen):
+		return reasonsCircuitOpen
+	case errors.Is(err, ErrPredictedLate):
+		return reasonsPredictedLate
+	default:
+		return reasonsBackend
+	}
+}
+
+// hedged runs tier t and, if it has no first token after t.HedgeAfter,
+// tier t.next too; the first to produce a token wins and the other is
+// cancelled. It returns the winning attempt (nil when both failed), the
+// last tier tried and the failures so far.
+func (r *Router) hedged(ctx context.Context, c *config, t *tierRT, req *Request, primary bool, s *RoutedStream, failed []*AttemptError) (*attempt, *tierRT, []*AttemptError) {
+	type result struct {
+		a   *attempt
+		err error
+		t   *tierRT
+	}
+	ch := make(chan result, 2)
+	launch := func(t *tierRT, primary bool) context.CancelFunc {
+		bctx, cancel := context.WithCancel(ctx)
+		go func() {
+			a, err := r.try(bctx, t, req, primary, cancel)
+			ch <- result{a, err, t}
+		}()
+		return cancel
+	}
+	s.receipt.Attempts++
+	cancelA := launch(t, primary)
+	timer := time.NewTimer(t.cfg.HedgeAfter)
+	defer timer.Stop()
+	var first result
+	select {
+	case first = <-ch:
+		if first.err != nil {
+			cancelA()
+			failed = append(failed, &AttemptError{Tier: t.cfg.Name, Replica: replicaName(first.a), Err: first.err})
+			return nil, t, failed
+		}
+		return first.a, t, failed
+	case <-timer.C:
+	}
+	// Hedge on the next tier.
+	h := t.next
+	t.st.hedges.Add(1)
+	s.receipt.Attempts++
+	s.receipt.Reasons = append(s.receipt.Reasons, ReasonHedge)
+	cancelB := launch(h, false)
+	cancels := map[*tierRT]context.CancelFunc{t: cancelA, h: cancelB}
+	first = <-ch
+	if first.err == nil {
+		cancels[other(first.t, t, h)]()
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			if loser := <-ch; loser.err == nil {
+				loser.a.end(outcomeNeutral, KindCancelled, time.Now())
+			}
+		}()
+		return first.a, first.t, failed
+	}
+	cancels[first.t]()
+	failed = append(failed, &AttemptError{Tier: first.t.cfg.Name, Replica: replicaName(first.a), Err: first.err})
+	second := <-ch
+	if second.err == nil {
+		return second.a, second.t, failed
+	}
+	cancels[second.t]()
+	failed = append(failed, &AttemptError{Tier: second.t.cfg.Name, Replica: replicaName(second.a), Err: second.err})
+	return nil, h, failed
+}
+
+func other(x, a, b *tierRT) *tierRT {
+	if x == a {
+		return b
+	}
+	return a
+}

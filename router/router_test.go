@@ -1,0 +1,87 @@
+package router_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"go.uber.org/goleak"
+
+	"github.com/bodybroker/sdk/router"
+	"github.com/bodybroker/sdk/router/scripted"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func mustScripted(t testing.TB, o scripted.Options) *scripted.Model {
+	t.Helper()
+	m, err := scripted.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func mustRouter(t testing.TB, opts ...router.Option) *router.Router {
+	t.Helper()
+	r, err := router.New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func TestSimpleStream(t *testing.T) {
+	m := mustScripted(t, scripted.Options{Lines: map[router.Responsibility][]string{router.Greeting: {"Hello there, friend."}}})
+	r := mustRouter(t, router.WithTier(router.Tier{Name: router.Tier1, Replicas: []router.Replica{{Name: "a", Model: m}}}))
+	s, err := r.Stream(context.Background(), router.Request{Responsibility: router.Greeting})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var got []string
+	for {
+		d, err := s.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, d.Text)
+	}
+	if diff := cmp.Diff([]string{"Hello ", "there, ", "friend."}, got); diff != "" {
+		t.Errorf("deltas (-want +got):\n%s", diff)
+	}
+	rc := s.Receipt()
+	if rc.Tier != router.Tier1 || rc.Replica != "a" || rc.Attempts != 1 {
+		t.Errorf("receipt = %+v", rc)
+	}
+	if diff := cmp.Diff([]router.Reason{router.ReasonResponsibility, router.ReasonLeastLoaded}, rc.Reasons); diff != "" {
+		t.Errorf("reasons (-want +got):\n%s", diff)
+	}
+	if _, err := s.Recv(); !errors.Is(err, io.EOF) {
+		t.Errorf("Recv after end = %v, want io.EOF", err)
+	}
+	st, _ := r.Stats().Tier(router.Tier1)
+	if st.Requests != 1 || st.Successes != 1 || st.InFlight != 0 || st.TokensOut != 3 {
+		t.Errorf("stats = %+v", st)
+	}
+}
+
+func TestGenerate(t *testing.T) {
+	m := mustScripted(t, scripted.Options{Default: []string{"One two three."}})
+	r := mustRouter(t, router.WithTier(router.Tier{Name: "only", Replicas: []router.Replica{{Name: "a", Model: m}}}))
+	res, err := r.Generate(context.Background(), router.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Text != "One two three." || res.FinishReason != router.FinishScripted || res.Receipt.Tier != "only" {
+		t.Errorf("result = %+v", res)
+	}
+}
