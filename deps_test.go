@@ -84,9 +84,22 @@ var rules = []rule{
 		why:    "only test-helper packages (…test) may link package testing",
 	},
 	{
-		pkg:  mod + "/dialogue",
-		deny: []string{"github.com/stripe/stripe-go", mod + "/payment"},
-		why:  "dialogue has no business with payments",
+		pkg: mod + "/dialogue",
+		deny: []string{
+			"github.com/stripe/stripe-go", mod + "/payment", "github.com/redis/go-redis",
+			mod + "/router/openai", mod + "/router/scripted", mod + "/internal/llmtest",
+		},
+		why: "dialogue depends on the router core only; its Redis store and the router's backends are the user's choice",
+	},
+	{
+		pkg:  mod + "/dialogue/dialoguev1",
+		deny: []string{mod, "github.com/redis/go-redis"},
+		why:  "generated code depends on protobuf and grpc only",
+	},
+	{
+		pkg:  mod + "/router/...",
+		deny: []string{mod + "/dialogue"},
+		why:  "dialogue builds on the router, never the reverse",
 	},
 	{
 		pkg:  mod + "/internal/stats",
