@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"testing"
 	"time"
@@ -890,5 +891,33 @@ func TestHooksAndStatsCarryOver(t *testing.T) {
 	}
 	if rs, ok := small.Replica("g"); !ok || rs.Successes != 1 || rs.TokensOut != 2 {
 		t.Errorf("replica stats %+v", rs)
+	}
+}
+
+// TestSlowReaderIsNotAStall: the stall guard measures the backend, not the
+// caller; a caller that pauses longer than StallTimeout between reads gets
+// the whole line.
+func TestSlowReaderIsNotAStall(t *testing.T) {
+	fast := newBackend(t, llmtest.Behavior{Tokens: llmtest.Words(4)})
+	r := mustRouter(t, router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{fast.replica("a")}, StallTimeout: 20 * time.Millisecond, MinTokensPerSecond: 1000, StallGrace: time.Millisecond}))
+	s, err := r.Stream(context.Background(), router.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var text string
+	for {
+		time.Sleep(30 * time.Millisecond) // the player listens
+		d, err := s.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("slow reader cut off: %v", err)
+		}
+		text += d.Text
+	}
+	if text != "w0 w1 w2 w3" {
+		t.Errorf("text %q", text)
 	}
 }
