@@ -60,10 +60,11 @@ func (r *Router) Reconfigure(opts ...Option) error {
 // keep working until closed. Close is idempotent; later calls return
 // ErrClosed.
 func (r *Router) Close() error {
+	r.wgMu.Lock() // with cleanUp: no wg.Add once closed is set
 	if r.closed.Swap(true) {
+		r.wgMu.Unlock()
 		return ErrClosed
 	}
-	r.wgMu.Lock() // no wg.Add after this: see cleanUp
 	r.wgMu.Unlock()
 	r.wg.Wait()
 	return nil
