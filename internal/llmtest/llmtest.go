@@ -99,7 +99,7 @@ type Behavior struct {
 
 func defaultTokens() []string { return []string{"Well", " met,", " traveller."} }
 
-// Words returns n tokens " w0", " w1", ... (the first without a space).
+// Words returns n tokens: "w0", " w1", " w2", ...
 func Words(n int) []string {
 	out := make([]string, n)
 	for i := range out {
