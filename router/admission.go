@@ -274,8 +274,13 @@ func (t *tierRT) admit(ctx context.Context, req *Request, now time.Time, checkLa
 		return a, err
 	}
 	t.mu.Unlock()
-	// Assigned while we gave up: hand the slot back.
+	// A slot was handed to us as we gave up.
 	<-w.ready
+	if ctx.Err() == nil {
+		a.l = w.l
+		a.queued = time.Since(now)
+		return a, nil
+	}
 	t.release(w.l, outcomeNeutral, time.Now())
 	return a, err
 }

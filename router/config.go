@@ -124,14 +124,17 @@ type Tier struct {
 	// StallTimeout ends a stream whose next token does not arrive within
 	// it: before the first token the tier counts as failed and the request
 	// falls back; after it the stream ends with a *TruncatedError wrapping
-	// ErrStalled. Default 5s.
+	// ErrStalled. After the first token only the time RoutedStream.Recv
+	// spends waiting counts, so a caller that reads slowly never trips it.
+	// Default 5s.
 	StallTimeout time.Duration
-	// MinTokensPerSecond, when positive, ends a stream whose average rate
-	// since its first token drops below it once StallGrace has passed
-	// (a *TruncatedError wrapping ErrTooSlow).
+	// MinTokensPerSecond, when positive, ends a stream whose rate after
+	// its first token drops below it (a *TruncatedError wrapping
+	// ErrTooSlow). The rate is tokens over the time Recv spent waiting for
+	// them, checked once that time exceeds StallGrace.
 	MinTokensPerSecond float64
-	// StallGrace is how long after the first token the rate check waits.
-	// Default 1s.
+	// StallGrace is how much waiting the rate check allows before it
+	// applies. Default 1s.
 	StallGrace time.Duration
 
 	Breaker Breaker

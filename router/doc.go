@@ -72,6 +72,11 @@
 // replica is full or its breaker open, the request spills to the least
 // loaded other replica (ReasonSpill) instead of herding onto one.
 //
+// Several tiers may share one server (tier 2 and tier 3 on the same vLLM
+// with different adapters): list it as a replica of each. Limits, breakers
+// and stats are then kept per tier, so give each tier's replica a bound
+// that leaves room for the other.
+//
 // Each replica has a circuit breaker (also in single-replica tiers): it
 // opens after ConsecutiveFailures failures in a row or a FailureRate over a
 // window, stays open for Cooldown, then lets one probe through (half-open);

@@ -98,6 +98,10 @@ type Request struct {
 	// any. OpenAI-compatible servers (vLLM) address an adapter as a model.
 	Adapter string
 	// Model overrides the tier's model name for this request.
+	//
+	// Adapter and Model apply on the tier the policy chose; a fallback or
+	// hedge tier uses its own, since another tier's adapter would not be
+	// loaded there.
 	Model string
 	// Priority is passed to engines that schedule by it (vLLM's
 	// "priority"; lower runs sooner there). The router sets it from

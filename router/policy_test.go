@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"testing"
 	"time"
@@ -891,4 +892,92 @@ func TestHooksAndStatsCarryOver(t *testing.T) {
 	if rs, ok := small.Replica("g"); !ok || rs.Successes != 1 || rs.TokensOut != 2 {
 		t.Errorf("replica stats %+v", rs)
 	}
+}
+
+// TestSlowReaderIsNotAStall: the stall guard measures the backend, not the
+// caller; a caller that pauses longer than StallTimeout between reads gets
+// the whole line.
+func TestSlowReaderIsNotAStall(t *testing.T) {
+	fast := newBackend(t, llmtest.Behavior{Tokens: llmtest.Words(4)})
+	r := mustRouter(t, router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{fast.replica("a")}, StallTimeout: 20 * time.Millisecond, MinTokensPerSecond: 1000, StallGrace: time.Millisecond}))
+	s, err := r.Stream(context.Background(), router.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var text string
+	for {
+		time.Sleep(30 * time.Millisecond) // the player listens
+		d, err := s.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("slow reader cut off: %v", err)
+		}
+		text += d.Text
+	}
+	if text != "w0 w1 w2 w3" {
+		t.Errorf("text %q", text)
+	}
+}
+
+// TestHedgeOutcomes: the primary can still win after the hedge started
+// (the hedge is cancelled), and when both fail the chain goes on.
+func TestHedgeOutcomes(t *testing.T) {
+	t.Run("primary wins late", func(t *testing.T) {
+		primary := newBackend(t, llmtest.Behavior{TTFT: 40 * time.Millisecond, Tokens: []string{"primary"}})
+		hedge := newBackend(t, llmtest.Behavior{TTFT: 2 * time.Second, Tokens: []string{"hedge"}})
+		r := mustRouter(t,
+			router.WithTier(router.Tier{Name: "a", Replicas: []router.Replica{primary.replica("p")}, HedgeAfter: 10 * time.Millisecond}),
+			router.WithTier(tier("b", hedge.replica("h"))),
+			router.WithFallback("a", "b"),
+		)
+		res, err := r.Generate(context.Background(), router.Request{Tier: "a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Text != "primary" || res.Receipt.Tier != "a" || !containsReason(res.Receipt.Reasons, router.ReasonHedge) {
+			t.Errorf("result %+v", res)
+		}
+		waitFor(t, hedge.srv, "hedge cancelled", func(s llmtest.Stats) bool { return s.Cancelled == 1 && s.InFlight == 0 })
+	})
+	t.Run("both fail", func(t *testing.T) {
+		slowBad := newBackend(t, llmtest.Behavior{HeaderDelay: 30 * time.Millisecond, Status: 500})
+		bad := newBackend(t, llmtest.Behavior{HeaderDelay: 30 * time.Millisecond, Status: 500})
+		good := newBackend(t, llmtest.Behavior{Tokens: []string{"last"}})
+		r := mustRouter(t,
+			router.WithTier(router.Tier{Name: "a", Replicas: []router.Replica{slowBad.replica("x")}, HedgeAfter: 10 * time.Millisecond}),
+			router.WithTier(tier("b", bad.replica("y"))),
+			router.WithTier(tier("c", good.replica("z"))),
+			router.WithFallback("a", "b", "c"),
+		)
+		res, err := r.Generate(context.Background(), router.Request{Tier: "a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Text != "last" || res.Receipt.Tier != "c" || res.Receipt.Attempts != 3 {
+			t.Errorf("result %+v", res)
+		}
+		if n := bad.srv.Stats().Requests; n != 1 {
+			t.Errorf("hedge tier got %d requests, want 1 (no second try after the hedge failed)", n)
+		}
+	})
+	t.Run("primary fails before the hedge delay", func(t *testing.T) {
+		bad := newBackend(t, llmtest.Behavior{Status: 500})
+		good := newBackend(t, llmtest.Behavior{Tokens: []string{"ok"}})
+		r := mustRouter(t,
+			router.WithTier(router.Tier{Name: "a", Replicas: []router.Replica{bad.replica("x")}, HedgeAfter: time.Second}),
+			router.WithTier(tier("b", good.replica("y"))),
+			router.WithFallback("a", "b"),
+		)
+		start := time.Now()
+		res, err := r.Generate(context.Background(), router.Request{Tier: "a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Since(start) > 500*time.Millisecond || res.Receipt.Tier != "b" || containsReason(res.Receipt.Reasons, router.ReasonHedge) || !containsReason(res.Receipt.Reasons, router.ReasonBackendError) {
+			t.Errorf("result %+v", res.Receipt)
+		}
+	})
 }

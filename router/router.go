@@ -17,6 +17,7 @@ type Router struct {
 	mu     sync.Mutex // serializes Reconfigure; guards reg
 	reg    statsRegistry
 	closed atomic.Bool
+	wgMu   sync.Mutex     // orders wg.Add against Close's wg.Wait
 	wg     sync.WaitGroup // hedge losers being cleaned up
 }
 
@@ -59,9 +60,12 @@ func (r *Router) Reconfigure(opts ...Option) error {
 // keep working until closed. Close is idempotent; later calls return
 // ErrClosed.
 func (r *Router) Close() error {
+	r.wgMu.Lock() // with cleanUp: no wg.Add once closed is set
 	if r.closed.Swap(true) {
+		r.wgMu.Unlock()
 		return ErrClosed
 	}
+	r.wgMu.Unlock()
 	r.wg.Wait()
 	return nil
 }
@@ -246,13 +250,11 @@ func (r *Router) hedged(ctx context.Context, c *config, t *tierRT, req *Request,
 	first = <-ch
 	if first.err == nil {
 		cancels[other(first.t, t, h)]()
-		r.wg.Add(1)
-		go func() {
-			defer r.wg.Done()
+		r.cleanUp(func() {
 			if loser := <-ch; loser.err == nil {
 				loser.a.end(outcomeNeutral, KindCancelled, time.Now())
 			}
-		}()
+		})
 		return first.a, first.t, failed
 	}
 	cancels[first.t]()
@@ -264,6 +266,23 @@ func (r *Router) hedged(ctx context.Context, c *config, t *tierRT, req *Request,
 	cancels[second.t]()
 	failed = append(failed, &AttemptError{Tier: second.t.cfg.Name, Replica: replicaName(second.a), Err: second.err})
 	return nil, h, failed
+}
+
+// cleanUp runs f on a goroutine that Close waits for, or right here when
+// the router is closing.
+func (r *Router) cleanUp(f func()) {
+	r.wgMu.Lock()
+	if r.closed.Load() {
+		r.wgMu.Unlock()
+		f()
+		return
+	}
+	r.wg.Add(1)
+	r.wgMu.Unlock()
+	go func() {
+		defer r.wg.Done()
+		f()
+	}()
 }
 
 func other(x, a, b *tierRT) *tierRT {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -28,6 +29,7 @@ func mustScripted(t testing.TB, o scripted.Options) *scripted.Model {
 
 func mustRouter(t testing.TB, opts ...router.Option) *router.Router {
 	t.Helper()
+	opts = append([]router.Option{router.WithLogger(slog.New(slog.DiscardHandler))}, opts...)
 	r, err := router.New(opts...)
 	if err != nil {
 		t.Fatal(err)

@@ -23,6 +23,7 @@ type attempt struct {
 	sent      time.Time // Model.Stream was called
 	firstAt   time.Time
 	lastAt    time.Time
+	waited    time.Duration // time Recv spent waiting for tokens after the first
 	tokens    int
 	first     Delta
 	usage     *Usage
@@ -118,7 +119,7 @@ func (r *Router) try(ctx context.Context, t *tierRT, req *Request, primary bool,
 		}
 		now := time.Now()
 		a.first, a.firstAt, a.lastAt, a.tokens = d, now, now, 1
-		a.timer.Reset(t.cfg.StallTimeout)
+		a.timer.Stop()
 		a.l.recordFirst(now, now.Sub(a.sent))
 		return a, nil
 	}
@@ -275,10 +276,15 @@ func (s *RoutedStream) Recv() (Delta, error) {
 		}
 		return a.first, nil
 	}
+	// The stall guard runs only while Recv waits for the backend, so a
+	// caller that reads slowly (pacing speech, say) never trips it.
+	start := time.Now()
+	a.timer.Reset(a.t.cfg.StallTimeout)
 	for {
 		d, err := a.ms.Recv()
 		now := time.Now()
 		if err != nil {
+			a.timer.Stop()
 			return Delta{}, s.cut(err, now)
 		}
 		if d.Usage != nil {
@@ -287,7 +293,8 @@ func (s *RoutedStream) Recv() (Delta, error) {
 		if d.Text == "" && d.FinishReason == "" {
 			continue
 		}
-		a.timer.Reset(a.t.cfg.StallTimeout)
+		a.timer.Stop()
+		a.waited += now.Sub(start)
 		a.l.recordToken(now.Sub(a.lastAt))
 		a.lastAt = now
 		a.tokens++
@@ -295,12 +302,11 @@ func (s *RoutedStream) Recv() (Delta, error) {
 			s.finish(d, now)
 			return d, nil
 		}
-		if min := a.t.cfg.MinTokensPerSecond; min > 0 {
-			if el := now.Sub(a.firstAt); el >= a.t.cfg.StallGrace && float64(a.tokens-1)/el.Seconds() < min {
-				// Deliver this delta; the next Recv reports the cut.
-				s.err = s.truncate(ErrTooSlow, now)
-				return d, nil
-			}
+		if min := a.t.cfg.MinTokensPerSecond; min > 0 && a.waited >= a.t.cfg.StallGrace &&
+			float64(a.tokens-1)/a.waited.Seconds() < min {
+			// Deliver this delta; the next Recv reports the cut.
+			s.err = s.truncate(ErrTooSlow, now)
+			return d, nil
 		}
 		return d, nil
 	}

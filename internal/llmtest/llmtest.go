@@ -70,9 +70,10 @@ const (
 )
 
 // Behavior is how the server answers one request. The zero value answers
-// at once with DefaultTokens.
+// at once with "Well met, traveller." in three pieces.
 type Behavior struct {
-	// Tokens are the completion's pieces; nil means DefaultTokens.
+	// Tokens are the completion's pieces; nil means "Well", " met,",
+	// " traveller.".
 	Tokens []string
 	// HeaderDelay is waited before the response headers are written.
 	HeaderDelay time.Duration
@@ -96,10 +97,9 @@ type Behavior struct {
 	PromptTokens int
 }
 
-// DefaultTokens is the completion used when a Behavior has no Tokens.
-var DefaultTokens = []string{"Well", " met,", " traveller."}
+func defaultTokens() []string { return []string{"Well", " met,", " traveller."} }
 
-// Words returns n tokens " w0", " w1", ... (the first without a space).
+// Words returns n tokens: "w0", " w1", " w2", ...
 func Words(n int) []string {
 	out := make([]string, n)
 	for i := range out {
@@ -342,7 +342,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	tokens := b.Tokens
 	if tokens == nil {
-		tokens = DefaultTokens
+		tokens = defaultTokens()
 	}
 	finish := b.FinishReason
 	if finish == "" {

@@ -399,22 +399,6 @@ func (m *Model) Stream(ctx context.Context, req router.Request) (router.Stream, 
 	return &stream{ctx: ctx, cancel: cancel, body: resp.Body, sse: newSSEReader(resp.Body), usage: !m.o.DisableStreamUsage}, nil
 }
 
-type wireChunk struct {
-	Choices []struct {
-		Delta struct {
-			Content *string `json:"content"`
-		} `json:"delta"`
-		Text         *string `json:"text"`
-		FinishReason *string `json:"finish_reason"`
-	} `json:"choices"`
-	Usage *wireUsage `json:"usage"`
-	// Error payloads: {"error": {...}} or {"object": "error", ...}.
-	Error   *errorBody `json:"error"`
-	Object  string     `json:"object"`
-	Message string     `json:"message"`
-	Type    string     `json:"type"`
-}
-
 // stream reads one SSE response.
 type stream struct {
 	ctx    context.Context
@@ -473,8 +457,7 @@ func (s *stream) Recv() (router.Delta, error) {
 			return *s.final, nil
 		}
 		c := &s.chunk
-		*c = wireChunk{}
-		if err := json.Unmarshal(data, c); err != nil {
+		if err := decodeChunk(data, c); err != nil {
 			return s.fail(malformed(data, err))
 		}
 		if c.Error != nil || c.Object == "error" {
@@ -491,18 +474,15 @@ func (s *stream) Recv() (router.Delta, error) {
 			continue
 		}
 		ch := &c.Choices[0]
-		var d router.Delta
-		switch {
-		case ch.Delta.Content != nil:
-			d.Text = *ch.Delta.Content
-		case ch.Text != nil:
-			d.Text = *ch.Text
+		d := router.Delta{Text: ch.Delta.Content}
+		if d.Text == "" {
+			d.Text = ch.Text
 		}
-		if ch.FinishReason != nil && *ch.FinishReason != "" {
+		if ch.FinishReason != "" {
 			if s.final != nil {
 				return s.fail(malformed(data, errors.New("second finish reason")))
 			}
-			d.FinishReason = router.FinishReason(*ch.FinishReason)
+			d.FinishReason = router.FinishReason(ch.FinishReason)
 			if c.Usage != nil {
 				d.Usage = &router.Usage{PromptTokens: c.Usage.PromptTokens, CompletionTokens: c.Usage.CompletionTokens}
 			}

@@ -138,3 +138,34 @@ func FuzzStream(f *testing.F) {
 		s.Close()
 	})
 }
+
+// TestErrorPayloads covers the shapes vLLM versions use for an error inside
+// a stream.
+func TestErrorPayloads(t *testing.T) {
+	tests := []struct {
+		name, payload string
+		want          APIError
+	}{
+		{"openai nested", `{"error":{"message":"boom","type":"InternalServerError","param":null,"code":500}}`, APIError{Type: "InternalServerError", Code: "500", Message: "boom"}},
+		{"vllm wrapped object", `{"error":{"object":"error","message":"too long","type":"BadRequestError","param":null,"code":400}}`, APIError{Type: "BadRequestError", Code: "400", Message: "too long"}},
+		{"vllm bare object", `{"object":"error","message":"aborted","type":"BadRequestError","code":400}`, APIError{Type: "BadRequestError", Message: "aborted"}},
+		{"string code", `{"error":{"message":"x","type":"t","code":"rate_limit"}}`, APIError{Type: "t", Code: "rate_limit", Message: "x"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"},\"finish_reason\":null}]}\n\ndata: " + tt.payload + "\n\ndata: [DONE]\n\n"
+			s := &stream{ctx: context.Background(), cancel: func() {}, body: io.NopCloser(strings.NewReader("")), sse: newSSEReader(strings.NewReader(in))}
+			if d, err := s.Recv(); err != nil || d.Text != "hi" {
+				t.Fatalf("first delta %+v %v", d, err)
+			}
+			_, err := s.Recv()
+			var ae *APIError
+			if !errors.As(err, &ae) {
+				t.Fatalf("error %v is not an *APIError", err)
+			}
+			if diff := cmp.Diff(tt.want, *ae); diff != "" {
+				t.Errorf("APIError (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
