@@ -63,6 +63,21 @@ var rules = []rule{
 		why: "the router core owns the Model seam; backends live in subpackages",
 	},
 	{
+		pkg:  mod + "/router",
+		deny: []string{"net", "net/http"},
+		why:  "only router/openai talks to the network",
+	},
+	{
+		pkg:  mod + "/router/scripted",
+		deny: []string{"net", "net/http", "github.com/redis/go-redis"},
+		why:  "canned lines need no network",
+	},
+	{
+		pkg:  mod + "/router/openai",
+		deny: []string{"github.com/redis/go-redis", mod + "/internal/llmtest"},
+		why:  "the OpenAI-compatible client needs net/http only",
+	},
+	{
 		pkg:  mod + "/payment/paymenttest",
 		deny: []string{"github.com/stripe/stripe-go", "github.com/redis/go-redis"},
 		why:  "the fake provider and store suite must work without the backends",
