@@ -2,10 +2,7 @@ package redisstore_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"os"
 	"testing"
 	"time"
 
@@ -16,6 +13,7 @@ import (
 	"github.com/bodybroker/sdk/dialogue/dialoguetest"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
 	"github.com/bodybroker/sdk/dialogue/redisstore"
+	"github.com/bodybroker/sdk/internal/servicetest"
 	"github.com/bodybroker/sdk/router"
 	"github.com/bodybroker/sdk/router/scripted"
 )
@@ -24,42 +22,12 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// client connects to BB_REDIS_ADDR (default 127.0.0.1:6379), skipping the
-// test when Redis is unreachable unless BB_REQUIRE_SERVICES=1.
-func client(t *testing.T) redis.UniversalClient {
-	t.Helper()
-	addr := os.Getenv("BB_REDIS_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:6379"
-	}
-	c := redis.NewClient(&redis.Options{Addr: addr})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := c.Ping(ctx).Err(); err != nil {
-		_ = c.Close()
-		if os.Getenv("BB_REQUIRE_SERVICES") == "1" {
-			t.Fatalf("redis at %s unreachable: %v", addr, err)
-		}
-		t.Skipf("redis at %s unreachable (set BB_REQUIRE_SERVICES=1 to fail): %v", addr, err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
+// client returns a Redis client on BB_REDIS_ADDR, or skips the test.
+func client(t *testing.T) redis.UniversalClient { return servicetest.Redis(t) }
 
 // prefix returns a unique key prefix and deletes its keys after the test.
 func prefix(t *testing.T, c redis.UniversalClient) string {
-	t.Helper()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	p := "bbtest:dialogue:" + hex.EncodeToString(b[:]) + ":"
-	t.Cleanup(func() {
-		ctx := context.Background()
-		iter := c.Scan(ctx, 0, p+"*", 100).Iterator()
-		for iter.Next(ctx) {
-			c.Del(ctx, iter.Val())
-		}
-	})
-	return p
+	return servicetest.KeyPrefix(t, c, "dialogue")
 }
 
 func TestStoreConformance(t *testing.T) {

@@ -2,12 +2,10 @@ package redisstore_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"testing"
 	"time"
 
+	"github.com/bodybroker/sdk/internal/servicetest"
 	"github.com/bodybroker/sdk/payment"
 	"github.com/bodybroker/sdk/payment/paymenttest"
 	"github.com/bodybroker/sdk/payment/redisstore"
@@ -19,51 +17,12 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// client returns a Redis client for BB_REDIS_ADDR (default
-// 127.0.0.1:6379), closed at cleanup; it skips the test when Redis is
-// unreachable, unless BB_REQUIRE_SERVICES=1.
-func client(tb testing.TB) redis.UniversalClient {
-	tb.Helper()
-	addr := os.Getenv("BB_REDIS_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:6379"
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		rdb.Close()
-		if os.Getenv("BB_REQUIRE_SERVICES") == "1" {
-			tb.Fatalf("redis at %s unreachable: %v", addr, err)
-		}
-		tb.Skipf("redis at %s unreachable (%v); set BB_REDIS_ADDR", addr, err)
-	}
-	tb.Cleanup(func() { rdb.Close() })
-	return rdb
-}
+// client returns a Redis client on BB_REDIS_ADDR, or skips the test.
+func client(tb testing.TB) redis.UniversalClient { return servicetest.Redis(tb) }
 
 // prefix returns a unique key prefix whose keys are deleted at cleanup.
 func prefix(tb testing.TB, rdb redis.UniversalClient) string {
-	tb.Helper()
-	b := make([]byte, 6)
-	rand.Read(b)
-	p := "bbtest:payment:" + hex.EncodeToString(b) + ":"
-	tb.Cleanup(func() {
-		ctx := context.Background()
-		iter := rdb.Scan(ctx, 0, p+"*", 500).Iterator()
-		var keys []string
-		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
-			if len(keys) == 500 {
-				rdb.Del(ctx, keys...)
-				keys = keys[:0]
-			}
-		}
-		if len(keys) > 0 {
-			rdb.Del(ctx, keys...)
-		}
-	})
-	return p
+	return servicetest.KeyPrefix(tb, rdb, "payment")
 }
 
 func newStore(tb testing.TB) (*redisstore.Store, redis.UniversalClient, string) {

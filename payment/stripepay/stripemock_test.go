@@ -9,13 +9,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/bodybroker/sdk/internal/servicetest"
 	"github.com/bodybroker/sdk/payment"
 	"github.com/bodybroker/sdk/payment/stripepay"
 	"github.com/stripe/stripe-go/v76"
@@ -77,21 +77,7 @@ func (r *recorder) last(t *testing.T, method, pathPrefix string) recorded {
 // unless BB_REQUIRE_SERVICES=1.
 func stripeMock(t *testing.T) (*stripepay.Provider, *recorder) {
 	t.Helper()
-	base := os.Getenv("BB_STRIPE_MOCK_URL")
-	if base == "" {
-		base = "http://127.0.0.1:12111"
-	}
-	c := &http.Client{Timeout: 2 * time.Second}
-	req, _ := http.NewRequest(http.MethodGet, base+"/v1/coupons", nil)
-	req.SetBasicAuth("sk_test_123", "")
-	resp, err := c.Do(req)
-	if err != nil {
-		if os.Getenv("BB_REQUIRE_SERVICES") == "1" {
-			t.Fatalf("stripe-mock at %s unreachable: %v", base, err)
-		}
-		t.Skipf("stripe-mock at %s unreachable (%v); start it with `stripe-mock -http-addr 127.0.0.1:12111 -https-addr 127.0.0.1:12112`", base, err)
-	}
-	resp.Body.Close()
+	base := servicetest.StripeMock(t)
 	rec := &recorder{next: http.DefaultTransport}
 	p, err := stripepay.New(stripepay.Options{
 		APIKey: "sk_test_123", URL: base, DisableRetries: true,
@@ -119,10 +105,7 @@ func expand(r recorded) []string {
 // stripeClient is a plain stripe-go client on stripe-mock, for reading fixtures.
 func stripeClient(t *testing.T) *client.API {
 	t.Helper()
-	base := os.Getenv("BB_STRIPE_MOCK_URL")
-	if base == "" {
-		base = "http://127.0.0.1:12111"
-	}
+	base := servicetest.StripeMockURL()
 	b := stripe.GetBackendWithConfig(stripe.APIBackend, &stripe.BackendConfig{URL: stripe.String(base), MaxNetworkRetries: stripe.Int64(0),
 		LeveledLogger: &stripe.LeveledLogger{Level: stripe.LevelNull}})
 	return client.New("sk_test_123", &stripe.Backends{API: b, Connect: b, Uploads: b})
@@ -325,10 +308,7 @@ func TestStripeMockErrorsMapToSentinels(t *testing.T) {
 	if !errors.Is(err, payment.ErrInvalidRequest) || !errors.As(err, &pe) || pe.HTTPStatus != http.StatusBadRequest {
 		t.Fatalf("bad enum: %v, want a 400 ProviderError wrapping ErrInvalidRequest", err)
 	}
-	base := os.Getenv("BB_STRIPE_MOCK_URL")
-	if base == "" {
-		base = "http://127.0.0.1:12111"
-	}
+	base := servicetest.StripeMockURL()
 	bad, err := stripepay.New(stripepay.Options{APIKey: "not-a-key", URL: base, DisableRetries: true, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
