@@ -147,7 +147,6 @@ type Stats struct {
 func (s *Subscription) Stats() SubscriptionStats {
 	st := SubscriptionStats{
 		ID: s.id, Pattern: s.pat.raw, Name: s.opts.Name, Overflow: s.opts.Overflow,
-		Received:     s.received.Load(),
 		Delivered:    s.delivered.Load(),
 		Failed:       s.failed.Load(),
 		Retried:      s.retried.Load(),
@@ -157,7 +156,9 @@ func (s *Subscription) Stats() SubscriptionStats {
 		Dropped:      s.drops.snapshot(),
 		Latency:      s.lat.Snapshot(),
 	}
+	st.Received = st.Dropped.Superseded // replaced in place: received, never queued on their own
 	for _, w := range s.workers {
+		st.Received += w.q.tail.Load()
 		n, c, lag := w.q.depth()
 		st.QueueDepth += n
 		st.QueueCapacity += c

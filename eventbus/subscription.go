@@ -52,7 +52,6 @@ type Subscription struct {
 	wg        sync.WaitGroup
 	done      chan struct{}
 
-	received     atomic.Uint64
 	delivered    atomic.Uint64
 	failed       atomic.Uint64
 	retried      atomic.Uint64
@@ -77,7 +76,7 @@ func newSubscription(b *Bus, id uint64, pat *pattern, h Handler, opts SubscribeO
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.workers = make([]*worker, opts.Concurrency)
 	for i := range s.workers {
-		w := &worker{q: newQueue(opts.QueueSize)}
+		w := &worker{q: newQueue(opts.QueueSize, opts.Overflow == DropOldest || opts.Overflow == KeepLatest)}
 		if opts.DedupWindow > 0 {
 			w.dedup = newDedup(opts.DedupWindow, opts.DedupMax)
 		}
@@ -160,30 +159,24 @@ func (s *Subscription) offer(ctx context.Context, w *worker, it *item, remote bo
 	q := w.q
 	var timer *time.Timer
 	var timerC <-chan time.Time
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
 	q.mu.Lock()
 	for {
-		if q.closed {
+		if q.closed.Load() {
 			q.mu.Unlock()
+			stopTimer(timer)
 			if !remote {
 				s.drop(it, reasonClosed)
 			}
 			return ErrClosed
 		}
-		if q.n < len(q.buf) {
-			if q.lagging && q.n < len(q.buf)/2 {
+		if !q.full() {
+			if q.lagging && q.len() < q.size/2 {
 				q.lagging = false
 			}
-			wake := q.put(it)
+			q.put(it)
 			q.mu.Unlock()
-			if wake {
-				q.signal()
-			}
-			s.received.Add(1)
+			q.wakeWorker()
+			stopTimer(timer)
 			return nil
 		}
 		switch s.opts.Overflow {
@@ -193,21 +186,20 @@ func (s *Subscription) offer(ctx context.Context, w *worker, it *item, remote bo
 			s.ackItem(it)
 			return nil
 		case DropOldest, KeepLatest:
-			reason := reasonOldest
 			var old item
+			reason := reasonOldest
 			if s.opts.Overflow == KeepLatest {
-				if i := q.findKey(it); i >= 0 {
-					old = q.buf[i]
-					q.buf[i] = *it
+				if slot := q.findKey(it); slot != nil {
+					old = *slot
+					*slot = *it
 					reason = reasonSuperseded
 				}
 			}
 			if reason == reasonOldest {
 				old = q.evictOldest()
-				_ = q.put(it) // the worker is busy: the queue was full
+				q.put(it)
 			}
 			q.mu.Unlock()
-			s.received.Add(1)
 			s.drop(&old, reason)
 			s.ackItem(&old)
 			return nil
@@ -225,12 +217,13 @@ func (s *Subscription) offer(ctx context.Context, w *worker, it *item, remote bo
 		switch q.waitRoom(ctx, timerC, s.ctx.Done()) {
 		case waitCanceled:
 			q.mu.Unlock()
+			stopTimer(timer)
 			if !remote {
 				s.drop(it, reasonCanceled)
 			}
 			return ctx.Err()
 		case waitTimeout:
-			if q.n < len(q.buf) || q.closed {
+			if !q.full() || q.closed.Load() {
 				continue
 			}
 			q.lagging = true
@@ -238,6 +231,12 @@ func (s *Subscription) offer(ctx context.Context, w *worker, it *item, remote bo
 			s.drop(it, reasonTimeout)
 			return nil
 		}
+	}
+}
+
+func stopTimer(t *time.Timer) {
+	if t != nil {
+		t.Stop()
 	}
 }
 
@@ -266,18 +265,7 @@ func (s *Subscription) run(w *worker) {
 		s.handle(w, &w.pre[i])
 	}
 	w.pre = nil
-	batch := make([]item, 0, batchMax)
-	for {
-		var ok bool
-		batch, ok = w.q.pop(batch[:0])
-		for i := range batch {
-			s.handle(w, &batch[i])
-		}
-		clear(batch)
-		if !ok {
-			return
-		}
-	}
+	w.q.drain(s, w)
 }
 
 func (s *Subscription) handle(w *worker, it *item) {
@@ -289,7 +277,9 @@ func (s *Subscription) handle(w *worker, it *item) {
 	if !it.redelivered {
 		d := time.Duration(now - it.pub)
 		s.lat.Record(d)
-		it.ts.latency().Record(d)
+		if s.bus.opts.TopicLatency {
+			it.ts.latency().Record(d)
+		}
 	}
 	if w.dedup != nil && w.dedup.has(it.ev.ID, now) {
 		s.duplicates.Add(1)

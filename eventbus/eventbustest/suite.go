@@ -672,7 +672,7 @@ func testBadInput(t *testing.T, h *Harness) {
 }
 
 func testStats(t *testing.T, h *Harness) {
-	_, b := h.open(t)
+	b := h.Backend(t)(eventbus.Options{TopicLatency: true})
 	c := newCollector()
 	s := mustSub(t, b, "stats.>", c.handle, eventbus.SubscribeOptions{Name: "stats-sub"})
 	for i := 0; i < 10; i++ {
