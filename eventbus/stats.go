@@ -29,13 +29,11 @@ type Drops struct {
 	// dead-lettered (it was a dead letter already, or the dead-letter topic
 	// was invalid).
 	DeadLetterFailed uint64 `json:"dead_letter_failed"`
-	// Trimmed: the transport trimmed it (MAXLEN) before it was handled.
-	Trimmed uint64 `json:"trimmed"`
 }
 
 // Total returns the sum of all reasons.
 func (d Drops) Total() uint64 {
-	return d.Oldest + d.Newest + d.Superseded + d.Timeout + d.Lagging + d.Canceled + d.Closed + d.DeadLetterFailed + d.Trimmed
+	return d.Oldest + d.Newest + d.Superseded + d.Timeout + d.Lagging + d.Canceled + d.Closed + d.DeadLetterFailed
 }
 
 func (d *Drops) add(o Drops) {
@@ -47,7 +45,6 @@ func (d *Drops) add(o Drops) {
 	d.Canceled += o.Canceled
 	d.Closed += o.Closed
 	d.DeadLetterFailed += o.DeadLetterFailed
-	d.Trimmed += o.Trimmed
 }
 
 type dropReason uint8
@@ -61,7 +58,6 @@ const (
 	reasonCanceled
 	reasonClosed
 	reasonDeadLetterFailed
-	reasonTrimmed
 	numReasons
 )
 
@@ -79,7 +75,6 @@ func (c *dropCounters) snapshot() Drops {
 		Canceled:         c[reasonCanceled].Load(),
 		Closed:           c[reasonClosed].Load(),
 		DeadLetterFailed: c[reasonDeadLetterFailed].Load(),
-		Trimmed:          c[reasonTrimmed].Load(),
 	}
 }
 

@@ -126,3 +126,38 @@ func (p *pattern) match(topic string) bool {
 	}
 	return !more
 }
+
+// Pattern is a parsed, validated subscription pattern, for transports that
+// match topics themselves.
+type Pattern struct{ p *pattern }
+
+// ParsePattern validates and parses a pattern.
+func ParsePattern(s string) (Pattern, error) {
+	p, err := parsePattern(s)
+	if err != nil {
+		return Pattern{}, err
+	}
+	return Pattern{p}, nil
+}
+
+// Match reports whether topic matches the pattern.
+func (p Pattern) Match(topic string) bool { return p.p != nil && p.p.match(topic) }
+
+// IsLiteral reports whether the pattern has no wildcards (matches one topic).
+func (p Pattern) IsLiteral() bool { return p.p != nil && p.p.literal }
+
+// String returns the pattern as written.
+func (p Pattern) String() string {
+	if p.p == nil {
+		return ""
+	}
+	return p.p.raw
+}
+
+// Segments returns the pattern's dot-separated segments.
+func (p Pattern) Segments() []string {
+	if p.p == nil {
+		return nil
+	}
+	return append([]string(nil), p.p.segs...)
+}

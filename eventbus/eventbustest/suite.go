@@ -380,6 +380,7 @@ func (g *gate) handle(ctx context.Context, ev eventbus.Event) error {
 		select {
 		case <-g.release:
 		case <-ctx.Done():
+			return ctx.Err() // not handled: leave it for redelivery
 		}
 	}
 	return g.collector.handle(ctx, ev)

@@ -1,0 +1,107 @@
+package redisbus_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/bodybroker/sdk/eventbus"
+	"github.com/bodybroker/sdk/eventbus/eventbustest"
+	"github.com/bodybroker/sdk/eventbus/redisbus"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// redisAddr returns BB_REDIS_ADDR, skipping the test when it is unset.
+func redisAddr(t testing.TB) string {
+	addr := os.Getenv("BB_REDIS_ADDR")
+	if addr == "" {
+		t.Skip("BB_REDIS_ADDR not set")
+	}
+	return addr
+}
+
+// testClient returns a client on BB_REDIS_ADDR and a key prefix unique to
+// the test; keys under it are deleted afterwards.
+func testClient(t testing.TB) (*redis.Client, string) {
+	addr := redisAddr(t)
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	if err := c.Ping(context.Background()).Err(); err != nil {
+		t.Fatalf("redis at %s: %v", addr, err)
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	prefix := "bbtest:" + hex.EncodeToString(b[:]) + ":"
+	t.Cleanup(func() {
+		ctx := context.Background()
+		iter := c.Scan(ctx, 0, prefix+"*", 500).Iterator()
+		var keys []string
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		if len(keys) > 0 {
+			c.Del(ctx, keys...)
+		}
+		_ = c.Close()
+	})
+	return c, prefix
+}
+
+func fastStreams(prefix string) redisbus.StreamsOptions {
+	return redisbus.StreamsOptions{
+		Prefix: prefix, Block: 100 * time.Millisecond, DiscoverInterval: 50 * time.Millisecond,
+		ClaimInterval: 100 * time.Millisecond, ClaimMinIdle: time.Second,
+		ReconnectMin: 10 * time.Millisecond, ReconnectMax: 200 * time.Millisecond,
+	}
+}
+
+func streamsHarness() eventbustest.Harness {
+	return eventbustest.Harness{
+		Features: redisbus.StreamsFeatures,
+		Backend: func(t *testing.T) eventbustest.Opener {
+			c, prefix := testClient(t)
+			return func(opts eventbus.Options) *eventbus.Bus {
+				opts.Transport = redisbus.NewStreams(c, fastStreams(prefix))
+				b, err := eventbus.New(opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = b.Close() })
+				return b
+			}
+		},
+	}
+}
+
+func pubsubHarness() eventbustest.Harness {
+	return eventbustest.Harness{
+		Features: redisbus.PubSubFeatures,
+		Backend: func(t *testing.T) eventbustest.Opener {
+			c, prefix := testClient(t)
+			return func(opts eventbus.Options) *eventbus.Bus {
+				opts.Transport = redisbus.NewPubSub(c, redisbus.PubSubOptions{Prefix: prefix})
+				b, err := eventbus.New(opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = b.Close() })
+				return b
+			}
+		},
+	}
+}
+
+func TestStreamsConformance(t *testing.T) {
+	redisAddr(t)
+	eventbustest.Run(t, streamsHarness())
+}
+
+func TestPubSubConformance(t *testing.T) {
+	redisAddr(t)
+	eventbustest.Run(t, pubsubHarness())
+}
