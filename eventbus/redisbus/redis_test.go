@@ -15,7 +15,16 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}
+
+func TestMain(m *testing.M) {
+	// The fault test makes go-redis log every refused dial; keep the output
+	// readable.
+	redis.SetLogger(quietLogger{})
+	goleak.VerifyTestMain(m)
+}
 
 // redisAddr returns BB_REDIS_ADDR, skipping the test when it is unset.
 func redisAddr(t testing.TB) string {
