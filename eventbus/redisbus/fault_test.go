@@ -104,7 +104,7 @@ func TestStreamsSurviveRedisKill(t *testing.T) {
 
 	const n = 3000
 	var onceMu, atLeastMu sync.Mutex
-	once := make([]int, n)   // handler calls, dedup on
+	once := make([]int, n)    // handler calls, dedup on
 	atLeast := make([]int, n) // handler calls, dedup off
 	record := func(mu *sync.Mutex, counts []int) eventbus.Handler {
 		return func(ctx context.Context, ev eventbus.Event) error {
