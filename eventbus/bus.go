@@ -3,6 +3,7 @@ package eventbus
 import (
 	"context"
 	"errors"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -257,10 +258,19 @@ func (b *Bus) publish(ctx context.Context, topic string, ev *Event, internal boo
 	subs := ts.subs.Load()
 	ts.mu.Unlock()
 	var first error
+	yield := false
 	for _, s := range *subs {
-		if err := s.offer(ctx, s.pick(&it.ev), &it, false); err != nil && first == nil && !errors.Is(err, ErrClosed) {
+		if err := s.offer(ctx, s.pick(&it.ev), &it, false, &yield); err != nil && first == nil && !errors.Is(err, ErrClosed) {
 			first = err
 		}
+	}
+	if yield {
+		// A woken worker sits in this processor's run queue: let it run
+		// now, as a channel hand-off would, instead of waiting for another
+		// processor to steal it. The same when a worker falls behind (soft
+		// backpressure): the queue, and so the latency, stays short, and
+		// nothing is dropped or blocked for long.
+		runtime.Gosched()
 	}
 	return first
 }

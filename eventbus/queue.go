@@ -92,6 +92,21 @@ func (q *queue) full() bool {
 	return t-q.cachedHead >= q.size
 }
 
+// softLimit is the queue depth above which a Block publisher yields to the
+// worker after each event (see Subscription.offer).
+const softLimit = 32
+
+// backlogged reports whether more than softLimit items are queued; the
+// caller holds mu.
+func (q *queue) backlogged() bool {
+	t := q.tail.Load()
+	if t-q.cachedHead <= softLimit {
+		return false
+	}
+	q.cachedHead = q.head.Load()
+	return t-q.cachedHead > softLimit
+}
+
 // len returns the number of queued items; the caller holds mu.
 func (q *queue) len() uint64 { return q.tail.Load() - q.head.Load() }
 
@@ -103,13 +118,16 @@ func (q *queue) put(it *item) {
 	q.tail.Store(t + 1)
 }
 
-func (q *queue) wakeWorker() {
+// wakeWorker wakes the worker if it sleeps, and reports whether it did.
+func (q *queue) wakeWorker() bool {
 	if q.parked.Load() && q.parked.CompareAndSwap(true, false) {
 		select {
 		case q.wake <- struct{}{}:
 		default:
 		}
+		return true
 	}
+	return false
 }
 
 // evictOldest removes and returns the oldest item (locked mode, mu held,

@@ -155,7 +155,11 @@ func (s *Subscription) pick(ev *Event) *worker {
 // offer queues *it for the worker w under the overflow policy. remote is true
 // for deliveries from a transport's receiver, which wait for room without a
 // time limit. It returns nil when the event was queued or dropped by policy.
-func (s *Subscription) offer(ctx context.Context, w *worker, it *item, remote bool) error {
+//
+// yield, when not nil, is set when the publisher should give the worker the
+// CPU (see Bus.publish): the worker was asleep and has just been woken, or
+// it is falling behind.
+func (s *Subscription) offer(ctx context.Context, w *worker, it *item, remote bool, yield *bool) error {
 	q := w.q
 	var timer *time.Timer
 	var timerC <-chan time.Time
@@ -174,9 +178,13 @@ func (s *Subscription) offer(ctx context.Context, w *worker, it *item, remote bo
 				q.lagging = false
 			}
 			q.put(it)
+			backlog := !remote && s.opts.Overflow == Block && q.backlogged()
 			q.mu.Unlock()
-			q.wakeWorker()
+			woke := q.wakeWorker()
 			stopTimer(timer)
+			if (woke || backlog) && yield != nil {
+				*yield = true
+			}
 			return nil
 		}
 		switch s.opts.Overflow {
@@ -256,7 +264,7 @@ func (s *Subscription) Deliver(ctx context.Context, d *Delivery) error {
 		pub = int64(d.PublishedAt.Sub(epoch))
 	}
 	it := item{ev: d.Event, pub: pub, ts: s.bus.topicState(d.Event.Topic), token: d.Token, redelivered: d.Redelivered}
-	return s.offer(ctx, s.pick(&it.ev), &it, true)
+	return s.offer(ctx, s.pick(&it.ev), &it, true, nil)
 }
 
 func (s *Subscription) run(w *worker) {
