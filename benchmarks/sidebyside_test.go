@@ -55,7 +55,7 @@ func record(hist *stats.Histogram, p []byte) {
 
 func busContender(name string, qsize int) contender {
 	return contender{name: name, setup: func(n int, hist *stats.Histogram) (func([]byte), func(), func()) {
-		bus, _ := eventbus.New(eventbus.Options{HistorySize: -1})
+		bus, _ := eventbus.New(eventbus.Options{DisableHistory: true})
 		done := make(chan struct{})
 		seen := 0
 		_, err := bus.Subscribe(context.Background(), "bench.t", func(ctx context.Context, ev eventbus.Event) error {
@@ -64,7 +64,7 @@ func busContender(name string, qsize int) contender {
 				close(done)
 			}
 			return nil
-		}, eventbus.SubscribeOptions{QueueSize: qsize, MaxBlock: -1})
+		}, eventbus.SubscribeOptions{QueueSize: qsize, BlockUntilCanceled: true})
 		if err != nil {
 			panic(err)
 		}
@@ -186,7 +186,7 @@ func BenchmarkPublishAllocs(b *testing.B) {
 	bus, _ := eventbus.New(eventbus.Options{})
 	defer bus.Close()
 	_, _ = bus.Subscribe(context.Background(), "bench.t", func(ctx context.Context, ev eventbus.Event) error { return nil },
-		eventbus.SubscribeOptions{QueueSize: 1024, MaxBlock: -1})
+		eventbus.SubscribeOptions{QueueSize: 1024, BlockUntilCanceled: true})
 	p := make([]byte, payloadSize)
 	ctx := context.Background()
 	b.ReportAllocs()

@@ -346,7 +346,7 @@ func (b *Bus) History(ctx context.Context, topic string, from Position, limit in
 	if b.tr != nil {
 		return b.tr.History(ctx, topic, from, limit)
 	}
-	if b.opts.HistorySize < 0 {
+	if b.opts.HistorySize == 0 {
 		return nil, ErrNotSupported
 	}
 	v, ok := b.topics.Load(topic)
@@ -373,7 +373,7 @@ func (b *Bus) Subscribe(ctx context.Context, pattern string, h Handler, opts Sub
 	if err != nil {
 		return nil, err
 	}
-	if b.tr == nil && !opts.From.IsZero() && b.opts.HistorySize < 0 {
+	if b.tr == nil && !opts.From.IsZero() && b.opts.HistorySize == 0 {
 		return nil, ErrNotSupported
 	}
 	if opts.Overflow > KeepLatest {

@@ -126,7 +126,7 @@ func TestConcurrentPublishersPerKeyOrder(t *testing.T) {
 		}
 		mu.Unlock()
 		return nil
-	}, eventbus.SubscribeOptions{Concurrency: 3, QueueSize: 16, MaxBlock: -1})
+	}, eventbus.SubscribeOptions{Concurrency: 3, QueueSize: 16, BlockUntilCanceled: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestBlockPublisherCancel(t *testing.T) {
 		case <-ctx.Done():
 		}
 		return nil
-	}, eventbus.SubscribeOptions{QueueSize: 1, MaxBlock: -1})
+	}, eventbus.SubscribeOptions{QueueSize: 1, BlockUntilCanceled: true})
 	ctx := context.Background()
 	_ = b.Publish(ctx, "c.t", eventbus.Event{}) // in the handler
 	time.Sleep(20 * time.Millisecond)
@@ -176,7 +176,7 @@ func TestBlockPublisherCancel(t *testing.T) {
 	defer cancel()
 	err := b.Publish(cctx, "c.t", eventbus.Event{})
 	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Publish into a full queue with MaxBlock<0 = %v, want the ctx error", err)
+		t.Fatalf("Publish into a full queue with BlockUntilCanceled = %v, want the ctx error", err)
 	}
 	if d := s.Stats().Dropped; d.Canceled != 1 {
 		t.Fatalf("drops %+v", d)

@@ -26,13 +26,16 @@ type Options struct {
 	// Source is stamped on events published without one. Default:
 	// "<hostname>/<pid>".
 	Source string
-	// MaxPayload is the largest payload Publish accepts, in bytes.
-	// 0 means DefaultMaxPayload; negative means no limit.
-	MaxPayload int
+	// MaxPayload is the largest payload Publish accepts, in bytes
+	// (0: DefaultMaxPayload). NoPayloadLimit lifts the limit.
+	MaxPayload     int
+	NoPayloadLimit bool
 	// HistorySize is how many events per topic the in-memory transport keeps
-	// for History and replay. 0 means DefaultHistorySize; negative disables
-	// in-memory history. Remote transports keep their own (see redisbus).
-	HistorySize int
+	// for History and replay (0: DefaultHistorySize). DisableHistory keeps
+	// none: History then returns ErrNotSupported. Remote transports keep
+	// their own history (see redisbus).
+	HistorySize    int
+	DisableHistory bool
 	// DeadLetterPrefix is prepended to a topic to name its dead-letter topic.
 	// Default "deadletter.".
 	DeadLetterPrefix string
@@ -54,11 +57,17 @@ func (o Options) withDefaults() Options {
 		}
 		o.Source = fmt.Sprintf("%s/%d", h, os.Getpid())
 	}
-	if o.MaxPayload == 0 {
+	if o.MaxPayload <= 0 {
 		o.MaxPayload = DefaultMaxPayload
 	}
-	if o.HistorySize == 0 {
+	if o.NoPayloadLimit {
+		o.MaxPayload = 0
+	}
+	if o.HistorySize <= 0 {
 		o.HistorySize = DefaultHistorySize
+	}
+	if o.DisableHistory {
+		o.HistorySize = 0
 	}
 	if o.DeadLetterPrefix == "" {
 		o.DeadLetterPrefix = DefaultDeadLetterPrefix
@@ -170,8 +179,11 @@ type SubscribeOptions struct {
 	// Overflow is the policy when the queue is full (default Block).
 	Overflow Overflow
 	// MaxBlock bounds how long the Block policy lets a publisher wait
-	// (default DefaultMaxBlock; negative: only the publisher's ctx bounds it).
-	MaxBlock time.Duration
+	// (0: DefaultMaxBlock). BlockUntilCanceled removes the bound: only the
+	// publisher's ctx limits the wait, so nothing is ever dropped, and a
+	// stuck subscriber can stall its publishers.
+	MaxBlock           time.Duration
+	BlockUntilCanceled bool
 	// Concurrency is the number of workers calling the handler (default 1).
 	// Events are spread over workers by topic and key, so events with the
 	// same topic and key stay in order.
@@ -193,8 +205,11 @@ func (o SubscribeOptions) withDefaults() SubscribeOptions {
 	if o.QueueSize <= 0 {
 		o.QueueSize = DefaultQueueSize
 	}
-	if o.MaxBlock == 0 {
+	if o.MaxBlock <= 0 {
 		o.MaxBlock = DefaultMaxBlock
+	}
+	if o.BlockUntilCanceled {
+		o.MaxBlock = 0
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 1

@@ -39,7 +39,11 @@ func encode(ev *eventbus.Event, published time.Time) []byte {
 		t = ev.Time.UnixNano()
 	}
 	b = binary.AppendVarint(b, t)
-	b = binary.AppendVarint(b, published.UnixNano())
+	var p int64
+	if !published.IsZero() {
+		p = published.UnixNano()
+	}
+	b = binary.AppendVarint(b, p)
 	b = appendString(b, ev.Topic)
 	b = appendString(b, ev.Type)
 	b = appendString(b, ev.Source)
