@@ -36,6 +36,28 @@ type Bus struct {
 	state    atomic.Int32
 	stopOnce sync.Once
 	stopErr  error
+
+	// Counters of subscriptions that have finished, so that bus-wide
+	// totals do not shrink when a subscription closes.
+	retiredMu  sync.Mutex
+	retired    SubscriptionStats
+	retiredLat stats.Histogram
+}
+
+// retire folds a finished subscription's counters into the bus totals.
+func (b *Bus) retire(s *Subscription) {
+	ss := s.Stats()
+	b.retiredMu.Lock()
+	r := &b.retired
+	r.Delivered += ss.Delivered
+	r.Failed += ss.Failed
+	r.Retried += ss.Retried
+	r.DeadLettered += ss.DeadLettered
+	r.Panics += ss.Panics
+	r.Duplicates += ss.Duplicates
+	r.Dropped.add(ss.Dropped)
+	b.retiredLat.Merge(&s.lat)
+	b.retiredMu.Unlock()
 }
 
 const (
@@ -400,10 +422,11 @@ func (b *Bus) Subscribe(ctx context.Context, pattern string, h Handler, opts Sub
 			s.cancel()
 			return nil, err
 		}
-		s.tsub = ts
+		s.tsub.Store(&tsubRef{ts})
 		s.start()
-		if b.state.Load() != stateOpen { // raced with Shutdown
+		if s.removed.Load() || b.state.Load() != stateOpen { // raced with Shutdown
 			_ = s.Close()
+			_ = ts.Close()
 			return nil, ErrClosed
 		}
 		return s, nil
@@ -468,8 +491,9 @@ func (b *Bus) removeSub(s *Subscription) error {
 		})
 	}
 	b.mu.Unlock()
-	if s.tsub != nil {
-		return s.tsub.Close()
+	s.removed.Store(true)
+	if ts := s.tsub.Load(); ts != nil {
+		return ts.Close()
 	}
 	return nil
 }
@@ -531,7 +555,8 @@ func (b *Bus) stop(ctx context.Context, immediate bool) error {
 	return b.stopErr
 }
 
-// Stats returns a point-in-time view of the bus's counters.
+// Stats returns a point-in-time view of the bus's counters. Bus-wide totals
+// include subscriptions that have closed; Subscriptions lists the open ones.
 func (b *Bus) Stats() Stats {
 	st := Stats{Topics: make(map[string]TopicStats)}
 	var all stats.Histogram
@@ -555,6 +580,12 @@ func (b *Bus) Stats() Stats {
 	b.mu.Lock()
 	subs := b.sortedSubsLocked()
 	b.mu.Unlock()
+	b.retiredMu.Lock()
+	r := b.retired
+	all.Merge(&b.retiredLat)
+	b.retiredMu.Unlock()
+	st.Delivered, st.Failed, st.Retried, st.DeadLettered = r.Delivered, r.Failed, r.Retried, r.DeadLettered
+	st.Panics, st.Duplicates, st.Dropped = r.Panics, r.Duplicates, r.Dropped
 	for _, s := range subs {
 		ss := s.Stats()
 		st.Subscriptions = append(st.Subscriptions, ss)

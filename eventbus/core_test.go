@@ -222,3 +222,21 @@ func TestMemoryConformance(t *testing.T) {
 		t.Fatalf("%+v", f)
 	}
 }
+
+func TestStatsKeepClosedSubscriptions(t *testing.T) {
+	b, _ := eventbus.New(eventbus.Options{})
+	defer b.Close()
+	done := make(chan struct{})
+	s, _ := b.Subscribe(context.Background(), "k.t", func(ctx context.Context, ev eventbus.Event) error {
+		close(done)
+		return nil
+	}, eventbus.SubscribeOptions{})
+	_ = b.Publish(context.Background(), "k.t", eventbus.Event{})
+	<-done
+	_ = s.Close()
+	<-s.Done()
+	st := b.Stats()
+	if st.Delivered != 1 || st.Latency.Count != 1 || len(st.Subscriptions) != 0 || st.Topics["k.t"].Published != 1 {
+		t.Fatalf("stats after close: %+v", st)
+	}
+}

@@ -41,7 +41,8 @@ type Subscription struct {
 	opts    SubscribeOptions
 	workers []*worker
 	seed    maphash.Seed
-	tsub    TransportSubscription
+	tsub    atomic.Pointer[tsubRef] // set once the transport has subscribed
+	removed atomic.Bool             // unregistered from the bus
 
 	ctx    context.Context // handlers' ctx
 	cancel context.CancelFunc
@@ -61,6 +62,8 @@ type Subscription struct {
 	drops        dropCounters
 	lat          stats.Histogram
 }
+
+type tsubRef struct{ TransportSubscription }
 
 type worker struct {
 	q     *queue
@@ -92,6 +95,7 @@ func (s *Subscription) start() {
 	}
 	go func() {
 		s.wg.Wait()
+		s.bus.retire(s)
 		close(s.done)
 	}()
 }
@@ -254,8 +258,10 @@ func (s *Subscription) Deliver(ctx context.Context, d *Delivery) error {
 		return ErrClosed
 	}
 	if !s.pat.match(d.Event.Topic) {
-		if d.Token != "" && s.tsub != nil {
-			s.tsub.Ack(d.Event.Topic, d.Token)
+		if d.Token != "" {
+			if ts := s.tsub.Load(); ts != nil {
+				ts.Ack(d.Event.Topic, d.Token)
+			}
 		}
 		return nil
 	}
@@ -340,8 +346,13 @@ func (s *Subscription) finish(w *worker, it *item) {
 }
 
 func (s *Subscription) ackItem(it *item) {
-	if it.token != "" && s.tsub != nil {
-		s.tsub.Ack(it.ev.Topic, it.token)
+	if it.token == "" {
+		return
+	}
+	// Before the transport's Subscribe has returned there is nothing to
+	// acknowledge to; the entry stays pending and comes back.
+	if ts := s.tsub.Load(); ts != nil {
+		ts.Ack(it.ev.Topic, it.token)
 	}
 }
 
