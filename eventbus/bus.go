@@ -123,8 +123,12 @@ func (b *Bus) Features() Features { return b.feat }
 func (b *Bus) Source() string { return b.opts.Source }
 
 func (b *Bus) report(err error) {
-	if b.opts.OnError != nil && err != nil {
+	switch {
+	case err == nil:
+	case b.opts.OnError != nil:
 		b.opts.OnError(err)
+	default:
+		b.opts.Logger.Warn("eventbus: "+err.Error(), "source", b.opts.Source)
 	}
 }
 

@@ -2,6 +2,7 @@ package eventbus
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 )
@@ -45,8 +46,11 @@ type Options struct {
 	// latency are always recorded.
 	TopicLatency bool
 	// OnError, when set, is told about errors that have no caller to return
-	// to: dead-letter publishes that failed, transport receive errors.
+	// to: handler failures on dead letters, dead-letter publishes that
+	// failed. When nil they are logged to Logger.
 	OnError func(error)
+	// Logger receives those errors when OnError is nil (nil: slog.Default()).
+	Logger *slog.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -71,6 +75,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.DeadLetterPrefix == "" {
 		o.DeadLetterPrefix = DefaultDeadLetterPrefix
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
 	return o
 }

@@ -3,6 +3,7 @@ package redisbus
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -26,6 +27,8 @@ type health struct {
 	lastErr     string
 	lastErrAt   time.Time
 	onError     func(error)
+	logger      *slog.Logger
+	name        string
 }
 
 func newHealth() *health { return &health{connected: true} }
@@ -56,27 +59,48 @@ func (h *health) fail(err error) {
 	h.errors++
 	h.lastErr = err.Error()
 	h.lastErrAt = time.Now()
+	began := false
 	if isOutage(err) && h.connected {
 		h.connected = false
 		h.downSince = h.lastErrAt
 		h.disconnects++
+		began = true
 	}
 	cb := h.onError
 	h.mu.Unlock()
-	if cb != nil {
+	switch {
+	case cb != nil:
 		cb(err)
+	case began:
+		h.log().Warn("redisbus: Redis unreachable, retrying with backoff", "transport", h.name, "err", err)
+	case !isOutage(err):
+		h.log().Warn("redisbus: "+err.Error(), "transport", h.name)
 	}
+}
+
+func (h *health) log() *slog.Logger {
+	if h.logger != nil {
+		return h.logger
+	}
+	return slog.Default()
 }
 
 func (h *health) ok() {
 	h.mu.Lock()
-	if !h.connected {
-		h.connected = true
-		h.downtime += time.Since(h.downSince)
-		h.downSince = time.Time{}
-		h.reconnects++
+	if h.connected {
+		h.mu.Unlock()
+		return
 	}
+	h.connected = true
+	out := time.Since(h.downSince)
+	h.downtime += out
+	h.downSince = time.Time{}
+	h.reconnects++
+	cb := h.onError
 	h.mu.Unlock()
+	if cb == nil {
+		h.log().Info("redisbus: Redis reachable again", "transport", h.name, "outage", out)
+	}
 }
 
 func (h *health) fill(st *eventbus.TransportStats) {

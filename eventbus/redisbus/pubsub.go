@@ -3,6 +3,7 @@ package redisbus
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,8 +23,11 @@ type PubSubOptions struct {
 	// ReconnectMin and ReconnectMax bound the backoff between retries while
 	// Redis is unreachable (50ms, 2s).
 	ReconnectMin, ReconnectMax time.Duration
-	// OnError is told about receive errors.
+	// OnError is told about every receive error. When nil, outages and
+	// their end are logged to Logger.
 	OnError func(error)
+	// Logger is used when OnError is nil (nil: slog.Default()).
+	Logger *slog.Logger
 }
 
 func (o PubSubOptions) withDefaults() PubSubOptions {
@@ -61,7 +65,7 @@ var _ eventbus.Transport = (*PubSub)(nil)
 func NewPubSub(client redis.UniversalClient, opts PubSubOptions) *PubSub {
 	opts = opts.withDefaults()
 	t := &PubSub{client: client, opts: opts, health: newHealth()}
-	t.health.onError = opts.OnError
+	t.health.onError, t.health.logger, t.health.name = opts.OnError, opts.Logger, "redis-pubsub"
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.batch = newBatcher(client, opts.Batch, t.health, func(ctx context.Context, pipe redis.Pipeliner, ev *eventbus.Event, data []byte) {
 		pipe.Publish(ctx, t.channel(ev.Topic), data)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -54,8 +55,11 @@ type StreamsOptions struct {
 	// ReconnectMin and ReconnectMax bound the backoff between retries while
 	// Redis is unreachable (50ms, 2s).
 	ReconnectMin, ReconnectMax time.Duration
-	// OnError is told about errors no caller sees (receive, ack, claim).
+	// OnError is told about every error no caller sees (receive, ack,
+	// claim). When nil, outages and their end are logged to Logger.
 	OnError func(error)
+	// Logger is used when OnError is nil (nil: slog.Default()).
+	Logger *slog.Logger
 }
 
 func (o StreamsOptions) withDefaults() StreamsOptions {
@@ -134,7 +138,7 @@ var _ eventbus.Transport = (*Streams)(nil)
 func NewStreams(client redis.UniversalClient, opts StreamsOptions) *Streams {
 	opts = opts.withDefaults()
 	t := &Streams{client: client, opts: opts, health: newHealth(), acks: make(chan ackReq, 8192)}
-	t.health.onError = opts.OnError
+	t.health.onError, t.health.logger, t.health.name = opts.OnError, opts.Logger, "redis-streams"
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.batch = newBatcher(client, opts.Batch, t.health, func(ctx context.Context, pipe redis.Pipeliner, ev *eventbus.Event, data []byte) {
 		pipe.XAdd(ctx, &redis.XAddArgs{
