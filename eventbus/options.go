@@ -202,8 +202,10 @@ type SubscribeOptions struct {
 	DeadLetterTopic string
 	// DedupWindow, when positive, suppresses events whose ID this
 	// subscription already handled within the window (effectively-once
-	// handling over an at-least-once transport). DedupMax bounds the IDs
-	// remembered per worker (default DefaultDedupMax).
+	// handling over an at-least-once transport). The memory is per
+	// subscription and per process: instances sharing a Name each remember
+	// what they handled. DedupMax bounds the IDs remembered per worker
+	// (default DefaultDedupMax).
 	DedupWindow time.Duration
 	DedupMax    int
 }
