@@ -82,6 +82,14 @@
 // including outages. Shutdown drains queues until its ctx ends; Close stops
 // at once. Subscription.Close removes exactly that subscription.
 //
+// # Concurrency
+//
+// A Bus and its Subscriptions are safe for concurrent use. A subscription's
+// handler is called from its own worker goroutines only: with the default
+// Concurrency of 1 it is never called concurrently with itself, so handlers
+// written as serial code need no locks. The ctx a handler gets is cancelled
+// when its subscription or the bus closes.
+//
 // # Performance
 //
 // Publishing an event with a pre-encoded payload on the in-memory transport
