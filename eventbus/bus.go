@@ -284,18 +284,26 @@ func (b *Bus) publish(ctx context.Context, topic string, ev *Event, internal boo
 	subs := ts.subs.Load()
 	ts.mu.Unlock()
 	var first error
-	yield := false
+	var hint yieldHint
 	for _, s := range *subs {
-		if err := s.offer(ctx, s.pick(&it.ev), &it, false, &yield); err != nil && first == nil && !errors.Is(err, ErrClosed) {
+		if err := s.offer(ctx, s.pick(&it.ev), &it, false, &hint); err != nil && first == nil && !errors.Is(err, ErrClosed) {
 			first = err
 		}
 	}
-	if yield {
-		// A woken worker sits in this processor's run queue: let it run
+	switch {
+	case hint.lagging != nil:
+		// Soft backpressure: a worker is falling behind. Give it the CPU
+		// for a few rounds, or until it is back under softLimit, before
+		// queueing more. The queue, and so publish→deliver latency, stays
+		// short when a publisher outruns its subscriber, and nothing is
+		// dropped or blocked for long.
+		for i := 0; i < softSpins && hint.lagging.tail.Load()-hint.lagging.head.Load() > softLimit; i++ {
+			runtime.Gosched()
+		}
+	case hint.woke:
+		// The woken worker sits in this processor's run queue: let it run
 		// now, as a channel hand-off would, instead of waiting for another
-		// processor to steal it. The same when a worker falls behind (soft
-		// backpressure): the queue, and so the latency, stays short, and
-		// nothing is dropped or blocked for long.
+		// processor to steal it.
 		runtime.Gosched()
 	}
 	return first

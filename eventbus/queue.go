@@ -94,7 +94,10 @@ func (q *queue) full() bool {
 
 // softLimit is the queue depth above which a Block publisher yields to the
 // worker after each event (see Subscription.offer).
-const softLimit = 32
+const (
+	softLimit = 32
+	softSpins = 8 // most Gosched rounds a publisher gives a lagging worker per event
+)
 
 // backlogged reports whether more than softLimit items are queued; the
 // caller holds mu.

@@ -65,6 +65,12 @@ type Subscription struct {
 
 type tsubRef struct{ TransportSubscription }
 
+// yieldHint is what a publish learned about the workers it fed.
+type yieldHint struct {
+	woke    bool   // a sleeping worker was woken
+	lagging *queue // a worker with more than softLimit events queued
+}
+
 type worker struct {
 	q     *queue
 	pre   []item // replayed history, handled before the queue
@@ -160,10 +166,10 @@ func (s *Subscription) pick(ev *Event) *worker {
 // for deliveries from a transport's receiver, which wait for room without a
 // time limit. It returns nil when the event was queued or dropped by policy.
 //
-// yield, when not nil, is set when the publisher should give the worker the
-// CPU (see Bus.publish): the worker was asleep and has just been woken, or
-// it is falling behind.
-func (s *Subscription) offer(ctx context.Context, w *worker, it *item, remote bool, yield *bool) error {
+// hint, when not nil, tells the publisher to give the worker the CPU (see
+// Bus.publish): the worker was asleep and has just been woken, or it is
+// falling behind.
+func (s *Subscription) offer(ctx context.Context, w *worker, it *item, remote bool, hint *yieldHint) error {
 	q := w.q
 	var timer *time.Timer
 	var timerC <-chan time.Time
@@ -186,8 +192,11 @@ func (s *Subscription) offer(ctx context.Context, w *worker, it *item, remote bo
 			q.mu.Unlock()
 			woke := q.wakeWorker()
 			stopTimer(timer)
-			if (woke || backlog) && yield != nil {
-				*yield = true
+			if hint != nil {
+				hint.woke = hint.woke || woke
+				if backlog {
+					hint.lagging = q
+				}
 			}
 			return nil
 		}
