@@ -36,7 +36,8 @@ func BenchmarkStreamsEndToEnd(b *testing.B) {
 }
 
 // BenchmarkStreamsEndToEndConcurrent: the same, with 64 goroutines each
-// calling Publish for single events; the transport pipelines them.
+// calling Publish for single events; the transport pipelines them
+// (BB_BENCH_FLUSHERS sets BatchOptions.Flushers).
 func BenchmarkStreamsEndToEndConcurrent(b *testing.B) {
 	benchStreams(b, func(bus *eventbus.Bus, n int, payload []byte) {
 		const g = 64
@@ -60,7 +61,7 @@ func BenchmarkStreamsEndToEndConcurrent(b *testing.B) {
 
 func benchStreams(b *testing.B, publish func(bus *eventbus.Bus, n int, payload []byte)) {
 	c, prefix := testClient(b)
-	opts := redisbus.StreamsOptions{Prefix: prefix, MaxLen: 1_000_000, ReadCount: 512}
+	opts := redisbus.StreamsOptions{Prefix: prefix, MaxLen: 1_000_000, ReadCount: 512, Batch: redisbus.BatchOptions{Flushers: benchFlushers}}
 	pub, _ := eventbus.New(eventbus.Options{Transport: redisbus.NewStreams(c, opts)})
 	defer pub.Close()
 	con, _ := eventbus.New(eventbus.Options{Transport: redisbus.NewStreams(c, opts)})
@@ -109,4 +110,9 @@ var benchEvents = func() int {
 		return v
 	}
 	return 200_000
+}()
+
+var benchFlushers = func() int {
+	v, _ := strconv.Atoi(os.Getenv("BB_BENCH_FLUSHERS"))
+	return v
 }()
