@@ -1,0 +1,620 @@
+package eventbus
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bodybroker/sdk/internal/stats"
+)
+
+// MemoryFeatures are the guarantees of the in-process transport.
+var MemoryFeatures = Features{
+	Name:                  "memory",
+	History:               true,
+	PublisherBackpressure: true,
+}
+
+// Bus publishes events and runs subscriptions. It is safe for concurrent
+// use. Create one with New; stop it with Shutdown or Close.
+type Bus struct {
+	opts Options
+	tr   Transport
+	feat Features
+	ids  *idGen
+
+	topics sync.Map // topic → *topicState
+
+	mu     sync.Mutex // guards subs and topic creation
+	subs   map[uint64]*Subscription
+	nextID uint64
+
+	state    atomic.Int32
+	stopOnce sync.Once
+	stopErr  error
+
+	// Counters of subscriptions that have finished, so that bus-wide
+	// totals do not shrink when a subscription closes.
+	retiredMu  sync.Mutex
+	retired    SubscriptionStats
+	retiredLat stats.Histogram
+}
+
+// retire folds a finished subscription's counters into the bus totals.
+func (b *Bus) retire(s *Subscription) {
+	ss := s.Stats()
+	b.retiredMu.Lock()
+	r := &b.retired
+	r.Delivered += ss.Delivered
+	r.Failed += ss.Failed
+	r.Retried += ss.Retried
+	r.DeadLettered += ss.DeadLettered
+	r.Panics += ss.Panics
+	r.Duplicates += ss.Duplicates
+	r.Dropped.add(ss.Dropped)
+	b.retiredLat.Merge(&s.lat)
+	b.retiredMu.Unlock()
+}
+
+const (
+	stateOpen int32 = iota
+	stateDraining
+	stateClosed
+)
+
+// topicState is everything the Bus keeps per topic.
+type topicState struct {
+	name      string
+	published atomic.Uint64
+	_         [56]byte // keep the publisher's counter off the workers' line
+
+	delivered    atomic.Uint64
+	failed       atomic.Uint64
+	retried      atomic.Uint64
+	deadLettered atomic.Uint64
+	drops        dropCounters
+	lat          atomic.Pointer[stats.Histogram]
+
+	// In-memory transport: matching subscriptions and history. mu orders
+	// history appends with subscription changes, so a subscription that
+	// replays history never sees an event twice or misses one.
+	mu    sync.Mutex
+	subs  atomic.Pointer[[]*Subscription]
+	hist  []Event
+	hHead int
+}
+
+func (ts *topicState) latency() *stats.Histogram {
+	if ts == nil {
+		return &discardHist
+	}
+	if h := ts.lat.Load(); h != nil {
+		return h
+	}
+	h := new(stats.Histogram)
+	if !ts.lat.CompareAndSwap(nil, h) {
+		h = ts.lat.Load()
+	}
+	return h
+}
+
+var discardHist stats.Histogram
+
+// New returns a Bus. The zero Options give an in-memory bus.
+func New(opts Options) (*Bus, error) {
+	opts = opts.withDefaults()
+	b := &Bus{opts: opts, tr: opts.Transport, ids: newIDGen(), subs: make(map[uint64]*Subscription)}
+	if b.tr == nil {
+		b.feat = MemoryFeatures
+	} else {
+		b.feat = b.tr.Features()
+	}
+	return b, nil
+}
+
+// Features reports the guarantees of the Bus's transport.
+func (b *Bus) Features() Features { return b.feat }
+
+// Source returns the Source stamped on this Bus's events.
+func (b *Bus) Source() string { return b.opts.Source }
+
+func (b *Bus) report(err error) {
+	switch {
+	case err == nil:
+	case b.opts.OnError != nil:
+		b.opts.OnError(err)
+	default:
+		b.opts.Logger.Warn("eventbus: "+err.Error(), "source", b.opts.Source)
+	}
+}
+
+// topicState returns the state for a topic known to be valid (received from
+// a transport), creating it if needed.
+func (b *Bus) topicState(topic string) *topicState {
+	if v, ok := b.topics.Load(topic); ok {
+		return v.(*topicState)
+	}
+	ts, _ := b.createTopic(topic)
+	return ts
+}
+
+// topicFor validates topic and returns its state.
+func (b *Bus) topicFor(topic string) (*topicState, error) {
+	if v, ok := b.topics.Load(topic); ok {
+		return v.(*topicState), nil
+	}
+	if err := ValidateTopic(topic); err != nil {
+		return nil, err
+	}
+	return b.createTopic(topic)
+}
+
+func (b *Bus) createTopic(topic string) (*topicState, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if v, ok := b.topics.Load(topic); ok {
+		return v.(*topicState), nil
+	}
+	ts := &topicState{name: topic}
+	if b.tr == nil {
+		var subs []*Subscription
+		for _, s := range b.sortedSubsLocked() {
+			if s.pat.match(topic) {
+				subs = append(subs, s)
+			}
+		}
+		ts.subs.Store(&subs)
+	}
+	b.topics.Store(topic, ts)
+	return ts, nil
+}
+
+func (b *Bus) sortedSubsLocked() []*Subscription {
+	out := make([]*Subscription, 0, len(b.subs))
+	for _, s := range b.subs {
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, c *Subscription) int { return int(a.id) - int(c.id) })
+	return out
+}
+
+// Publish publishes ev on topic. It sets ev.Topic, and ev.ID, ev.Time and
+// ev.Source where they are zero.
+//
+// With the in-memory transport, Publish hands the event to every matching
+// subscription's queue before it returns, applying each one's overflow
+// policy; only the Block policy can make it wait, bounded by ctx and MaxBlock.
+// It returns ctx's error if ctx ended while it waited (the event may have
+// reached other subscribers). With a remote transport, Publish returns once
+// the transport holds the event (see Transport.Publish).
+//
+// Publish does not copy ev.Payload or ev.Headers: they belong to the bus
+// from now on.
+func (b *Bus) Publish(ctx context.Context, topic string, ev Event) error {
+	return b.publish(ctx, topic, &ev, false)
+}
+
+// PublishBatch publishes several events, each on its own ev.Topic, in order.
+// On a remote transport they travel together (one pipelined round trip for
+// Redis), which is how a single goroutine reaches high throughput.
+func (b *Bus) PublishBatch(ctx context.Context, evs []Event) error {
+	if b.tr == nil {
+		for i := range evs {
+			if err := b.publish(ctx, evs[i].Topic, &evs[i], false); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if b.state.Load() != stateOpen {
+		return ErrClosed
+	}
+	now := time.Now()
+	tss := make([]*topicState, len(evs))
+	for i := range evs {
+		ts, err := b.check(evs[i].Topic, &evs[i])
+		if err != nil {
+			return err
+		}
+		tss[i] = ts
+		b.stamp(&evs[i], ts, now)
+	}
+	if err := b.tr.Publish(ctx, evs); err != nil {
+		return err
+	}
+	for _, ts := range tss {
+		ts.published.Add(1)
+	}
+	return nil
+}
+
+func (b *Bus) check(topic string, ev *Event) (*topicState, error) {
+	ts, err := b.topicFor(topic)
+	if err != nil {
+		return nil, err
+	}
+	if b.opts.MaxPayload > 0 && len(ev.Payload) > b.opts.MaxPayload {
+		return nil, &PayloadTooLargeError{Topic: topic, Size: len(ev.Payload), Limit: b.opts.MaxPayload}
+	}
+	return ts, nil
+}
+
+func (b *Bus) stamp(ev *Event, ts *topicState, now time.Time) {
+	ev.Topic = ts.name
+	if ev.ID.IsZero() {
+		ev.ID = b.ids.next(now)
+	}
+	if ev.Time.IsZero() {
+		ev.Time = now
+	}
+	if ev.Source == "" {
+		ev.Source = b.opts.Source
+	}
+}
+
+func (b *Bus) publish(ctx context.Context, topic string, ev *Event, internal bool) error {
+	if st := b.state.Load(); st != stateOpen && !(internal && st == stateDraining) {
+		return ErrClosed
+	}
+	ts, err := b.check(topic, ev)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	if b.tr != nil {
+		b.stamp(ev, ts, now)
+		if err := b.tr.Publish(ctx, []Event{*ev}); err != nil {
+			return err
+		}
+		ts.published.Add(1)
+		return nil
+	}
+
+	it := item{ev: *ev, pub: int64(now.Sub(epoch)), ts: ts}
+	b.stamp(&it.ev, ts, now)
+	ts.published.Add(1)
+	ts.mu.Lock()
+	if b.opts.HistorySize > 0 {
+		ts.appendHistory(&it.ev, b.opts.HistorySize)
+	}
+	subs := ts.subs.Load()
+	ts.mu.Unlock()
+	var first error
+	var hint yieldHint
+	for _, s := range *subs {
+		if err := s.offer(ctx, s.pick(&it.ev), &it, false, &hint); err != nil && first == nil && !errors.Is(err, ErrClosed) {
+			first = err
+		}
+	}
+	switch {
+	case hint.lagging != nil:
+		// Soft backpressure: a worker is falling behind. Give it the CPU
+		// for a few rounds, or until it is back under softLimit, before
+		// queueing more. The queue, and so publish→deliver latency, stays
+		// short when a publisher outruns its subscriber, and nothing is
+		// dropped or blocked for long.
+		for i := 0; i < softSpins && hint.lagging.tail.Load()-hint.lagging.head.Load() > softLimit; i++ {
+			runtime.Gosched()
+		}
+	case hint.woke:
+		// The woken worker sits in this processor's run queue: let it run
+		// now, as a channel hand-off would, instead of waiting for another
+		// processor to steal it.
+		runtime.Gosched()
+	}
+	return first
+}
+
+func (ts *topicState) appendHistory(ev *Event, size int) {
+	if len(ts.hist) < size {
+		ts.hist = append(ts.hist, *ev)
+		return
+	}
+	ts.hist[ts.hHead] = *ev
+	ts.hHead++
+	if ts.hHead == len(ts.hist) {
+		ts.hHead = 0
+	}
+}
+
+// historyLocked returns the retained events at or after from, oldest first;
+// ts.mu is held.
+func (ts *topicState) historyLocked(from Position, limit int) []Event {
+	n := len(ts.hist)
+	at := func(i int) *Event { return &ts.hist[(ts.hHead+i)%n] }
+	start := 0
+	switch from.kind {
+	case posAfterID:
+		start = -1
+		for i := n - 1; i >= 0; i-- {
+			if at(i).ID == from.id {
+				start = i + 1
+				break
+			}
+		}
+		if start < 0 { // not retained: everything that sorts after it
+			start = n
+			for i := 0; i < n; i++ {
+				if from.Includes(at(i)) {
+					start = i
+					break
+				}
+			}
+		}
+	case posTime:
+		start = n
+		for i := 0; i < n; i++ {
+			if from.Includes(at(i)) {
+				start = i
+				break
+			}
+		}
+	}
+	cnt := n - start
+	if limit > 0 && cnt > limit {
+		cnt = limit
+	}
+	out := make([]Event, 0, max(cnt, 0))
+	for i := start; i < start+cnt; i++ {
+		out = append(out, *at(i))
+	}
+	return out
+}
+
+// History returns up to limit retained events of topic at or after from,
+// oldest first; limit ≤ 0 returns all retained. The zero Position means the
+// oldest retained event. The in-memory transport keeps Options.HistorySize
+// events per topic; Redis Streams keep what MAXLEN allows; Redis pub/sub
+// keeps none (ErrNotSupported).
+func (b *Bus) History(ctx context.Context, topic string, from Position, limit int) ([]Event, error) {
+	if err := ValidateTopic(topic); err != nil {
+		return nil, err
+	}
+	if b.state.Load() == stateClosed {
+		return nil, ErrClosed
+	}
+	if b.tr != nil {
+		return b.tr.History(ctx, topic, from, limit)
+	}
+	if b.opts.HistorySize == 0 {
+		return nil, ErrNotSupported
+	}
+	v, ok := b.topics.Load(topic)
+	if !ok {
+		return nil, nil
+	}
+	ts := v.(*topicState)
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return ts.historyLocked(from, limit), nil
+}
+
+// Subscribe registers h for events whose topic matches pattern: exact, with
+// '*' for one segment, or ending in '>' for one or more segments
+// ("world.time.*", "npc.>"). Each subscription has its own queue(s) and
+// worker(s); see SubscribeOptions for overflow, concurrency, retries, dead
+// letters, dedup and replay. ctx bounds the set-up only; the subscription
+// lives until Close or the bus's Shutdown/Close.
+func (b *Bus) Subscribe(ctx context.Context, pattern string, h Handler, opts SubscribeOptions) (*Subscription, error) {
+	if h == nil {
+		return nil, errors.New("eventbus: nil handler")
+	}
+	pt, err := parsePattern(pattern)
+	if err != nil {
+		return nil, err
+	}
+	if b.tr == nil && !opts.From.IsZero() && b.opts.HistorySize == 0 {
+		return nil, ErrNotSupported
+	}
+	if opts.Overflow > KeepLatest {
+		return nil, errors.New("eventbus: unknown overflow policy " + opts.Overflow.String())
+	}
+	opts = opts.withDefaults()
+	if b.state.Load() != stateOpen {
+		return nil, ErrClosed
+	}
+	b.mu.Lock()
+	b.nextID++
+	s := newSubscription(b, b.nextID, pt, h, opts)
+	b.subs[s.id] = s
+	if b.tr != nil {
+		b.mu.Unlock()
+		ts, err := b.tr.Subscribe(ctx, SubscribeRequest{
+			Pattern: pattern, Name: opts.Name, From: opts.From,
+			Buffer: opts.QueueSize * opts.Concurrency,
+		}, s)
+		if err != nil {
+			b.mu.Lock()
+			delete(b.subs, s.id)
+			b.mu.Unlock()
+			s.cancel()
+			return nil, err
+		}
+		s.tsub.Store(&tsubRef{ts})
+		s.start()
+		if s.removed.Load() || b.state.Load() != stateOpen { // raced with Shutdown
+			_ = s.Close()
+			_ = ts.Close()
+			return nil, ErrClosed
+		}
+		return s, nil
+	}
+
+	// In-memory: register with every matching topic, snapshotting history
+	// under the same lock as publishes append to it.
+	var replay []Event
+	b.topics.Range(func(_, v any) bool {
+		ts := v.(*topicState)
+		if !pt.match(ts.name) {
+			return true
+		}
+		ts.mu.Lock()
+		if !opts.From.IsZero() {
+			replay = append(replay, ts.historyLocked(opts.From, 0)...)
+		}
+		old := *ts.subs.Load()
+		subs := append(slices.Clip(old), s)
+		ts.subs.Store(&subs)
+		ts.mu.Unlock()
+		return true
+	})
+	b.mu.Unlock()
+	if len(replay) > 0 {
+		slices.SortStableFunc(replay, func(a, c Event) int { return a.ID.Compare(c.ID) })
+		for i := range replay {
+			ev := &replay[i]
+			w := s.pick(ev)
+			w.pre = append(w.pre, item{ev: *ev, ts: b.topicState(ev.Topic), redelivered: true})
+		}
+	}
+	s.start()
+	return s, nil
+}
+
+// removeSub unregisters s; its queues are already closed.
+func (b *Bus) removeSub(s *Subscription) error {
+	b.mu.Lock()
+	if _, ok := b.subs[s.id]; !ok {
+		b.mu.Unlock()
+		return nil
+	}
+	delete(b.subs, s.id)
+	if b.tr == nil {
+		b.topics.Range(func(_, v any) bool {
+			ts := v.(*topicState)
+			if !s.pat.match(ts.name) {
+				return true
+			}
+			ts.mu.Lock()
+			old := *ts.subs.Load()
+			subs := make([]*Subscription, 0, len(old))
+			for _, o := range old {
+				if o != s {
+					subs = append(subs, o)
+				}
+			}
+			ts.subs.Store(&subs)
+			ts.mu.Unlock()
+			return true
+		})
+	}
+	b.mu.Unlock()
+	s.removed.Store(true)
+	if ts := s.tsub.Load(); ts != nil {
+		return ts.Close()
+	}
+	return nil
+}
+
+// Shutdown stops the bus gracefully: Publish starts returning ErrClosed,
+// subscriptions stop taking new events and their workers finish what is
+// queued. If ctx ends first, running handlers are cancelled, what is still
+// queued is abandoned (dropped in memory; left for redelivery on Redis
+// Streams) and Shutdown returns ctx's error without waiting further. The
+// transport is closed last.
+func (b *Bus) Shutdown(ctx context.Context) error {
+	return b.stop(ctx, false)
+}
+
+// Close stops the bus at once: running handlers are cancelled and Close
+// waits for them to return; queued events are abandoned as in Shutdown.
+func (b *Bus) Close() error {
+	return b.stop(context.Background(), true)
+}
+
+func (b *Bus) stop(ctx context.Context, immediate bool) error {
+	b.stopOnce.Do(func() {
+		b.state.Store(stateDraining)
+		b.mu.Lock()
+		subs := b.sortedSubsLocked()
+		b.mu.Unlock()
+		if immediate {
+			for _, s := range subs {
+				_ = s.Close()
+			}
+		} else {
+			for _, s := range subs {
+				s.drain()
+			}
+		}
+		waitAll := func(done <-chan struct{}) bool {
+			for _, s := range subs {
+				select {
+				case <-s.done:
+				case <-done:
+					return false
+				}
+			}
+			return true
+		}
+		if !waitAll(ctx.Done()) {
+			for _, s := range subs {
+				s.abort()
+			}
+			b.stopErr = ctx.Err()
+		}
+		b.state.Store(stateClosed)
+		if b.tr != nil {
+			if err := b.tr.Close(); err != nil && b.stopErr == nil {
+				b.stopErr = err
+			}
+		}
+	})
+	return b.stopErr
+}
+
+// Stats returns a point-in-time view of the bus's counters. Bus-wide totals
+// include subscriptions that have closed; Subscriptions lists the open ones.
+func (b *Bus) Stats() Stats {
+	st := Stats{Topics: make(map[string]TopicStats)}
+	var all stats.Histogram
+	b.topics.Range(func(k, v any) bool {
+		ts := v.(*topicState)
+		t := TopicStats{
+			Published:    ts.published.Load(),
+			Delivered:    ts.delivered.Load(),
+			Failed:       ts.failed.Load(),
+			Retried:      ts.retried.Load(),
+			DeadLettered: ts.deadLettered.Load(),
+			Dropped:      ts.drops.snapshot(),
+		}
+		if h := ts.lat.Load(); h != nil {
+			t.Latency = h.Snapshot()
+		}
+		st.Topics[k.(string)] = t
+		st.Published += t.Published
+		return true
+	})
+	b.mu.Lock()
+	subs := b.sortedSubsLocked()
+	b.mu.Unlock()
+	b.retiredMu.Lock()
+	r := b.retired
+	all.Merge(&b.retiredLat)
+	b.retiredMu.Unlock()
+	st.Delivered, st.Failed, st.Retried, st.DeadLettered = r.Delivered, r.Failed, r.Retried, r.DeadLettered
+	st.Panics, st.Duplicates, st.Dropped = r.Panics, r.Duplicates, r.Dropped
+	for _, s := range subs {
+		ss := s.Stats()
+		st.Subscriptions = append(st.Subscriptions, ss)
+		st.Delivered += ss.Delivered
+		st.Failed += ss.Failed
+		st.Retried += ss.Retried
+		st.DeadLettered += ss.DeadLettered
+		st.Panics += ss.Panics
+		st.Duplicates += ss.Duplicates
+		st.Dropped.add(ss.Dropped)
+		all.Merge(&s.lat)
+	}
+	st.Latency = all.Snapshot()
+	if b.tr != nil {
+		st.Transport = b.tr.Stats()
+	} else {
+		st.Transport = TransportStats{Name: "memory", Connected: b.state.Load() != stateClosed}
+	}
+	return st
+}

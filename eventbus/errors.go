@@ -1,0 +1,115 @@
+package eventbus
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrClosed is returned by operations on a Bus or Subscription that has
+	// been closed or shut down.
+	ErrClosed = errors.New("eventbus: closed")
+	// ErrInvalidTopic matches every *TopicError about a topic.
+	ErrInvalidTopic = errors.New("eventbus: invalid topic")
+	// ErrInvalidPattern matches every *TopicError about a pattern.
+	ErrInvalidPattern = errors.New("eventbus: invalid pattern")
+	// ErrPayloadTooLarge matches every *PayloadTooLargeError.
+	ErrPayloadTooLarge = errors.New("eventbus: payload too large")
+	// ErrNotSupported is returned when the transport lacks a feature
+	// (history on Redis pub/sub, say).
+	ErrNotSupported = errors.New("eventbus: not supported by this transport")
+	// ErrDecode matches every *DecodeError.
+	ErrDecode = errors.New("eventbus: cannot decode payload")
+	// ErrHandlerPanic matches every *PanicError.
+	ErrHandlerPanic = errors.New("eventbus: handler panicked")
+)
+
+// TopicError reports a malformed topic or pattern.
+type TopicError struct {
+	Topic   string
+	Reason  string
+	Pattern bool
+}
+
+func (e *TopicError) Error() string {
+	what := "topic"
+	if e.Pattern {
+		what = "pattern"
+	}
+	return fmt.Sprintf("eventbus: invalid %s %q: %s", what, e.Topic, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrInvalidTopic) or ErrInvalidPattern succeed.
+func (e *TopicError) Is(target error) bool {
+	if e.Pattern {
+		return target == ErrInvalidPattern
+	}
+	return target == ErrInvalidTopic
+}
+
+// PayloadTooLargeError reports a payload over Options.MaxPayload.
+type PayloadTooLargeError struct {
+	Topic string
+	Size  int
+	Limit int
+}
+
+func (e *PayloadTooLargeError) Error() string {
+	return fmt.Sprintf("eventbus: payload for %q is %d bytes, over the %d-byte limit", e.Topic, e.Size, e.Limit)
+}
+
+// Is makes errors.Is(err, ErrPayloadTooLarge) succeed.
+func (e *PayloadTooLargeError) Is(target error) bool { return target == ErrPayloadTooLarge }
+
+// DecodeError reports a payload that a typed handler could not decode. It is
+// permanent: the event goes to the dead-letter topic without retries.
+type DecodeError struct {
+	Topic string
+	ID    ID
+	Type  string // the Go type the handler wanted
+	Err   error
+}
+
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("eventbus: cannot decode event %s on %q as %s: %v", e.ID, e.Topic, e.Type, e.Err)
+}
+
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrDecode) succeed.
+func (e *DecodeError) Is(target error) bool { return target == ErrDecode }
+
+// PanicError is what a panicking handler's call turns into. The panic is
+// recovered, counted in SubscriptionStats.Panics, and handled like any other
+// handler error (retried, then dead-lettered).
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("eventbus: handler panicked: %v", e.Value) }
+
+// Is makes errors.Is(err, ErrHandlerPanic) succeed.
+func (e *PanicError) Is(target error) bool { return target == ErrHandlerPanic }
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as not worth retrying: the event goes straight to the
+// dead-letter topic. Permanent(nil) is nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err}
+}
+
+// IsPermanent reports whether err was marked with Permanent or is a
+// *DecodeError.
+func IsPermanent(err error) bool {
+	var p *permanentError
+	var d *DecodeError
+	return errors.As(err, &p) || errors.As(err, &d)
+}

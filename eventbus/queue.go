@@ -1,0 +1,320 @@
+package eventbus
+
+import (
+	"context"
+	"math/bits"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// epoch anchors the monotonic publish stamps carried in queue items.
+var epoch = time.Now()
+
+func monoNow() int64 { return int64(time.Since(epoch)) }
+
+// item is one queued delivery. Items are copied into the ring by value, so
+// queueing allocates nothing.
+type item struct {
+	ev          Event
+	pub         int64 // publish time, ns since epoch
+	ts          *topicState
+	token       string // transport ack token
+	redelivered bool
+}
+
+// queue is a bounded ring of items fed by any number of producers and drained
+// by one worker.
+//
+// Producers serialise on mu. For the Block and DropNewest policies the worker
+// never takes mu: it reads tail atomically, handles items in place and
+// publishes its progress through head, so a publisher and its subscriber do
+// not contend for a lock. DropOldest and KeepLatest rewrite queued items, so
+// for them (locked mode) the worker copies items out under mu instead.
+type queue struct {
+	// Read-mostly: set up once or written rarely, read by both sides.
+	buf     []item
+	mask    uint64
+	size    uint64 // capacity (≤ len(buf))
+	locked  bool
+	closed  atomic.Bool
+	parked  atomic.Bool  // the worker sleeps on wake
+	waiters atomic.Int32 // producers waiting for room
+	wake    chan struct{}
+	_       [64]byte
+
+	// Producer side (written per publish).
+	mu         sync.Mutex
+	tail       atomic.Uint64 // next position to write
+	cachedHead uint64        // a recent head, refreshed when the ring looks full (mu)
+	lagging    bool          // Block timed out; drop at once until below half full (mu)
+	space      chan struct{} // closed when the worker frees room; nil when nobody waits (mu)
+	_          [64]byte
+
+	// Worker side (written per delivery).
+	head atomic.Uint64 // next position to read
+	spin int           // adaptive spin budget
+	_    [64]byte
+}
+
+const (
+	maxSpin       = 64 // Gosched rounds a worker spins before parking
+	producerSpins = 16 // Gosched rounds a blocked producer spins before parking
+)
+
+const batchMax = 64 // items a locked-mode worker copies out per lock
+
+func newQueue(size int, locked bool) *queue {
+	n := uint64(1) << bits.Len64(uint64(size-1))
+	return &queue{
+		buf: make([]item, n), mask: n - 1, size: uint64(size), locked: locked,
+		wake: make(chan struct{}, 1), spin: maxSpin,
+	}
+}
+
+func (q *queue) depth() (n, capacity int, lagging bool) {
+	q.mu.Lock()
+	lagging = q.lagging
+	q.mu.Unlock()
+	return int(q.tail.Load() - q.head.Load()), int(q.size), lagging
+}
+
+// full reports whether there is no room; the caller holds mu. It reads the
+// worker's head only when the cached one says full, so a publisher does not
+// pull the worker's cache line on every event.
+func (q *queue) full() bool {
+	t := q.tail.Load()
+	if t-q.cachedHead < q.size {
+		return false
+	}
+	q.cachedHead = q.head.Load()
+	return t-q.cachedHead >= q.size
+}
+
+// softLimit is the queue depth above which a Block publisher yields to the
+// worker after each event (see Subscription.offer).
+const (
+	softLimit = 32
+	softSpins = 8 // most Gosched rounds a publisher gives a lagging worker per event
+)
+
+// backlogged reports whether more than softLimit items are queued; the
+// caller holds mu.
+func (q *queue) backlogged() bool {
+	t := q.tail.Load()
+	if t-q.cachedHead <= softLimit {
+		return false
+	}
+	q.cachedHead = q.head.Load()
+	return t-q.cachedHead > softLimit
+}
+
+// len returns the number of queued items; the caller holds mu.
+func (q *queue) len() uint64 { return q.tail.Load() - q.head.Load() }
+
+// put appends *it; the caller holds mu and has checked for room. The caller
+// must call wakeWorker after unlocking.
+func (q *queue) put(it *item) {
+	t := q.tail.Load()
+	q.buf[t&q.mask] = *it
+	q.tail.Store(t + 1)
+}
+
+// wakeWorker wakes the worker if it sleeps, and reports whether it did.
+func (q *queue) wakeWorker() bool {
+	if q.parked.Load() && q.parked.CompareAndSwap(true, false) {
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
+		return true
+	}
+	return false
+}
+
+// evictOldest removes and returns the oldest item (locked mode, mu held,
+// queue not empty).
+func (q *queue) evictOldest() item {
+	h := q.head.Load()
+	slot := &q.buf[h&q.mask]
+	old := *slot
+	*slot = item{}
+	q.head.Store(h + 1)
+	return old
+}
+
+// findKey returns the slot of the newest queued item with the same topic and
+// key as it, or nil (locked mode, mu held).
+func (q *queue) findKey(it *item) *item {
+	h := q.head.Load()
+	for p := q.tail.Load(); p != h; p-- {
+		e := &q.buf[(p-1)&q.mask]
+		if e.ev.Key == it.ev.Key && e.ev.Topic == it.ev.Topic {
+			return e
+		}
+	}
+	return nil
+}
+
+// close stops producers; the worker drains what is left and then stops.
+func (q *queue) close() {
+	q.mu.Lock()
+	q.closed.Store(true)
+	if q.space != nil {
+		close(q.space)
+		q.space = nil
+	}
+	q.mu.Unlock()
+	q.wakeWorker()
+}
+
+// freed tells producers waiting for room that there is some.
+func (q *queue) freed() {
+	if q.waiters.Load() > 0 {
+		q.mu.Lock()
+		if q.space != nil {
+			close(q.space)
+			q.space = nil
+		}
+		q.mu.Unlock()
+	}
+}
+
+// waitRoom waits until the worker frees room, ctx ends, the timer fires or
+// the queue closes. It is called with mu held and returns with it held.
+func (q *queue) waitRoom(ctx context.Context, timer <-chan time.Time, abort <-chan struct{}) waitResult {
+	// Spin first: a busy worker frees a slot within a handler call.
+	for i := 0; i < producerSpins; i++ {
+		q.mu.Unlock()
+		runtime.Gosched()
+		q.mu.Lock()
+		if q.closed.Load() || !q.full() {
+			return waitRoom
+		}
+	}
+	if q.space == nil {
+		q.space = make(chan struct{})
+	}
+	ch := q.space
+	q.waiters.Add(1)
+	q.mu.Unlock()
+	defer q.waiters.Add(-1)
+	if q.tail.Load()-q.head.Load() < q.size { // freed before we registered
+		q.mu.Lock()
+		return waitRoom
+	}
+	var r waitResult
+	select {
+	case <-ch:
+		r = waitRoom
+	case <-ctx.Done():
+		r = waitCanceled
+	case <-timer:
+		r = waitTimeout
+	case <-abort:
+		r = waitRoom // the caller sees closed
+	}
+	q.mu.Lock()
+	return r
+}
+
+type waitResult uint8
+
+const (
+	waitRoom waitResult = iota
+	waitCanceled
+	waitTimeout
+)
+
+// park waits until a producer adds an item (or the queue closes), spinning
+// first: under load the next event is usually a few hundred nanoseconds
+// away, while waking a parked goroutine costs microseconds. busy says whether
+// the worker just handled a backlog (more than one item since it last
+// waited); a worker that keeps finding single items is not under load, so
+// its spin budget decays to nothing and idle subscribers burn no CPU.
+func (q *queue) park(h uint64, busy bool) {
+	if busy {
+		q.spin = maxSpin
+	}
+	for i := 0; i < q.spin; i++ {
+		runtime.Gosched()
+		if q.tail.Load() != h || q.closed.Load() {
+			return
+		}
+	}
+	q.spin /= 2
+	q.parked.Store(true)
+	if q.tail.Load() != h || q.closed.Load() {
+		if !q.parked.CompareAndSwap(true, false) {
+			<-q.wake // a producer already claimed the wake-up: consume it
+		}
+		return
+	}
+	<-q.wake
+}
+
+// drain handles every item until the queue is closed and empty.
+func (q *queue) drain(s *Subscription, w *worker) {
+	if q.locked {
+		q.drainLocked(s, w)
+		return
+	}
+	h := q.head.Load()
+	since := h // head when the worker last waited
+	for {
+		t := q.tail.Load()
+		if h == t {
+			if q.closed.Load() && q.tail.Load() == h {
+				return
+			}
+			q.park(h, h-since > 1)
+			since = h
+			continue
+		}
+		for ; h != t; h++ {
+			// Copy the item out and free its slot before handling it, so the
+			// event in the handler does not count against the queue's room.
+			// The slot is not cleared (the next lap overwrites it): clearing
+			// would hand its cache lines back and forth with the publisher.
+			cur := q.buf[h&q.mask]
+			q.head.Store(h + 1)
+			q.freed()
+			s.handle(w, &cur)
+		}
+	}
+}
+
+func (q *queue) drainLocked(s *Subscription, w *worker) {
+	batch := make([]item, 0, batchMax)
+	since := q.head.Load()
+	for {
+		q.mu.Lock()
+		h, t := q.head.Load(), q.tail.Load()
+		for ; h != t && len(batch) < batchMax; h++ {
+			slot := &q.buf[h&q.mask]
+			batch = append(batch, *slot)
+			*slot = item{}
+		}
+		q.head.Store(h)
+		if len(batch) > 0 && q.space != nil {
+			close(q.space)
+			q.space = nil
+		}
+		closed := q.closed.Load()
+		q.mu.Unlock()
+		if len(batch) == 0 {
+			if closed {
+				return
+			}
+			q.park(h, h-since > 1)
+			since = h
+			continue
+		}
+		for i := range batch {
+			s.handle(w, &batch[i])
+		}
+		clear(batch)
+		batch = batch[:0]
+	}
+}

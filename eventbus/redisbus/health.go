@@ -1,0 +1,147 @@
+package redisbus
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bodybroker/sdk/eventbus"
+	"github.com/redis/go-redis/v9"
+)
+
+// health tracks the connection state that TransportStats report: an outage
+// begins with the first connection-level error and ends with the next
+// successful call.
+type health struct {
+	mu          sync.Mutex
+	connected   bool
+	downSince   time.Time
+	downtime    time.Duration
+	disconnects uint64
+	reconnects  uint64
+	errors      uint64
+	lastErr     string
+	lastErrAt   time.Time
+	onError     func(error)
+	logger      *slog.Logger
+	name        string
+}
+
+func newHealth() *health { return &health{connected: true} }
+
+// isOutage reports whether err means Redis could not be reached (as opposed
+// to Redis answering with an error about the command).
+func isOutage(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, redis.Nil) {
+		return false
+	}
+	var rerr redis.Error
+	if errors.As(err, &rerr) {
+		msg := rerr.Error()
+		// A restarting Redis answers LOADING while it reads its AOF.
+		return strings.HasPrefix(msg, "LOADING") || strings.HasPrefix(msg, "MASTERDOWN") || strings.HasPrefix(msg, "TRYAGAIN")
+	}
+	var nerr net.Error
+	return errors.As(err, &nerr) || errors.Is(err, net.ErrClosed) || errors.Is(err, context.DeadlineExceeded) ||
+		strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "EOF") ||
+		strings.Contains(err.Error(), "broken pipe") || strings.Contains(err.Error(), "connection reset")
+}
+
+func (h *health) fail(err error) {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return
+	}
+	h.mu.Lock()
+	h.errors++
+	h.lastErr = err.Error()
+	h.lastErrAt = time.Now()
+	began := false
+	if isOutage(err) && h.connected {
+		h.connected = false
+		h.downSince = h.lastErrAt
+		h.disconnects++
+		began = true
+	}
+	cb := h.onError
+	h.mu.Unlock()
+	switch {
+	case cb != nil:
+		cb(err)
+	case began:
+		h.log().Warn("redisbus: Redis unreachable, retrying with backoff", "transport", h.name, "err", err)
+	case !isOutage(err):
+		h.log().Warn("redisbus: "+err.Error(), "transport", h.name)
+	}
+}
+
+func (h *health) log() *slog.Logger {
+	if h.logger != nil {
+		return h.logger
+	}
+	return slog.Default()
+}
+
+func (h *health) ok() {
+	h.mu.Lock()
+	if h.connected {
+		h.mu.Unlock()
+		return
+	}
+	h.connected = true
+	out := time.Since(h.downSince)
+	h.downtime += out
+	h.downSince = time.Time{}
+	h.reconnects++
+	cb := h.onError
+	h.mu.Unlock()
+	if cb == nil {
+		h.log().Info("redisbus: Redis reachable again", "transport", h.name, "outage", out)
+	}
+}
+
+func (h *health) fill(st *eventbus.TransportStats) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	st.Connected = h.connected
+	st.Disconnects = h.disconnects
+	st.Reconnects = h.reconnects
+	st.DownSince = h.downSince
+	st.Downtime = h.downtime
+	if !h.connected {
+		st.Downtime += time.Since(h.downSince)
+	}
+	st.Errors = h.errors
+	st.LastError = h.lastErr
+	st.LastErrorAt = h.lastErrAt
+}
+
+// backoff is a capped exponential backoff for reconnect loops.
+type backoff struct {
+	min, max, cur time.Duration
+}
+
+func (b *backoff) next() time.Duration {
+	if b.cur == 0 {
+		b.cur = b.min
+	} else {
+		b.cur = min(b.cur*2, b.max)
+	}
+	return b.cur
+}
+
+func (b *backoff) reset() { b.cur = 0 }
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
