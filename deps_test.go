@@ -47,6 +47,11 @@ var rules = []rule{
 		why: "game packages import eventbus, never the reverse",
 	},
 	{
+		pkg:  mod + "/eventbus/eventbustest",
+		deny: []string{"github.com/redis/go-redis", mod + "/eventbus/redisbus"},
+		why:  "the conformance suite runs against any transport without linking one",
+	},
+	{
 		pkg: mod + "/payment",
 		deny: []string{
 			"github.com/stripe/stripe-go", "github.com/redis/go-redis",

@@ -13,20 +13,24 @@
 //     router picks a tier, admits it under per-tier limits, picks a replica,
 //     falls back before the first token and keeps p50/p95/p99 per tier.
 //     Backends: router/openai (vLLM, llama.cpp server, Ollama) and
-//     router/scripted (canned lines).
+//     router/scripted (canned lines); router/routertest checks any Model.
 //   - dialogue: the NPC conversation service over gRPC, with real token
-//     streaming, sessions, personas, memory, auth, limits and fallback lines;
-//     generated API in dialogue/dialoguev1.
+//     streaming, sessions, personas, memory, auth, limits and fallback lines,
+//     plus an HTTP/JSON and Server-Sent Events fallback. Generated API in
+//     dialogue/dialoguev1; conversation memory in Redis in
+//     dialogue/redisstore.
 //   - payment: Stripe checkout, signed webhooks processed exactly once into
-//     entitlements, coupons, promotion and ambassador codes; Stripe in
-//     payment/stripepay, a Redis store in payment/redisstore.
+//     entitlements, coupons, promotion and ambassador codes. Stripe in
+//     payment/stripepay, a Redis store in payment/redisstore, a stateful
+//     fake Stripe and the store suite in payment/paymenttest.
 //   - eventbus: typed events between services, in process and across servers,
-//     with history, replay and statistics; Redis transports in
-//     eventbus/redisbus.
+//     with history, replay and statistics. Redis Streams and pub/sub
+//     transports in eventbus/redisbus; the conformance suite in
+//     eventbus/eventbustest.
 //   - internal/stats: the streaming latency sketch behind every Stats().
 //
-// Packages appear in this list as they land; see the README for the set-up
-// commands and the examples directory for assembled servers.
+// See the README for the two set-up commands, and examples/quickstart for
+// the packages assembled into a server.
 //
 // # Conventions
 //

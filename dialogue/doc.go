@@ -74,9 +74,10 @@
 //
 // # Events
 //
-// Options.OnCompleted receives a [Completed] payload after every reply;
-// publish it on an event bus under [TopicCompleted]
-// ("npc.dialogue.completed"). It carries no dialogue text.
+// After every reply a [Completed] payload goes to Options.OnCompleted and,
+// when Options.Events is set, onto that [eventbus.Bus] under
+// [TopicCompleted] ("npc.dialogue.completed"), keyed by player ID. It
+// carries no dialogue text.
 //
 // # Concurrency
 //

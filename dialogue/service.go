@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/eventbus"
 	"github.com/bodybroker/sdk/internal/stats"
 	"github.com/bodybroker/sdk/router"
 )
@@ -118,6 +119,11 @@ type Options struct {
 	// the npc.dialogue.completed payload; wire it to an event bus under
 	// [TopicCompleted]. It must not block for long.
 	OnCompleted func(context.Context, Completed)
+	// Events, if set, receives the same payload as an event on
+	// [TopicCompleted], keyed by player ID, after OnCompleted. A failed
+	// publish is logged and counted in Stats; the player still gets the
+	// reply.
+	Events *eventbus.Bus
 	// Logger receives warnings about backend and store failures; nil
 	// means slog.Default().
 	Logger *slog.Logger
@@ -136,9 +142,9 @@ type Service struct {
 	limiter *limiter
 	log     *slog.Logger
 
-	requests, fallbacks, interrupted, truncated, failed atomic.Uint64
-	active                                              atomic.Int64
-	ttft, total                                         stats.Histogram
+	requests, fallbacks, interrupted, truncated, failed, publishErrors atomic.Uint64
+	active                                                             atomic.Int64
+	ttft, total                                                        stats.Histogram
 }
 
 // New validates opts and returns a Service.
@@ -224,6 +230,8 @@ type Stats struct {
 	// Failed counts calls that ended in an error (including client
 	// cancellation).
 	Failed uint64
+	// PublishErrors counts completions Options.Events refused.
+	PublishErrors uint64
 	// Active is the number of replies in progress.
 	Active int64
 	// TTFT and Total are latency distributions of replies, measured from
@@ -234,14 +242,15 @@ type Stats struct {
 // Stats returns a snapshot of the service's counters.
 func (s *Service) Stats() Stats {
 	return Stats{
-		Requests:    s.requests.Load(),
-		Fallbacks:   s.fallbacks.Load(),
-		Interrupted: s.interrupted.Load(),
-		Truncated:   s.truncated.Load(),
-		Failed:      s.failed.Load(),
-		Active:      s.active.Load(),
-		TTFT:        s.ttft.Snapshot(),
-		Total:       s.total.Snapshot(),
+		Requests:      s.requests.Load(),
+		Fallbacks:     s.fallbacks.Load(),
+		Interrupted:   s.interrupted.Load(),
+		Truncated:     s.truncated.Load(),
+		Failed:        s.failed.Load(),
+		PublishErrors: s.publishErrors.Load(),
+		Active:        s.active.Load(),
+		TTFT:          s.ttft.Snapshot(),
+		Total:         s.total.Snapshot(),
 	}
 }
 
@@ -588,7 +597,7 @@ func (s *Service) generate(ctx context.Context, t *turn, e *emitter) (*dialoguev
 	if err := e.final(c); err != nil {
 		return nil, err
 	}
-	if s.opts.OnCompleted != nil {
+	if s.opts.OnCompleted != nil || s.opts.Events != nil {
 		ev := Completed{
 			Version: 1, SessionID: t.conv.ID, NPCID: t.persona.ID, PlayerID: t.player,
 			Responsibility: t.respName, Tier: c.GetTier(), Model: c.GetModel(),
@@ -596,9 +605,22 @@ func (s *Service) generate(ctx context.Context, t *turn, e *emitter) (*dialoguev
 			PromptTokens: int(c.GetUsage().GetPromptTokens()), CompletionTokens: int(c.GetUsage().GetCompletionTokens()),
 			TTFT: ttft, Total: end.Sub(t.start), At: end,
 		}
-		s.opts.OnCompleted(context.WithoutCancel(ctx), ev)
+		s.publish(context.WithoutCancel(ctx), ev)
 	}
 	return c, nil
+}
+
+// publish reports a completed reply to the hook and the bus.
+func (s *Service) publish(ctx context.Context, ev Completed) {
+	if h := s.opts.OnCompleted; h != nil {
+		h(ctx, ev)
+	}
+	if b := s.opts.Events; b != nil {
+		if err := eventbus.Publish(ctx, b, TopicCompleted, ev, eventbus.WithKey(ev.PlayerID)); err != nil {
+			s.publishErrors.Add(1)
+			s.log.WarnContext(ctx, "dialogue: publishing completion failed", "npc", ev.NPCID, "err", err)
+		}
+	}
 }
 
 func fallbackIndex(session string, turns, n int) int {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/eventbus"
 	"github.com/bodybroker/sdk/router"
 )
 
@@ -390,5 +391,49 @@ func TestSummaryInPromptAndDroppedWhenTooLong(t *testing.T) {
 		if got != tt.want {
 			t.Errorf("summary of %d bytes in prompt = %v, want %v", len(tt.summary), got, tt.want)
 		}
+	}
+}
+
+// Completions reach the event bus keyed by player, with the payload the hook
+// sees; a bus that refuses never costs the player the reply.
+func TestCompletionsArePublished(t *testing.T) {
+	bus, err := eventbus.New(eventbus.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bus.Close()
+	var hooked []dialogue.Completed
+	s := newService(t, &fakeCompleter{respond: failing}, func(o *dialogue.Options) {
+		o.Events = bus
+		o.OnCompleted = func(_ context.Context, c dialogue.Completed) { hooked = append(hooked, c) }
+	})
+	ctx := dialogue.WithIdentity(context.Background(), player1)
+	if _, err := s.Say(ctx, &dialoguev1.Utterance{NpcId: "mara", Text: "Hello?"}); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := bus.History(ctx, dialogue.TopicCompleted, eventbus.FromStart(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || len(hooked) != 1 {
+		t.Fatalf("bus has %d events, hook saw %d; want 1 each", len(evs), len(hooked))
+	}
+	got, err := eventbus.Decode[dialogue.Completed](evs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(hooked[0], got); diff != "" {
+		t.Errorf("bus payload differs from the hook's (-hook +bus):\n%s", diff)
+	}
+	if evs[0].Key != "p1" {
+		t.Errorf("event key = %q, want the player ID p1", evs[0].Key)
+	}
+
+	bus.Close()
+	if _, err := s.Say(ctx, &dialoguev1.Utterance{NpcId: "mara", Text: "Still there?"}); err != nil {
+		t.Fatalf("Say with a closed bus = %v, want the reply", err)
+	}
+	if st := s.Stats(); st.PublishErrors != 1 {
+		t.Errorf("PublishErrors = %d, want 1", st.PublishErrors)
 	}
 }

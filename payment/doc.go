@@ -61,9 +61,10 @@
 // subscription or purchase): the highest-ranked plan among grants that are
 // active, trialing, or past_due within Options.PastDueGrace of the unpaid
 // period's start. [Entitlements.Get] takes about 150 ns with the
-// [MemoryStore] and one round trip with Redis. When
-// Options.OnEntitlementChange is set, every change caused by a sync is
-// reported as an [EntitlementChange] (topic [TopicEntitlementChanged]);
+// [MemoryStore] and one round trip with Redis. Every change caused by a
+// sync is reported as an [EntitlementChange] to Options.OnEntitlementChange
+// and, when Options.Events is set, published on that [eventbus.Bus] under
+// [TopicEntitlementChanged], keyed by player ID;
 // a grace period running out is a change of time, not of state, and is not
 // reported.
 //

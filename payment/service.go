@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bodybroker/sdk/eventbus"
 	"github.com/bodybroker/sdk/internal/stats"
 )
 
@@ -91,6 +92,11 @@ type Options struct {
 	// changed (topic [TopicEntitlementChanged]). It is called synchronously
 	// from the sync path and must not block for long.
 	OnEntitlementChange func(context.Context, EntitlementChange)
+	// Events, if set, receives every entitlement change as an event on
+	// [TopicEntitlementChanged], keyed by player ID (so one player's
+	// changes arrive in order), after OnEntitlementChange. A failed
+	// publish is logged and counted in Stats; it never fails the sync.
+	Events *eventbus.Bus
 	// Logger receives debug chatter and warnings about events that cannot
 	// be applied. Default slog.Default().
 	Logger *slog.Logger
@@ -307,14 +313,16 @@ type Stats struct {
 	APIVersionMismatch uint64 // events rendered in another API version
 	Failed             uint64 // sync failures (the provider will retry)
 	// EntitlementChanges counts changes reported to
-	// Options.OnEntitlementChange (only counted when it is set).
+	// Options.OnEntitlementChange and Options.Events (only counted when
+	// one of them is set); PublishErrors the changes Events refused.
 	EntitlementChanges uint64
+	PublishErrors      uint64
 	// Latency is the time to verify, de-duplicate and sync one event.
 	Latency stats.Snapshot
 }
 
 type counters struct {
-	received, processed, duplicates, ignored, badSig, malformed, mismatch, failed, changes atomic.Uint64
+	received, processed, duplicates, ignored, badSig, malformed, mismatch, failed, changes, publishErrors atomic.Uint64
 }
 
 // Stats returns a snapshot of the webhook counters.
@@ -324,7 +332,7 @@ func (s *Service) Stats() Stats {
 		Received: c.received.Load(), Processed: c.processed.Load(), Duplicates: c.duplicates.Load(),
 		Ignored: c.ignored.Load(), BadSignature: c.badSig.Load(), Malformed: c.malformed.Load(),
 		APIVersionMismatch: c.mismatch.Load(), Failed: c.failed.Load(), EntitlementChanges: c.changes.Load(),
-		Latency: s.latency.Snapshot(),
+		PublishErrors: c.publishErrors.Load(), Latency: s.latency.Snapshot(),
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/bodybroker/sdk/eventbus"
 )
 
 // Metadata keys the package writes on provider objects and reads back.
@@ -233,9 +235,9 @@ func (s *Service) syncCharge(ctx context.Context, id string, c cause) error {
 
 // applyGrant writes g and reports an entitlement change through the hook.
 func (s *Service) applyGrant(ctx context.Context, g Grant, c cause) error {
-	hook := s.opts.OnEntitlementChange
+	notify := s.opts.OnEntitlementChange != nil || s.opts.Events != nil
 	var before Entitlement
-	if hook != nil {
+	if notify {
 		gs, err := s.store.Grants(ctx, g.PlayerID)
 		if err != nil {
 			return err
@@ -246,7 +248,7 @@ func (s *Service) applyGrant(ctx context.Context, g Grant, c cause) error {
 	if err != nil {
 		return fmt.Errorf("store grant %s: %w", g.SourceID, err)
 	}
-	if !written || hook == nil {
+	if !written || !notify {
 		return nil
 	}
 	gs, err := s.store.Grants(ctx, g.PlayerID)
@@ -259,10 +261,19 @@ func (s *Service) applyGrant(ctx context.Context, g Grant, c cause) error {
 		return nil
 	}
 	s.counters.changes.Add(1)
-	hook(ctx, EntitlementChange{
+	change := EntitlementChange{
 		Version: EntitlementChangeVersion, PlayerID: g.PlayerID, Previous: before, Current: after,
 		EventID: c.eventID, EventType: c.eventType, At: now.UTC(),
-	})
+	}
+	if h := s.opts.OnEntitlementChange; h != nil {
+		h(ctx, change)
+	}
+	if b := s.opts.Events; b != nil {
+		if err := eventbus.Publish(ctx, b, TopicEntitlementChanged, change, eventbus.WithKey(g.PlayerID)); err != nil {
+			s.counters.publishErrors.Add(1)
+			s.log.WarnContext(ctx, "payment: publishing entitlement change failed", "player", g.PlayerID, "err", err)
+		}
+	}
 	return nil
 }
 

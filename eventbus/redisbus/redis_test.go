@@ -2,15 +2,13 @@ package redisbus_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/bodybroker/sdk/eventbus"
 	"github.com/bodybroker/sdk/eventbus/eventbustest"
 	"github.com/bodybroker/sdk/eventbus/redisbus"
+	"github.com/bodybroker/sdk/internal/servicetest"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 )
@@ -26,48 +24,11 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// redisAddr returns BB_REDIS_ADDR (default 127.0.0.1:6379). When nothing
-// answers there the test is skipped, or fails if BB_REQUIRE_SERVICES=1 (CI).
-func redisAddr(t testing.TB) string {
-	addr := os.Getenv("BB_REDIS_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:6379"
-	}
-	c := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: time.Second, MaxRetries: -1})
-	defer c.Close()
-	if err := c.Ping(context.Background()).Err(); err != nil {
-		if os.Getenv("BB_REQUIRE_SERVICES") == "1" {
-			t.Fatalf("Redis at %s (BB_REDIS_ADDR) unreachable and BB_REQUIRE_SERVICES=1: %v", addr, err)
-		}
-		t.Skipf("Redis at %s (BB_REDIS_ADDR) unreachable: %v", addr, err)
-	}
-	return addr
-}
-
 // testClient returns a client on BB_REDIS_ADDR and a key prefix unique to
 // the test; keys under it are deleted afterwards.
 func testClient(t testing.TB) (*redis.Client, string) {
-	addr := redisAddr(t)
-	c := redis.NewClient(&redis.Options{Addr: addr})
-	if err := c.Ping(context.Background()).Err(); err != nil {
-		t.Fatalf("redis at %s: %v", addr, err)
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	prefix := "bbtest:" + hex.EncodeToString(b[:]) + ":"
-	t.Cleanup(func() {
-		ctx := context.Background()
-		iter := c.Scan(ctx, 0, prefix+"*", 500).Iterator()
-		var keys []string
-		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
-		}
-		if len(keys) > 0 {
-			c.Del(ctx, keys...)
-		}
-		_ = c.Close()
-	})
-	return c, prefix
+	c := servicetest.Redis(t)
+	return c, servicetest.KeyPrefix(t, c, "eventbus")
 }
 
 func fastStreams(prefix string) redisbus.StreamsOptions {
@@ -115,11 +76,11 @@ func pubsubHarness() eventbustest.Harness {
 }
 
 func TestStreamsConformance(t *testing.T) {
-	redisAddr(t)
+	servicetest.Redis(t) // skip (or fail in CI) before building the harness
 	eventbustest.Run(t, streamsHarness())
 }
 
 func TestPubSubConformance(t *testing.T) {
-	redisAddr(t)
+	servicetest.Redis(t) // skip (or fail in CI) before building the harness
 	eventbustest.Run(t, pubsubHarness())
 }

@@ -28,6 +28,7 @@ import (
 
 	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/eventbus"
 	"github.com/bodybroker/sdk/internal/llmtest"
 	"github.com/bodybroker/sdk/router"
 	"github.com/bodybroker/sdk/router/openai"
@@ -118,7 +119,14 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	svc, err := dialogue.New(dialogue.Options{Completer: dialogue.RouterCompleter(r), Personas: personas})
+	// Every reply is announced on the event bus (in memory here; Redis
+	// Streams with eventbus/redisbus across servers).
+	bus, err := eventbus.New(eventbus.Options{})
+	if err != nil {
+		return err
+	}
+	defer bus.Close()
+	svc, err := dialogue.New(dialogue.Options{Completer: dialogue.RouterCompleter(r), Personas: personas, Events: bus})
 	if err != nil {
 		return err
 	}
@@ -168,7 +176,23 @@ func run() error {
 		}
 	}
 
-	// 4. What the router saw, per tier.
+	// 4. What the other services heard.
+	evs, err := bus.History(ctx, dialogue.TopicCompleted, eventbus.FromStart(), 0)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%d events on %s:\n", len(evs), dialogue.TopicCompleted)
+	for _, ev := range evs {
+		c, err := eventbus.Decode[dialogue.Completed](ev)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("  %s  %s → %-5s %-14s tier %-5s %3d tokens, TTFT %v\n", ev.ID, c.PlayerID, c.NPCID,
+			c.Responsibility, c.Tier, c.CompletionTokens, c.TTFT.Round(time.Millisecond))
+	}
+	fmt.Println()
+
+	// 5. What the router saw, per tier.
 	fmt.Println("router stats:")
 	for _, t := range r.Stats().Tiers {
 		fmt.Printf("  %-8s requests %d, successes %d, fallbacks %d, TTFT p50 %v\n",
