@@ -26,6 +26,8 @@ type tierRT struct {
 	queue    waitQueue
 	seq      uint64
 	scratch  []int
+	wake     *time.Timer // dispatches when a breaker half-opens
+	wakeAt   time.Time   // when wake fires; zero when none is pending
 }
 
 type replicaRT struct {
@@ -82,8 +84,9 @@ type waiter struct {
 	seq        uint64
 	key        string
 	index      int
-	ready      chan struct{} // closed when l is set
+	ready      chan struct{} // closed when l or err is set
 	l          lease
+	err        error // set instead of l when the waiter is turned away
 }
 
 // waitQueue orders waiters by importance (highest first), then deadline
@@ -122,23 +125,24 @@ func (q *waitQueue) Pop() any {
 }
 
 // pick chooses a replica for a request with the given affinity key, or nil
-// when none is available. allOpen reports that every replica with room had
-// its breaker open. t.mu must be held.
-func (t *tierRT) pick(key string, now time.Time) (rep *replicaRT, reason Reason, allOpen bool) {
+// when none is available. noneHealthy reports that no replica's breaker
+// would let a request through, whatever their load: waiting cannot help,
+// and the request gets ErrCircuitOpen. t.mu must be held.
+func (t *tierRT) pick(key string, now time.Time) (rep *replicaRT, reason Reason, noneHealthy bool) {
 	cand := t.scratch[:0]
-	withRoom := 0
+	healthy := 0
 	for i, r := range t.replicas {
-		if r.max > 0 && r.inflight >= r.max {
+		if !r.st.br.available(now) {
 			continue
 		}
-		withRoom++
-		if !r.st.br.available(now) {
+		healthy++
+		if r.max > 0 && r.inflight >= r.max {
 			continue
 		}
 		cand = append(cand, i)
 	}
 	if len(cand) == 0 {
-		return nil, "", withRoom > 0
+		return nil, "", healthy == 0
 	}
 	if key != "" {
 		// Rendezvous hashing: the replica with the highest score for the
@@ -175,16 +179,44 @@ func (t *tierRT) pick(key string, now time.Time) (rep *replicaRT, reason Reason,
 	return a, reason, false
 }
 
-// take marks rep as used by one more request. t.mu must be held.
-func (t *tierRT) take(rep *replicaRT, now time.Time) bool {
-	t.inflight++
-	rep.inflight++
-	t.st.inflight.Add(1)
-	rep.st.inflight.Add(1)
-	return rep.st.br.acquire(now)
+// grab picks a replica and takes a slot on the tier and on it, returning a
+// lease with a nil rep when no replica is available (see pick for
+// noneHealthy). t.mu must be held.
+func (t *tierRT) grab(key string, now time.Time) (l lease, noneHealthy bool) {
+	// acquire fails only when another configuration's tier took a
+	// half-open probe since pick looked; pick then skips that replica.
+	for range len(t.replicas) + 1 {
+		rep, reason, none := t.pick(key, now)
+		if rep == nil {
+			return lease{}, none
+		}
+		probe, ok := rep.st.br.acquire(now)
+		if !ok {
+			continue
+		}
+		t.inflight++
+		rep.inflight++
+		t.st.inflight.Add(1)
+		rep.st.inflight.Add(1)
+		return lease{tier: t, rep: rep, reason: reason, probe: probe}, false
+	}
+	return lease{}, false
 }
 
 func (t *tierRT) hasRoom() bool { return t.maxConc == 0 || t.inflight < t.maxConc }
+
+// predictTTFT is the tier's recent TTFT p95, or its TTFTTarget until it has
+// measured one.
+func (t *tierRT) predictTTFT() time.Duration {
+	if p95 := time.Duration(t.st.p95.Load()); p95 > 0 {
+		return p95
+	}
+	return t.cfg.TTFTTarget
+}
+
+// minFallbackReserve is the least time a queued request with a fallback
+// keeps for the next tier (see admit).
+const minFallbackReserve = time.Millisecond
 
 // admission is the result of admit.
 type admission struct {
@@ -196,34 +228,38 @@ type admission struct {
 // admit waits for a slot on the tier and a replica. It returns
 // ErrSaturated, ErrCircuitOpen, ErrPredictedLate or the context's error.
 // checkLate enables the deadline prediction (only when a fallback exists).
+//
+// A queued request waits at most QueueTimeout and never past its deadline.
+// When the tier has a fallback for saturation, it gives up earlier, while
+// the next tier's predicted TTFT (at least minFallbackReserve) still fits
+// before the deadline: a request that waited out its whole deadline here
+// would reach the next tier with no time left, and the player would get no
+// line at all.
 func (t *tierRT) admit(ctx context.Context, req *Request, now time.Time, checkLate bool) (admission, error) {
 	var a admission
 	deadline, hasDeadline := ctx.Deadline()
-	p95 := time.Duration(t.st.p95.Load())
-	if p95 == 0 {
-		p95 = t.cfg.TTFTTarget
-	}
+	p95 := t.predictTTFT()
 
 	t.mu.Lock()
-	free := t.hasRoom() && len(t.queue) == 0
-	if free {
-		rep, reason, allOpen := t.pick(req.AffinityKey, now)
-		if rep != nil {
-			a.predicted = p95
-			if checkLate && hasDeadline && p95 > deadline.Sub(now) {
-				t.mu.Unlock()
-				return a, ErrPredictedLate
-			}
-			a.l = lease{tier: t, rep: rep, reason: reason, probe: t.take(rep, now)}
+	if t.hasRoom() && len(t.queue) == 0 {
+		a.predicted = p95
+		if checkLate && hasDeadline && p95 > deadline.Sub(now) {
+			t.mu.Unlock()
+			return a, ErrPredictedLate
+		}
+		l, noneHealthy := t.grab(req.AffinityKey, now)
+		if l.rep != nil {
+			a.l = l
 			t.mu.Unlock()
 			return a, nil
 		}
-		if allOpen {
+		if noneHealthy {
 			t.mu.Unlock()
 			return a, ErrCircuitOpen
 		}
 	}
-	// The tier is full: estimate the wait, then queue.
+	// The tier or its healthy replicas are full: estimate the wait, then
+	// queue.
 	wait := t.estimateWait()
 	a.predicted = wait + p95
 	if checkLate && hasDeadline && a.predicted > deadline.Sub(now) {
@@ -247,17 +283,26 @@ func (t *tierRT) admit(ctx context.Context, req *Request, now time.Time, checkLa
 	}
 	heap.Push(&t.queue, w)
 	t.st.queued.Add(1)
+	// Arms the breaker wake-up when a replica with room is cooling down.
+	t.dispatch(now)
 	t.mu.Unlock()
 
 	limit := t.cfg.QueueTimeout
 	if hasDeadline {
-		limit = min(limit, deadline.Sub(now))
+		left := deadline.Sub(now)
+		if t.next != nil && t.cfg.Overflow == OverflowDowngrade {
+			left -= max(t.next.predictTTFT(), minFallbackReserve)
+		}
+		limit = min(limit, left)
 	}
 	timer := time.NewTimer(limit)
 	defer timer.Stop()
 	var err error
 	select {
 	case <-w.ready:
+		if w.err != nil {
+			return a, w.err
+		}
 		a.l = w.l
 		a.queued = time.Since(now)
 		return a, nil
@@ -274,8 +319,11 @@ func (t *tierRT) admit(ctx context.Context, req *Request, now time.Time, checkLa
 		return a, err
 	}
 	t.mu.Unlock()
-	// A slot was handed to us as we gave up.
+	// dispatch settled the waiter as we gave up.
 	<-w.ready
+	if w.err != nil {
+		return a, w.err
+	}
 	if ctx.Err() == nil {
 		a.l = w.l
 		a.queued = time.Since(now)
@@ -318,17 +366,66 @@ func (t *tierRT) release(l lease, o outcome, now time.Time) {
 	l.rep.inflight--
 	t.st.inflight.Add(-1)
 	l.rep.st.inflight.Add(-1)
+	t.dispatch(now)
+	t.mu.Unlock()
+}
+
+// dispatch hands free slots to queued requests in queue order. When every
+// replica's breaker is open it fails them all with ErrCircuitOpen, as it
+// would fail a new request, so that they fall back now rather than at
+// their timeout. When the healthy replicas are full and a replica with room
+// is cooling down, it arms a timer that dispatches again when that replica
+// lets its probe through. t.mu must be held.
+func (t *tierRT) dispatch(now time.Time) {
 	for len(t.queue) > 0 && t.hasRoom() {
 		w := t.queue[0]
-		rep, reason, _ := t.pick(w.key, now)
-		if rep == nil {
-			break
+		l, noneHealthy := t.grab(w.key, now)
+		if l.rep == nil {
+			if noneHealthy {
+				for len(t.queue) > 0 {
+					w := heap.Pop(&t.queue).(*waiter)
+					t.st.queued.Add(-1)
+					w.err = ErrCircuitOpen
+					close(w.ready)
+				}
+				return
+			}
+			t.armWake(now)
+			return
 		}
 		heap.Pop(&t.queue)
 		t.st.queued.Add(-1)
-		w.l = lease{tier: t, rep: rep, reason: reason, probe: t.take(rep, now)}
+		w.l = l
 		close(w.ready)
 	}
+}
+
+// armWake schedules a dispatch for when the first open breaker of a
+// replica with room half-opens. t.mu must be held.
+func (t *tierRT) armWake(now time.Time) {
+	var at time.Time
+	for _, r := range t.replicas {
+		if r.max > 0 && r.inflight >= r.max {
+			continue
+		}
+		if u, ok := r.st.br.halfOpensAt(now); ok && (at.IsZero() || u.Before(at)) {
+			at = u
+		}
+	}
+	if at.IsZero() || (!t.wakeAt.IsZero() && !t.wakeAt.After(at)) {
+		return // nothing to wait for, or a timer fires first
+	}
+	if t.wake != nil {
+		t.wake.Stop()
+	}
+	t.wakeAt = at
+	t.wake = time.AfterFunc(at.Sub(now), t.onWake)
+}
+
+func (t *tierRT) onWake() {
+	t.mu.Lock()
+	t.wakeAt = time.Time{}
+	t.dispatch(time.Now())
 	t.mu.Unlock()
 }
 

@@ -68,22 +68,42 @@ func (b *breaker) available(now time.Time) bool {
 	}
 }
 
-// acquire records that a request is sent. It reports whether the request
-// is the half-open probe.
-func (b *breaker) acquire(now time.Time) (probe bool) {
+// acquire records that a request is sent, if the breaker lets it through:
+// ok is false when the breaker is open, or half-open with its probe taken
+// (a tier of another configuration may have taken it since available was
+// called: the breaker outlives configurations). probe reports that the
+// request is the half-open probe, the only one let through.
+func (b *breaker) acquire(now time.Time) (probe, ok bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.cfg.Disabled {
-		return false
+		return false, true
 	}
 	if b.state == BreakerOpen && !now.Before(b.openUntil) {
 		b.state = BreakerHalfOpen
 	}
-	if b.state == BreakerHalfOpen {
+	switch b.state {
+	case BreakerClosed:
+		return false, true
+	case BreakerHalfOpen:
+		if b.probing {
+			return false, false
+		}
 		b.probing = true
-		return true
+		return true, true
 	}
-	return false
+	return false, false
+}
+
+// halfOpensAt returns when an open breaker will let its probe through, and
+// false when it is not open or its cooldown has ended.
+func (b *breaker) halfOpensAt(now time.Time) (time.Time, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cfg.Disabled || b.state != BreakerOpen || !now.Before(b.openUntil) {
+		return time.Time{}, false
+	}
+	return b.openUntil, true
 }
 
 // done records a request's outcome. It reports whether the breaker opened.

@@ -155,7 +155,7 @@ func (r *Router) Stream(ctx context.Context, req Request) (*RoutedStream, error)
 		if a != nil {
 			s.install(a)
 			if c.hooks.OnRouted != nil {
-				c.hooks.OnRouted(s.Receipt())
+				s.callOnRouted(c.hooks.OnRouted)
 			}
 			return s, nil
 		}
@@ -177,6 +177,19 @@ func (r *Router) Stream(ctx context.Context, req Request) (*RoutedStream, error)
 		s.receipt.Tier, s.receipt.Replica = failed[n-1].Tier, failed[n-1].Replica
 	}
 	return nil, &RouteError{Receipt: s.Receipt(), Attempts: failed}
+}
+
+// callOnRouted runs the hook; when it panics, the stream (which the caller
+// never gets) is closed so that its slots are not leaked.
+func (s *RoutedStream) callOnRouted(h func(Receipt)) {
+	ok := false
+	defer func() {
+		if !ok {
+			s.Close()
+		}
+	}()
+	h(s.Receipt())
+	ok = true
 }
 
 func replicaName(a *attempt) string {

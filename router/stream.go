@@ -92,6 +92,13 @@ func (r *Router) try(ctx context.Context, t *tierRT, req *Request, primary bool,
 	actx, cancel := context.WithCancel(ctx)
 	a.cancel = cancel
 	a.timer = time.AfterFunc(t.cfg.StallTimeout, a.onStall)
+	// A Model that panics must not keep the slots: end the attempt as a
+	// backend failure and let the panic go on.
+	defer func() {
+		if !a.ended && a.firstAt.IsZero() {
+			a.end(outcomeFailure, KindBackend, time.Now())
+		}
+	}()
 	a.sent = time.Now()
 	ms, err := rep.cfg.Model.Stream(actx, prepared)
 	if err != nil {

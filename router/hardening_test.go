@@ -1,0 +1,253 @@
+package router_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/bodybroker/sdk/router"
+)
+
+// panicky panics in Stream (or, with inRecv, in the stream's first Recv)
+// on its first request and answers "ok" after that.
+type panicky struct {
+	inRecv bool
+	calls  atomic.Int32
+}
+
+func (m *panicky) Generate(context.Context, router.Request) (*router.Response, error) {
+	return nil, errors.New("panicky: Generate not used")
+}
+
+func (m *panicky) Stream(context.Context, router.Request) (router.Stream, error) {
+	first := m.calls.Add(1) == 1
+	if first && !m.inRecv {
+		panic("panicky: Stream")
+	}
+	s := &instantStream{tokens: []string{"ok"}}
+	if first {
+		return panicStream{}, nil
+	}
+	return s, nil
+}
+
+type panicStream struct{}
+
+func (panicStream) Recv() (router.Delta, error) { panic("panicky: Recv") }
+func (panicStream) Close() error                { return nil }
+
+// TestPanickingModelReleasesSlot: a Model that panics before its first
+// token does not keep its tier's only slot.
+func TestPanickingModelReleasesSlot(t *testing.T) {
+	for _, inRecv := range []bool{false, true} {
+		m := &panicky{inRecv: inRecv}
+		r := mustRouter(t, router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{{Name: "p", Model: m}}, MaxConcurrent: 1}))
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("inRecv=%v: the Model's panic did not reach the caller", inRecv)
+				}
+			}()
+			r.Generate(context.Background(), router.Request{})
+		}()
+		st, _ := r.Stats().Tier("t")
+		if st.InFlight != 0 || st.Errors.Backend != 1 {
+			t.Errorf("inRecv=%v: after the panic InFlight = %d, Errors.Backend = %d; want 0, 1", inRecv, st.InFlight, st.Errors.Backend)
+		}
+		res, err := r.Generate(context.Background(), router.Request{})
+		if err != nil || res.Text != "ok" {
+			t.Errorf("inRecv=%v: next request: %v, %+v", inRecv, err, res)
+		}
+	}
+}
+
+// flaky fails every stream before its first token while bad is set, and
+// answers "ok" otherwise.
+type flaky struct{ bad atomic.Bool }
+
+func (m *flaky) Generate(context.Context, router.Request) (*router.Response, error) {
+	return nil, errors.New("flaky: Generate not used")
+}
+
+func (m *flaky) Stream(context.Context, router.Request) (router.Stream, error) {
+	if m.bad.Load() {
+		return nil, errors.New("flaky: down")
+	}
+	return &instantStream{tokens: []string{"ok"}}, nil
+}
+
+// TestQueuedRequestTakesProbeAfterCooldown: a request that finds the
+// healthy replica full and the other one cooling down queues (it does not
+// fail with ErrCircuitOpen), and is admitted as the half-open probe when
+// the cooldown ends, not at its queue timeout.
+func TestQueuedRequestTakesProbeAfterCooldown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newGate("a")
+		bad := &flaky{}
+		bad.bad.Store(true)
+		const cooldown = time.Second
+		r := mustRouter(t,
+			router.WithTier(router.Tier{
+				Name:         "main",
+				Replicas:     []router.Replica{{Name: "a", Model: g, MaxConcurrent: 1}, {Name: "b", Model: bad, MaxConcurrent: 1}},
+				MaxQueued:    1,
+				QueueTimeout: 10 * time.Second,
+				StallTimeout: time.Hour,
+				Breaker:      router.Breaker{ConsecutiveFailures: 1, Cooldown: cooldown},
+			}),
+			router.WithTier(tier("backup", router.Replica{Name: "x", Model: instant{tokens: []string{"backup"}}})),
+			router.WithFallback("main", "backup"),
+		)
+		ctx := context.Background()
+		// Two requests: one holds a (its gate stays shut), the other
+		// fails on b and opens its breaker, whichever comes first.
+		for range 2 {
+			go func() {
+				if s, err := r.Stream(ctx, router.Request{Tier: "main"}); err == nil {
+					drain(s)
+				}
+			}()
+			synctest.Wait()
+		}
+		st, _ := r.Stats().Tier("main")
+		a, _ := st.Replica("a")
+		b, _ := st.Replica("b")
+		if a.InFlight != 1 || b.Breaker != router.BreakerOpen {
+			t.Fatalf("setup: a in flight %d, b breaker %v; want 1, open", a.InFlight, b.Breaker)
+		}
+		bad.bad.Store(false)
+
+		start := time.Now()
+		res, err := r.Generate(ctx, router.Request{Tier: "main"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := time.Since(start); res.Receipt.Tier != "main" || res.Receipt.Replica != "b" || got != cooldown {
+			t.Errorf("served by %s/%s after %v; want main/b after the %v cooldown", res.Receipt.Tier, res.Receipt.Replica, got, cooldown)
+		}
+		if st, _ := r.Stats().Tier("main"); st.Replicas[1].Breaker != router.BreakerClosed {
+			t.Errorf("after a good probe: breaker %v, want closed", st.Replicas[1].Breaker)
+		}
+		g.release(1)
+		synctest.Wait()
+	})
+}
+
+// doomed streams wait for die to close, then fail before their first
+// token.
+type doomed struct{ die chan struct{} }
+
+func (m doomed) Generate(context.Context, router.Request) (*router.Response, error) {
+	return nil, errors.New("doomed: Generate not used")
+}
+
+func (m doomed) Stream(ctx context.Context, _ router.Request) (router.Stream, error) {
+	return doomedStream{ctx, m.die}, nil
+}
+
+type doomedStream struct {
+	ctx context.Context
+	die chan struct{}
+}
+
+func (s doomedStream) Recv() (router.Delta, error) {
+	select {
+	case <-s.die:
+		return router.Delta{}, errors.New("doomed: engine died")
+	case <-s.ctx.Done():
+		return router.Delta{}, s.ctx.Err()
+	}
+}
+func (doomedStream) Close() error { return nil }
+
+// TestQueuedRequestsFallBackWhenCircuitOpens: when the failure of the
+// request in flight opens the only replica's breaker, the queued requests
+// fall back at once, as a new request would, instead of waiting out their
+// queue timeout.
+func TestQueuedRequestsFallBackWhenCircuitOpens(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		die := make(chan struct{})
+		r := mustRouter(t,
+			router.WithTier(router.Tier{
+				Name:          "main",
+				Replicas:      []router.Replica{{Name: "m", Model: doomed{die}}},
+				MaxConcurrent: 1,
+				MaxQueued:     4,
+				QueueTimeout:  10 * time.Second,
+				StallTimeout:  time.Hour,
+				Breaker:       router.Breaker{ConsecutiveFailures: 1, Cooldown: time.Minute},
+			}),
+			router.WithTier(tier("backup", router.Replica{Name: "x", Model: instant{tokens: []string{"backup"}}})),
+			router.WithFallback("main", "backup"),
+		)
+		ctx := context.Background()
+		type result struct {
+			res  *router.Result
+			err  error
+			took time.Duration
+		}
+		results := make(chan result, 3)
+		for range 3 {
+			go func() {
+				start := time.Now()
+				res, err := r.Generate(ctx, router.Request{Tier: "main"})
+				results <- result{res, err, time.Since(start)}
+			}()
+			synctest.Wait()
+		}
+		if st, _ := r.Stats().Tier("main"); st.InFlight != 1 || st.Queued != 2 {
+			t.Fatalf("setup: in flight %d, queued %d; want 1, 2", st.InFlight, st.Queued)
+		}
+		close(die)
+		for range 3 {
+			got := <-results
+			if got.err != nil {
+				t.Fatal(got.err)
+			}
+			if got.res.Receipt.Tier != "backup" || got.took != 0 {
+				t.Errorf("served by %s after %v; want backup at once", got.res.Receipt.Tier, got.took)
+			}
+		}
+		st, _ := r.Stats().Tier("main")
+		if st.Queued != 0 || st.Errors.CircuitOpen != 2 || st.Errors.Backend != 1 {
+			t.Errorf("main: queued %d, errors %+v; want 0 queued, 2 circuit open, 1 backend", st.Queued, st.Errors)
+		}
+	})
+}
+
+// TestQueuedRequestKeepsTimeForFallback: a queued request with a fallback
+// leaves the queue while the next tier's predicted TTFT still fits in its
+// deadline, so the player gets a line from the next tier instead of a
+// deadline error.
+func TestQueuedRequestKeepsTimeForFallback(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newGate()
+		const backupTTFT = 50 * time.Millisecond
+		r := mustRouter(t,
+			router.WithTier(router.Tier{Name: "main", Replicas: []router.Replica{{Name: "m", Model: g}}, MaxConcurrent: 1, MaxQueued: 1, QueueTimeout: 10 * time.Second, StallTimeout: time.Hour}),
+			router.WithTier(router.Tier{Name: "backup", Replicas: []router.Replica{{Name: "x", Model: instant{tokens: []string{"backup"}}}}, TTFTTarget: backupTTFT}),
+			router.WithFallback("main", "backup"),
+		)
+		go func() {
+			if s, err := r.Stream(context.Background(), router.Request{Tier: "main"}); err == nil {
+				drain(s)
+			}
+		}()
+		synctest.Wait()
+		const deadline = 500 * time.Millisecond
+		ctx, cancel := context.WithTimeout(context.Background(), deadline)
+		defer cancel()
+		start := time.Now()
+		res, err := r.Generate(ctx, router.Request{Tier: "main"})
+		if err != nil {
+			t.Errorf("no line for the player: %v", err)
+		} else if got, want := time.Since(start), deadline-backupTTFT; res.Receipt.Tier != "backup" || got != want {
+			t.Errorf("served by %s after %v; want backup after %v", res.Receipt.Tier, got, want)
+		}
+		g.release(1)
+		synctest.Wait()
+	})
+}
