@@ -67,6 +67,11 @@ const (
 	// Hangup closes the connection before writing any response byte (after
 	// HeaderDelay); FaultAfter is ignored. Clients may retry it.
 	Hangup
+	// PartialHeader writes the first bytes of a response status line, then
+	// closes the connection (after HeaderDelay); FaultAfter is ignored.
+	// A response byte has arrived, so clients must not retry it: the
+	// server may have started the work.
+	PartialHeader
 )
 
 // Behavior is how the server answers one request. The zero value answers
@@ -329,6 +334,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if b.Fault == Hangup {
 		s.faults.Add(1)
+		panic(http.ErrAbortHandler)
+	}
+	if b.Fault == PartialHeader {
+		s.faults.Add(1)
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Write([]byte("HTTP/1.1 2"))
+			conn.Close()
+			return
+		}
 		panic(http.ErrAbortHandler)
 	}
 	if b.Status != 0 && b.Status != http.StatusOK {

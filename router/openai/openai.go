@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -268,8 +269,14 @@ func (m *Model) do(ctx context.Context, body []byte, stream bool) (*http.Respons
 	if m.closed.Load() {
 		return nil, ErrClosed
 	}
+	// A failure after the first response byte (inside the headers, say)
+	// is not retried: the server has the request and may be generating.
+	var answered atomic.Bool
+	tctx := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotFirstResponseByte: func() { answered.Store(true) },
+	})
 	for try := 0; ; try++ {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.url, bytes.NewReader(body))
+		req, err := http.NewRequestWithContext(tctx, http.MethodPost, m.url, bytes.NewReader(body))
 		if err != nil {
 			return nil, err
 		}
@@ -287,7 +294,7 @@ func (m *Model) do(ctx context.Context, body []byte, stream bool) (*http.Respons
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			if try >= m.o.MaxRetries {
+			if try >= m.o.MaxRetries || answered.Load() {
 				return nil, fmt.Errorf("openai: %w", err)
 			}
 			backoff := min(m.o.RetryBackoff<<try, time.Second)

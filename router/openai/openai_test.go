@@ -300,6 +300,26 @@ func TestRetryBeforeResponse(t *testing.T) {
 	}
 }
 
+// TestNoRetryAfterResponseByte: a connection that breaks inside the
+// response headers is not retried (a response byte has arrived, so the
+// server may be generating already), for Stream and Generate.
+func TestNoRetryAfterResponseByte(t *testing.T) {
+	srv := newServer(t, llmtest.Behavior{Fault: llmtest.PartialHeader})
+	m := newModel(t, srv, openai.Options{RetryBackoff: time.Millisecond, MaxRetries: 3})
+	if _, err := m.Stream(context.Background(), router.Request{}); err == nil || errors.Is(err, router.ErrSaturated) {
+		t.Errorf("Stream: err = %v, want a transport error", err)
+	}
+	if n := srv.Stats().Requests; n != 1 {
+		t.Errorf("Stream: server saw %d requests, want 1 (no retry after a response byte)", n)
+	}
+	if _, err := m.Generate(context.Background(), router.Request{}); err == nil {
+		t.Error("Generate: no error")
+	}
+	if n := srv.Stats().Requests; n != 2 {
+		t.Errorf("Generate: server saw %d requests in all, want 2", n)
+	}
+}
+
 func TestCancelReachesServer(t *testing.T) {
 	srv := newServer(t, llmtest.Behavior{Tokens: llmtest.Words(5), Fault: llmtest.Stall, FaultAfter: 1})
 	m := newModel(t, srv, openai.Options{})
