@@ -53,7 +53,7 @@ func (r *Router) newTierRT(t Tier) *tierRT {
 			cfg:  rep,
 			hash: hashString(rep.Name),
 			max:  m,
-			st:   r.replicaStatsFor(t.Name, rep.Name, t.Breaker),
+			st:   r.replicaStatsFor(t.Name, rep.Name),
 		})
 	}
 	rt.scratch = make([]int, 0, len(rt.replicas))

@@ -44,6 +44,24 @@
 // deadline. A full queue or an expired wait is an overflow: the request is
 // downgraded to the next tier of the fallback chain (OverflowDowngrade), or
 // fails with [ErrSaturated] (OverflowFail, or at the end of the chain).
+// With a downgrade to go to, a queued request leaves early enough for the
+// next tier's predicted TTFT to fit before its deadline, so that waiting
+// here never costs the player the fallback's line.
+//
+// Admission is per tier and per replica: a request needs a tier slot and a
+// slot on one replica. The queue, though, is the tier's, and its head takes
+// the first replica slot that frees up (subject to affinity, see Replicas).
+// Replicas have no queues of their own on purpose: one queue feeding every
+// replica serves requests in importance and deadline order across the
+// whole tier and never leaves a request waiting behind a slow replica while
+// another one idles, which per-replica queues would (a request could only
+// wait where it was first placed).
+//
+// Queued requests follow the breakers: when every replica's breaker is
+// open they fail with [ErrCircuitOpen] at once and fall back, as a new
+// request would; when the healthy replicas are full and another replica is
+// cooling down, the head of the queue is admitted as that replica's
+// half-open probe as soon as its cooldown ends.
 //
 // # Fallback and the first token
 //

@@ -48,7 +48,16 @@ func (r *Router) Reconfigure(opts ...Option) error {
 	defer r.mu.Unlock()
 	c, err := r.build(opts)
 	if err != nil {
+		// Forget the stats entries the rejected configuration created.
+		if old := r.cfg.Load(); old != nil {
+			r.prune(old)
+		}
 		return err
+	}
+	for _, t := range c.tiers {
+		for _, rep := range t.replicas {
+			rep.st.br.setConfig(t.cfg.Breaker)
+		}
 	}
 	r.cfg.Store(c)
 	r.prune(c)

@@ -216,14 +216,16 @@ func (r *Router) tierStatsFor(name string) *tierStats {
 	return s
 }
 
-func (r *Router) replicaStatsFor(tier, name string, b Breaker) *replicaStats {
+// replicaStatsFor returns the named replica's stats and breaker. The
+// caller sets the breaker's configuration once the whole configuration is
+// accepted.
+func (r *Router) replicaStatsFor(tier, name string) *replicaStats {
 	k := [2]string{tier, name}
 	s, ok := r.reg.replicas[k]
 	if !ok {
 		s = new(replicaStats)
 		r.reg.replicas[k] = s
 	}
-	s.br.setConfig(b)
 	return s
 }
 
