@@ -268,3 +268,50 @@ func TestFailedReconfigureKeepsBreakers(t *testing.T) {
 		t.Errorf("after 1 failure with ConsecutiveFailures 1: breaker %v, want open", st.Replicas[0].Breaker)
 	}
 }
+
+// TestHedgeTie: when the primary and the hedge both have a first token,
+// one wins and the other is ended: its slot comes back, it counts as
+// cancelled, and no goroutine outlives the request.
+func TestHedgeTie(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ga, gb := newGate("primary"), newGate("hedge")
+		r := mustRouter(t,
+			router.WithTier(router.Tier{Name: "big", Replicas: []router.Replica{{Name: "a", Model: ga}}, MaxConcurrent: 1, HedgeAfter: 10 * time.Millisecond, StallTimeout: time.Hour}),
+			router.WithTier(router.Tier{Name: "small", Replicas: []router.Replica{{Name: "b", Model: gb}}, MaxConcurrent: 1, StallTimeout: time.Hour}),
+			router.WithFallback("big", "small"),
+		)
+		done := make(chan *router.Result, 1)
+		go func() {
+			res, err := r.Generate(context.Background(), router.Request{Tier: "big"})
+			if err != nil {
+				t.Error(err)
+			}
+			done <- res
+		}()
+		time.Sleep(20 * time.Millisecond) // past HedgeAfter
+		synctest.Wait()
+		if len(ga.order()) != 1 || len(gb.order()) != 1 {
+			t.Fatalf("started %d primary and %d hedge streams, want 1 and 1", len(ga.order()), len(gb.order()))
+		}
+		ga.release(1)
+		gb.release(1)
+		res := <-done
+		synctest.Wait()
+		loser := "small"
+		if res.Receipt.Tier == "small" {
+			loser = "big"
+		}
+		if want := map[string]string{"big": "primary", "small": "hedge"}[res.Receipt.Tier]; res.Text != want {
+			t.Errorf("text %q from %s, want %q", res.Text, res.Receipt.Tier, want)
+		}
+		for _, name := range []string{"big", "small"} {
+			st, _ := r.Stats().Tier(name)
+			if st.InFlight != 0 {
+				t.Errorf("%s: %d in flight after the request", name, st.InFlight)
+			}
+			if name == loser && st.Errors.Cancelled != 1 {
+				t.Errorf("loser %s: errors %+v, want 1 cancelled", name, st.Errors)
+			}
+		}
+	})
+}
