@@ -72,6 +72,10 @@ const (
 	// A response byte has arrived, so clients must not retry it: the
 	// server may have started the work.
 	PartialHeader
+	// HoldAfterDone sends the whole stream, [DONE] included, then holds
+	// the response open (without ending the chunked body) until the client
+	// goes away or the server is closed. FaultAfter is ignored.
+	HoldAfterDone
 )
 
 // Behavior is how the server answers one request. The zero value answers
@@ -552,6 +556,13 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, b Behavior, 
 		return
 	}
 	s.completed.Add(1)
+	if b.Fault == HoldAfterDone {
+		s.faults.Add(1)
+		select {
+		case <-ctx.Done():
+		case <-s.done:
+		}
+	}
 }
 
 // writeError writes an OpenAI-style error body.

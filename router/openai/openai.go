@@ -406,6 +406,10 @@ func (m *Model) Stream(ctx context.Context, req router.Request) (router.Stream, 
 	return &stream{ctx: ctx, cancel: cancel, body: resp.Body, sse: newSSEReader(resp.Body), usage: !m.o.DisableStreamUsage}, nil
 }
 
+// drainWait bounds how long Close waits for the end of a response body
+// after [DONE] (servers send it at once).
+const drainWait = 20 * time.Millisecond
+
 // stream reads one SSE response.
 type stream struct {
 	ctx    context.Context
@@ -517,8 +521,12 @@ func (s *stream) Close() error {
 	}
 	s.closed = true
 	if s.done {
-		// Read the chunked terminator so the connection can be reused.
+		// Read the chunked terminator so the connection can be reused,
+		// but do not wait for it: a server that holds the body open after
+		// [DONE] costs its connection, never a blocked Close.
+		stop := time.AfterFunc(drainWait, s.cancel)
 		_, _ = io.CopyN(io.Discard, s.body, 4<<10)
+		stop.Stop()
 	}
 	s.cancel()
 	return s.body.Close()

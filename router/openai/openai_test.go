@@ -320,6 +320,34 @@ func TestNoRetryAfterResponseByte(t *testing.T) {
 	}
 }
 
+// TestCloseAfterDoneDoesNotHang: a server that sends [DONE] but never ends
+// the response body cannot make Close block.
+func TestCloseAfterDoneDoesNotHang(t *testing.T) {
+	srv := newServer(t, llmtest.Behavior{Tokens: []string{"ok"}, Fault: llmtest.HoldAfterDone})
+	m := newModel(t, srv, openai.Options{})
+	s, err := m.Stream(context.Background(), router.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := s.Recv(); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	closed := make(chan struct{})
+	go func() {
+		s.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second): // a hang guard, not a timing check
+		t.Fatal("Close blocked on a response body that never ends")
+	}
+}
+
 func TestCancelReachesServer(t *testing.T) {
 	srv := newServer(t, llmtest.Behavior{Tokens: llmtest.Words(5), Fault: llmtest.Stall, FaultAfter: 1})
 	m := newModel(t, srv, openai.Options{})
