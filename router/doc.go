@@ -104,9 +104,12 @@
 // # Reconfiguration
 //
 // [Router.Reconfigure] swaps the whole configuration atomically. Requests
-// already admitted finish on the configuration they started with; stats,
-// affinity and breakers carry over for tiers and replicas that keep their
-// names.
+// already admitted finish on the configuration they started with, and so
+// do requests queued on it; stats, affinity and breakers carry over for
+// tiers and replicas that keep their names. Concurrency limits count the
+// requests each configuration admitted, so until the old configuration's
+// requests finish a backend may see up to both limits together. A
+// configuration that Reconfigure rejects changes nothing.
 //
 // # Stats
 //
