@@ -3,6 +3,7 @@ package router_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -312,6 +313,57 @@ func TestHedgeTie(t *testing.T) {
 			if name == loser && st.Errors.Cancelled != 1 {
 				t.Errorf("loser %s: errors %+v, want 1 cancelled", name, st.Errors)
 			}
+		}
+	})
+}
+
+// TestReconfigureKeepsAdmittedOnOldConfig: requests admitted or queued
+// before Reconfigure finish on the old configuration's replica and limits;
+// new requests see only the new configuration's.
+func TestReconfigureKeepsAdmittedOnOldConfig(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ga, gb := newGate("old"), newGate("new")
+		cfg := func(name string, m router.Model) router.Option {
+			return router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{{Name: name, Model: m}}, MaxConcurrent: 1, MaxQueued: 1, QueueTimeout: time.Hour, StallTimeout: time.Hour})
+		}
+		r := mustRouter(t, cfg("a", ga))
+		type result struct {
+			res *router.Result
+			err error
+		}
+		results := make(chan result, 4)
+		generate := func() {
+			go func() {
+				res, err := r.Generate(context.Background(), router.Request{})
+				results <- result{res, err}
+			}()
+			synctest.Wait()
+		}
+		generate() // admitted on a
+		generate() // queued on the old configuration
+		if err := r.Reconfigure(cfg("b", gb)); err != nil {
+			t.Fatal(err)
+		}
+		generate() // admitted on b: the old request does not count here
+		if got := len(gb.order()); got != 1 {
+			t.Fatalf("new configuration started %d streams, want 1", got)
+		}
+		generate() // queued on the new configuration
+		ga.release(2)
+		gb.release(2)
+		served := map[string]int{}
+		for range 4 {
+			got := <-results
+			if got.err != nil {
+				t.Fatal(got.err)
+			}
+			served[got.res.Receipt.Replica+":"+got.res.Text]++
+		}
+		if want := map[string]int{"a:old": 2, "b:new": 2}; !maps.Equal(served, want) {
+			t.Errorf("served %v, want %v", served, want)
+		}
+		if st, _ := r.Stats().Tier("t"); st.InFlight != 0 || st.Queued != 0 {
+			t.Errorf("after the load: in flight %d, queued %d", st.InFlight, st.Queued)
 		}
 	})
 }
