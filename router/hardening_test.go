@@ -367,3 +367,37 @@ func TestReconfigureKeepsAdmittedOnOldConfig(t *testing.T) {
 		}
 	})
 }
+
+// TestFullQueueOverflowsAtOnce: with the queue full, a request overflows
+// to the next tier without waiting at all.
+func TestFullQueueOverflowsAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newGate("big")
+		r := mustRouter(t,
+			router.WithTier(router.Tier{Name: "big", Replicas: []router.Replica{{Name: "g", Model: g}}, MaxConcurrent: 1, MaxQueued: 1, QueueTimeout: time.Hour, StallTimeout: time.Hour}),
+			router.WithTier(tier("small", router.Replica{Name: "s", Model: instant{tokens: []string{"small"}}})),
+			router.WithFallback("big", "small"),
+		)
+		for range 2 { // one holds the slot, one holds the queue
+			go func() {
+				if _, err := r.Generate(context.Background(), router.Request{Tier: "big"}); err != nil {
+					t.Error(err)
+				}
+			}()
+			synctest.Wait()
+		}
+		start := time.Now()
+		res, err := r.Generate(context.Background(), router.Request{Tier: "big"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := time.Since(start); got != 0 || res.Receipt.Tier != "small" {
+			t.Errorf("served by %s after %v, want small at once", res.Receipt.Tier, got)
+		}
+		if st, _ := r.Stats().Tier("big"); st.Errors.Saturated != 1 || st.Queued != 1 {
+			t.Errorf("big: %d saturated, %d queued; want 1, 1", st.Errors.Saturated, st.Queued)
+		}
+		g.release(2)
+		synctest.Wait()
+	})
+}

@@ -168,13 +168,12 @@ func TestQueueThenDowngrade(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	start = time.Now()
+	// That it does not wait is checked with a fake clock in
+	// TestFullQueueOverflowsAtOnce; a wall-clock bound here was flaky on
+	// a loaded machine.
 	res, err = r.Generate(ctx, router.Request{Tier: "big"})
 	if err != nil {
 		t.Fatal(err)
-	}
-	if waited := time.Since(start); waited > 25*time.Millisecond {
-		t.Errorf("full queue: downgraded after %v, want at once", waited)
 	}
 	if res.Receipt.Tier != "small" {
 		t.Errorf("full queue: served by %s", res.Receipt.Tier)
