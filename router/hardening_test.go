@@ -401,3 +401,32 @@ func TestFullQueueOverflowsAtOnce(t *testing.T) {
 		synctest.Wait()
 	})
 }
+
+// TestHedgePanicReachesCaller: a Model that panics on a hedged branch
+// panics in the caller's goroutine, as it would without hedging, instead
+// of crashing the process from a goroutine nobody can recover; the other
+// branch is cancelled and both slots come back.
+func TestHedgePanicReachesCaller(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newGate("primary")
+		r := mustRouter(t,
+			router.WithTier(router.Tier{Name: "big", Replicas: []router.Replica{{Name: "a", Model: g}}, HedgeAfter: 10 * time.Millisecond, StallTimeout: time.Hour}),
+			router.WithTier(router.Tier{Name: "small", Replicas: []router.Replica{{Name: "p", Model: &panicky{}}}}),
+			router.WithFallback("big", "small"),
+		)
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Error("the hedge's panic did not reach the caller")
+				}
+			}()
+			r.Generate(context.Background(), router.Request{Tier: "big"})
+		}()
+		synctest.Wait()
+		for _, name := range []string{"big", "small"} {
+			if st, _ := r.Stats().Tier(name); st.InFlight != 0 {
+				t.Errorf("%s: %d in flight after the panic", name, st.InFlight)
+			}
+		}
+	})
+}

@@ -231,21 +231,42 @@ func fallbackReasons(err error) []Reason {
 // hedged runs tier t and, if it has no first token after t.HedgeAfter,
 // tier t.next too; the first to produce a token wins and the other is
 // cancelled. It returns the winning attempt (nil when both failed), the
-// last tier tried and the failures so far.
+// last tier tried and the failures so far. A Model that panics on a branch
+// goroutine has its panic re-raised here, on the caller's goroutine, as it
+// would be without hedging (the other branch is cancelled first).
 func (r *Router) hedged(ctx context.Context, c *config, t *tierRT, req *Request, primary bool, s *RoutedStream, failed []*AttemptError) (*attempt, *tierRT, []*AttemptError) {
 	type result struct {
-		a   *attempt
-		err error
-		t   *tierRT
+		a     *attempt
+		err   error
+		t     *tierRT
+		panic any // non-nil when the branch panicked; try released its slots
 	}
 	ch := make(chan result, 2)
 	launch := func(t *tierRT, primary bool) context.CancelFunc {
 		bctx, cancel := context.WithCancel(ctx)
 		go func() {
-			a, err := r.try(bctx, t, req, primary, cancel)
-			ch <- result{a, err, t}
+			res := result{t: t}
+			defer func() {
+				if p := recover(); p != nil {
+					res = result{t: t, err: errBranchPanicked, panic: p}
+				}
+				ch <- res
+			}()
+			res.a, res.err = r.try(bctx, t, req, primary, cancel)
 		}()
 		return cancel
+	}
+	// endLoser ends the branch still running once it reports.
+	endLoser := func() {
+		r.cleanUp(func() {
+			loser := <-ch
+			switch {
+			case loser.panic != nil:
+				c.logger.Error("router: model panicked in a hedge that lost", "tier", loser.t.cfg.Name, "panic", loser.panic)
+			case loser.err == nil:
+				loser.a.end(outcomeNeutral, KindCancelled, time.Now())
+			}
+		})
 	}
 	s.receipt.Attempts++
 	cancelA := launch(t, primary)
@@ -254,6 +275,10 @@ func (r *Router) hedged(ctx context.Context, c *config, t *tierRT, req *Request,
 	var first result
 	select {
 	case first = <-ch:
+		if first.panic != nil {
+			cancelA()
+			panic(first.panic)
+		}
 		if first.err != nil {
 			cancelA()
 			failed = append(failed, &AttemptError{Tier: t.cfg.Name, Replica: replicaName(first.a), Err: first.err})
@@ -270,18 +295,24 @@ func (r *Router) hedged(ctx context.Context, c *config, t *tierRT, req *Request,
 	cancelB := launch(h, false)
 	cancels := map[*tierRT]context.CancelFunc{t: cancelA, h: cancelB}
 	first = <-ch
+	if first.panic != nil {
+		cancelA()
+		cancelB()
+		endLoser()
+		panic(first.panic)
+	}
 	if first.err == nil {
 		cancels[other(first.t, t, h)]()
-		r.cleanUp(func() {
-			if loser := <-ch; loser.err == nil {
-				loser.a.end(outcomeNeutral, KindCancelled, time.Now())
-			}
-		})
+		endLoser()
 		return first.a, first.t, failed
 	}
 	cancels[first.t]()
 	failed = append(failed, &AttemptError{Tier: first.t.cfg.Name, Replica: replicaName(first.a), Err: first.err})
 	second := <-ch
+	if second.panic != nil {
+		cancels[second.t]()
+		panic(second.panic)
+	}
 	if second.err == nil {
 		return second.a, second.t, failed
 	}
@@ -289,6 +320,8 @@ func (r *Router) hedged(ctx context.Context, c *config, t *tierRT, req *Request,
 	failed = append(failed, &AttemptError{Tier: second.t.cfg.Name, Replica: replicaName(second.a), Err: second.err})
 	return nil, h, failed
 }
+
+var errBranchPanicked = errors.New("router: model panicked")
 
 // cleanUp runs f on a goroutine that Close waits for, or right here when
 // the router is closing.
