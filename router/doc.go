@@ -125,6 +125,11 @@
 // admission and stats recording take one short per-tier lock and do not
 // allocate.
 //
+// A Model that panics before its first token gives its slots back, and the
+// panic reaches the caller of [Router.Stream] or [Router.Generate], also
+// when it happened on a hedged branch. After the first token the caller's
+// Close gives the slots back.
+//
 // # Backends
 //
 // router/openai talks to OpenAI-compatible servers (vLLM, llama.cpp server,
