@@ -154,7 +154,11 @@ func (c *Checkout) Complete(ctx context.Context, playerID, sessionID string) (En
 	if cs.ClientReferenceID != playerID {
 		return Entitlement{PlayerID: playerID}, fmt.Errorf("%w: checkout session %s for player %s", ErrNotFound, sessionID, playerID)
 	}
-	if _, err := s.syncCheckout(ctx, sessionID, cause{}); err != nil && !errors.Is(err, errSkip) {
+	v, err := s.store.NextVersion(ctx)
+	if err != nil {
+		return Entitlement{PlayerID: playerID}, err
+	}
+	if _, err := s.syncCheckout(ctx, sessionID, cause{version: v}); err != nil && !errors.Is(err, errSkip) {
 		return Entitlement{PlayerID: playerID}, err
 	}
 	return s.entitlements.Get(ctx, playerID)

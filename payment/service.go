@@ -36,6 +36,7 @@ const (
 	DefaultPastDueGrace     = 72 * time.Hour
 	DefaultEventRetention   = 31 * 24 * time.Hour
 	DefaultSyncTimeout      = 8 * time.Second
+	DefaultEventLease       = time.Minute
 )
 
 // Options configures a [Service]. Provider, Plans and WebhookSecrets are
@@ -71,9 +72,16 @@ type Options struct {
 	EventRetention time.Duration
 	// SyncTimeout bounds the provider round trips made for one event,
 	// independently of the HTTP request's context, so the handler answers
-	// well within Stripe's delivery timeout; a sync cut short answers 500
-	// and is retried. Default DefaultSyncTimeout (8 seconds).
+	// within Stripe's delivery timeout; a sync cut short answers 500 and
+	// is retried. Default DefaultSyncTimeout (8 seconds).
 	SyncTimeout time.Duration
+	// EventLease is how long a claim on an event being processed lasts. A
+	// concurrent delivery of the same event meanwhile gets HTTP 409 (the
+	// provider retries it later); if the process dies mid-sync, the claim
+	// expires and the next redelivery is processed. It must exceed
+	// SyncTimeout. Default DefaultEventLease (1 minute), or 2×SyncTimeout
+	// if that is longer.
+	EventLease time.Duration
 
 	// PastDueGrace is how long a past_due subscription keeps entitling its
 	// player, counted from the start of the unpaid period.
@@ -133,9 +141,8 @@ type Service struct {
 	byPlan  map[string]*Plan
 	ranks   map[string]int
 
-	lastVersion atomic.Int64
-	counters    counters
-	latency     stats.Histogram
+	counters counters
+	latency  stats.Histogram
 
 	checkout     *Checkout
 	admin        *Admin
@@ -169,7 +176,7 @@ func New(opts Options) (*Service, error) {
 		v    time.Duration
 	}{
 		{"WebhookTolerance", opts.WebhookTolerance}, {"EventRetention", opts.EventRetention},
-		{"SyncTimeout", opts.SyncTimeout}, {"PastDueGrace", opts.PastDueGrace},
+		{"SyncTimeout", opts.SyncTimeout}, {"PastDueGrace", opts.PastDueGrace}, {"EventLease", opts.EventLease},
 	} {
 		if d.v < 0 {
 			return nil, &ValidationError{Field: "Options." + d.name, Reason: "negative"}
@@ -200,6 +207,12 @@ func New(opts Options) (*Service, error) {
 	}
 	if opts.SyncTimeout == 0 {
 		opts.SyncTimeout = DefaultSyncTimeout
+	}
+	if opts.EventLease == 0 {
+		opts.EventLease = max(DefaultEventLease, 2*opts.SyncTimeout)
+	}
+	if opts.EventLease <= opts.SyncTimeout {
+		return nil, &ValidationError{Field: "Options.EventLease", Reason: "must exceed SyncTimeout"}
 	}
 	if opts.PastDueGrace == 0 {
 		opts.PastDueGrace = DefaultPastDueGrace
@@ -287,31 +300,21 @@ func (s *Service) Plans() []Plan {
 
 func (s *Service) rank(plan string) int { return s.ranks[plan] }
 
-// nextVersion returns a strictly increasing version based on the clock.
-func (s *Service) nextVersion() int64 {
-	now := s.now().UnixNano()
-	for {
-		last := s.lastVersion.Load()
-		v := now
-		if v <= last {
-			v = last + 1
-		}
-		if s.lastVersion.CompareAndSwap(last, v) {
-			return v
-		}
-	}
-}
-
 // Stats is a snapshot of a Service's webhook counters.
 type Stats struct {
 	Received           uint64 // webhook requests read
 	Processed          uint64 // events synced
-	Duplicates         uint64 // events skipped as already claimed
+	Duplicates         uint64 // events skipped as already processed
+	InProgress         uint64 // deliveries refused (409) while another held the event's claim
 	Ignored            uint64 // events of types the package does not handle
 	BadSignature       uint64 // rejected: signature or timestamp
 	Malformed          uint64 // rejected: body not an event, or too large
 	APIVersionMismatch uint64 // events rendered in another API version
 	Failed             uint64 // sync failures (the provider will retry)
+	// FinishErrors counts events synced whose finished mark could not be
+	// stored; their claim expires after EventLease and a redelivery
+	// syncs them again (harmlessly).
+	FinishErrors uint64
 	// EntitlementChanges counts changes reported to
 	// Options.OnEntitlementChange and Options.Events (only counted when
 	// one of them is set); PublishErrors the changes Events refused.
@@ -322,16 +325,16 @@ type Stats struct {
 }
 
 type counters struct {
-	received, processed, duplicates, ignored, badSig, malformed, mismatch, failed, changes, publishErrors atomic.Uint64
+	received, processed, duplicates, inProgress, ignored, badSig, malformed, mismatch, failed, finishErrors, changes, publishErrors atomic.Uint64
 }
 
 // Stats returns a snapshot of the webhook counters.
 func (s *Service) Stats() Stats {
 	c := &s.counters
 	return Stats{
-		Received: c.received.Load(), Processed: c.processed.Load(), Duplicates: c.duplicates.Load(),
+		Received: c.received.Load(), Processed: c.processed.Load(), Duplicates: c.duplicates.Load(), InProgress: c.inProgress.Load(),
 		Ignored: c.ignored.Load(), BadSignature: c.badSig.Load(), Malformed: c.malformed.Load(),
-		APIVersionMismatch: c.mismatch.Load(), Failed: c.failed.Load(), EntitlementChanges: c.changes.Load(),
+		APIVersionMismatch: c.mismatch.Load(), Failed: c.failed.Load(), FinishErrors: c.finishErrors.Load(), EntitlementChanges: c.changes.Load(),
 		PublishErrors: c.publishErrors.Load(), Latency: s.latency.Snapshot(),
 	}
 }
