@@ -114,8 +114,7 @@ func (c *Checkout) Start(ctx context.Context, req CheckoutRequest) (CheckoutResu
 	if nonce == "" {
 		nonce = "t" + strconv.FormatInt(s.now().Unix()/60, 10)
 	}
-	p.IdempotencyKey = idemKey("checkout", req.PlayerID, p.PriceID, p.PromotionCodeID,
-		strconv.FormatBool(p.AllowPromotionCodes), success, cancel, strconv.FormatInt(p.TrialDays, 10), nonce)
+	p.IdempotencyKey = checkoutKey(p, nonce)
 	cs, err := s.provider.CreateCheckoutSession(ctx, p)
 	if err != nil {
 		return CheckoutResult{}, err
@@ -239,6 +238,17 @@ func withSessionID(raw string) (string, error) {
 		sep = "&"
 	}
 	return raw + sep + "session_id={CHECKOUT_SESSION_ID}", nil
+}
+
+// checkoutKey derives the idempotency key of a checkout from every
+// parameter sent and the request's nonce: a retry of the same request
+// gets the same session, and a request that differs in anything (another
+// customer, another ambassador in the metadata) never reuses a key, which
+// the provider would refuse as an idempotency error.
+func checkoutKey(p CheckoutParams, nonce string) string {
+	return idemKey("checkout", string(p.Mode), p.PriceID, strconv.FormatInt(p.Quantity, 10), p.CustomerID,
+		p.ClientReferenceID, p.PromotionCodeID, strconv.FormatBool(p.AllowPromotionCodes), p.SuccessURL, p.CancelURL,
+		fmtMeta(p.Metadata), strconv.FormatInt(p.TrialDays, 10), nonce)
 }
 
 // idemKey builds a deterministic idempotency key (at most 255 bytes, as
