@@ -463,7 +463,10 @@ func mapErr(op string, err error) error {
 		pe.Kind = payment.ErrAuthentication
 	case se.HTTPStatusCode == http.StatusTooManyRequests:
 		pe.Kind = payment.ErrRateLimited
-	case se.HTTPStatusCode >= 500 || se.Type == stripe.ErrorTypeAPI:
+	case se.HTTPStatusCode >= 500 || se.Type == stripe.ErrorTypeAPI ||
+		// 409: a request with the same idempotency key is still in
+		// flight; the parameters are fine and a later retry succeeds.
+		se.HTTPStatusCode == http.StatusConflict:
 		pe.Kind = payment.ErrProviderUnavailable
 	default:
 		pe.Kind = payment.ErrInvalidRequest
