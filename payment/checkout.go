@@ -183,15 +183,19 @@ func (c *Checkout) existingCustomer(ctx context.Context, playerID string) (strin
 }
 
 // customerFor finds the player's customer (store, then provider search)
-// or creates it with a deterministic idempotency key, so that concurrent or
-// retried first checkouts create one customer.
+// or creates it with a deterministic idempotency key over the player and
+// the email, so that concurrent or retried first checkouts create one
+// customer. A create with another email (typed on another server while
+// the provider's search still lags) gets its own key: reusing the first
+// key with other parameters would fail the checkout with an idempotency
+// error, and a second customer is harmless (the latest checkout links it).
 func (c *Checkout) customerFor(ctx context.Context, playerID, email string) (string, error) {
 	id, err := c.existingCustomer(ctx, playerID)
 	if err == nil || !errors.Is(err, ErrNotFound) {
 		return id, err
 	}
 	id, err = c.s.provider.CreateCustomer(ctx, CustomerParams{
-		PlayerID: playerID, Email: email, IdempotencyKey: idemKey("customer", playerID),
+		PlayerID: playerID, Email: email, IdempotencyKey: idemKey("customer", playerID, email),
 	})
 	if err != nil {
 		return "", err

@@ -191,3 +191,43 @@ func TestEventLeaseMustExceedSyncTimeout(t *testing.T) {
 		t.Fatalf("New = %v, want a ValidationError on Options.EventLease", err)
 	}
 }
+
+// TestCustomerKeyScopedByEmail: a first checkout's customer is not linked
+// yet on a second server (its store missed the link, and the provider's
+// customer search lags by about a minute), and the player typed another
+// email there. Reusing the first create's idempotency key with another
+// email is an idempotency error at Stripe, which failed the checkout; a
+// request with other parameters gets its own key.
+func TestCustomerKeyScopedByEmail(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	if _, err := e.svc.Checkout().Start(ctx, payment.CheckoutRequest{PlayerID: "p1", Plan: "premium", Email: "a@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	other, err := payment.New(payment.Options{
+		Provider: e.fake, Plans: plans(), WebhookSecrets: []payment.Secret{secret}, Now: e.clk.Now,
+		DefaultSuccessURL: "https://game.example/paid", DefaultCancelURL: "https://game.example/cancel",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.fake.FailNext("FindCustomer", &payment.ProviderError{Op: "customer.search", Kind: payment.ErrNotFound, HTTPStatus: 404}) // search lag
+	if _, err := other.Checkout().Start(ctx, payment.CheckoutRequest{PlayerID: "p1", Plan: "premium", Email: "b@example.com"}); err != nil {
+		t.Fatalf("checkout with another email on a second server: %v", err)
+	}
+	// The same request retried reuses its key: still two customers.
+	e.fake.FailNext("FindCustomer", &payment.ProviderError{Op: "customer.search", Kind: payment.ErrNotFound, HTTPStatus: 404})
+	third, err := payment.New(payment.Options{
+		Provider: e.fake, Plans: plans(), WebhookSecrets: []payment.Secret{secret}, Now: e.clk.Now,
+		DefaultSuccessURL: "https://game.example/paid", DefaultCancelURL: "https://game.example/cancel",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := third.Checkout().Start(ctx, payment.CheckoutRequest{PlayerID: "p1", Plan: "premium", Email: "b@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.fake.Customers(); got != 2 {
+		t.Fatalf("customers = %d, want 2 (one per distinct create request)", got)
+	}
+}
