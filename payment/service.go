@@ -98,7 +98,10 @@ type Options struct {
 
 	// OnEntitlementChange, if set, is called after a player's entitlement
 	// changed (topic [TopicEntitlementChanged]). It is called synchronously
-	// from the sync path and must not block for long.
+	// from the sync path and must not block for long (the sync holds the
+	// event's claim). Delivery is at least once: two servers syncing the
+	// same player at the same moment may both report one change, so treat
+	// Current as the state to converge to, not as a delta.
 	OnEntitlementChange func(context.Context, EntitlementChange)
 	// Events, if set, receives every entitlement change as an event on
 	// [TopicEntitlementChanged], keyed by player ID (so one player's
