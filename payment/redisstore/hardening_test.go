@@ -2,12 +2,17 @@ package redisstore_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/bodybroker/sdk/payment"
 	"github.com/bodybroker/sdk/payment/paymenttest"
+	"github.com/bodybroker/sdk/payment/redisstore"
 )
 
 // hangingProvider blocks subscription reads until ctx ends while hang is
@@ -55,6 +60,62 @@ func TestTimedOutSyncIsRetried(t *testing.T) {
 		t.Fatalf("redelivery = %v, %v; want processed", r, err)
 	}
 	if ent, err := svc.Entitlements().Get(ctx, "p1"); err != nil || !ent.Active {
+		t.Fatalf("entitlement = %+v, %v", ent, err)
+	}
+}
+
+// TestConcurrentDuplicatesAcrossServers: sixteen deliveries of one event
+// race on two servers sharing Redis. Exactly one syncs; the others are
+// refused while it holds the claim (and retried, as Stripe does) or
+// answered as duplicates afterwards.
+func TestConcurrentDuplicatesAcrossServers(t *testing.T) {
+	s, rdb, p := newStore(t)
+	s2, err := redisstore.New(rdb, redisstore.Options{Prefix: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := paymenttest.NewFake(nil)
+	var changes atomic.Int32
+	mk := func(store payment.Store) *payment.Service {
+		svc, err := payment.New(payment.Options{
+			Provider: fake, Store: store, WebhookSecrets: []payment.Secret{"whsec_c"},
+			Plans:               []payment.Plan{{ID: "vip", Prices: []payment.Price{{ID: "price_vip"}}}},
+			Logger:              slog.New(slog.DiscardHandler),
+			OnEntitlementChange: func(context.Context, payment.EntitlementChange) { changes.Add(1) },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return svc
+	}
+	servers := []*payment.Service{mk(s), mk(s2)}
+	fake.Subscribe("p1", "price_vip")
+	body := fake.Payload(fake.Events()[0])
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Go(func() {
+			for {
+				_, err := servers[i%2].Webhooks().Process(context.Background(), body, paymenttest.Sign(body, time.Now(), "whsec_c"))
+				if errors.Is(err, payment.ErrEventInProgress) {
+					runtime.Gosched()
+					continue
+				}
+				if err != nil {
+					t.Error(err)
+				}
+				return
+			}
+		})
+	}
+	wg.Wait()
+	a, b := servers[0].Stats(), servers[1].Stats()
+	if a.Processed+b.Processed != 1 || a.Duplicates+b.Duplicates != 15 {
+		t.Fatalf("stats A = %+v, B = %+v; want 1 processed and 15 duplicates in all", a, b)
+	}
+	if got := changes.Load(); got != 1 {
+		t.Fatalf("%d entitlement changes, want 1", got)
+	}
+	if ent, err := servers[1].Entitlements().Get(context.Background(), "p1"); err != nil || !ent.Active {
 		t.Fatalf("entitlement = %+v, %v", ent, err)
 	}
 }
