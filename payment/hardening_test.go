@@ -231,3 +231,26 @@ func TestCustomerKeyScopedByEmail(t *testing.T) {
 		t.Fatalf("customers = %d, want 2 (one per distinct create request)", got)
 	}
 }
+
+// TestReconcileLeavesEventsInProgressToTheirHolder: an event a webhook
+// delivery is processing right now is neither failed nor processed twice
+// by a concurrent reconcile.
+func TestReconcileLeavesEventsInProgressToTheirHolder(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	e.fake.Subscribe("pa", "price_basic")
+	e.fake.Subscribe("pb", "price_vip")
+	evs := e.fake.Events()
+	busy := evs[len(evs)-1]
+	if c, err := e.store.ClaimEvent(ctx, busy.ID, "webhook-worker", time.Minute); err != nil || c.State != payment.ClaimAcquired {
+		t.Fatalf("claim = %+v, %v", c, err)
+	}
+	res, err := e.svc.Admin().Reconcile(ctx, payment.ReconcileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := payment.ReconcileResult{Seen: len(evs), Processed: len(evs) - 1, InProgress: 1}
+	if res != want {
+		t.Fatalf("Reconcile = %+v, want %+v", res, want)
+	}
+}
