@@ -72,16 +72,17 @@ func New(rdb redis.UniversalClient, o Options) (*Store, error) {
 func (s *Store) grantsKey(player string) string { return s.prefix + "grants:{" + player + "}" }
 
 // ClaimEvent implements payment.Store: one pipeline of INCR (the version)
-// and SET NX PX GET (the claim, which also reads an existing one).
+// and a script that sets the claim unless the key exists, returning what
+// it found.
 func (s *Store) ClaimEvent(ctx context.Context, eventID, token string, lease time.Duration) (payment.EventClaim, error) {
 	if eventID == "" || token == "" {
 		return payment.EventClaim{}, errors.New("redisstore: claim needs an event ID and a token")
 	}
 	pipe := s.rdb.Pipeline()
 	ver := pipe.Incr(ctx, s.prefix+"version")
-	claim := pipe.SetArgs(ctx, s.prefix+"evt:"+eventID, "c:"+token, redis.SetArgs{Mode: "NX", TTL: max(lease, time.Millisecond), Get: true})
+	claim := claimEvent.Eval(ctx, pipe, []string{s.prefix + "evt:" + eventID}, "c:"+token, max(lease, time.Millisecond).Milliseconds())
 	_, _ = pipe.Exec(ctx) // errors are read per command below
-	prev, err := claim.Result()
+	prev, err := claim.Text()
 	switch {
 	case errors.Is(err, redis.Nil):
 		v, err := ver.Result()
@@ -101,6 +102,15 @@ func (s *Store) ClaimEvent(ctx context.Context, eventID, token string, lease tim
 }
 
 const eventDone = "done"
+
+// claimEvent is SET NX PX that also returns the value it found (SET NX
+// GET needs Redis 7).
+var claimEvent = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v then return v end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return false
+`)
 
 // FinishEvent implements payment.Store.
 func (s *Store) FinishEvent(ctx context.Context, eventID string, retention time.Duration) error {
