@@ -35,7 +35,7 @@ const (
 	DefaultMaxWebhookBytes  = 512 << 10
 	DefaultPastDueGrace     = 72 * time.Hour
 	DefaultEventRetention   = 31 * 24 * time.Hour
-	DefaultSyncTimeout      = 8 * time.Second
+	DefaultSyncTimeout      = 5 * time.Second
 	DefaultEventLease       = time.Minute
 )
 
@@ -73,7 +73,7 @@ type Options struct {
 	// SyncTimeout bounds the provider round trips made for one event,
 	// independently of the HTTP request's context, so the handler answers
 	// within Stripe's delivery timeout; a sync cut short answers 500 and
-	// is retried. Default DefaultSyncTimeout (8 seconds).
+	// is retried. Default DefaultSyncTimeout (5 seconds).
 	SyncTimeout time.Duration
 	// EventLease is how long a claim on an event being processed lasts. A
 	// concurrent delivery of the same event meanwhile gets HTTP 409 (the

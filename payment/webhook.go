@@ -87,19 +87,20 @@ const SignatureHeader = "Stripe-Signature"
 // # Why the sync runs before the answer
 //
 // Stripe asks for a quick 2xx and suggests queueing the work. The
-// handler instead syncs inline, bounded by Options.SyncTimeout (8 s by
-// default), and answers when the effect is stored: a sync is one to three
-// provider reads and a few store writes, usually well under a second, and
-// Stripe waits several times SyncTimeout before it counts a delivery as
-// timed out. In exchange, Stripe itself is the durable retry queue: an
-// event is acknowledged only once it is applied, a failed or cut-short
-// sync answers 500 and Stripe redelivers it with backoff for up to three
-// days, and nothing is lost in a local queue when a process dies. Every
-// effect is idempotent (versioned upserts, attributions unique by ID,
-// claims), so a redelivery of an event that was in fact applied changes
-// nothing. Duplicates, ignored types and rejected requests are answered
-// without any provider call. Events missed for longer are replayed by
-// [Admin.Reconcile].
+// handler instead syncs inline, bounded by Options.SyncTimeout (5 s by
+// default), and answers when the effect is stored. A sync is one to three
+// provider reads and a few store writes, usually well under a second;
+// Stripe does not publish its delivery timeout (reports range from about
+// 10 to 30 seconds), and the default stays well below the low end. In
+// exchange, Stripe itself is the durable retry queue: an event is
+// acknowledged only once it is applied, a failed or cut-short sync answers
+// 500 and Stripe redelivers it with backoff for up to three days, and
+// nothing is lost in a local queue when a process dies. Every effect is
+// idempotent (versioned upserts, attributions unique by ID, claims), so a
+// redelivery of an event that was in fact applied (Stripe gave up waiting
+// just before the answer) changes nothing. Duplicates, ignored types and
+// rejected requests are answered without any provider call. Events missed
+// for longer are replayed by [Admin.Reconcile].
 //
 // Responses: 200 for processed, duplicate and ignored events; 400 for bad
 // signatures, stale or future timestamps, malformed bodies and (optionally)
