@@ -137,7 +137,9 @@ func (c *Checkout) Portal(ctx context.Context, playerID, returnURL string) (Port
 	if err != nil {
 		return PortalSession{}, err
 	}
-	return c.s.provider.CreatePortalSession(ctx, PortalParams{CustomerID: customer, ReturnURL: returnURL})
+	// Repeated clicks within a minute get the same (still valid) session.
+	key := idemKey("portal", customer, returnURL, "t"+strconv.FormatInt(c.s.now().Unix()/60, 10))
+	return c.s.provider.CreatePortalSession(ctx, PortalParams{CustomerID: customer, ReturnURL: returnURL, IdempotencyKey: key})
 }
 
 // Complete syncs a finished checkout session at once, for the success

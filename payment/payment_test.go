@@ -316,6 +316,21 @@ func TestPortal(t *testing.T) {
 	if !strings.HasPrefix(ps.URL, "https://") {
 		t.Fatalf("portal URL = %q", ps.URL)
 	}
+	// A double click is one session; a minute later (or another return
+	// URL) is a new one.
+	again, err := e.svc.Checkout().Portal(ctx, "p1", "https://game.example/account")
+	if err != nil || again.ID != ps.ID {
+		t.Fatalf("repeated portal = %+v, %v; want session %s", again, err, ps.ID)
+	}
+	e.clk.Add(time.Minute)
+	later, err := e.svc.Checkout().Portal(ctx, "p1", "https://game.example/account")
+	if err != nil || later.ID == ps.ID {
+		t.Fatalf("portal a minute later = %+v, %v; want a new session", later, err)
+	}
+	other, err := e.svc.Checkout().Portal(ctx, "p1", "https://game.example/other")
+	if err != nil || other.ID == later.ID {
+		t.Fatalf("portal with another return URL = %+v, %v; want a new session", other, err)
+	}
 }
 
 func TestSubscriptionLifecycle(t *testing.T) {

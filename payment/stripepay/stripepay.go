@@ -281,6 +281,7 @@ func toSession(s *stripe.CheckoutSession) payment.CheckoutSession {
 func (p *Provider) CreatePortalSession(ctx context.Context, pp payment.PortalParams) (payment.PortalSession, error) {
 	params := &stripe.BillingPortalSessionParams{Customer: stripe.String(pp.CustomerID), ReturnURL: stripe.String(pp.ReturnURL)}
 	params.Context = ctx
+	setKey(&params.Params, pp.IdempotencyKey)
 	s, err := p.sc.BillingPortalSessions.New(params)
 	if err != nil {
 		return payment.PortalSession{}, mapErr("portal.create", err)
