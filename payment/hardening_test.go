@@ -254,3 +254,40 @@ func TestReconcileLeavesEventsInProgressToTheirHolder(t *testing.T) {
 		t.Fatalf("Reconcile = %+v, want %+v", res, want)
 	}
 }
+
+// TestSubscriptionMovedOutsideCatalogStopsEntitling: a subscription that
+// granted a plan moves to a price outside the catalog (a legacy price, an
+// operator's mistake) and is later canceled. Its events were skipped, so
+// the player kept the old plan for ever (an active subscription grant has
+// no end of its own). A price outside the catalog now grants nothing, and
+// the grant keeps following the provider's status.
+func TestSubscriptionMovedOutsideCatalogStopsEntitling(t *testing.T) {
+	e := newEnv(t, nil)
+	sub := e.fake.Subscribe("p1", "price_premium")
+	e.deliverAll(t)
+	if got := e.ent(t, "p1"); !got.Active || got.Plan != "premium" {
+		t.Fatalf("before: %+v", got)
+	}
+	if err := e.fake.ChangePrice(sub, "price_legacy"); err != nil {
+		t.Fatal(err)
+	}
+	e.deliverAll(t)
+	if got := e.ent(t, "p1"); got.Active {
+		t.Fatalf("subscription on a price outside the catalog still entitles: %+v", got)
+	}
+	if err := e.fake.SetStatus(sub, payment.StatusCanceled); err != nil {
+		t.Fatal(err)
+	}
+	e.deliverAll(t)
+	gs, err := e.svc.Entitlements().Grants(context.Background(), "p1")
+	if err != nil || len(gs) != 1 || gs[0].Status != payment.StatusCanceled || gs[0].Plan != "" {
+		t.Fatalf("grants = %+v, %v; want one canceled grant without a plan", gs, err)
+	}
+	// A subscription to something else entirely (never a grant) is still
+	// not recorded.
+	e.fake.Subscribe("p2", "price_other_product")
+	e.deliverAll(t)
+	if gs, _ := e.svc.Entitlements().Grants(context.Background(), "p2"); len(gs) != 0 {
+		t.Fatalf("grants for a foreign subscription: %+v", gs)
+	}
+}

@@ -63,8 +63,20 @@ func (s *Service) syncSubscription(ctx context.Context, id, playerHint string, c
 	}
 	info, ok := s.byPrice[sub.PriceID]
 	if !ok {
-		s.log.DebugContext(ctx, "subscription for a price outside the catalog; skipped", "subscription", id, "price", sub.PriceID)
-		return errSkip
+		// A subscription that never granted anything is some other
+		// product's. One that did has moved to a price outside the
+		// catalog: it keeps being synced, without a plan, so that it stops
+		// entitling and a later cancellation is recorded.
+		owner, err := s.store.GrantOwner(ctx, sub.ID)
+		if errors.Is(err, ErrNotFound) {
+			s.log.DebugContext(ctx, "subscription for a price outside the catalog; skipped", "subscription", id, "price", sub.PriceID)
+			return errSkip
+		}
+		if err != nil {
+			return err
+		}
+		s.log.WarnContext(ctx, "subscription moved to a price outside the catalog; it grants no plan", "subscription", id, "price", sub.PriceID, "player", owner)
+		playerHint = owner
 	}
 	player := sub.PlayerID
 	if player == "" {

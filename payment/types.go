@@ -81,7 +81,7 @@ type Grant struct {
 	PlayerID   string `json:"player_id"`
 	SourceID   string `json:"source_id"` // subscription ID or payment ID
 	Source     Source `json:"source"`
-	Plan       string `json:"plan"`
+	Plan       string `json:"plan"` // empty: a price outside the catalog
 	PriceID    string `json:"price_id"`
 	CustomerID string `json:"customer_id,omitempty"`
 	Status     Status `json:"status"`
@@ -106,8 +106,13 @@ type Grant struct {
 	SyncedAt time.Time `json:"synced_at,omitzero"`
 }
 
-// Entitles reports whether the grant entitles its player at now.
+// Entitles reports whether the grant entitles its player at now. A grant
+// without a plan (a subscription moved to a price outside the catalog)
+// entitles nothing.
 func (g Grant) Entitles(now time.Time) bool {
+	if g.Plan == "" {
+		return false
+	}
 	switch g.Status {
 	case StatusActive, StatusTrialing:
 		return g.PeriodEnd.IsZero() || g.Source == SourceSubscription || now.Before(g.PeriodEnd)
