@@ -87,8 +87,11 @@ func (s *Store) ClaimEvent(ctx context.Context, eventID, token string, lease tim
 	case errors.Is(err, redis.Nil):
 		v, err := ver.Result()
 		if err != nil {
-			// The claim is ours but has no version: give it back.
-			_ = s.ReleaseEvent(context.WithoutCancel(ctx), eventID, token)
+			// The claim is ours but has no version: give it back (or
+			// let its lease run out).
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			_ = s.ReleaseEvent(rctx, eventID, token)
+			cancel()
 			return payment.EventClaim{}, fmt.Errorf("redisstore: version for %s: %w", eventID, err)
 		}
 		return payment.EventClaim{State: payment.ClaimAcquired, Version: v}, nil
