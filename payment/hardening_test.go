@@ -291,3 +291,50 @@ func TestSubscriptionMovedOutsideCatalogStopsEntitling(t *testing.T) {
 		t.Fatalf("grants for a foreign subscription: %+v", gs)
 	}
 }
+
+// failingFinish is a MemoryStore whose FinishEvent fails.
+type failingFinish struct{ *payment.MemoryStore }
+
+func (failingFinish) FinishEvent(context.Context, string, time.Duration) error {
+	return errors.New("store unavailable")
+}
+
+// TestFinishFailureIsHarmless: the sync was applied but the finished mark
+// could not be stored. The delivery is acknowledged (the effect is
+// there), the failure is counted, and a redelivery after the lease syncs
+// the same state again without a second entitlement change.
+func TestFinishFailureIsHarmless(t *testing.T) {
+	e := newEnv(t, nil)
+	store := failingFinish{e.store}
+	svc, err := payment.New(payment.Options{
+		Provider: e.fake, Store: store, Plans: plans(), WebhookSecrets: []payment.Secret{secret},
+		Logger: slog.New(slog.DiscardHandler), Now: e.clk.Now,
+		OnEntitlementChange: func(_ context.Context, c payment.EntitlementChange) {
+			e.mu.Lock()
+			e.changes = append(e.changes, c)
+			e.mu.Unlock()
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc = svc
+	e.fake.Subscribe("p1", "price_basic")
+	ev := e.fake.Events()[0]
+	if rec := e.deliver(t, ev); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "processed") {
+		t.Fatalf("HTTP %d %s, want processed", rec.Code, rec.Body)
+	}
+	e.clk.Add(payment.DefaultEventLease)
+	if rec := e.deliver(t, ev); rec.Code != http.StatusOK {
+		t.Fatalf("redelivery: HTTP %d %s", rec.Code, rec.Body)
+	}
+	if st := svc.Stats(); st.FinishErrors != 2 || st.Processed != 2 {
+		t.Fatalf("stats = %+v, want 2 finish errors and 2 processed", st)
+	}
+	if got := e.ent(t, "p1"); !got.Active {
+		t.Fatalf("entitlement = %+v", got)
+	}
+	if len(e.changes) != 1 {
+		t.Fatalf("%d entitlement changes, want 1", len(e.changes))
+	}
+}
