@@ -123,6 +123,9 @@ func (o Options) LogValue() slog.Value {
 		slog.Duration("webhook_tolerance", o.WebhookTolerance),
 		slog.Int64("max_webhook_bytes", o.MaxWebhookBytes),
 		slog.Duration("past_due_grace", o.PastDueGrace),
+		slog.Duration("sync_timeout", o.SyncTimeout),
+		slog.Duration("event_lease", o.EventLease),
+		slog.Duration("event_retention", o.EventRetention),
 	)
 }
 
