@@ -207,12 +207,16 @@ type ReconcileOptions struct {
 // ReconcileResult counts what a reconcile run did.
 type ReconcileResult struct {
 	Seen, Processed, Duplicates, Ignored, Failed int
+	// InProgress counts events another worker was processing (a webhook
+	// delivery racing the reconcile); that worker applies them.
+	InProgress int
 }
 
 // Reconcile replays events from the provider's event list through the
 // same claim-and-sync path the webhook uses, oldest first, so events the
 // webhook missed (an outage, a deploy) are applied and events already
-// applied are skipped. Sync failures are counted, released for a later run,
+// applied are skipped. Events another worker is processing are counted
+// in InProgress and left to it. Sync failures are counted, released for a later run,
 // and the first is returned after all events were tried.
 func (a *Admin) Reconcile(ctx context.Context, o ReconcileOptions) (ReconcileResult, error) {
 	s := a.s
@@ -231,6 +235,8 @@ func (a *Admin) Reconcile(ctx context.Context, o ReconcileOptions) (ReconcileRes
 		res.Seen++
 		r, err := s.handleEvent(ctx, evs[i])
 		switch {
+		case errors.Is(err, ErrEventInProgress):
+			res.InProgress++
 		case err != nil:
 			res.Failed++
 			if first == nil {

@@ -29,6 +29,36 @@ func BenchmarkEntitlementsGet(b *testing.B) {
 	for b.Loop() {
 		_, _ = ents.Get(ctx, "p7")
 	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/lookup")
+}
+
+// BenchmarkEntitlementsGetParallel is the same check from every core at
+// once, as game servers make it (the store's read lock is shared).
+func BenchmarkEntitlementsGetParallel(b *testing.B) {
+	e := newEnv(b, func(o *payment.Options) { o.OnEntitlementChange = nil })
+	ctx := context.Background()
+	for i := range 1000 {
+		e.fake.Subscribe(fmt.Sprint("p", i), []string{"price_basic", "price_premium", "price_vip"}[i%3])
+	}
+	e.deliverAll(b)
+	ents := e.svc.Entitlements()
+	players := make([]string, 1000)
+	for i := range players {
+		players[i] = fmt.Sprint("p", i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if got, _ := ents.Get(ctx, players[i%len(players)]); !got.Active {
+				b.Errorf("%s not entitled", players[i%len(players)])
+				return
+			}
+			i++
+		}
+	})
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/lookup")
 }
 
 // BenchmarkWebhookMemory measures verify + dedup + sync with the

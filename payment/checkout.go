@@ -114,8 +114,7 @@ func (c *Checkout) Start(ctx context.Context, req CheckoutRequest) (CheckoutResu
 	if nonce == "" {
 		nonce = "t" + strconv.FormatInt(s.now().Unix()/60, 10)
 	}
-	p.IdempotencyKey = idemKey("checkout", req.PlayerID, p.PriceID, p.PromotionCodeID,
-		strconv.FormatBool(p.AllowPromotionCodes), success, cancel, strconv.FormatInt(p.TrialDays, 10), nonce)
+	p.IdempotencyKey = checkoutKey(p, nonce)
 	cs, err := s.provider.CreateCheckoutSession(ctx, p)
 	if err != nil {
 		return CheckoutResult{}, err
@@ -138,7 +137,9 @@ func (c *Checkout) Portal(ctx context.Context, playerID, returnURL string) (Port
 	if err != nil {
 		return PortalSession{}, err
 	}
-	return c.s.provider.CreatePortalSession(ctx, PortalParams{CustomerID: customer, ReturnURL: returnURL})
+	// Repeated clicks within a minute get the same (still valid) session.
+	key := idemKey("portal", customer, returnURL, "t"+strconv.FormatInt(c.s.now().Unix()/60, 10))
+	return c.s.provider.CreatePortalSession(ctx, PortalParams{CustomerID: customer, ReturnURL: returnURL, IdempotencyKey: key})
 }
 
 // Complete syncs a finished checkout session at once, for the success
@@ -154,7 +155,11 @@ func (c *Checkout) Complete(ctx context.Context, playerID, sessionID string) (En
 	if cs.ClientReferenceID != playerID {
 		return Entitlement{PlayerID: playerID}, fmt.Errorf("%w: checkout session %s for player %s", ErrNotFound, sessionID, playerID)
 	}
-	if _, err := s.syncCheckout(ctx, sessionID, cause{}); err != nil && !errors.Is(err, errSkip) {
+	v, err := s.store.NextVersion(ctx)
+	if err != nil {
+		return Entitlement{PlayerID: playerID}, err
+	}
+	if _, err := s.syncCheckout(ctx, sessionID, cause{version: v}); err != nil && !errors.Is(err, errSkip) {
 		return Entitlement{PlayerID: playerID}, err
 	}
 	return s.entitlements.Get(ctx, playerID)
@@ -180,15 +185,19 @@ func (c *Checkout) existingCustomer(ctx context.Context, playerID string) (strin
 }
 
 // customerFor finds the player's customer (store, then provider search)
-// or creates it with a deterministic idempotency key, so that concurrent or
-// retried first checkouts create one customer.
+// or creates it with a deterministic idempotency key over the player and
+// the email, so that concurrent or retried first checkouts create one
+// customer. A create with another email (typed on another server while
+// the provider's search still lags) gets its own key: reusing the first
+// key with other parameters would fail the checkout with an idempotency
+// error, and a second customer is harmless (the latest checkout links it).
 func (c *Checkout) customerFor(ctx context.Context, playerID, email string) (string, error) {
 	id, err := c.existingCustomer(ctx, playerID)
 	if err == nil || !errors.Is(err, ErrNotFound) {
 		return id, err
 	}
 	id, err = c.s.provider.CreateCustomer(ctx, CustomerParams{
-		PlayerID: playerID, Email: email, IdempotencyKey: idemKey("customer", playerID),
+		PlayerID: playerID, Email: email, IdempotencyKey: idemKey("customer", playerID, email),
 	})
 	if err != nil {
 		return "", err
@@ -235,6 +244,17 @@ func withSessionID(raw string) (string, error) {
 		sep = "&"
 	}
 	return raw + sep + "session_id={CHECKOUT_SESSION_ID}", nil
+}
+
+// checkoutKey derives the idempotency key of a checkout from every
+// parameter sent and the request's nonce: a retry of the same request
+// gets the same session, and a request that differs in anything (another
+// customer, another ambassador in the metadata) never reuses a key, which
+// the provider would refuse as an idempotency error.
+func checkoutKey(p CheckoutParams, nonce string) string {
+	return idemKey("checkout", string(p.Mode), p.PriceID, strconv.FormatInt(p.Quantity, 10), p.CustomerID,
+		p.ClientReferenceID, p.PromotionCodeID, strconv.FormatBool(p.AllowPromotionCodes), p.SuccessURL, p.CancelURL,
+		fmtMeta(p.Metadata), strconv.FormatInt(p.TrialDays, 10), nonce)
 }
 
 // idemKey builds a deterministic idempotency key (at most 255 bytes, as

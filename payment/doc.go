@@ -43,14 +43,20 @@
 // Stripe-Signature header against every configured secret (so secrets can
 // be rotated), rejects timestamps outside the tolerance in either direction
 // (stripe-go only rejects old ones), compares the event's API version with
-// the provider's, claims the event ID in the store before doing anything
-// (duplicates are acknowledged and skipped), and then treats the event
-// only as a trigger: the subscription, session, invoice or charge it names
-// is re-fetched from the provider and upserted. Because every sync reads
-// the provider's current state, and grants carry a version so that a
-// slower sync never overwrites a newer one, events may arrive late, twice
-// or out of order without changing the outcome. A failed sync releases the
-// claim and answers 500, so the provider's retry runs it again. Unknown
+// the provider's, claims the event ID in the store with a lease before
+// doing anything (finished events are acknowledged as duplicates; an event
+// another server is processing gets 409 so the provider retries it), and
+// then treats the event only as a trigger: the subscription, session,
+// invoice or charge it names is re-fetched from the provider and upserted.
+// Because every sync reads the provider's current state, and grants carry a
+// store-issued version so that a sync that started earlier never
+// overwrites one that started later (on any server, whatever its clock),
+// events may arrive late, twice or out of order without changing the
+// outcome. The sync runs before the answer, bounded by Options.SyncTimeout,
+// so that the provider's retries are the durable queue (see [Webhooks]): a
+// failed sync releases the claim and answers 500, a process that dies
+// mid-sync leaves a claim that expires after Options.EventLease, and the
+// provider's retry runs the event again. Unknown
 // event types are acknowledged and ignored; [HandledEventTypes] lists the
 // ones to enable. [Admin.Reconcile] replays the provider's event list
 // through the same path after an outage.

@@ -39,6 +39,10 @@ var (
 	ErrPayloadTooLarge = errors.New("payment: webhook body too large")
 	// ErrMalformedEvent: a webhook body is not a provider event.
 	ErrMalformedEvent = errors.New("payment: malformed webhook event")
+	// ErrEventInProgress: another worker (or server) holds the claim on
+	// this event and is processing it; the delivery is not acknowledged,
+	// so the provider retries it later.
+	ErrEventInProgress = errors.New("payment: event is being processed elsewhere")
 	// ErrAPIVersionMismatch: an event was rendered in an API version other
 	// than the provider's, and Options.RejectAPIVersionMismatch is set.
 	ErrAPIVersionMismatch = errors.New("payment: event API version mismatch")

@@ -14,8 +14,9 @@ type MemoryStore struct {
 	now func() time.Time
 
 	mu        sync.RWMutex
-	events    map[string]time.Time // event ID -> claim expiry
+	events    map[string]eventEntry
 	sweepAt   int
+	version   int64
 	grants    map[string]map[string]Grant
 	owners    map[string]string // source ID -> player ID
 	customers map[string]string
@@ -24,6 +25,14 @@ type MemoryStore struct {
 }
 
 var _ Store = (*MemoryStore)(nil)
+
+// eventEntry is a claim (token set) or a finished event (done), kept
+// until exp.
+type eventEntry struct {
+	token string
+	done  bool
+	exp   time.Time
+}
 
 // NewMemoryStore returns an empty store. now is its clock for claim
 // expiry; nil means time.Now.
@@ -34,7 +43,7 @@ func NewMemoryStore(now func() time.Time) *MemoryStore {
 	return &MemoryStore{
 		now:       now,
 		sweepAt:   1024,
-		events:    make(map[string]time.Time),
+		events:    make(map[string]eventEntry),
 		grants:    make(map[string]map[string]Grant),
 		owners:    make(map[string]string),
 		customers: make(map[string]string),
@@ -44,35 +53,65 @@ func NewMemoryStore(now func() time.Time) *MemoryStore {
 }
 
 // ClaimEvent implements [Store].
-func (s *MemoryStore) ClaimEvent(_ context.Context, eventID string, ttl time.Duration) (bool, error) {
-	if eventID == "" {
-		return false, fmt.Errorf("payment: empty event ID")
+func (s *MemoryStore) ClaimEvent(_ context.Context, eventID, token string, lease time.Duration) (EventClaim, error) {
+	if eventID == "" || token == "" {
+		return EventClaim{}, fmt.Errorf("payment: claim needs an event ID and a token")
 	}
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if exp, ok := s.events[eventID]; ok && now.Before(exp) {
-		return false, nil
-	}
-	s.events[eventID] = now.Add(ttl)
-	if len(s.events) >= s.sweepAt {
-		// Amortized O(1): sweep expired claims whenever the map doubled.
-		for id, exp := range s.events {
-			if !now.Before(exp) {
-				delete(s.events, id)
-			}
+	if e, ok := s.events[eventID]; ok && now.Before(e.exp) {
+		if e.done {
+			return EventClaim{State: ClaimDone}, nil
 		}
-		s.sweepAt = max(1024, 2*len(s.events))
+		return EventClaim{State: ClaimBusy}, nil
 	}
-	return true, nil
+	s.events[eventID] = eventEntry{token: token, exp: now.Add(lease)}
+	s.sweep(now)
+	s.version++
+	return EventClaim{State: ClaimAcquired, Version: s.version}, nil
+}
+
+// sweep drops expired entries whenever the map doubled (amortized O(1));
+// s.mu must be held.
+func (s *MemoryStore) sweep(now time.Time) {
+	if len(s.events) < s.sweepAt {
+		return
+	}
+	for id, e := range s.events {
+		if !now.Before(e.exp) {
+			delete(s.events, id)
+		}
+	}
+	s.sweepAt = max(1024, 2*len(s.events))
+}
+
+// FinishEvent implements [Store].
+func (s *MemoryStore) FinishEvent(_ context.Context, eventID string, retention time.Duration) error {
+	now := s.now()
+	s.mu.Lock()
+	s.events[eventID] = eventEntry{done: true, exp: now.Add(retention)}
+	s.sweep(now)
+	s.mu.Unlock()
+	return nil
 }
 
 // ReleaseEvent implements [Store].
-func (s *MemoryStore) ReleaseEvent(_ context.Context, eventID string) error {
+func (s *MemoryStore) ReleaseEvent(_ context.Context, eventID, token string) error {
 	s.mu.Lock()
-	delete(s.events, eventID)
+	if e, ok := s.events[eventID]; ok && !e.done && e.token == token {
+		delete(s.events, eventID)
+	}
 	s.mu.Unlock()
 	return nil
+}
+
+// NextVersion implements [Store].
+func (s *MemoryStore) NextVersion(context.Context) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.version++
+	return s.version, nil
 }
 
 // PutGrant implements [Store].

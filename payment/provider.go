@@ -114,8 +114,9 @@ type AppliedDiscount struct {
 
 // PortalParams creates a customer-portal session.
 type PortalParams struct {
-	CustomerID string
-	ReturnURL  string
+	CustomerID     string
+	ReturnURL      string
+	IdempotencyKey string
 }
 
 // PortalSession is a customer-portal session; send the player to URL.

@@ -35,7 +35,8 @@ const (
 	DefaultMaxWebhookBytes  = 512 << 10
 	DefaultPastDueGrace     = 72 * time.Hour
 	DefaultEventRetention   = 31 * 24 * time.Hour
-	DefaultSyncTimeout      = 8 * time.Second
+	DefaultSyncTimeout      = 5 * time.Second
+	DefaultEventLease       = time.Minute
 )
 
 // Options configures a [Service]. Provider, Plans and WebhookSecrets are
@@ -71,9 +72,16 @@ type Options struct {
 	EventRetention time.Duration
 	// SyncTimeout bounds the provider round trips made for one event,
 	// independently of the HTTP request's context, so the handler answers
-	// well within Stripe's delivery timeout; a sync cut short answers 500
-	// and is retried. Default DefaultSyncTimeout (8 seconds).
+	// within Stripe's delivery timeout; a sync cut short answers 500 and
+	// is retried. Default DefaultSyncTimeout (5 seconds).
 	SyncTimeout time.Duration
+	// EventLease is how long a claim on an event being processed lasts. A
+	// concurrent delivery of the same event meanwhile gets HTTP 409 (the
+	// provider retries it later); if the process dies mid-sync, the claim
+	// expires and the next redelivery is processed. It must exceed
+	// SyncTimeout. Default DefaultEventLease (1 minute), or 2×SyncTimeout
+	// if that is longer.
+	EventLease time.Duration
 
 	// PastDueGrace is how long a past_due subscription keeps entitling its
 	// player, counted from the start of the unpaid period.
@@ -90,7 +98,10 @@ type Options struct {
 
 	// OnEntitlementChange, if set, is called after a player's entitlement
 	// changed (topic [TopicEntitlementChanged]). It is called synchronously
-	// from the sync path and must not block for long.
+	// from the sync path and must not block for long (the sync holds the
+	// event's claim). Delivery is at least once: two servers syncing the
+	// same player at the same moment may both report one change, so treat
+	// Current as the state to converge to, not as a delta.
 	OnEntitlementChange func(context.Context, EntitlementChange)
 	// Events, if set, receives every entitlement change as an event on
 	// [TopicEntitlementChanged], keyed by player ID (so one player's
@@ -112,6 +123,9 @@ func (o Options) LogValue() slog.Value {
 		slog.Duration("webhook_tolerance", o.WebhookTolerance),
 		slog.Int64("max_webhook_bytes", o.MaxWebhookBytes),
 		slog.Duration("past_due_grace", o.PastDueGrace),
+		slog.Duration("sync_timeout", o.SyncTimeout),
+		slog.Duration("event_lease", o.EventLease),
+		slog.Duration("event_retention", o.EventRetention),
 	)
 }
 
@@ -133,9 +147,8 @@ type Service struct {
 	byPlan  map[string]*Plan
 	ranks   map[string]int
 
-	lastVersion atomic.Int64
-	counters    counters
-	latency     stats.Histogram
+	counters counters
+	latency  stats.Histogram
 
 	checkout     *Checkout
 	admin        *Admin
@@ -169,7 +182,7 @@ func New(opts Options) (*Service, error) {
 		v    time.Duration
 	}{
 		{"WebhookTolerance", opts.WebhookTolerance}, {"EventRetention", opts.EventRetention},
-		{"SyncTimeout", opts.SyncTimeout}, {"PastDueGrace", opts.PastDueGrace},
+		{"SyncTimeout", opts.SyncTimeout}, {"PastDueGrace", opts.PastDueGrace}, {"EventLease", opts.EventLease},
 	} {
 		if d.v < 0 {
 			return nil, &ValidationError{Field: "Options." + d.name, Reason: "negative"}
@@ -200,6 +213,12 @@ func New(opts Options) (*Service, error) {
 	}
 	if opts.SyncTimeout == 0 {
 		opts.SyncTimeout = DefaultSyncTimeout
+	}
+	if opts.EventLease == 0 {
+		opts.EventLease = max(DefaultEventLease, 2*opts.SyncTimeout)
+	}
+	if opts.EventLease <= opts.SyncTimeout {
+		return nil, &ValidationError{Field: "Options.EventLease", Reason: "must exceed SyncTimeout"}
 	}
 	if opts.PastDueGrace == 0 {
 		opts.PastDueGrace = DefaultPastDueGrace
@@ -287,31 +306,21 @@ func (s *Service) Plans() []Plan {
 
 func (s *Service) rank(plan string) int { return s.ranks[plan] }
 
-// nextVersion returns a strictly increasing version based on the clock.
-func (s *Service) nextVersion() int64 {
-	now := s.now().UnixNano()
-	for {
-		last := s.lastVersion.Load()
-		v := now
-		if v <= last {
-			v = last + 1
-		}
-		if s.lastVersion.CompareAndSwap(last, v) {
-			return v
-		}
-	}
-}
-
 // Stats is a snapshot of a Service's webhook counters.
 type Stats struct {
 	Received           uint64 // webhook requests read
 	Processed          uint64 // events synced
-	Duplicates         uint64 // events skipped as already claimed
+	Duplicates         uint64 // events skipped as already processed
+	InProgress         uint64 // deliveries refused (409) while another held the event's claim
 	Ignored            uint64 // events of types the package does not handle
 	BadSignature       uint64 // rejected: signature or timestamp
 	Malformed          uint64 // rejected: body not an event, or too large
 	APIVersionMismatch uint64 // events rendered in another API version
 	Failed             uint64 // sync failures (the provider will retry)
+	// FinishErrors counts events synced whose finished mark could not be
+	// stored; their claim expires after EventLease and a redelivery
+	// syncs them again (harmlessly).
+	FinishErrors uint64
 	// EntitlementChanges counts changes reported to
 	// Options.OnEntitlementChange and Options.Events (only counted when
 	// one of them is set); PublishErrors the changes Events refused.
@@ -322,16 +331,16 @@ type Stats struct {
 }
 
 type counters struct {
-	received, processed, duplicates, ignored, badSig, malformed, mismatch, failed, changes, publishErrors atomic.Uint64
+	received, processed, duplicates, inProgress, ignored, badSig, malformed, mismatch, failed, finishErrors, changes, publishErrors atomic.Uint64
 }
 
 // Stats returns a snapshot of the webhook counters.
 func (s *Service) Stats() Stats {
 	c := &s.counters
 	return Stats{
-		Received: c.received.Load(), Processed: c.processed.Load(), Duplicates: c.duplicates.Load(),
+		Received: c.received.Load(), Processed: c.processed.Load(), Duplicates: c.duplicates.Load(), InProgress: c.inProgress.Load(),
 		Ignored: c.ignored.Load(), BadSignature: c.badSig.Load(), Malformed: c.malformed.Load(),
-		APIVersionMismatch: c.mismatch.Load(), Failed: c.failed.Load(), EntitlementChanges: c.changes.Load(),
+		APIVersionMismatch: c.mismatch.Load(), Failed: c.failed.Load(), FinishErrors: c.finishErrors.Load(), EntitlementChanges: c.changes.Load(),
 		PublishErrors: c.publishErrors.Load(), Latency: s.latency.Snapshot(),
 	}
 }

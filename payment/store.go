@@ -14,14 +14,28 @@ import (
 // Implementations must be safe for concurrent use, including from several
 // processes sharing one backend.
 type Store interface {
-	// ClaimEvent records that an event is being processed. It returns true
-	// if the ID was not claimed before (or its claim expired after ttl), and
-	// false for a duplicate. The claim is made before the event is
-	// processed (insert first); see ReleaseEvent.
-	ClaimEvent(ctx context.Context, eventID string, ttl time.Duration) (bool, error)
-	// ReleaseEvent removes a claim, so that a redelivery of an event whose
-	// processing failed is processed again.
-	ReleaseEvent(ctx context.Context, eventID string) error
+	// ClaimEvent starts processing an event (insert first). If the event
+	// is neither finished nor claimed by an unexpired lease, it is claimed
+	// for lease under token and the result is ClaimAcquired with a fresh
+	// Version; the caller then syncs and calls FinishEvent, or ReleaseEvent
+	// if the sync failed. A claim whose holder died expires after lease, so
+	// the provider's next redelivery is processed. ClaimBusy means another
+	// worker holds the claim; ClaimDone that the event was finished.
+	ClaimEvent(ctx context.Context, eventID, token string, lease time.Duration) (EventClaim, error)
+	// FinishEvent marks an event processed and remembers it for retention,
+	// whoever holds its claim.
+	FinishEvent(ctx context.Context, eventID string, retention time.Duration) error
+	// ReleaseEvent drops the claim taken with token, so that a redelivery
+	// of an event whose processing failed is processed again. It leaves a
+	// finished event, or a claim another worker took after this one's
+	// lease expired, alone.
+	ReleaseEvent(ctx context.Context, eventID, token string) error
+	// NextVersion returns a version greater than every version this store
+	// (across all processes sharing it) returned before, from NextVersion
+	// or ClaimEvent. A sync takes one before it reads the provider and
+	// writes grants with it, so that of two syncs the one that started
+	// later wins, whatever the servers' clocks say.
+	NextVersion(ctx context.Context) (int64, error)
 
 	// PutGrant stores g under (g.PlayerID, g.SourceID) unless the stored
 	// grant has a higher Version; it reports whether g was written. Equal
@@ -39,12 +53,34 @@ type Store interface {
 	Customer(ctx context.Context, playerID string) (string, error)
 
 	// AddAttribution records a sale attributed to an ambassador, once per
-	// a.ID; it reports whether it was new. Stats are updated in the same
+	// a.ID (whatever the ambassador: a second attribution of the same
+	// checkout or invoice never counts); it reports whether it was new. Stats are updated in the same
 	// step, so a duplicate never counts twice.
 	AddAttribution(ctx context.Context, a Attribution) (bool, error)
 	// AmbassadorStats returns the totals of an ambassador's attributions
 	// (zero totals if there are none).
 	AmbassadorStats(ctx context.Context, ambassadorID string) (AmbassadorStats, error)
+}
+
+// ClaimState is what [Store.ClaimEvent] found.
+type ClaimState int
+
+// Claim states.
+const (
+	// ClaimAcquired: the caller holds the claim and must process the event.
+	ClaimAcquired ClaimState = iota + 1
+	// ClaimBusy: another worker holds an unexpired claim on the event.
+	ClaimBusy
+	// ClaimDone: the event was processed already.
+	ClaimDone
+)
+
+// EventClaim is the result of [Store.ClaimEvent].
+type EventClaim struct {
+	State ClaimState
+	// Version is set with ClaimAcquired: a fresh version, as from
+	// NextVersion, taken before anything for the event was read.
+	Version int64
 }
 
 // AttributionKind says what an attribution records.

@@ -17,12 +17,14 @@ const (
 	ProgramAmbassador = "ambassador"
 )
 
+// cause is what a sync runs for: the event (empty for a direct sync) and
+// the version, taken from the store before anything was read.
 type cause struct {
 	eventID, eventType string
+	version            int64
 }
 
-func (s *Service) syncEvent(ctx context.Context, ev Event) error {
-	c := cause{ev.ID, ev.Type}
+func (s *Service) syncEvent(ctx context.Context, ev Event, c cause) error {
 	var err error
 	switch ev.Type {
 	case EventCheckoutCompleted, EventCheckoutAsyncPaymentOK, EventCheckoutAsyncPaymentFailed:
@@ -55,15 +57,26 @@ func (s *Service) fetchFailed(ctx context.Context, what, id string, err error) e
 // syncSubscription re-fetches a subscription and upserts its grant.
 // playerHint names the player when the caller knows it (a checkout).
 func (s *Service) syncSubscription(ctx context.Context, id, playerHint string, c cause) error {
-	version := s.nextVersion()
 	sub, err := s.provider.GetSubscription(ctx, id)
 	if err != nil {
 		return s.fetchFailed(ctx, "subscription", id, err)
 	}
 	info, ok := s.byPrice[sub.PriceID]
 	if !ok {
-		s.log.DebugContext(ctx, "subscription for a price outside the catalog; skipped", "subscription", id, "price", sub.PriceID)
-		return errSkip
+		// A subscription that never granted anything is some other
+		// product's. One that did has moved to a price outside the
+		// catalog: it keeps being synced, without a plan, so that it stops
+		// entitling and a later cancellation is recorded.
+		owner, err := s.store.GrantOwner(ctx, sub.ID)
+		if errors.Is(err, ErrNotFound) {
+			s.log.DebugContext(ctx, "subscription for a price outside the catalog; skipped", "subscription", id, "price", sub.PriceID)
+			return errSkip
+		}
+		if err != nil {
+			return err
+		}
+		s.log.WarnContext(ctx, "subscription moved to a price outside the catalog; it grants no plan", "subscription", id, "price", sub.PriceID, "player", owner)
+		playerHint = owner
 	}
 	player := sub.PlayerID
 	if player == "" {
@@ -82,7 +95,7 @@ func (s *Service) syncSubscription(ctx context.Context, id, playerHint string, c
 		PlayerID: player, SourceID: sub.ID, Source: SourceSubscription, Plan: info.plan, PriceID: sub.PriceID,
 		CustomerID: sub.CustomerID, Status: sub.Status, PeriodStart: sub.CurrentPeriodStart,
 		PeriodEnd: sub.CurrentPeriodEnd, CancelAtPeriodEnd: sub.CancelAtPeriodEnd,
-		Version: version, SyncedAt: s.now().UTC(),
+		Version: c.version, SyncedAt: s.now().UTC(),
 	}
 	if g.Status == StatusPastDue {
 		g.GraceUntil = sub.CurrentPeriodStart.Add(s.opts.PastDueGrace)
@@ -95,7 +108,6 @@ func (s *Service) syncSubscription(ctx context.Context, id, playerHint string, c
 // syncCheckout re-fetches a checkout session, links its player and
 // customer, syncs what it bought and records its ambassador attribution.
 func (s *Service) syncCheckout(ctx context.Context, id string, c cause) (CheckoutSession, error) {
-	version := s.nextVersion()
 	cs, err := s.provider.GetCheckoutSession(ctx, id)
 	if err != nil {
 		return cs, s.fetchFailed(ctx, "checkout session", id, err)
@@ -148,7 +160,7 @@ func (s *Service) syncCheckout(ctx context.Context, id string, c cause) (Checkou
 		g := Grant{
 			PlayerID: player, SourceID: src, Source: SourcePurchase, Plan: info.plan, PriceID: cs.PriceID,
 			CustomerID: cs.CustomerID, Status: StatusPending, PeriodStart: cs.Created,
-			Version: version, SyncedAt: s.now().UTC(),
+			Version: c.version, SyncedAt: s.now().UTC(),
 		}
 		switch {
 		case cs.PaymentRefunded:
@@ -198,7 +210,6 @@ func (s *Service) syncInvoice(ctx context.Context, id string, c cause) error {
 // the subscription (the provider decides whether it ends); a fully
 // refunded one-time purchase revokes its grant.
 func (s *Service) syncCharge(ctx context.Context, id string, c cause) error {
-	version := s.nextVersion()
 	ch, err := s.provider.GetCharge(ctx, id)
 	if err != nil {
 		return s.fetchFailed(ctx, "charge", id, err)
@@ -225,7 +236,7 @@ func (s *Service) syncCharge(ctx context.Context, id string, c cause) error {
 	for _, g := range gs {
 		if g.SourceID == ch.PaymentIntentID {
 			g.Status = StatusRefunded
-			g.Version = version
+			g.Version = c.version
 			g.SyncedAt = s.now().UTC()
 			return s.applyGrant(ctx, g, c)
 		}

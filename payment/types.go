@@ -81,7 +81,7 @@ type Grant struct {
 	PlayerID   string `json:"player_id"`
 	SourceID   string `json:"source_id"` // subscription ID or payment ID
 	Source     Source `json:"source"`
-	Plan       string `json:"plan"`
+	Plan       string `json:"plan"` // empty: a price outside the catalog
 	PriceID    string `json:"price_id"`
 	CustomerID string `json:"customer_id,omitempty"`
 	Status     Status `json:"status"`
@@ -96,16 +96,23 @@ type Grant struct {
 	// Version orders writes of the same grant: a store keeps the grant with
 	// the highest version and ignores older writes, so a slow sync that
 	// read older provider state never overwrites a newer one. The Service
-	// sets it to the (strictly increasing) clock reading taken before the
-	// provider was read; across servers, ordering is therefore as good as
-	// their clock sync, and any sync after the window fixes the state.
+	// takes it from the Store (ClaimEvent or NextVersion) before it reads
+	// the provider, so versions are ordered across every server sharing
+	// the store, independently of their clocks: of two syncs, the one that
+	// started later wins, and the sync of the last change to an object
+	// starts after that change.
 	Version int64 `json:"version"`
 	// SyncedAt is when the grant was last read from the provider.
 	SyncedAt time.Time `json:"synced_at,omitzero"`
 }
 
-// Entitles reports whether the grant entitles its player at now.
+// Entitles reports whether the grant entitles its player at now. A grant
+// without a plan (a subscription moved to a price outside the catalog)
+// entitles nothing.
 func (g Grant) Entitles(now time.Time) bool {
+	if g.Plan == "" {
+		return false
+	}
 	switch g.Status {
 	case StatusActive, StatusTrialing:
 		return g.PeriodEnd.IsZero() || g.Source == SourceSubscription || now.Before(g.PeriodEnd)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -72,16 +73,40 @@ const SignatureHeader = "Stripe-Signature"
 //
 // Each request is verified (size cap, signature against every configured
 // secret, timestamp within tolerance both ways), de-duplicated by event ID
-// in the store (the claim is inserted first and released if syncing fails,
-// so the provider's retry is processed again), and then used only as a
-// trigger: the object it names is re-fetched from the provider and
-// upserted, so an old or replayed event can never overwrite newer state.
+// in the store, and then used only as a trigger: the object it names is
+// re-fetched from the provider and upserted with a store-issued version,
+// so an old or replayed event can never overwrite newer state.
+//
+// De-duplication is a claim with a lease (Options.EventLease), inserted
+// before the sync: a finished event is remembered for
+// Options.EventRetention and answered as a duplicate; a failed sync
+// releases its claim; a claim whose process died expires after the lease.
+// A delivery that finds the event claimed by another worker is not
+// acknowledged (409), because that worker may still fail.
+//
+// # Why the sync runs before the answer
+//
+// Stripe asks for a quick 2xx and suggests queueing the work. The
+// handler instead syncs inline, bounded by Options.SyncTimeout (5 s by
+// default), and answers when the effect is stored. A sync is one to three
+// provider reads and a few store writes, usually well under a second;
+// Stripe does not publish its delivery timeout (reports range from about
+// 10 to 30 seconds), and the default stays well below the low end. In
+// exchange, Stripe itself is the durable retry queue: an event is
+// acknowledged only once it is applied, a failed or cut-short sync answers
+// 500 and Stripe redelivers it with backoff for up to three days, and
+// nothing is lost in a local queue when a process dies. Every effect is
+// idempotent (versioned upserts, attributions unique by ID, claims), so a
+// redelivery of an event that was in fact applied (Stripe gave up waiting
+// just before the answer) changes nothing. Duplicates, ignored types and
+// rejected requests are answered without any provider call. Events missed
+// for longer are replayed by [Admin.Reconcile].
 //
 // Responses: 200 for processed, duplicate and ignored events; 400 for bad
 // signatures, stale or future timestamps, malformed bodies and (optionally)
-// API-version mismatches; 413 for oversize bodies; 405 for non-POST; 500
-// when syncing failed (the provider retries). Syncing is bounded by
-// Options.SyncTimeout.
+// API-version mismatches; 409 while another worker processes the event;
+// 413 for oversize bodies; 405 for non-POST; 500 when syncing failed (the
+// provider retries).
 type Webhooks struct{ s *Service }
 
 var _ http.Handler = (*Webhooks)(nil)
@@ -111,6 +136,8 @@ func (w *Webhooks) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		http.Error(rw, "invalid signature", http.StatusBadRequest)
 	case errors.Is(err, ErrMalformedEvent), errors.Is(err, ErrAPIVersionMismatch):
 		http.Error(rw, "invalid event", http.StatusBadRequest)
+	case errors.Is(err, ErrEventInProgress):
+		http.Error(rw, "event in progress", http.StatusConflict)
 	default:
 		http.Error(rw, "processing failed", http.StatusInternalServerError)
 	}
@@ -150,7 +177,8 @@ func (w *Webhooks) Process(ctx context.Context, payload []byte, sigHeader string
 }
 
 // handleEvent is the one path every event takes, from a webhook or from
-// Reconcile: claim, sync, release on failure.
+// Reconcile: claim (with a lease), sync, then finish, or release on
+// failure so that the provider's retry is processed.
 func (s *Service) handleEvent(ctx context.Context, ev Event) (Result, error) {
 	if !handled(ev.Type) {
 		s.counters.ignored.Add(1)
@@ -160,25 +188,57 @@ func (s *Service) handleEvent(ctx context.Context, ev Event) (Result, error) {
 	// event left half-done would only be repaired by a redelivery.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.SyncTimeout)
 	defer cancel()
-	fresh, err := s.store.ClaimEvent(ctx, ev.ID, s.opts.EventRetention)
+	token := rand.Text()
+	claim, err := s.store.ClaimEvent(ctx, ev.ID, token, s.opts.EventLease)
 	if err != nil {
 		s.counters.failed.Add(1)
 		return "", fmt.Errorf("payment: claim event %s: %w", ev.ID, err)
 	}
-	if !fresh {
+	switch claim.State {
+	case ClaimDone:
 		s.counters.duplicates.Add(1)
 		return ResultDuplicate, nil
-	}
-	if err := s.syncEvent(ctx, ev); err != nil {
+	case ClaimBusy:
+		// Not acknowledged: the holder may still fail, and then only a
+		// later redelivery of this event applies it.
+		s.counters.inProgress.Add(1)
+		return "", fmt.Errorf("%w: %s", ErrEventInProgress, ev.ID)
+	case ClaimAcquired:
+	default:
 		s.counters.failed.Add(1)
-		if rerr := s.store.ReleaseEvent(ctx, ev.ID); rerr != nil {
+		return "", fmt.Errorf("payment: claim event %s: store answered state %d", ev.ID, claim.State)
+	}
+	// The store calls after the sync get their own deadline: a sync that
+	// ran into SyncTimeout must still give its claim back.
+	after := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	}
+	if err := s.syncEvent(ctx, ev, cause{ev.ID, ev.Type, claim.Version}); err != nil {
+		s.counters.failed.Add(1)
+		rctx, rcancel := after()
+		defer rcancel()
+		if rerr := s.store.ReleaseEvent(rctx, ev.ID, token); rerr != nil {
+			// The lease runs out instead, and a redelivery after it is
+			// processed.
 			err = errors.Join(err, fmt.Errorf("payment: release event %s: %w", ev.ID, rerr))
 		}
 		return "", fmt.Errorf("payment: sync event %s (%s): %w", ev.ID, ev.Type, err)
 	}
+	fctx, fcancel := after()
+	defer fcancel()
+	if err := s.store.FinishEvent(fctx, ev.ID, s.opts.EventRetention); err != nil {
+		// The effects are applied; a redelivery after the lease syncs the
+		// same state again, which changes nothing. Nobody else sees this
+		// error, so it is logged rather than answered.
+		s.counters.finishErrors.Add(1)
+		s.log.WarnContext(ctx, "payment: marking an event processed failed", "event", ev.ID, "err", err)
+	}
 	s.counters.processed.Add(1)
 	return ResultProcessed, nil
 }
+
+// storeTimeout bounds the store calls that end an event's processing.
+const storeTimeout = 2 * time.Second
 
 // verifySignature checks a Stripe-Signature header ("t=…,v1=…[,v1=…]")
 // against each secret: HMAC-SHA256 over "<t>.<payload>". The timestamp

@@ -304,9 +304,17 @@ func (f *Fake) CreatePortalSession(ctx context.Context, p payment.PortalParams) 
 	if _, ok := f.customers[p.CustomerID]; !ok {
 		return payment.PortalSession{}, invalid("portal.create", "No such customer: '"+p.CustomerID+"'")
 	}
-	f.portals++
-	id := f.id("bps")
-	return payment.PortalSession{ID: id, URL: "https://billing.stripe.com/p/session/" + id}, nil
+	key := p.IdempotencyKey
+	p.IdempotencyKey = ""
+	r, err := f.idempotent(key, p, func() (any, error) {
+		f.portals++
+		id := f.id("bps")
+		return payment.PortalSession{ID: id, URL: "https://billing.stripe.com/p/session/" + id}, nil
+	})
+	if err != nil {
+		return payment.PortalSession{}, err
+	}
+	return r.(payment.PortalSession), nil
 }
 
 // GetSubscription implements payment.Provider.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -27,6 +29,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) payment.Store) {
 		{"ClaimEvent", testClaimEvent},
 		{"ClaimEventExpires", testClaimExpires},
 		{"ClaimEventConcurrent", testClaimConcurrent},
+		{"NextVersion", testNextVersion},
 		{"PutGrantVersions", testPutGrantVersions},
 		{"GrantsRoundTrip", testGrantsRoundTrip},
 		{"PutGrantConcurrent", testPutGrantConcurrent},
@@ -40,70 +43,159 @@ func TestStore(t *testing.T, newStore func(t *testing.T) payment.Store) {
 	}
 }
 
+func claim(t *testing.T, s payment.Store, id, token string, lease time.Duration) payment.EventClaim {
+	t.Helper()
+	c, err := s.ClaimEvent(context.Background(), id, token, lease)
+	if err != nil {
+		t.Fatalf("ClaimEvent(%s, %s): %v", id, token, err)
+	}
+	return c
+}
+
 func testClaimEvent(t *testing.T, s payment.Store) {
 	ctx := context.Background()
-	for i, want := range []bool{true, false, false} {
-		got, err := s.ClaimEvent(ctx, "evt_1", time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got != want {
-			t.Fatalf("claim #%d = %v, want %v", i+1, got, want)
-		}
+	c := claim(t, s, "evt_1", "tok_a", time.Hour)
+	if c.State != payment.ClaimAcquired || c.Version <= 0 {
+		t.Fatalf("first claim = %+v, want acquired with a positive version", c)
 	}
-	if err := s.ReleaseEvent(ctx, "evt_1"); err != nil {
+	// Held: any other claim is busy, and a release with another token
+	// (a worker whose lease expired) leaves it alone.
+	if got := claim(t, s, "evt_1", "tok_b", time.Hour); got.State != payment.ClaimBusy {
+		t.Fatalf("claim while held = %+v, want busy", got)
+	}
+	if err := s.ReleaseEvent(ctx, "evt_1", "tok_b"); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.ClaimEvent(ctx, "evt_1", time.Hour); err != nil || !got {
-		t.Fatalf("claim after release = %v, %v; want true, nil", got, err)
+	if got := claim(t, s, "evt_1", "tok_c", time.Hour); got.State != payment.ClaimBusy {
+		t.Fatalf("claim after a release with a foreign token = %+v, want busy", got)
 	}
-	if got, err := s.ClaimEvent(ctx, "evt_2", time.Hour); err != nil || !got {
-		t.Fatalf("claim of another event = %v, %v; want true, nil", got, err)
+	// Released by its holder: claimable again, with a newer version.
+	if err := s.ReleaseEvent(ctx, "evt_1", "tok_a"); err != nil {
+		t.Fatal(err)
 	}
-	if err := s.ReleaseEvent(ctx, "evt_never"); err != nil {
+	c2 := claim(t, s, "evt_1", "tok_d", time.Hour)
+	if c2.State != payment.ClaimAcquired || c2.Version <= c.Version {
+		t.Fatalf("claim after release = %+v, want acquired with a version above %d", c2, c.Version)
+	}
+	// Finished: done for every later claim, and a late release by the
+	// former holder does not reopen it.
+	if err := s.FinishEvent(ctx, "evt_1", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReleaseEvent(ctx, "evt_1", "tok_d"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if got := claim(t, s, "evt_1", "tok_e", time.Hour); got.State != payment.ClaimDone {
+			t.Fatalf("claim #%d after finish = %+v, want done", i, got)
+		}
+	}
+	if got := claim(t, s, "evt_2", "tok_a", time.Hour); got.State != payment.ClaimAcquired {
+		t.Fatalf("claim of another event = %+v, want acquired", got)
+	}
+	if err := s.ReleaseEvent(ctx, "evt_never", "tok_a"); err != nil {
 		t.Fatalf("release of an unclaimed event: %v", err)
 	}
 }
 
-func testClaimExpires(t *testing.T, s payment.Store) {
-	ctx := context.Background()
-	if ok, err := s.ClaimEvent(ctx, "evt_ttl", 50*time.Millisecond); err != nil || !ok {
-		t.Fatalf("first claim = %v, %v", ok, err)
-	}
+// waitClaimable polls until a claim on id is acquired (its previous state
+// expired) or 3 s passed.
+func waitClaimable(t *testing.T, s payment.Store, id string) {
+	t.Helper()
 	deadline := time.Now().Add(3 * time.Second)
 	for {
-		ok, err := s.ClaimEvent(ctx, "evt_ttl", time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ok {
+		if claim(t, s, id, "tok_late", time.Hour).State == payment.ClaimAcquired {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("claim did not expire after its ttl")
+			t.Fatalf("%s: claim did not expire", id)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
+// testClaimExpires: the claim of a worker that died mid-sync expires after
+// its lease; a finished event is forgotten after its retention.
+func testClaimExpires(t *testing.T, s payment.Store) {
+	if c := claim(t, s, "evt_lease", "tok_dead", 50*time.Millisecond); c.State != payment.ClaimAcquired {
+		t.Fatalf("first claim = %+v", c)
+	}
+	waitClaimable(t, s, "evt_lease")
+
+	if c := claim(t, s, "evt_ret", "tok_a", time.Hour); c.State != payment.ClaimAcquired {
+		t.Fatalf("claim = %+v", c)
+	}
+	if err := s.FinishEvent(context.Background(), "evt_ret", 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	waitClaimable(t, s, "evt_ret")
+}
+
 func testClaimConcurrent(t *testing.T, s payment.Store) {
-	ctx := context.Background()
 	var wins atomic.Int32
 	var wg sync.WaitGroup
-	for range 16 {
+	for i := range 16 {
 		wg.Go(func() {
-			ok, err := s.ClaimEvent(ctx, "evt_race", time.Hour)
+			c, err := s.ClaimEvent(context.Background(), "evt_race", fmt.Sprint("tok_", i), time.Hour)
 			if err != nil {
 				t.Error(err)
 			}
-			if ok {
+			switch c.State {
+			case payment.ClaimAcquired:
 				wins.Add(1)
+			case payment.ClaimBusy:
+			default:
+				t.Errorf("concurrent claim = %+v, want acquired or busy", c)
 			}
 		})
 	}
 	wg.Wait()
 	if got := wins.Load(); got != 1 {
 		t.Fatalf("%d concurrent claims won, want 1", got)
+	}
+}
+
+// testNextVersion: versions strictly increase, also when taken
+// concurrently and mixed with claims.
+func testNextVersion(t *testing.T, s payment.Store) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	seen := map[int64]bool{}
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Go(func() {
+			var v int64
+			if i%2 == 0 {
+				c, err := s.ClaimEvent(ctx, fmt.Sprint("evt_v", i), "tok", time.Hour)
+				if err != nil {
+					t.Error(err)
+				}
+				v = c.Version
+			} else {
+				var err error
+				if v, err = s.NextVersion(ctx); err != nil {
+					t.Error(err)
+				}
+			}
+			mu.Lock()
+			if seen[v] || v <= 0 {
+				t.Errorf("version %d repeated or not positive", v)
+			}
+			seen[v] = true
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	var last int64
+	for _, v := range slices.Sorted(maps.Keys(seen)) {
+		last = v
+	}
+	next, err := s.NextVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next <= last {
+		t.Fatalf("NextVersion = %d after %d", next, last)
 	}
 }
 
@@ -251,6 +343,10 @@ func testAttribution(t *testing.T, s payment.Store) {
 		{payment.Attribution{ID: "in_2", Kind: payment.AttributionInvoice, AmbassadorID: "amb_1", Amount: 700, Currency: "eur", At: at}, true},
 		{payment.Attribution{ID: "in_2", Kind: payment.AttributionInvoice, AmbassadorID: "amb_1", Amount: 700, Currency: "eur", At: at}, false},
 		{payment.Attribution{ID: "in_3", Kind: payment.AttributionInvoice, AmbassadorID: "amb_2", Amount: 100, Currency: "usd", At: at}, true},
+		// The same sale named with another ambassador (the code's metadata
+		// was edited between two syncs) is still counted once.
+		{payment.Attribution{ID: "in_1", Kind: payment.AttributionInvoice, AmbassadorID: "amb_2", Amount: 800, Currency: "usd", At: at}, false},
+		{payment.Attribution{ID: "cs_1", Kind: payment.AttributionCheckout, AmbassadorID: "amb_2", Amount: 800, Currency: "usd", At: at}, false},
 	}
 	for i, ad := range adds {
 		got, err := s.AddAttribution(ctx, ad.a)
@@ -268,6 +364,14 @@ func testAttribution(t *testing.T, s payment.Store) {
 	want := payment.AmbassadorStats{AmbassadorID: "amb_1", Checkouts: 1, Invoices: 2, Revenue: map[string]int64{"usd": 800, "eur": 700}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("AmbassadorStats(amb_1) mismatch (-want +got):\n%s", diff)
+	}
+	got2, err := s.AmbassadorStats(ctx, "amb_2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want2 := payment.AmbassadorStats{AmbassadorID: "amb_2", Invoices: 1, Revenue: map[string]int64{"usd": 100}}
+	if diff := cmp.Diff(want2, got2, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("AmbassadorStats(amb_2) mismatch (-want +got):\n%s", diff)
 	}
 	none, err := s.AmbassadorStats(ctx, "amb_none")
 	if err != nil {

@@ -10,14 +10,20 @@
 // All keys start with Options.Prefix (default "bb:payment:"). Keys that a
 // script touches together share a Redis Cluster hash tag:
 //
-//	evt:<event>                       event claim (SET NX PX)
-//	grants:{<player>}                 hash: g:<source> → grant JSON, v:<source> → version
-//	owner:<source>                    player holding the source's grant
-//	cust:<player>                     provider customer ID
-//	amb:{<ambassador>}:attr:<id>      attribution record (SET NX)
-//	amb:{<ambassador>}:stats          hash: checkouts, invoices, rev:<currency>
+//	version                    counter behind NextVersion and ClaimEvent (INCR)
+//	evt:<event>                "c:<token>" while claimed (SET NX PX lease), "done" once finished (PX retention)
+//	grants:{<player>}          hash: g:<source> → grant JSON, v:<source> → version
+//	owner:<source>             player holding the source's grant
+//	cust:<player>              provider customer ID
+//	amb:{a}:attr:<id>          attribution record (SET NX), unique per checkout or invoice
+//	amb:{a}:stats:<ambassador> hash: checkouts, invoices, rev:<currency>
 //
-// An entitlement lookup is one HGETALL (one round trip).
+// All attribution keys share one hash tag, so that an attribution is
+// recorded once by its ID whatever ambassador it names; sales are rare
+// enough for one cluster slot.
+//
+// An entitlement lookup is one HGETALL (one round trip). A webhook costs
+// three: claim (with its version, pipelined), grant write, finish.
 package redisstore
 
 import (
@@ -65,27 +71,80 @@ func New(rdb redis.UniversalClient, o Options) (*Store, error) {
 
 func (s *Store) grantsKey(player string) string { return s.prefix + "grants:{" + player + "}" }
 
-// ClaimEvent implements payment.Store with SET NX PX.
-func (s *Store) ClaimEvent(ctx context.Context, eventID string, ttl time.Duration) (bool, error) {
-	if eventID == "" {
-		return false, errors.New("redisstore: empty event ID")
+// ClaimEvent implements payment.Store: one pipeline of INCR (the version)
+// and a script that sets the claim unless the key exists, returning what
+// it found.
+func (s *Store) ClaimEvent(ctx context.Context, eventID, token string, lease time.Duration) (payment.EventClaim, error) {
+	if eventID == "" || token == "" {
+		return payment.EventClaim{}, errors.New("redisstore: claim needs an event ID and a token")
 	}
-	if ttl < time.Millisecond {
-		ttl = time.Millisecond
+	pipe := s.rdb.Pipeline()
+	ver := pipe.Incr(ctx, s.prefix+"version")
+	claim := claimEvent.Eval(ctx, pipe, []string{s.prefix + "evt:" + eventID}, "c:"+token, max(lease, time.Millisecond).Milliseconds())
+	_, _ = pipe.Exec(ctx) // errors are read per command below
+	prev, err := claim.Text()
+	switch {
+	case errors.Is(err, redis.Nil):
+		v, err := ver.Result()
+		if err != nil {
+			// The claim is ours but has no version: give it back (or
+			// let its lease run out).
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			_ = s.ReleaseEvent(rctx, eventID, token)
+			cancel()
+			return payment.EventClaim{}, fmt.Errorf("redisstore: version for %s: %w", eventID, err)
+		}
+		return payment.EventClaim{State: payment.ClaimAcquired, Version: v}, nil
+	case err != nil:
+		return payment.EventClaim{}, fmt.Errorf("redisstore: claim %s: %w", eventID, err)
+	case prev == eventDone:
+		return payment.EventClaim{State: payment.ClaimDone}, nil
+	default:
+		return payment.EventClaim{State: payment.ClaimBusy}, nil
 	}
-	ok, err := s.rdb.SetNX(ctx, s.prefix+"evt:"+eventID, "1", ttl).Result()
-	if err != nil {
-		return false, fmt.Errorf("redisstore: claim %s: %w", eventID, err)
-	}
-	return ok, nil
 }
 
-// ReleaseEvent implements payment.Store.
-func (s *Store) ReleaseEvent(ctx context.Context, eventID string) error {
-	if err := s.rdb.Del(ctx, s.prefix+"evt:"+eventID).Err(); err != nil {
+const eventDone = "done"
+
+// claimEvent is SET NX PX that also returns the value it found (SET NX
+// GET needs Redis 7).
+var claimEvent = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v then return v end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return false
+`)
+
+// FinishEvent implements payment.Store.
+func (s *Store) FinishEvent(ctx context.Context, eventID string, retention time.Duration) error {
+	if err := s.rdb.Set(ctx, s.prefix+"evt:"+eventID, eventDone, max(retention, time.Millisecond)).Err(); err != nil {
+		return fmt.Errorf("redisstore: finish %s: %w", eventID, err)
+	}
+	return nil
+}
+
+var releaseClaim = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// ReleaseEvent implements payment.Store: it deletes the claim only if it
+// still holds token.
+func (s *Store) ReleaseEvent(ctx context.Context, eventID, token string) error {
+	if err := releaseClaim.Run(ctx, s.rdb, []string{s.prefix + "evt:" + eventID}, "c:"+token).Err(); err != nil {
 		return fmt.Errorf("redisstore: release %s: %w", eventID, err)
 	}
 	return nil
+}
+
+// NextVersion implements payment.Store with INCR on one counter, shared
+// by every process using the same prefix.
+func (s *Store) NextVersion(ctx context.Context) (int64, error) {
+	v, err := s.rdb.Incr(ctx, s.prefix+"version").Result()
+	if err != nil {
+		return 0, fmt.Errorf("redisstore: next version: %w", err)
+	}
+	return v, nil
 }
 
 // putGrant writes the grant unless a higher version is stored. Versions
@@ -204,7 +263,8 @@ end
 return 1
 `)
 
-func (s *Store) ambKey(amb string) string { return s.prefix + "amb:{" + amb + "}:" }
+func (s *Store) attrKey(id string) string   { return s.prefix + "amb:{a}:attr:" + id }
+func (s *Store) statsKey(amb string) string { return s.prefix + "amb:{a}:stats:" + amb }
 
 // AddAttribution implements payment.Store: the record and the stats are
 // updated by one script.
@@ -216,8 +276,7 @@ func (s *Store) AddAttribution(ctx context.Context, a payment.Attribution) (bool
 	if err != nil {
 		return false, fmt.Errorf("redisstore: encode attribution: %w", err)
 	}
-	k := s.ambKey(a.AmbassadorID)
-	n, err := addAttribution.Run(ctx, s.rdb, []string{k + "attr:" + a.ID, k + "stats"},
+	n, err := addAttribution.Run(ctx, s.rdb, []string{s.attrKey(a.ID), s.statsKey(a.AmbassadorID)},
 		b, string(a.Kind), strconv.FormatInt(a.Amount, 10), a.Currency).Int()
 	if err != nil {
 		return false, fmt.Errorf("redisstore: add attribution %s: %w", a.ID, err)
@@ -228,7 +287,7 @@ func (s *Store) AddAttribution(ctx context.Context, a payment.Attribution) (bool
 // AmbassadorStats implements payment.Store.
 func (s *Store) AmbassadorStats(ctx context.Context, ambassadorID string) (payment.AmbassadorStats, error) {
 	out := payment.AmbassadorStats{AmbassadorID: ambassadorID}
-	m, err := s.rdb.HGetAll(ctx, s.ambKey(ambassadorID)+"stats").Result()
+	m, err := s.rdb.HGetAll(ctx, s.statsKey(ambassadorID)).Result()
 	if err != nil {
 		return out, fmt.Errorf("redisstore: stats of %s: %w", ambassadorID, err)
 	}

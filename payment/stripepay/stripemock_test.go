@@ -186,11 +186,15 @@ func TestStripeMockCheckoutShapes(t *testing.T) {
 		t.Errorf("session get expand = %q", exp)
 	}
 
-	ps, err := p.CreatePortalSession(ctx, payment.PortalParams{CustomerID: "cus_1", ReturnURL: "https://game.example/account"})
+	ps, err := p.CreatePortalSession(ctx, payment.PortalParams{CustomerID: "cus_1", ReturnURL: "https://game.example/account", IdempotencyKey: "bb-portal-x"})
 	if err != nil || ps.URL == "" {
 		t.Fatalf("portal = %+v, %v", ps, err)
 	}
-	wantForm(t, rec.last(t, http.MethodPost, "/v1/billing_portal/sessions"), map[string]string{"customer": "cus_1", "return_url": "https://game.example/account"})
+	r = rec.last(t, http.MethodPost, "/v1/billing_portal/sessions")
+	wantForm(t, r, map[string]string{"customer": "cus_1", "return_url": "https://game.example/account"})
+	if r.IdempotencyKey != "bb-portal-x" {
+		t.Errorf("portal Idempotency-Key = %q, want the deterministic key", r.IdempotencyKey)
+	}
 }
 
 func TestStripeMockCustomerAndObjects(t *testing.T) {

@@ -281,6 +281,7 @@ func toSession(s *stripe.CheckoutSession) payment.CheckoutSession {
 func (p *Provider) CreatePortalSession(ctx context.Context, pp payment.PortalParams) (payment.PortalSession, error) {
 	params := &stripe.BillingPortalSessionParams{Customer: stripe.String(pp.CustomerID), ReturnURL: stripe.String(pp.ReturnURL)}
 	params.Context = ctx
+	setKey(&params.Params, pp.IdempotencyKey)
 	s, err := p.sc.BillingPortalSessions.New(params)
 	if err != nil {
 		return payment.PortalSession{}, mapErr("portal.create", err)
@@ -463,7 +464,10 @@ func mapErr(op string, err error) error {
 		pe.Kind = payment.ErrAuthentication
 	case se.HTTPStatusCode == http.StatusTooManyRequests:
 		pe.Kind = payment.ErrRateLimited
-	case se.HTTPStatusCode >= 500 || se.Type == stripe.ErrorTypeAPI:
+	case se.HTTPStatusCode >= 500 || se.Type == stripe.ErrorTypeAPI ||
+		// 409: a request with the same idempotency key is still in
+		// flight; the parameters are fine and a later retry succeeds.
+		se.HTTPStatusCode == http.StatusConflict:
 		pe.Kind = payment.ErrProviderUnavailable
 	default:
 		pe.Kind = payment.ErrInvalidRequest
