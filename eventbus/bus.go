@@ -35,7 +35,11 @@ type Bus struct {
 
 	state    atomic.Int32
 	stopOnce sync.Once
-	stopErr  error
+	stopErr  error           // what Shutdown returns
+	closeErr error           // what Close returns
+	stopped  []*Subscription // the subscriptions stop took down
+	abort    chan struct{}   // closed by Close, also during a Shutdown
+	abortNow sync.Once
 
 	// Counters of subscriptions that have finished, so that bus-wide
 	// totals do not shrink when a subscription closes.
@@ -107,7 +111,7 @@ var discardHist stats.Histogram
 // New returns a Bus. The zero Options give an in-memory bus.
 func New(opts Options) (*Bus, error) {
 	opts = opts.withDefaults()
-	b := &Bus{opts: opts, tr: opts.Transport, ids: newIDGen(), subs: make(map[uint64]*Subscription)}
+	b := &Bus{opts: opts, tr: opts.Transport, ids: newIDGen(), subs: make(map[uint64]*Subscription), abort: make(chan struct{})}
 	if b.tr == nil {
 		b.feat = MemoryFeatures
 	} else {
@@ -414,10 +418,13 @@ func (b *Bus) Subscribe(ctx context.Context, pattern string, h Handler, opts Sub
 		return nil, errors.New("eventbus: unknown overflow policy " + opts.Overflow.String())
 	}
 	opts = opts.withDefaults()
+	b.mu.Lock()
+	// stop changes the state under mu before it lists the subscriptions to
+	// close, so one registered here is either refused or on that list.
 	if b.state.Load() != stateOpen {
+		b.mu.Unlock()
 		return nil, ErrClosed
 	}
-	b.mu.Lock()
 	b.nextID++
 	s := newSubscription(b, b.nextID, pt, h, opts)
 	b.subs[s.id] = s
@@ -514,24 +521,33 @@ func (b *Bus) removeSub(s *Subscription) error {
 // subscriptions stop taking new events and their workers finish what is
 // queued. If ctx ends first, running handlers are cancelled, what is still
 // queued is abandoned (dropped in memory; left for redelivery on Redis
-// Streams) and Shutdown returns ctx's error without waiting further. The
-// transport is closed last.
+// Streams) and Shutdown returns ctx's error without waiting further. A Close
+// during Shutdown does the same at once, and Shutdown then returns ErrClosed.
+// The transport is closed last. Later calls return the first call's result.
 func (b *Bus) Shutdown(ctx context.Context) error {
-	return b.stop(ctx, false)
+	b.stop(ctx, false)
+	return b.stopErr
 }
 
 // Close stops the bus at once: running handlers are cancelled and Close
 // waits for them to return; queued events are abandoned as in Shutdown.
+// Close interrupts a Shutdown in progress. It is idempotent.
 func (b *Bus) Close() error {
-	return b.stop(context.Background(), true)
+	b.abortNow.Do(func() { close(b.abort) })
+	b.stop(context.Background(), true)
+	for _, s := range b.stopped {
+		<-s.done
+	}
+	return b.closeErr
 }
 
-func (b *Bus) stop(ctx context.Context, immediate bool) error {
+func (b *Bus) stop(ctx context.Context, immediate bool) {
 	b.stopOnce.Do(func() {
-		b.state.Store(stateDraining)
 		b.mu.Lock()
+		b.state.Store(stateDraining)
 		subs := b.sortedSubsLocked()
 		b.mu.Unlock()
+		b.stopped = subs
 		if immediate {
 			for _, s := range subs {
 				_ = s.Close()
@@ -541,30 +557,38 @@ func (b *Bus) stop(ctx context.Context, immediate bool) error {
 				s.drain()
 			}
 		}
-		waitAll := func(done <-chan struct{}) bool {
-			for _, s := range subs {
-				select {
-				case <-s.done:
-				case <-done:
-					return false
-				}
+		var err error
+	wait:
+		for _, s := range subs {
+			select {
+			case <-s.done:
+			case <-ctx.Done():
+				err = ctx.Err()
+				break wait
+			case <-b.abort:
+				err = ErrClosed
+				break wait
 			}
-			return true
 		}
-		if !waitAll(ctx.Done()) {
+		if err != nil {
 			for _, s := range subs {
 				s.abort()
 			}
-			b.stopErr = ctx.Err()
+		}
+		if errors.Is(err, ErrClosed) { // Close waits for the handlers
+			for _, s := range subs {
+				<-s.done
+			}
 		}
 		b.state.Store(stateClosed)
 		if b.tr != nil {
-			if err := b.tr.Close(); err != nil && b.stopErr == nil {
-				b.stopErr = err
-			}
+			b.closeErr = b.tr.Close()
+		}
+		b.stopErr = err
+		if b.stopErr == nil {
+			b.stopErr = b.closeErr
 		}
 	})
-	return b.stopErr
 }
 
 // Stats returns a point-in-time view of the bus's counters. Bus-wide totals

@@ -1,0 +1,102 @@
+package eventbus_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bodybroker/sdk/eventbus"
+)
+
+// A Subscribe that races with Close must either fail with ErrClosed or
+// return a subscription that the bus's Close stops: none may be left running
+// (its workers would never exit and Done would never close).
+func TestSubscribeRacingClose(t *testing.T) {
+	noop := func(context.Context, eventbus.Event) error { return nil }
+	for i := 0; i < 200; i++ {
+		b, _ := eventbus.New(eventbus.Options{})
+		var mu sync.Mutex
+		var subs []*eventbus.Subscription
+		var wg sync.WaitGroup
+		for g := 0; g < 4; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for k := 0; k < 10; k++ {
+					s, err := b.Subscribe(context.Background(), "race.t", noop, eventbus.SubscribeOptions{})
+					if err != nil {
+						if !errors.Is(err, eventbus.ErrClosed) {
+							t.Errorf("Subscribe = %v, want nil or ErrClosed", err)
+						}
+						return
+					}
+					mu.Lock()
+					subs = append(subs, s)
+					mu.Unlock()
+				}
+			}()
+		}
+		_ = b.Close()
+		wg.Wait()
+		for _, s := range subs {
+			select {
+			case <-s.Done():
+			case <-time.After(5 * time.Second):
+				t.Fatalf("round %d: a subscription made while the bus closed is still running after Close", i)
+			}
+		}
+	}
+}
+
+// Close stops the bus at once, even while a Shutdown is waiting for a
+// handler that only returns when cancelled.
+func TestCloseInterruptsShutdown(t *testing.T) {
+	b, _ := eventbus.New(eventbus.Options{})
+	started := make(chan struct{})
+	s, err := b.Subscribe(context.Background(), "stuck.t", func(ctx context.Context, ev eventbus.Event) error {
+		close(started)
+		<-ctx.Done()
+		return ctx.Err()
+	}, eventbus.SubscribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Publish(context.Background(), "stuck.t", eventbus.Event{}); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	shut := make(chan error, 1)
+	go func() { shut <- b.Shutdown(context.Background()) }()
+	// Wait until Shutdown has begun (Publish is refused).
+	for b.Publish(context.Background(), "stuck.t", eventbus.Event{}) == nil {
+		time.Sleep(time.Millisecond)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- b.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close hangs while Shutdown waits for a handler")
+	}
+	select {
+	case <-s.Done():
+	default:
+		t.Fatal("Close returned before the running handler did")
+	}
+	select {
+	case err := <-shut:
+		if !errors.Is(err, eventbus.ErrClosed) {
+			t.Fatalf("Shutdown interrupted by Close = %v, want ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown did not return after Close")
+	}
+	if err := b.Close(); err != nil {
+		t.Fatalf("second Close = %v, want nil (idempotent)", err)
+	}
+	if err := b.Shutdown(context.Background()); !errors.Is(err, eventbus.ErrClosed) {
+		t.Fatalf("Shutdown after Close = %v, want ErrClosed", err)
+	}
+}
