@@ -296,14 +296,13 @@ func (b *Bus) publish(ctx context.Context, topic string, ev *Event, internal boo
 	}
 	switch {
 	case hint.lagging != nil:
-		// Soft backpressure: a worker is falling behind. Give it the CPU
-		// for a few rounds, or until it is back under softLimit, before
-		// queueing more. The queue, and so publish→deliver latency, stays
-		// short when a publisher outruns its subscriber, and nothing is
-		// dropped or blocked for long.
-		for i := 0; i < softSpins && hint.lagging.tail.Load()-hint.lagging.head.Load() > softLimit; i++ {
-			runtime.Gosched()
-		}
+		// Soft backpressure: a worker is falling behind. Wait until it is
+		// back under softLimit before queueing more: the queue, and so
+		// publish→deliver latency, stays short when a publisher outruns a
+		// busy subscriber, and nothing is dropped. A worker stuck in a slow
+		// handler call takes nothing; the publisher then stops waiting and
+		// the queue's room absorbs the burst.
+		hint.lagging.softWait(ctx)
 	case hint.woke:
 		// The woken worker sits in this processor's run queue: let it run
 		// now, as a channel hand-off would, instead of waiting for another

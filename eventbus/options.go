@@ -94,6 +94,13 @@ const (
 	// the publisher again. So one stuck subscriber costs publishers at most
 	// one MaxBlock, never an indefinite stall. This is the default.
 	//
+	// Block also paces a publisher that outruns a fast subscriber: once more
+	// than a few events (8) are queued for a worker, Publish waits for the
+	// worker to catch up before it returns, so publish→deliver latency stays
+	// at a few handler calls instead of a full queue's worth. A worker that
+	// takes nothing for 100µs (a slow handler call) is not waited for: the
+	// rest of QueueSize takes the burst.
+	//
 	// On remote transports the bus's receiver waits instead of the
 	// publisher, without a time limit: the transport keeps the backlog and
 	// nothing is dropped.
