@@ -553,11 +553,21 @@ func (s *streamSub) keysSnapshot() []string {
 	return append([]string(nil), s.keys...)
 }
 
-// Ack implements eventbus.TransportSubscription.
+// Ack implements eventbus.TransportSubscription. It waits while the
+// acknowledgement buffer is full (Redis is slow or down), unless the
+// subscription is closing: then the entry stays pending and is delivered
+// again, so that a Close during an outage does not wait for Redis.
 func (s *streamSub) Ack(topic, token string) {
 	r := ackReq{sub: s, ackKey: ackKey{s.t.streamKey(topic), token}}
 	select {
 	case s.t.acks <- r:
+		return
+	default:
+	}
+	select {
+	case s.t.acks <- r:
+	case <-s.ctx.Done():
+		s.done(r.ackKey)
 	case <-s.t.ctx.Done():
 	}
 }
