@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/bodybroker/sdk/eventbus"
@@ -53,50 +54,41 @@ func TestSubscribeRacingClose(t *testing.T) {
 // Close stops the bus at once, even while a Shutdown is waiting for a
 // handler that only returns when cancelled.
 func TestCloseInterruptsShutdown(t *testing.T) {
-	b, _ := eventbus.New(eventbus.Options{})
-	started := make(chan struct{})
-	s, err := b.Subscribe(context.Background(), "stuck.t", func(ctx context.Context, ev eventbus.Event) error {
-		close(started)
-		<-ctx.Done()
-		return ctx.Err()
-	}, eventbus.SubscribeOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Publish(context.Background(), "stuck.t", eventbus.Event{}); err != nil {
-		t.Fatal(err)
-	}
-	<-started
-	shut := make(chan error, 1)
-	go func() { shut <- b.Shutdown(context.Background()) }()
-	// Wait until Shutdown has begun (Publish is refused).
-	for b.Publish(context.Background(), "stuck.t", eventbus.Event{}) == nil {
-		time.Sleep(time.Millisecond)
-	}
-	closed := make(chan error, 1)
-	go func() { closed <- b.Close() }()
-	select {
-	case <-closed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close hangs while Shutdown waits for a handler")
-	}
-	select {
-	case <-s.Done():
-	default:
-		t.Fatal("Close returned before the running handler did")
-	}
-	select {
-	case err := <-shut:
-		if !errors.Is(err, eventbus.ErrClosed) {
+	synctest.Test(t, func(t *testing.T) {
+		b, _ := eventbus.New(eventbus.Options{})
+		s, err := b.Subscribe(context.Background(), "stuck.t", func(ctx context.Context, ev eventbus.Event) error {
+			<-ctx.Done()
+			return ctx.Err()
+		}, eventbus.SubscribeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Publish(context.Background(), "stuck.t", eventbus.Event{}); err != nil {
+			t.Fatal(err)
+		}
+		shut := make(chan error, 1)
+		go func() { shut <- b.Shutdown(context.Background()) }()
+		synctest.Wait() // the handler and Shutdown are both waiting
+		closed := make(chan error, 1)
+		go func() { closed <- b.Close() }()
+		select {
+		case <-closed:
+		case <-time.After(time.Minute):
+			t.Fatal("Close hangs while Shutdown waits for a handler")
+		}
+		select {
+		case <-s.Done():
+		default:
+			t.Fatal("Close returned before the running handler did")
+		}
+		if err := <-shut; !errors.Is(err, eventbus.ErrClosed) {
 			t.Fatalf("Shutdown interrupted by Close = %v, want ErrClosed", err)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Shutdown did not return after Close")
-	}
-	if err := b.Close(); err != nil {
-		t.Fatalf("second Close = %v, want nil (idempotent)", err)
-	}
-	if err := b.Shutdown(context.Background()); !errors.Is(err, eventbus.ErrClosed) {
-		t.Fatalf("Shutdown after Close = %v, want ErrClosed", err)
-	}
+		if err := b.Close(); err != nil {
+			t.Fatalf("second Close = %v, want nil (idempotent)", err)
+		}
+		if err := b.Shutdown(context.Background()); !errors.Is(err, eventbus.ErrClosed) {
+			t.Fatalf("Shutdown after Close = %v, want ErrClosed", err)
+		}
+	})
 }
