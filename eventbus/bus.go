@@ -199,7 +199,7 @@ func (b *Bus) sortedSubsLocked() []*Subscription {
 // Publish does not copy ev.Payload or ev.Headers: they belong to the bus
 // from now on.
 func (b *Bus) Publish(ctx context.Context, topic string, ev Event) error {
-	return b.publish(ctx, topic, &ev, false)
+	return b.publish(ctx, topic, &ev, nil)
 }
 
 // PublishBatch publishes several events, each on its own ev.Topic, in order.
@@ -208,7 +208,7 @@ func (b *Bus) Publish(ctx context.Context, topic string, ev Event) error {
 func (b *Bus) PublishBatch(ctx context.Context, evs []Event) error {
 	if b.tr == nil {
 		for i := range evs {
-			if err := b.publish(ctx, evs[i].Topic, &evs[i], false); err != nil {
+			if err := b.publish(ctx, evs[i].Topic, &evs[i], nil); err != nil {
 				return err
 			}
 		}
@@ -260,8 +260,10 @@ func (b *Bus) stamp(ev *Event, ts *topicState, now time.Time) {
 	}
 }
 
-func (b *Bus) publish(ctx context.Context, topic string, ev *Event, internal bool) error {
-	if st := b.state.Load(); st != stateOpen && !(internal && st == stateDraining) {
+// publish publishes ev; from is the subscription whose worker dead-letters
+// it, or nil for a caller's Publish.
+func (b *Bus) publish(ctx context.Context, topic string, ev *Event, from *Subscription) error {
+	if st := b.state.Load(); st != stateOpen && !(from != nil && st == stateDraining) {
 		return ErrClosed
 	}
 	ts, err := b.check(topic, ev)
@@ -290,6 +292,10 @@ func (b *Bus) publish(ctx context.Context, topic string, ev *Event, internal boo
 	var first error
 	var hint yieldHint
 	for _, s := range *subs {
+		if s == from {
+			s.offerSelf(&it)
+			continue
+		}
 		if err := s.offer(ctx, s.pick(&it.ev), &it, false, &hint); err != nil && first == nil && !errors.Is(err, ErrClosed) {
 			first = err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -89,6 +90,57 @@ func TestCloseInterruptsShutdown(t *testing.T) {
 		}
 		if err := b.Shutdown(context.Background()); !errors.Is(err, eventbus.ErrClosed) {
 			t.Fatalf("Shutdown after Close = %v, want ErrClosed", err)
+		}
+	})
+}
+
+// A subscription that matches its own dead-letter topic, with a full queue
+// and no MaxBlock, must not deadlock its worker on room only that worker can
+// make: the failing events are dead-lettered to other subscribers, and the
+// subscription's own copy is dropped and counted.
+func TestDeadLetterIntoOwnFullQueue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, _ := eventbus.New(eventbus.Options{})
+		defer b.Close()
+		var dead atomic.Int64
+		_, err := b.Subscribe(context.Background(), "deadletter.>", func(ctx context.Context, ev eventbus.Event) error {
+			dead.Add(1)
+			return nil
+		}, eventbus.SubscribeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gate := make(chan struct{})
+		var calls atomic.Int64
+		s, err := b.Subscribe(context.Background(), ">", func(ctx context.Context, ev eventbus.Event) error {
+			if ev.Topic != "work.t" {
+				return nil
+			}
+			if calls.Add(1) == 1 {
+				<-gate
+			}
+			return errors.New("always fails")
+		}, eventbus.SubscribeOptions{QueueSize: 2, BlockUntilCanceled: true, Retry: eventbus.Retry{MaxAttempts: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 3; i++ { // one in the handler, two fill the queue
+			if err := b.Publish(context.Background(), "work.t", eventbus.Event{}); err != nil {
+				t.Fatal(err)
+			}
+			synctest.Wait()
+		}
+		close(gate)
+		synctest.Wait()
+		if got := dead.Load(); got != 3 {
+			t.Fatalf("dead letters seen by the other subscriber: %d, want 3", got)
+		}
+		st := s.Stats()
+		if st.DeadLettered != 3 {
+			t.Fatalf("DeadLettered = %d, want 3", st.DeadLettered)
+		}
+		if st.Dropped.DeadLetterFailed == 0 {
+			t.Fatalf("drops %+v: the subscription's own copies of its dead letters did not fit its queue and must be counted", st.Dropped)
 		}
 	})
 }
