@@ -46,12 +46,17 @@ type Bus struct {
 	retiredMu  sync.Mutex
 	retired    SubscriptionStats
 	retiredLat stats.Histogram
+	// Subscriptions removed from subs whose workers have not finished:
+	// Stats still counts them (retiredMu; lock order b.mu, then retiredMu).
+	closing map[*Subscription]struct{}
 }
 
 // retire folds a finished subscription's counters into the bus totals.
 func (b *Bus) retire(s *Subscription) {
 	ss := s.Stats()
 	b.retiredMu.Lock()
+	s.retired = true
+	delete(b.closing, s)
 	r := &b.retired
 	r.Delivered += ss.Delivered
 	r.Failed += ss.Failed
@@ -111,7 +116,8 @@ var discardHist stats.Histogram
 // New returns a Bus. The zero Options give an in-memory bus.
 func New(opts Options) (*Bus, error) {
 	opts = opts.withDefaults()
-	b := &Bus{opts: opts, tr: opts.Transport, ids: newIDGen(), subs: make(map[uint64]*Subscription), abort: make(chan struct{})}
+	b := &Bus{opts: opts, tr: opts.Transport, ids: newIDGen(), subs: make(map[uint64]*Subscription), abort: make(chan struct{}),
+		closing: make(map[*Subscription]struct{})}
 	if b.tr == nil {
 		b.feat = MemoryFeatures
 	} else {
@@ -495,6 +501,11 @@ func (b *Bus) removeSub(s *Subscription) error {
 		return nil
 	}
 	delete(b.subs, s.id)
+	b.retiredMu.Lock()
+	if !s.retired {
+		b.closing[s] = struct{}{}
+	}
+	b.retiredMu.Unlock()
 	if b.tr == nil {
 		b.topics.Range(func(_, v any) bool {
 			ts := v.(*topicState)
@@ -618,18 +629,25 @@ func (b *Bus) Stats() Stats {
 		st.Published += t.Published
 		return true
 	})
+	// One consistent view: each subscription is open, closing or retired.
 	b.mu.Lock()
 	subs := b.sortedSubsLocked()
-	b.mu.Unlock()
+	open := len(subs)
 	b.retiredMu.Lock()
+	for s := range b.closing {
+		subs = append(subs, s)
+	}
 	r := b.retired
 	all.Merge(&b.retiredLat)
 	b.retiredMu.Unlock()
+	b.mu.Unlock()
 	st.Delivered, st.Failed, st.Retried, st.DeadLettered = r.Delivered, r.Failed, r.Retried, r.DeadLettered
 	st.Panics, st.Duplicates, st.Dropped = r.Panics, r.Duplicates, r.Dropped
-	for _, s := range subs {
+	for i, s := range subs {
 		ss := s.Stats()
-		st.Subscriptions = append(st.Subscriptions, ss)
+		if i < open {
+			st.Subscriptions = append(st.Subscriptions, ss)
+		}
 		st.Delivered += ss.Delivered
 		st.Failed += ss.Failed
 		st.Retried += ss.Retried

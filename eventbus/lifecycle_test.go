@@ -144,3 +144,33 @@ func TestDeadLetterIntoOwnFullQueue(t *testing.T) {
 		}
 	})
 }
+
+// Bus-wide totals must not dip while a closed subscription's last handler
+// call is still running: its counters are in neither the open list nor the
+// retired totals yet.
+func TestStatsWhileSubscriptionCloses(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, _ := eventbus.New(eventbus.Options{})
+		defer b.Close()
+		gate := make(chan struct{})
+		var calls atomic.Int64
+		s, _ := b.Subscribe(context.Background(), "c.t", func(ctx context.Context, ev eventbus.Event) error {
+			if calls.Add(1) == 2 {
+				<-gate // ignores ctx: Close cannot cut it short
+			}
+			return nil
+		}, eventbus.SubscribeOptions{})
+		_ = b.Publish(context.Background(), "c.t", eventbus.Event{})
+		_ = b.Publish(context.Background(), "c.t", eventbus.Event{})
+		synctest.Wait()
+		_ = s.Close()
+		if got := b.Stats().Delivered; got != 1 {
+			t.Errorf("Delivered while the closed subscription's handler runs = %d, want 1", got)
+		}
+		close(gate)
+		<-s.Done()
+		if got := b.Stats().Delivered; got != 2 {
+			t.Fatalf("Delivered after it returned = %d, want 2", got)
+		}
+	})
+}

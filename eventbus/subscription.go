@@ -43,6 +43,7 @@ type Subscription struct {
 	seed    maphash.Seed
 	tsub    atomic.Pointer[tsubRef] // set once the transport has subscribed
 	removed atomic.Bool             // unregistered from the bus
+	retired bool                    // counters folded into the bus totals (bus.retiredMu)
 
 	ctx    context.Context // handlers' ctx
 	cancel context.CancelFunc
