@@ -34,7 +34,9 @@ type Options struct {
 	// HistorySize is how many events per topic the in-memory transport keeps
 	// for History and replay (0: DefaultHistorySize). DisableHistory keeps
 	// none: History then returns ErrNotSupported. Remote transports keep
-	// their own history (see redisbus).
+	// their own history (see redisbus). The history holds the events'
+	// payloads, and every topic has its own: with many topics (one per
+	// player, say) or large payloads, lower HistorySize or disable it.
 	HistorySize    int
 	DisableHistory bool
 	// DeadLetterPrefix is prepended to a topic to name its dead-letter topic.
