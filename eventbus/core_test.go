@@ -111,6 +111,18 @@ func TestIDs(t *testing.T) {
 }
 
 func TestConcurrentPublishersPerKeyOrder(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		opts eventbus.SubscribeOptions
+	}{
+		{"small-queue-unbounded-block", eventbus.SubscribeOptions{Concurrency: 3, QueueSize: 16, BlockUntilCanceled: true}},
+		{"default-queue-paced", eventbus.SubscribeOptions{Concurrency: 3}},
+	} {
+		t.Run(c.name, func(t *testing.T) { testConcurrentPublishersPerKeyOrder(t, c.opts) })
+	}
+}
+
+func testConcurrentPublishersPerKeyOrder(t *testing.T, opts eventbus.SubscribeOptions) {
 	b, _ := eventbus.New(eventbus.Options{})
 	defer b.Close()
 	var mu sync.Mutex
@@ -118,7 +130,7 @@ func TestConcurrentPublishersPerKeyOrder(t *testing.T) {
 	done := make(chan struct{})
 	total := 0
 	const pubs, per = 4, 500
-	_, err := b.Subscribe(context.Background(), "p.>", func(ctx context.Context, ev eventbus.Event) error {
+	sub, err := b.Subscribe(context.Background(), "p.>", func(ctx context.Context, ev eventbus.Event) error {
 		mu.Lock()
 		got[ev.Key] = append(got[ev.Key], int(ev.Payload[0])<<8|int(ev.Payload[1]))
 		total++
@@ -127,7 +139,7 @@ func TestConcurrentPublishersPerKeyOrder(t *testing.T) {
 		}
 		mu.Unlock()
 		return nil
-	}, eventbus.SubscribeOptions{Concurrency: 3, QueueSize: 16, BlockUntilCanceled: true})
+	}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,6 +167,9 @@ func TestConcurrentPublishersPerKeyOrder(t *testing.T) {
 		if !slices.IsSorted(seq) || len(seq) != per {
 			t.Fatalf("key %s out of order or incomplete (%d)", k, len(seq))
 		}
+	}
+	if d := sub.Stats().Dropped; d.Total() != 0 {
+		t.Fatalf("drops %+v, want none", d)
 	}
 }
 
