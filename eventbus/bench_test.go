@@ -17,8 +17,11 @@ import (
 //
 //	go test -run '^$' -bench MemoryPublishDeliver -benchtime 2000000x -count 5 ./eventbus/
 func BenchmarkMemoryPublishDeliver(b *testing.B) {
+	b.Run("opts=default", func(b *testing.B) { benchDeliver(b, eventbus.Options{}, eventbus.SubscribeOptions{}) })
 	for _, qs := range []int{64, 1024} {
-		b.Run("queue="+itoa(qs), func(b *testing.B) { benchDeliver(b, qs) })
+		b.Run("opts=queue"+itoa(qs)+"-nohistory-unbounded", func(b *testing.B) {
+			benchDeliver(b, eventbus.Options{DisableHistory: true}, eventbus.SubscribeOptions{QueueSize: qs, BlockUntilCanceled: true})
+		})
 	}
 }
 
@@ -33,14 +36,14 @@ func itoa(n int) string {
 	return string(d)
 }
 
-func benchDeliver(b *testing.B, qs int) {
-	bus, _ := eventbus.New(eventbus.Options{DisableHistory: true})
+func benchDeliver(b *testing.B, opts eventbus.Options, so eventbus.SubscribeOptions) {
+	bus, _ := eventbus.New(opts)
 	defer bus.Close()
 	var got atomic.Int64
 	sub, err := bus.Subscribe(context.Background(), "bench.t", func(ctx context.Context, ev eventbus.Event) error {
 		got.Add(1)
 		return nil
-	}, eventbus.SubscribeOptions{QueueSize: qs, BlockUntilCanceled: true})
+	}, so)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -63,6 +66,9 @@ func benchDeliver(b *testing.B, qs int) {
 	b.ReportMetric(float64(n)/el.Seconds(), "events/s")
 	b.ReportMetric(float64(st.Latency.P50.Nanoseconds()), "p50-ns")
 	b.ReportMetric(float64(st.Latency.P99.Nanoseconds()), "p99-ns")
+	if d := st.Dropped.Total(); d != 0 {
+		b.Fatalf("dropped %d events", d)
+	}
 }
 
 // BenchmarkMemoryPublishNoSubscriber measures the publisher's own cost.

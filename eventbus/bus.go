@@ -35,19 +35,28 @@ type Bus struct {
 
 	state    atomic.Int32
 	stopOnce sync.Once
-	stopErr  error
+	stopErr  error           // what Shutdown returns
+	closeErr error           // what Close returns
+	stopped  []*Subscription // the subscriptions stop took down
+	abort    chan struct{}   // closed by Close, also during a Shutdown
+	abortNow sync.Once
 
 	// Counters of subscriptions that have finished, so that bus-wide
 	// totals do not shrink when a subscription closes.
 	retiredMu  sync.Mutex
 	retired    SubscriptionStats
 	retiredLat stats.Histogram
+	// Subscriptions removed from subs whose workers have not finished:
+	// Stats still counts them (retiredMu; lock order b.mu, then retiredMu).
+	closing map[*Subscription]struct{}
 }
 
 // retire folds a finished subscription's counters into the bus totals.
 func (b *Bus) retire(s *Subscription) {
 	ss := s.Stats()
 	b.retiredMu.Lock()
+	s.retired = true
+	delete(b.closing, s)
 	r := &b.retired
 	r.Delivered += ss.Delivered
 	r.Failed += ss.Failed
@@ -107,7 +116,8 @@ var discardHist stats.Histogram
 // New returns a Bus. The zero Options give an in-memory bus.
 func New(opts Options) (*Bus, error) {
 	opts = opts.withDefaults()
-	b := &Bus{opts: opts, tr: opts.Transport, ids: newIDGen(), subs: make(map[uint64]*Subscription)}
+	b := &Bus{opts: opts, tr: opts.Transport, ids: newIDGen(), subs: make(map[uint64]*Subscription), abort: make(chan struct{}),
+		closing: make(map[*Subscription]struct{})}
 	if b.tr == nil {
 		b.feat = MemoryFeatures
 	} else {
@@ -195,7 +205,7 @@ func (b *Bus) sortedSubsLocked() []*Subscription {
 // Publish does not copy ev.Payload or ev.Headers: they belong to the bus
 // from now on.
 func (b *Bus) Publish(ctx context.Context, topic string, ev Event) error {
-	return b.publish(ctx, topic, &ev, false)
+	return b.publish(ctx, topic, &ev, nil)
 }
 
 // PublishBatch publishes several events, each on its own ev.Topic, in order.
@@ -204,7 +214,7 @@ func (b *Bus) Publish(ctx context.Context, topic string, ev Event) error {
 func (b *Bus) PublishBatch(ctx context.Context, evs []Event) error {
 	if b.tr == nil {
 		for i := range evs {
-			if err := b.publish(ctx, evs[i].Topic, &evs[i], false); err != nil {
+			if err := b.publish(ctx, evs[i].Topic, &evs[i], nil); err != nil {
 				return err
 			}
 		}
@@ -256,8 +266,10 @@ func (b *Bus) stamp(ev *Event, ts *topicState, now time.Time) {
 	}
 }
 
-func (b *Bus) publish(ctx context.Context, topic string, ev *Event, internal bool) error {
-	if st := b.state.Load(); st != stateOpen && !(internal && st == stateDraining) {
+// publish publishes ev; from is the subscription whose worker dead-letters
+// it, or nil for a caller's Publish.
+func (b *Bus) publish(ctx context.Context, topic string, ev *Event, from *Subscription) error {
+	if st := b.state.Load(); st != stateOpen && !(from != nil && st == stateDraining) {
 		return ErrClosed
 	}
 	ts, err := b.check(topic, ev)
@@ -286,20 +298,23 @@ func (b *Bus) publish(ctx context.Context, topic string, ev *Event, internal boo
 	var first error
 	var hint yieldHint
 	for _, s := range *subs {
+		if s == from {
+			s.offerSelf(&it)
+			continue
+		}
 		if err := s.offer(ctx, s.pick(&it.ev), &it, false, &hint); err != nil && first == nil && !errors.Is(err, ErrClosed) {
 			first = err
 		}
 	}
 	switch {
 	case hint.lagging != nil:
-		// Soft backpressure: a worker is falling behind. Give it the CPU
-		// for a few rounds, or until it is back under softLimit, before
-		// queueing more. The queue, and so publish→deliver latency, stays
-		// short when a publisher outruns its subscriber, and nothing is
-		// dropped or blocked for long.
-		for i := 0; i < softSpins && hint.lagging.tail.Load()-hint.lagging.head.Load() > softLimit; i++ {
-			runtime.Gosched()
-		}
+		// Soft backpressure: a worker is falling behind. Wait until it is
+		// back under softLimit before queueing more: the queue, and so
+		// publish→deliver latency, stays short when a publisher outruns a
+		// busy subscriber, and nothing is dropped. A worker stuck in a slow
+		// handler call takes nothing; the publisher then stops waiting and
+		// the queue's room absorbs the burst.
+		hint.lagging.softWait(ctx)
 	case hint.woke:
 		// The woken worker sits in this processor's run queue: let it run
 		// now, as a channel hand-off would, instead of waiting for another
@@ -414,10 +429,13 @@ func (b *Bus) Subscribe(ctx context.Context, pattern string, h Handler, opts Sub
 		return nil, errors.New("eventbus: unknown overflow policy " + opts.Overflow.String())
 	}
 	opts = opts.withDefaults()
+	b.mu.Lock()
+	// stop changes the state under mu before it lists the subscriptions to
+	// close, so one registered here is either refused or on that list.
 	if b.state.Load() != stateOpen {
+		b.mu.Unlock()
 		return nil, ErrClosed
 	}
-	b.mu.Lock()
 	b.nextID++
 	s := newSubscription(b, b.nextID, pt, h, opts)
 	b.subs[s.id] = s
@@ -483,6 +501,11 @@ func (b *Bus) removeSub(s *Subscription) error {
 		return nil
 	}
 	delete(b.subs, s.id)
+	b.retiredMu.Lock()
+	if !s.retired {
+		b.closing[s] = struct{}{}
+	}
+	b.retiredMu.Unlock()
 	if b.tr == nil {
 		b.topics.Range(func(_, v any) bool {
 			ts := v.(*topicState)
@@ -514,24 +537,33 @@ func (b *Bus) removeSub(s *Subscription) error {
 // subscriptions stop taking new events and their workers finish what is
 // queued. If ctx ends first, running handlers are cancelled, what is still
 // queued is abandoned (dropped in memory; left for redelivery on Redis
-// Streams) and Shutdown returns ctx's error without waiting further. The
-// transport is closed last.
+// Streams) and Shutdown returns ctx's error without waiting further. A Close
+// during Shutdown does the same at once, and Shutdown then returns ErrClosed.
+// The transport is closed last. Later calls return the first call's result.
 func (b *Bus) Shutdown(ctx context.Context) error {
-	return b.stop(ctx, false)
+	b.stop(ctx, false)
+	return b.stopErr
 }
 
 // Close stops the bus at once: running handlers are cancelled and Close
 // waits for them to return; queued events are abandoned as in Shutdown.
+// Close interrupts a Shutdown in progress. It is idempotent.
 func (b *Bus) Close() error {
-	return b.stop(context.Background(), true)
+	b.abortNow.Do(func() { close(b.abort) })
+	b.stop(context.Background(), true)
+	for _, s := range b.stopped {
+		<-s.done
+	}
+	return b.closeErr
 }
 
-func (b *Bus) stop(ctx context.Context, immediate bool) error {
+func (b *Bus) stop(ctx context.Context, immediate bool) {
 	b.stopOnce.Do(func() {
-		b.state.Store(stateDraining)
 		b.mu.Lock()
+		b.state.Store(stateDraining)
 		subs := b.sortedSubsLocked()
 		b.mu.Unlock()
+		b.stopped = subs
 		if immediate {
 			for _, s := range subs {
 				_ = s.Close()
@@ -541,30 +573,38 @@ func (b *Bus) stop(ctx context.Context, immediate bool) error {
 				s.drain()
 			}
 		}
-		waitAll := func(done <-chan struct{}) bool {
-			for _, s := range subs {
-				select {
-				case <-s.done:
-				case <-done:
-					return false
-				}
+		var err error
+	wait:
+		for _, s := range subs {
+			select {
+			case <-s.done:
+			case <-ctx.Done():
+				err = ctx.Err()
+				break wait
+			case <-b.abort:
+				err = ErrClosed
+				break wait
 			}
-			return true
 		}
-		if !waitAll(ctx.Done()) {
+		if err != nil {
 			for _, s := range subs {
 				s.abort()
 			}
-			b.stopErr = ctx.Err()
+		}
+		if errors.Is(err, ErrClosed) { // Close waits for the handlers
+			for _, s := range subs {
+				<-s.done
+			}
 		}
 		b.state.Store(stateClosed)
 		if b.tr != nil {
-			if err := b.tr.Close(); err != nil && b.stopErr == nil {
-				b.stopErr = err
-			}
+			b.closeErr = b.tr.Close()
+		}
+		b.stopErr = err
+		if b.stopErr == nil {
+			b.stopErr = b.closeErr
 		}
 	})
-	return b.stopErr
 }
 
 // Stats returns a point-in-time view of the bus's counters. Bus-wide totals
@@ -589,18 +629,25 @@ func (b *Bus) Stats() Stats {
 		st.Published += t.Published
 		return true
 	})
+	// One consistent view: each subscription is open, closing or retired.
 	b.mu.Lock()
 	subs := b.sortedSubsLocked()
-	b.mu.Unlock()
+	open := len(subs)
 	b.retiredMu.Lock()
+	for s := range b.closing {
+		subs = append(subs, s)
+	}
 	r := b.retired
 	all.Merge(&b.retiredLat)
 	b.retiredMu.Unlock()
+	b.mu.Unlock()
 	st.Delivered, st.Failed, st.Retried, st.DeadLettered = r.Delivered, r.Failed, r.Retried, r.DeadLettered
 	st.Panics, st.Duplicates, st.Dropped = r.Panics, r.Duplicates, r.Dropped
-	for _, s := range subs {
+	for i, s := range subs {
 		ss := s.Stats()
-		st.Subscriptions = append(st.Subscriptions, ss)
+		if i < open {
+			st.Subscriptions = append(st.Subscriptions, ss)
+		}
 		st.Delivered += ss.Delivered
 		st.Failed += ss.Failed
 		st.Retried += ss.Retried

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/bodybroker/sdk/eventbus"
@@ -110,6 +111,18 @@ func TestIDs(t *testing.T) {
 }
 
 func TestConcurrentPublishersPerKeyOrder(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		opts eventbus.SubscribeOptions
+	}{
+		{"small-queue-unbounded-block", eventbus.SubscribeOptions{Concurrency: 3, QueueSize: 16, BlockUntilCanceled: true}},
+		{"default-queue-paced", eventbus.SubscribeOptions{Concurrency: 3}},
+	} {
+		t.Run(c.name, func(t *testing.T) { testConcurrentPublishersPerKeyOrder(t, c.opts) })
+	}
+}
+
+func testConcurrentPublishersPerKeyOrder(t *testing.T, opts eventbus.SubscribeOptions) {
 	b, _ := eventbus.New(eventbus.Options{})
 	defer b.Close()
 	var mu sync.Mutex
@@ -117,7 +130,7 @@ func TestConcurrentPublishersPerKeyOrder(t *testing.T) {
 	done := make(chan struct{})
 	total := 0
 	const pubs, per = 4, 500
-	_, err := b.Subscribe(context.Background(), "p.>", func(ctx context.Context, ev eventbus.Event) error {
+	sub, err := b.Subscribe(context.Background(), "p.>", func(ctx context.Context, ev eventbus.Event) error {
 		mu.Lock()
 		got[ev.Key] = append(got[ev.Key], int(ev.Payload[0])<<8|int(ev.Payload[1]))
 		total++
@@ -126,7 +139,7 @@ func TestConcurrentPublishersPerKeyOrder(t *testing.T) {
 		}
 		mu.Unlock()
 		return nil
-	}, eventbus.SubscribeOptions{Concurrency: 3, QueueSize: 16, BlockUntilCanceled: true})
+	}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,53 +168,104 @@ func TestConcurrentPublishersPerKeyOrder(t *testing.T) {
 			t.Fatalf("key %s out of order or incomplete (%d)", k, len(seq))
 		}
 	}
+	if d := sub.Stats().Dropped; d.Total() != 0 {
+		t.Fatalf("drops %+v, want none", d)
+	}
 }
 
 func TestBlockPublisherCancel(t *testing.T) {
-	b, _ := eventbus.New(eventbus.Options{})
-	defer b.Close()
-	release := make(chan struct{})
-	s, _ := b.Subscribe(context.Background(), "c.t", func(ctx context.Context, ev eventbus.Event) error {
-		select {
-		case <-release:
-		case <-ctx.Done():
+	synctest.Test(t, func(t *testing.T) {
+		b, _ := eventbus.New(eventbus.Options{})
+		defer b.Close()
+		release := make(chan struct{})
+		s, _ := b.Subscribe(context.Background(), "c.t", func(ctx context.Context, ev eventbus.Event) error {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return nil
+		}, eventbus.SubscribeOptions{QueueSize: 1, BlockUntilCanceled: true})
+		ctx := context.Background()
+		_ = b.Publish(ctx, "c.t", eventbus.Event{}) // in the handler
+		synctest.Wait()
+		_ = b.Publish(ctx, "c.t", eventbus.Event{}) // fills the queue
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		err := b.Publish(cctx, "c.t", eventbus.Event{})
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Publish into a full queue with BlockUntilCanceled = %v, want the ctx error", err)
 		}
-		return nil
-	}, eventbus.SubscribeOptions{QueueSize: 1, BlockUntilCanceled: true})
-	ctx := context.Background()
-	_ = b.Publish(ctx, "c.t", eventbus.Event{}) // in the handler
-	time.Sleep(20 * time.Millisecond)
-	_ = b.Publish(ctx, "c.t", eventbus.Event{}) // fills the queue
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
-	defer cancel()
-	err := b.Publish(cctx, "c.t", eventbus.Event{})
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Publish into a full queue with BlockUntilCanceled = %v, want the ctx error", err)
-	}
-	if d := s.Stats().Dropped; d.Canceled != 1 {
-		t.Fatalf("drops %+v", d)
-	}
-	close(release)
+		if waited := time.Since(start); waited != 30*time.Millisecond {
+			t.Fatalf("Publish waited %v, want the ctx's 30ms", waited)
+		}
+		if d := s.Stats().Dropped; d.Canceled != 1 {
+			t.Fatalf("drops %+v", d)
+		}
+		close(release)
+	})
+}
+
+// MaxBlock bounds the Block policy's wait; after a timeout the subscriber
+// is lagging and further events it has no room for are dropped at once,
+// until its queue drains below half.
+func TestBlockMaxBlockThenLagging(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, _ := eventbus.New(eventbus.Options{})
+		defer b.Close()
+		release := make(chan struct{})
+		s, _ := b.Subscribe(context.Background(), "m.t", func(ctx context.Context, ev eventbus.Event) error {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return nil
+		}, eventbus.SubscribeOptions{QueueSize: 2, MaxBlock: 40 * time.Millisecond})
+		ctx := context.Background()
+		_ = b.Publish(ctx, "m.t", eventbus.Event{}) // in the handler
+		synctest.Wait()
+		_ = b.Publish(ctx, "m.t", eventbus.Event{})
+		_ = b.Publish(ctx, "m.t", eventbus.Event{}) // queue full
+		start := time.Now()
+		if err := b.Publish(ctx, "m.t", eventbus.Event{}); err != nil {
+			t.Fatalf("Publish after MaxBlock = %v, want nil (dropped for this subscriber)", err)
+		}
+		if waited := time.Since(start); waited != 40*time.Millisecond {
+			t.Fatalf("Publish waited %v, want MaxBlock (40ms)", waited)
+		}
+		start = time.Now()
+		_ = b.Publish(ctx, "m.t", eventbus.Event{})
+		if waited := time.Since(start); waited != 0 {
+			t.Fatalf("Publish to a lagging subscriber waited %v, want no wait", waited)
+		}
+		if d := s.Stats().Dropped; d.Timeout != 1 || d.Lagging != 1 || d.Total() != 2 {
+			t.Fatalf("drops %+v, want one Timeout and one Lagging", d)
+		}
+		close(release)
+	})
 }
 
 func TestShutdownDeadlineAbandons(t *testing.T) {
-	b, _ := eventbus.New(eventbus.Options{})
-	s, _ := b.Subscribe(context.Background(), "s.t", func(ctx context.Context, ev eventbus.Event) error {
-		<-ctx.Done()
-		return ctx.Err()
-	}, eventbus.SubscribeOptions{QueueSize: 8})
-	for i := 0; i < 5; i++ {
-		_ = b.Publish(context.Background(), "s.t", eventbus.Event{})
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	if err := b.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Shutdown = %v", err)
-	}
-	<-s.Done()
-	if d := s.Stats().Dropped.Closed; d != 5 {
-		t.Fatalf("abandoned %d, want 5 counted as closed", d)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		b, _ := eventbus.New(eventbus.Options{})
+		s, _ := b.Subscribe(context.Background(), "s.t", func(ctx context.Context, ev eventbus.Event) error {
+			<-ctx.Done()
+			return ctx.Err()
+		}, eventbus.SubscribeOptions{QueueSize: 8})
+		for i := 0; i < 5; i++ {
+			_ = b.Publish(context.Background(), "s.t", eventbus.Event{})
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		if err := b.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Shutdown = %v", err)
+		}
+		<-s.Done()
+		if d := s.Stats().Dropped.Closed; d != 5 {
+			t.Fatalf("abandoned %d, want 5 counted as closed", d)
+		}
+		_ = b.Close()
+	})
 }
 
 func TestNilHandlerAndUnknownPolicy(t *testing.T) {

@@ -45,7 +45,10 @@
 // subscriber is marked lagging and loses events (counted) instead of
 // stalling publishers again; DropOldest, DropNewest and KeepLatest (conflate
 // by topic and key) never wait. Every dropped event is counted by reason in
-// Stats.
+// Stats. Block also paces a publisher that outruns a fast subscriber, so
+// that only a few events wait in its queue and publish→deliver latency stays
+// at a few handler calls; a subscriber busy in a slow handler call is not
+// waited for, and the queue takes the burst.
 //
 // A handler that returns an error is retried with exponential backoff
 // (SubscribeOptions.Retry), then its event is published to the dead-letter
@@ -80,7 +83,8 @@
 // failed, retried, dead-lettered, dropped by reason, queue depth, and
 // publish→deliver latency quantiles; and the transport's connection health,
 // including outages. Shutdown drains queues until its ctx ends; Close stops
-// at once. Subscription.Close removes exactly that subscription.
+// at once, also when a Shutdown is under way. Subscription.Close removes
+// exactly that subscription.
 //
 // # Concurrency
 //

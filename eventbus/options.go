@@ -34,7 +34,9 @@ type Options struct {
 	// HistorySize is how many events per topic the in-memory transport keeps
 	// for History and replay (0: DefaultHistorySize). DisableHistory keeps
 	// none: History then returns ErrNotSupported. Remote transports keep
-	// their own history (see redisbus).
+	// their own history (see redisbus). The history holds the events'
+	// payloads, and every topic has its own: with many topics (one per
+	// player, say) or large payloads, lower HistorySize or disable it.
 	HistorySize    int
 	DisableHistory bool
 	// DeadLetterPrefix is prepended to a topic to name its dead-letter topic.
@@ -93,6 +95,13 @@ const (
 	// has no room for are dropped at once (Drops.Lagging) instead of stalling
 	// the publisher again. So one stuck subscriber costs publishers at most
 	// one MaxBlock, never an indefinite stall. This is the default.
+	//
+	// Block also paces a publisher that outruns a fast subscriber: once more
+	// than a few events (8) are queued for a worker, Publish waits for the
+	// worker to catch up before it returns, so publish→deliver latency stays
+	// at a few handler calls instead of a full queue's worth. A worker that
+	// takes nothing for 100µs (a slow handler call) is not waited for: the
+	// rest of QueueSize takes the burst.
 	//
 	// On remote transports the bus's receiver waits instead of the
 	// publisher, without a time limit: the transport keeps the backlog and

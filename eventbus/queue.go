@@ -49,7 +49,9 @@ type queue struct {
 	tail       atomic.Uint64 // next position to write
 	cachedHead uint64        // a recent head, refreshed when the ring looks full (mu)
 	lagging    bool          // Block timed out; drop at once until below half full (mu)
-	space      chan struct{} // closed when the worker frees room; nil when nobody waits (mu)
+	slowAt     atomic.Uint64 // head+1 when softWait gave up on the worker; 0: not slow
+	space      chan struct{} // closed when the worker brings the depth to wakeAt; nil when nobody waits (mu)
+	wakeAt     atomic.Uint64 // depth at which the worker closes space (set under mu)
 	_          [64]byte
 
 	// Worker side (written per delivery).
@@ -92,22 +94,84 @@ func (q *queue) full() bool {
 	return t-q.cachedHead >= q.size
 }
 
-// softLimit is the queue depth above which a Block publisher yields to the
-// worker after each event (see Subscription.offer).
-const (
-	softLimit = 32
-	softSpins = 8 // most Gosched rounds a publisher gives a lagging worker per event
-)
+// softLimit is the queue depth above which a Block publisher waits for the
+// worker (see queue.softWait). It bounds the queueing delay a fast
+// subscriber sees when its publisher is faster still: about softLimit
+// handler calls, instead of a full queue's worth.
+const softLimit = 8
 
-// backlogged reports whether more than softLimit items are queued; the
-// caller holds mu.
+const softSpins = 16 // scheduling rounds a paced publisher spins before it sleeps
+
+// softPatience is how long a publisher waits for a worker that takes no
+// item at all (a slow handler call) before it marks the queue slow and stops
+// waiting; the queue's room beyond softLimit then takes the burst at full
+// speed until the worker takes its next item. A burst into a slow
+// subscriber costs its publisher at most one softPatience per handler call,
+// not one per event.
+const softPatience = 100 * time.Microsecond
+
+// softWait paces a publisher that has just queued into q while q is deeper
+// than softLimit: it spins briefly, then sleeps until the worker has brought
+// the depth down to softLimit/2. It returns early when ctx ends, the queue
+// closes, or the worker takes no item for softPatience (then the queue is
+// marked slow; see backlogged).
+func (q *queue) softWait(ctx context.Context) {
+	for i := 0; i < softSpins; i++ {
+		runtime.Gosched()
+		if q.tail.Load()-q.head.Load() <= softLimit || q.closed.Load() {
+			return
+		}
+	}
+	q.mu.Lock()
+	if q.closed.Load() {
+		q.mu.Unlock()
+		return
+	}
+	ch := q.awaitLocked(softLimit / 2)
+	q.mu.Unlock()
+	defer q.waiters.Add(-1)
+	h := q.head.Load()
+	if q.tail.Load()-h <= softLimit/2 {
+		return
+	}
+	t := time.NewTimer(softPatience)
+	defer t.Stop()
+	for {
+		select {
+		case <-ch:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			nh := q.head.Load()
+			if nh == h {
+				q.slowAt.Store(h + 1)
+				return
+			}
+			h = nh
+			t.Reset(softPatience)
+		}
+	}
+}
+
+// backlogged reports whether a Block publisher should wait for the worker:
+// more than softLimit items are queued and the queue is not marked slow. The
+// slow mark lasts until the worker takes its next item. The caller holds mu.
 func (q *queue) backlogged() bool {
 	t := q.tail.Load()
-	if t-q.cachedHead <= softLimit {
-		return false
+	if t-q.cachedHead > softLimit {
+		q.cachedHead = q.head.Load()
+		if t-q.cachedHead > softLimit {
+			if s := q.slowAt.Load(); s != 0 {
+				if s == q.cachedHead+1 {
+					return false // still in the call that made it slow
+				}
+				q.slowAt.Store(0)
+			}
+			return true
+		}
 	}
-	q.cachedHead = q.head.Load()
-	return t-q.cachedHead > softLimit
+	return false
 }
 
 // len returns the number of queued items; the caller holds mu.
@@ -161,22 +225,41 @@ func (q *queue) findKey(it *item) *item {
 func (q *queue) close() {
 	q.mu.Lock()
 	q.closed.Store(true)
-	if q.space != nil {
-		close(q.space)
-		q.space = nil
-	}
+	q.wakeWaitersLocked()
 	q.mu.Unlock()
 	q.wakeWorker()
 }
 
-// freed tells producers waiting for room that there is some.
-func (q *queue) freed() {
-	if q.waiters.Load() > 0 {
+// wakeWaitersLocked wakes every producer waiting on space; mu is held.
+func (q *queue) wakeWaitersLocked() {
+	if q.space != nil {
+		close(q.space)
+		q.space = nil
+		q.wakeAt.Store(0)
+	}
+}
+
+// awaitLocked registers a producer that waits until the depth is at most
+// depth and returns the channel to wait on; mu is held. The caller must
+// call q.waiters.Add(-1) when done, and check the depth again after
+// unlocking.
+func (q *queue) awaitLocked(depth uint64) <-chan struct{} {
+	if q.space == nil {
+		q.space = make(chan struct{})
+	}
+	if q.wakeAt.Load() < depth {
+		q.wakeAt.Store(depth)
+	}
+	q.waiters.Add(1)
+	return q.space
+}
+
+// freed tells producers waiting for the depth to fall that it has, now
+// that the worker's head is h.
+func (q *queue) freed(h uint64) {
+	if q.waiters.Load() > 0 && q.tail.Load()-h <= q.wakeAt.Load() {
 		q.mu.Lock()
-		if q.space != nil {
-			close(q.space)
-			q.space = nil
-		}
+		q.wakeWaitersLocked()
 		q.mu.Unlock()
 	}
 }
@@ -193,11 +276,7 @@ func (q *queue) waitRoom(ctx context.Context, timer <-chan time.Time, abort <-ch
 			return waitRoom
 		}
 	}
-	if q.space == nil {
-		q.space = make(chan struct{})
-	}
-	ch := q.space
-	q.waiters.Add(1)
+	ch := q.awaitLocked(q.size - 1)
 	q.mu.Unlock()
 	defer q.waiters.Add(-1)
 	if q.tail.Load()-q.head.Load() < q.size { // freed before we registered
@@ -279,7 +358,7 @@ func (q *queue) drain(s *Subscription, w *worker) {
 			// would hand its cache lines back and forth with the publisher.
 			cur := q.buf[h&q.mask]
 			q.head.Store(h + 1)
-			q.freed()
+			q.freed(h + 1)
 			s.handle(w, &cur)
 		}
 	}
@@ -297,9 +376,8 @@ func (q *queue) drainLocked(s *Subscription, w *worker) {
 			*slot = item{}
 		}
 		q.head.Store(h)
-		if len(batch) > 0 && q.space != nil {
-			close(q.space)
-			q.space = nil
+		if len(batch) > 0 {
+			q.wakeWaitersLocked()
 		}
 		closed := q.closed.Load()
 		q.mu.Unlock()

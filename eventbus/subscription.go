@@ -43,6 +43,7 @@ type Subscription struct {
 	seed    maphash.Seed
 	tsub    atomic.Pointer[tsubRef] // set once the transport has subscribed
 	removed atomic.Bool             // unregistered from the bus
+	retired bool                    // counters folded into the bus totals (bus.retiredMu)
 
 	ctx    context.Context // handlers' ctx
 	cancel context.CancelFunc
@@ -255,6 +256,32 @@ func (s *Subscription) offer(ctx context.Context, w *worker, it *item, remote bo
 	}
 }
 
+// offerSelf queues a dead letter that one of s's own workers publishes on a
+// topic s matches. Under the Block policy it does not wait: only s's workers
+// make room, so waiting could deadlock them. With no room the dead letter is
+// dropped for s (Drops.DeadLetterFailed); other subscribers still get it.
+func (s *Subscription) offerSelf(it *item) {
+	w := s.pick(&it.ev)
+	if s.opts.Overflow != Block {
+		_ = s.offer(s.ctx, w, it, false, nil)
+		return
+	}
+	q := w.q
+	q.mu.Lock()
+	switch {
+	case q.closed.Load():
+		q.mu.Unlock()
+		s.drop(it, reasonClosed)
+	case q.full():
+		q.mu.Unlock()
+		s.drop(it, reasonDeadLetterFailed)
+	default:
+		q.put(it)
+		q.mu.Unlock()
+		q.wakeWorker()
+	}
+}
+
 func stopTimer(t *time.Timer) {
 	if t != nil {
 		t.Stop()
@@ -404,7 +431,7 @@ func (s *Subscription) deadLetter(w *worker, it *item, herr error, attempts int)
 	dl.Headers[HeaderDeadLetterAttempts] = strconv.Itoa(attempts)
 	retry := s.opts.Retry
 	for try := 1; ; try++ {
-		err := s.bus.publish(s.ctx, topic, &dl, true)
+		err := s.bus.publish(s.ctx, topic, &dl, s)
 		if err == nil {
 			s.deadLettered.Add(1)
 			it.ts.deadLettered.Add(1)

@@ -61,7 +61,7 @@ func BenchmarkStreamsEndToEndConcurrent(b *testing.B) {
 
 func benchStreams(b *testing.B, publish func(bus *eventbus.Bus, n int, payload []byte)) {
 	c, prefix := testClient(b)
-	opts := redisbus.StreamsOptions{Prefix: prefix, MaxLen: 1_000_000, ReadCount: 512, Batch: redisbus.BatchOptions{Flushers: benchFlushers}}
+	opts := redisbus.StreamsOptions{Prefix: prefix, MaxLen: 1_000_000, ReadCount: 512, Batch: redisbus.BatchOptions{Flushers: benchFlushers, Linger: benchLinger}}
 	pub, _ := eventbus.New(eventbus.Options{Transport: redisbus.NewStreams(c, opts)})
 	defer pub.Close()
 	con, _ := eventbus.New(eventbus.Options{Transport: redisbus.NewStreams(c, opts)})
@@ -115,4 +115,9 @@ var benchEvents = func() int {
 var benchFlushers = func() int {
 	v, _ := strconv.Atoi(os.Getenv("BB_BENCH_FLUSHERS"))
 	return v
+}()
+
+var benchLinger = func() time.Duration {
+	d, _ := time.ParseDuration(os.Getenv("BB_BENCH_LINGER"))
+	return d
 }()

@@ -117,6 +117,7 @@ type Streams struct {
 	health *health
 	batch  *batcher
 	known  sync.Map // topic → struct{}: already in the topic set
+	keys   sync.Map // topic → stream key, so that hot paths build it once
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -154,9 +155,16 @@ func NewStreams(client redis.UniversalClient, opts StreamsOptions) *Streams {
 // Consumer returns this instance's consumer name.
 func (t *Streams) Consumer() string { return t.opts.Consumer }
 
-func (t *Streams) streamKey(topic string) string { return t.opts.Prefix + "s:" + topic }
-func (t *Streams) topicOf(key string) string     { return strings.TrimPrefix(key, t.opts.Prefix+"s:") }
-func (t *Streams) registryKey() string           { return t.opts.Prefix + "topics" }
+func (t *Streams) streamKey(topic string) string {
+	if k, ok := t.keys.Load(topic); ok {
+		return k.(string)
+	}
+	k := t.opts.Prefix + "s:" + topic
+	t.keys.Store(topic, k)
+	return k
+}
+func (t *Streams) topicOf(key string) string { return strings.TrimPrefix(key, t.opts.Prefix+"s:") }
+func (t *Streams) registryKey() string       { return t.opts.Prefix + "topics" }
 
 // StreamsFeatures are the guarantees of the Streams transport.
 var StreamsFeatures = eventbus.Features{
@@ -553,11 +561,21 @@ func (s *streamSub) keysSnapshot() []string {
 	return append([]string(nil), s.keys...)
 }
 
-// Ack implements eventbus.TransportSubscription.
+// Ack implements eventbus.TransportSubscription. It waits while the
+// acknowledgement buffer is full (Redis is slow or down), unless the
+// subscription is closing: then the entry stays pending and is delivered
+// again, so that a Close during an outage does not wait for Redis.
 func (s *streamSub) Ack(topic, token string) {
 	r := ackReq{sub: s, ackKey: ackKey{s.t.streamKey(topic), token}}
 	select {
 	case s.t.acks <- r:
+		return
+	default:
+	}
+	select {
+	case s.t.acks <- r:
+	case <-s.ctx.Done():
+		s.done(r.ackKey)
 	case <-s.t.ctx.Done():
 	}
 }
