@@ -208,7 +208,7 @@ func checkBudget(o *Options) error {
 		if !ok {
 			continue
 		}
-		_, n, err := Prompt{WorldLore: o.WorldLore, RegionLore: region, Persona: p.block, Language: "zh-Hant-TW", Utterance: worstTurn}.
+		_, n, err := Prompt{WorldLore: o.WorldLore, RegionLore: region, Persona: p.block, Language: "zzz-Zzzz-419", Utterance: worstTurn}.
 			Assemble(o.PromptBudget, o.CountTokens)
 		if err != nil {
 			return fmt.Errorf("dialogue: PromptBudget %d is too small for persona %s with the largest request the limits allow (%d tokens)", o.PromptBudget, id, n)
@@ -383,7 +383,7 @@ func (s *Service) prepare(ctx context.Context, u *dialoguev1.Utterance, start ti
 	}
 	t.said = text
 
-	lang := u.GetLanguage()
+	lang := canonicalLanguage(u.GetLanguage())
 	if lang == "" {
 		lang = p.Language
 	}
