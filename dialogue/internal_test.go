@@ -3,6 +3,7 @@ package dialogue
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -143,12 +144,46 @@ func TestLimiter(t *testing.T) {
 		t.Error("disabled limiter is not nil")
 	}
 	// Bounded memory: idle full buckets are swept.
-	l.maxKeys = 8
 	for i := range 100 {
 		l.allow(string(rune('a' + i)))
 		now = now.Add(10 * time.Second)
 	}
 	if n := len(l.buckets); n > 8 {
 		t.Errorf("%d buckets kept, want at most 8", n)
+	}
+}
+
+// TestLimiterEvictsIdlePlayers: after a spike of players who then go idle,
+// their buckets are dropped once they would have refilled, even when no
+// capacity limit forces a sweep.
+func TestLimiterEvictsIdlePlayers(t *testing.T) {
+	now := time.Unix(0, 0)
+	l := newLimiter(RateLimit{Rate: 2, Burst: 10}, func() time.Time { return now })
+	for i := range 20000 {
+		l.allow(fmt.Sprint("spike-", i)) // all active at once
+	}
+	if got := l.len(); got != 20000 {
+		t.Fatalf("%d buckets during the spike, want 20000", got)
+	}
+	now = now.Add(time.Minute) // everyone refilled long ago
+	for i := range 3 {
+		l.allow(fmt.Sprint("later-", i))
+		now = now.Add(time.Second)
+	}
+	if got := l.len(); got > 3 {
+		t.Errorf("%d buckets after the spike went idle, want at most 3", got)
+	}
+	// A player who has not refilled keeps their bucket through a sweep:
+	// eviction never hands a limited player a fresh burst.
+	for l.allow("busy") {
+	}
+	now = now.Add(4 * time.Second) // 8 of 10 tokens back; the last sweep was 7s ago
+	l.allow("someone-else")        // triggers a sweep
+	n := 0
+	for l.allow("busy") {
+		n++
+	}
+	if n != 8 {
+		t.Errorf("busy got %d requests after the sweep, want the 8 it had refilled", n)
 	}
 }
