@@ -13,14 +13,12 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
-	"google.golang.org/grpc/status"
 
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
 )
@@ -61,7 +59,7 @@ func Interceptors(a Authenticator, log *slog.Logger) (grpc.UnaryServerIntercepto
 	recovered := func(method string, err *error) {
 		if r := recover(); r != nil {
 			log.Error("dialogue: panic in handler", "method", method, "panic", r, "stack", string(debug.Stack()))
-			*err = status.Error(codes.Internal, "internal error")
+			*err = toStatus(errPanic)
 		}
 	}
 	unary := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (resp any, err error) {
@@ -100,6 +98,9 @@ func (s *identityStream) Context() context.Context { return s.ctx }
 type grpcHandler struct {
 	dialoguev1.UnimplementedDialogueServiceServer
 	s *Service
+	// drain is closed when a [Server] begins a graceful shutdown; nil for
+	// a handler registered on a studio's own server.
+	drain <-chan struct{}
 }
 
 func (h *grpcHandler) Say(ctx context.Context, req *dialoguev1.SayRequest) (*dialoguev1.SayResponse, error) {
@@ -114,22 +115,28 @@ func (h *grpcHandler) StreamSay(req *dialoguev1.StreamSayRequest, stream grpc.Se
 	return toStatus(err)
 }
 
+// errNoAction is a ConverseRequest with neither say nor interrupt.
+var errNoAction = &FieldError{Field: "action", Reason: "a ConverseRequest needs say or interrupt"}
+
 // Converse runs one reply at a time; a new turn or an Interrupt cancels the
 // reply in progress (its last chunk says FINISH_REASON_INTERRUPTED) before
-// the next starts, so only one goroutine ever sends. A second goroutine
-// reads requests; it ends when the stream does.
+// the next starts, so only one goroutine ever sends. A turn the service
+// refuses is answered with a TurnError and the stream goes on. A second
+// goroutine reads requests; it ends when the stream does. When the server
+// drains, the stream ends with Unavailable once the reply in progress is
+// done.
 func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.ConverseRequest, dialoguev1.ConverseResponse]) error {
 	ctx := stream.Context()
 	type recvd struct {
 		m   *dialoguev1.ConverseRequest
 		err error
 	}
-	in := make(chan recvd)
+	recv := make(chan recvd)
 	go func() {
 		for {
 			m, err := stream.Recv()
 			select {
-			case in <- recvd{m, err}:
+			case recv <- recvd{m, err}:
 			case <-ctx.Done():
 				return
 			}
@@ -144,6 +151,9 @@ func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.Conver
 		session string
 	}
 	var (
+		in      = recv
+		drain   = h.drain
+		closing bool
 		cancel  context.CancelCauseFunc
 		done    chan result
 		turnNo  uint32
@@ -178,6 +188,15 @@ func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.Conver
 			if r.err != nil {
 				return toStatus(r.err)
 			}
+			if closing {
+				return toStatus(fmt.Errorf("%w: the server is shutting down", ErrClosed))
+			}
+		case <-drain:
+			// Finish the reply in progress, take no more turns.
+			drain, in, closing = nil, nil, true
+			if done == nil {
+				return toStatus(fmt.Errorf("%w: the server is shutting down", ErrClosed))
+			}
 		case m := <-in:
 			if m.err == io.EOF {
 				// The client is done talking; let the NPC finish.
@@ -189,7 +208,7 @@ func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.Conver
 				return nil
 			}
 			if m.err != nil {
-				return m.err
+				return toStatus(m.err)
 			}
 			switch a := m.m.GetAction().(type) {
 			case *dialoguev1.ConverseRequest_Interrupt:
@@ -202,7 +221,7 @@ func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.Conver
 				}
 				u := a.Say
 				if u == nil {
-					return status.Error(codes.InvalidArgument, "dialogue: empty turn")
+					u = &dialoguev1.Utterance{} // refused by validation, as a turn
 				}
 				if u.GetNpcId() == "" {
 					u.NpcId = npc
@@ -218,26 +237,35 @@ func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.Conver
 				done = make(chan result, 1)
 				go func(done chan<- result, cancel context.CancelCauseFunc) {
 					defer cancel(context.Canceled)
-					var sess string
+					var (
+						sess string
+						sent bool
+					)
 					defer func() {
 						// This goroutine is outside the interceptor's
 						// recovery: recover here, or a panic kills the
 						// process.
 						if v := recover(); v != nil {
 							h.s.log.Error("dialogue: panic in Converse", "panic", v, "stack", string(debug.Stack()))
-							done <- result{status.Error(codes.Internal, "internal error"), sess}
+							done <- result{errPanic, sess}
 						}
 					}()
 					err := h.s.StreamSay(tctx, u, func(c *dialoguev1.Chunk) error {
+						sent = true
 						if c.GetFinal() {
 							sess = c.GetCompletion().GetSessionId()
 						}
 						return stream.Send(&dialoguev1.ConverseResponse{Turn: n, Chunk: c})
 					})
+					if err != nil && !sent && tctx.Err() == nil {
+						if te := turnError(err); te != nil {
+							err = stream.Send(&dialoguev1.ConverseResponse{Turn: n, Error: te})
+						}
+					}
 					done <- result{err, sess}
 				}(done, cancel)
 			default:
-				return status.Error(codes.InvalidArgument, "dialogue: a ConverseRequest needs say or interrupt")
+				return toStatus(errNoAction)
 			}
 		}
 	}
@@ -282,6 +310,7 @@ type ServerOptions struct {
 type Server struct {
 	grpc   *grpc.Server
 	health *health.Server
+	drain  chan struct{} // closed when shutdown begins
 
 	mu   sync.Mutex
 	shut bool
@@ -329,12 +358,13 @@ func NewServer(svc *Service, opts ServerOptions) (*Server, error) {
 	}
 	so = append(so, opts.ExtraOptions...)
 	gs := grpc.NewServer(so...)
-	svc.Register(gs)
+	drain := make(chan struct{})
+	dialoguev1.RegisterDialogueServiceServer(gs, &grpcHandler{s: svc, drain: drain})
 	hs := health.NewServer()
 	hs.SetServingStatus(ServiceName, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(gs, hs)
 	reflection.Register(gs)
-	return &Server{grpc: gs, health: hs}, nil
+	return &Server{grpc: gs, health: hs, drain: drain}, nil
 }
 
 // GRPC returns the underlying *grpc.Server, to register more services on
@@ -356,8 +386,11 @@ func (s *Server) Serve(lis net.Listener) error {
 
 // Shutdown stops the server gracefully: health turns NOT_SERVING, new RPCs
 // are refused, and RPCs in progress may finish until ctx is done, when the
-// rest are cancelled. It returns ctx.Err() if it had to cancel any, and
-// ErrClosed on later calls.
+// rest are cancelled. A Converse stream finishes the reply in progress and
+// then ends with Unavailable (an idle one ends at once), so that open
+// conversations do not hold the shutdown to its deadline; the client
+// reconnects elsewhere and carries on with its session ID. It returns
+// ctx.Err() if it had to cancel any RPC, and ErrClosed on later calls.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if !s.markShut() {
 		return ErrClosed
@@ -396,5 +429,6 @@ func (s *Server) markShut() bool {
 		return false
 	}
 	s.shut = true
+	close(s.drain)
 	return true
 }
