@@ -29,6 +29,26 @@ func TestSegmenter(t *testing.T) {
 			[]piece{{"Well...", true}, {" maybe", false}}},
 		{"CJK", []string{"你好。我是玛拉"},
 			[]piece{{"你好。", true}, {"我是玛拉", false}}},
+		// Abbreviations and initials do not end sentences: text-to-speech
+		// would pause after "Mr." and read "Smith" as a new sentence.
+		{"title", []string{"Ask Mr.", " Smith. He knows."},
+			[]piece{{"Ask Mr. Smith.", true}, {" He knows.", true}}},
+		{"title split across deltas", []string{"Ask M", "r. Smith."},
+			[]piece{{"Ask M", false}, {"r. Smith.", true}}},
+		{"title in brackets", []string{"(Dr. Venn) is here. Go."},
+			[]piece{{"(Dr. Venn) is here.", true}, {" Go.", true}}},
+		{"initials", []string{"J. R. R. Tolkien wrote it. Yes."},
+			[]piece{{"J. R. R. Tolkien wrote it.", true}, {" Yes.", true}}},
+		{"e.g.", []string{"Herbs, e.g. sage. Fine."},
+			[]piece{{"Herbs, e.g. sage.", true}, {" Fine.", true}}},
+		{"St. and vs.", []string{"St. Alban vs. the tide. Ha."},
+			[]piece{{"St. Alban vs. the tide.", true}, {" Ha.", true}}},
+		{"no is a sentence", []string{"No. Never."},
+			[]piece{{"No.", true}, {" Never.", true}}},
+		{"long word ending like a title", []string{"Drummr. Next."},
+			[]piece{{"Drummr.", true}, {" Next.", true}}},
+		{"question after a title", []string{"Is it Dr? Yes."},
+			[]piece{{"Is it Dr?", true}, {" Yes.", true}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -48,6 +68,7 @@ func TestSegmenter(t *testing.T) {
 func FuzzSegmenter(f *testing.F) {
 	f.Add("Hello there. How are you?", 3)
 	f.Add("3.5… «Oui.» 你好。", 1)
+	f.Add("Ask Mr. J. Smith, e.g. now. No.", 2)
 	f.Fuzz(func(t *testing.T, text string, cut int) {
 		var s segmenter
 		var got []piece
