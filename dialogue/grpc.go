@@ -146,9 +146,10 @@ func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.Conver
 		}
 	}()
 
+	// result ends a turn; session and npc are set when it was answered.
 	type result struct {
-		err     error
-		session string
+		err          error
+		session, npc string
 	}
 	var (
 		in      = recv
@@ -157,9 +158,14 @@ func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.Conver
 		cancel  context.CancelCauseFunc
 		done    chan result
 		turnNo  uint32
-		npc     string
-		session string
+		npc     string // of the last answered turn, inherited by the next
+		session string // likewise
 	)
+	answered := func(r result) {
+		if r.session != "" {
+			session, npc = r.session, r.npc
+		}
+	}
 	// stop interrupts the reply in progress and waits for it.
 	stop := func(cause error) error {
 		if done == nil {
@@ -168,9 +174,7 @@ func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.Conver
 		cancel(cause)
 		r := <-done
 		done, cancel = nil, nil
-		if r.session != "" {
-			session = r.session
-		}
+		answered(r)
 		if r.err != nil && !(cause == errInterrupted && errors.Is(r.err, context.Canceled)) {
 			return r.err
 		}
@@ -182,9 +186,7 @@ func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.Conver
 		select {
 		case r := <-done:
 			done, cancel = nil, nil
-			if r.session != "" {
-				session = r.session
-			}
+			answered(r)
 			if r.err != nil {
 				return toStatus(r.err)
 			}
@@ -229,7 +231,6 @@ func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.Conver
 				if u.GetSessionId() == "" && u.GetNpcId() == npc {
 					u.SessionId = session
 				}
-				npc = u.GetNpcId()
 				turnNo++
 				n := turnNo
 				var tctx context.Context
@@ -247,7 +248,7 @@ func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.Conver
 						// process.
 						if v := recover(); v != nil {
 							h.s.log.Error("dialogue: panic in Converse", "panic", v, "stack", string(debug.Stack()))
-							done <- result{errPanic, sess}
+							done <- result{errPanic, "", ""}
 						}
 					}()
 					err := h.s.StreamSay(tctx, u, func(c *dialoguev1.Chunk) error {
@@ -262,7 +263,7 @@ func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.Conver
 							err = stream.Send(&dialoguev1.ConverseResponse{Turn: n, Error: te})
 						}
 					}
-					done <- result{err, sess}
+					done <- result{err, sess, u.GetNpcId()}
 				}(done, cancel)
 			default:
 				return toStatus(errNoAction)

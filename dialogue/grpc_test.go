@@ -523,6 +523,7 @@ func TestGRPCConverseTurnError(t *testing.T) {
 		}
 	}
 	// reply reads one turn's answer: its text, or its error.
+	var session string // of the last answered turn
 	reply := func(turn uint32) (string, *dialoguev1.TurnError) {
 		t.Helper()
 		var b strings.Builder
@@ -542,6 +543,7 @@ func TestGRPCConverseTurnError(t *testing.T) {
 			}
 			b.WriteString(m.GetChunk().GetText())
 			if m.GetChunk().GetFinal() {
+				session = m.GetChunk().GetCompletion().GetSessionId()
 				return b.String(), nil
 			}
 		}
@@ -550,6 +552,7 @@ func TestGRPCConverseTurnError(t *testing.T) {
 	if text, terr := reply(1); text != "Hm." || terr != nil {
 		t.Fatalf("turn 1 = %q, %v", text, terr)
 	}
+	first := session
 	// The NPC is inherited from the first turn; the empty text is not.
 	say(&dialoguev1.Utterance{})
 	if _, terr := reply(2); codes.Code(terr.GetCode()) != codes.InvalidArgument || terr.GetMessage() == "" {
@@ -559,10 +562,14 @@ func TestGRPCConverseTurnError(t *testing.T) {
 	if _, terr := reply(3); codes.Code(terr.GetCode()) != codes.InvalidArgument {
 		t.Errorf("turn 3 (unknown NPC) error = %v, want InvalidArgument", terr)
 	}
-	// The conversation goes on after refused turns, in the same session.
-	say(&dialoguev1.Utterance{NpcId: "mara", Text: "still there?"})
+	// The conversation goes on after refused turns, with the NPC and
+	// session of the last answered turn: a refused turn changes neither.
+	say(&dialoguev1.Utterance{Text: "still there?"})
 	if text, terr := reply(4); text != "Hm." || terr != nil {
 		t.Fatalf("turn 4 = %q, %v", text, terr)
+	}
+	if session != first {
+		t.Errorf("turn 4 session %q, want turn 1's %q", session, first)
 	}
 	say(&dialoguev1.Utterance{NpcId: "mara", Text: "again"}) // over the burst of 3
 	if _, terr := reply(5); codes.Code(terr.GetCode()) != codes.ResourceExhausted {

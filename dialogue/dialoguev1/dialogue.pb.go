@@ -666,9 +666,9 @@ type isConverseRequest_Action interface {
 }
 
 type ConverseRequest_Say struct {
-	// A new player turn. Fields left empty after the first turn (npc_id,
-	// session_id) keep the values of the previous turn. A turn sent while
-	// the NPC is still speaking interrupts it.
+	// A new player turn. Fields left empty (npc_id, session_id) keep the
+	// values of the last turn the NPC answered; a refused turn changes
+	// neither. A turn sent while the NPC is still speaking interrupts it.
 	Say *Utterance `protobuf:"bytes,1,opt,name=say,proto3,oneof"`
 }
 
