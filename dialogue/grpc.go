@@ -313,8 +313,9 @@ type Server struct {
 	health *health.Server
 	drain  chan struct{} // closed when shutdown begins
 
-	mu   sync.Mutex
-	shut bool
+	mu      sync.Mutex
+	shut    bool // Shutdown or Close has begun
+	stopped bool // Close has been called
 }
 
 // NewServer builds a Server for svc.
@@ -404,6 +405,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-stopped:
+		s.mu.Lock()
+		forced := s.stopped
+		s.mu.Unlock()
+		if forced {
+			return fmt.Errorf("%w: Close cut the graceful shutdown short", ErrClosed)
+		}
 		return nil
 	case <-ctx.Done():
 		s.grpc.Stop()
@@ -412,12 +419,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-// Close stops the server now, cancelling RPCs in progress. Later calls
-// return ErrClosed.
+// Close stops the server now, cancelling RPCs in progress; called while
+// a Shutdown is waiting, it cuts that short (Shutdown then returns
+// ErrClosed), like http.Server.Close. Later calls return ErrClosed.
 func (s *Server) Close() error {
-	if !s.markShut() {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
 		return ErrClosed
 	}
+	s.stopped = true
+	s.mu.Unlock()
+	s.markShut()
 	s.health.Shutdown()
 	s.grpc.Stop()
 	return nil

@@ -12,6 +12,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -789,5 +790,49 @@ func TestGRPCGracefulShutdownConverse(t *testing.T) {
 	}
 	if err := <-shut; err != nil {
 		t.Errorf("Shutdown = %v, want nil: every stream ended by itself", err)
+	}
+}
+
+// TestGRPCCloseDuringShutdown: Close forces a graceful Shutdown that is
+// still waiting for a stream, as http.Server.Close does; it used to return
+// ErrClosed and do nothing, leaving Shutdown waiting for its deadline.
+func TestGRPCCloseDuringShutdown(t *testing.T) {
+	fc := &fakeCompleter{respond: func(ctx context.Context, req router.Request) (dialogue.CompletionStream, error) {
+		return &fakeStream{ctx: ctx, deltas: []router.Delta{{Text: "Once"}}, hang: true}, nil
+	}}
+	h := serve(t, newService(t, fc, nil), true, nil)
+	st, err := h.client.StreamSay(as(t.Context(), tokP1), &dialoguev1.StreamSayRequest{Utterance: &dialoguev1.Utterance{NpcId: "mara", Text: "forever"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		shut <- h.srv.Shutdown(ctx)
+	}()
+	// Wait until the shutdown has begun: health turns NOT_SERVING.
+	hc := healthpb.NewHealthClient(h.conn)
+	for {
+		r, err := hc.Check(t.Context(), &healthpb.HealthCheckRequest{Service: dialogue.ServiceName})
+		if err != nil || r.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			break
+		}
+		runtime.Gosched()
+	}
+	if err := h.srv.Close(); err != nil {
+		t.Errorf("Close during Shutdown = %v, want nil", err)
+	}
+	if err := <-shut; !errors.Is(err, dialogue.ErrClosed) {
+		t.Errorf("Shutdown interrupted by Close = %v, want ErrClosed", err)
+	}
+	if _, err := st.Recv(); err == nil || err == io.EOF {
+		t.Errorf("stream after Close: %v, want an error", err)
+	}
+	if err := h.srv.Close(); !errors.Is(err, dialogue.ErrClosed) {
+		t.Errorf("second Close = %v, want ErrClosed", err)
 	}
 }
