@@ -61,7 +61,8 @@ func ExampleService_Register() {
 		panic(err)
 	}
 	unary, stream := dialogue.Interceptors(auth, nil)
-	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(unary), grpc.ChainStreamInterceptor(stream))
+	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(unary), grpc.ChainStreamInterceptor(stream),
+		grpc.MaxRecvMsgSize(svc.Limits().MaxMessageBytes))
 	svc.Register(gs)
 	// ... register the studio's own services on gs here ...
 

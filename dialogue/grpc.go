@@ -30,6 +30,11 @@ const ServiceName = "bodybroker.dialogue.v1.DialogueService"
 // *grpc.Server, say). The service needs an [Identity] on every call's
 // context: install [Interceptors] on that server, or your own interceptors
 // that call [WithIdentity]; calls without one fail with Unauthenticated.
+// Bound request sizes on that server with
+// grpc.MaxRecvMsgSize(s.Limits().MaxMessageBytes) so oversize messages are
+// refused before they are decoded. Converse streams on such a server are
+// not drained by its GracefulStop; they end when their clients close them
+// or when the server stops.
 func (s *Service) Register(r grpc.ServiceRegistrar) {
 	dialoguev1.RegisterDialogueServiceServer(r, &grpcHandler{s: s})
 }
