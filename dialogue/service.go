@@ -686,7 +686,7 @@ func (e *emitter) sent() bool {
 
 // reset drops text that was held back and never sent.
 func (e *emitter) reset() {
-	e.seg.held = ""
+	e.seg = segmenter{}
 	e.modBuf.Reset()
 }
 
