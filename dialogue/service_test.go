@@ -306,6 +306,9 @@ func TestRateLimit(t *testing.T) {
 	if _, err := s.Say(dialogue.WithIdentity(context.Background(), player2), &dialoguev1.Utterance{NpcId: "guard", Text: "hi"}); err != nil {
 		t.Errorf("other player limited: %v", err)
 	}
+	if st := s.Stats(); st.RateLimited != 1 || st.Failed != 1 || st.Requests != 3 {
+		t.Errorf("Stats = %+v, want 1 rate limited, 1 failed, 3 requests", st)
+	}
 }
 
 func TestCancellationReachesCompleter(t *testing.T) {
