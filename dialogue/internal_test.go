@@ -208,3 +208,13 @@ func TestLimiterEvictsIdlePlayers(t *testing.T) {
 		t.Errorf("busy got %d requests after the sweep, want the 8 it had refilled", n)
 	}
 }
+
+func TestCanonicalLanguage(t *testing.T) {
+	for in, want := range map[string]string{
+		"": "", "EN": "en", "pt-br": "pt-BR", "ZH-hant-tw": "zh-Hant-TW", "es-419": "es-419",
+	} {
+		if got := canonicalLanguage(in); got != want {
+			t.Errorf("canonicalLanguage(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

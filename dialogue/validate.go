@@ -224,6 +224,9 @@ func isLanguageTag(s string) bool {
 // canonicalLanguage returns a tag accepted by isLanguageTag in its
 // canonical case: "pt-br" becomes "pt-BR", "ZH-hant" "zh-Hant".
 func canonicalLanguage(s string) string {
+	if s == "" {
+		return ""
+	}
 	parts := strings.Split(s, "-")
 	for i, p := range parts {
 		switch {
