@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -834,5 +835,64 @@ func TestGRPCCloseDuringShutdown(t *testing.T) {
 	}
 	if err := h.srv.Close(); !errors.Is(err, dialogue.ErrClosed) {
 		t.Errorf("second Close = %v, want ErrClosed", err)
+	}
+}
+
+// TestGRPCConverseGoroutinesEndWithStream: however a Converse stream ends
+// while the NPC is speaking, the handler's reader and reply goroutines end
+// with it (and the backend request is cancelled).
+func TestGRPCConverseGoroutinesEndWithStream(t *testing.T) {
+	say := &dialoguev1.ConverseRequest{Action: &dialoguev1.ConverseRequest_Say{Say: &dialoguev1.Utterance{NpcId: "mara", Text: "talk"}}}
+	tests := []struct {
+		name string
+		end  func(t *testing.T, st grpc.BidiStreamingClient[dialoguev1.ConverseRequest, dialoguev1.ConverseResponse], cancel context.CancelFunc)
+		want codes.Code
+	}{
+		{"client cancels", func(t *testing.T, _ grpc.BidiStreamingClient[dialoguev1.ConverseRequest, dialoguev1.ConverseResponse], cancel context.CancelFunc) {
+			cancel()
+		}, codes.Canceled},
+		{"malformed request", func(t *testing.T, st grpc.BidiStreamingClient[dialoguev1.ConverseRequest, dialoguev1.ConverseResponse], _ context.CancelFunc) {
+			_ = st.Send(&dialoguev1.ConverseRequest{})
+		}, codes.InvalidArgument},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cancelled := make(chan struct{})
+			fc := &fakeCompleter{respond: func(ctx context.Context, req router.Request) (dialogue.CompletionStream, error) {
+				if strings.Contains(req.Messages[len(req.Messages)-1].Content, "talk") {
+					return &fakeStream{ctx: ctx, deltas: []router.Delta{{Text: "Well"}}, hang: true, cancelled: cancelled}, nil
+				}
+				return replying("Hm.")(ctx, req)
+			}}
+			h := serve(t, newService(t, fc, nil), true, nil)
+			// Bring the connection up before taking the baseline.
+			if _, err := h.client.Say(as(t.Context(), tokP1), &dialoguev1.SayRequest{Utterance: &dialoguev1.Utterance{NpcId: "mara", Text: "hi"}}); err != nil {
+				t.Fatal(err)
+			}
+			baseline := goleak.IgnoreCurrent()
+			ctx, cancel := context.WithCancel(as(t.Context(), tokP1))
+			defer cancel()
+			st, err := h.client.Converse(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = st.Send(say)
+			if m, err := st.Recv(); err != nil || m.GetChunk().GetText() != "Well" {
+				t.Fatalf("first chunk = %v, %v", m, err)
+			}
+			tt.end(t, st, cancel)
+			for {
+				if _, err := st.Recv(); err != nil {
+					if got := status.Code(err); got != tt.want {
+						t.Errorf("stream ended with %v, want %v", err, tt.want)
+					}
+					break
+				}
+			}
+			<-cancelled
+			if err := goleak.Find(baseline); err != nil {
+				t.Error(err)
+			}
+		})
 	}
 }
