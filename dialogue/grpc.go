@@ -263,9 +263,21 @@ func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.Conver
 						}
 						return stream.Send(&dialoguev1.ConverseResponse{Turn: n, Chunk: c})
 					})
-					if err != nil && !sent && tctx.Err() == nil {
-						if te := turnError(err); te != nil {
-							err = stream.Send(&dialoguev1.ConverseResponse{Turn: n, Error: te})
+					if err != nil && !sent {
+						switch {
+						case context.Cause(tctx) == errInterrupted:
+							// Interrupted before the reply began (in
+							// moderation, say): whatever that step
+							// returned, the turn ends like any other
+							// interrupted one.
+							err = stream.Send(&dialoguev1.ConverseResponse{Turn: n, Chunk: &dialoguev1.Chunk{
+								SentenceEnd: true, Final: true,
+								Completion: &dialoguev1.Completion{FinishReason: dialoguev1.FinishReason_FINISH_REASON_INTERRUPTED, SessionId: u.GetSessionId()},
+							}})
+						case tctx.Err() == nil:
+							if te := turnError(err); te != nil {
+								err = stream.Send(&dialoguev1.ConverseResponse{Turn: n, Error: te})
+							}
 						}
 					}
 					done <- result{err, sess, u.GetNpcId()}

@@ -896,3 +896,76 @@ func TestGRPCConverseGoroutinesEndWithStream(t *testing.T) {
 		})
 	}
 }
+
+// slowModerator holds Input for lines containing "slow" until the request
+// is cancelled, then fails with an error of its own (as a moderation
+// client that ignores why its context ended would).
+type slowModerator struct{ entered chan struct{} }
+
+func (m slowModerator) Input(ctx context.Context, in dialogue.Moderation) (string, error) {
+	if strings.Contains(in.Text, "slow") {
+		close(m.entered)
+		<-ctx.Done()
+		return "", errors.New("moderation service: request aborted")
+	}
+	return in.Text, nil
+}
+
+func (slowModerator) Output(_ context.Context, m dialogue.Moderation) (string, error) {
+	return m.Text, nil
+}
+
+// TestGRPCConverseBargeInBeforeReply: a turn interrupted before its reply
+// began (here, in input moderation) still ends with a final INTERRUPTED
+// chunk, so every turn ends with a final chunk or an error, and the
+// conversation goes on. It used to end the whole stream with the
+// moderator's error, or leave the turn without an end.
+func TestGRPCConverseBargeInBeforeReply(t *testing.T) {
+	mod := slowModerator{entered: make(chan struct{})}
+	fc := &fakeCompleter{respond: replying("Fine.")}
+	h := serve(t, newService(t, fc, func(o *dialogue.Options) { o.Moderator = mod }), false, nil)
+	st, err := h.client.Converse(as(t.Context(), tokP1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	say := func(text string) {
+		t.Helper()
+		if err := st.Send(&dialoguev1.ConverseRequest{Action: &dialoguev1.ConverseRequest_Say{Say: &dialoguev1.Utterance{NpcId: "mara", Text: text}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	say("a slow one")
+	<-mod.entered
+	say("never mind")
+	m, err := st.Recv()
+	if err != nil {
+		t.Fatalf("after barge-in during moderation: %v", err)
+	}
+	if c := m.GetChunk(); m.GetTurn() != 1 || !c.GetFinal() || c.GetCompletion().GetFinishReason() != dialoguev1.FinishReason_FINISH_REASON_INTERRUPTED {
+		t.Errorf("turn 1 ended with %v, want a final INTERRUPTED chunk", m)
+	}
+	var text strings.Builder
+	for {
+		m, err := st.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.GetTurn() != 2 {
+			t.Fatalf("message for turn %d, want 2: %v", m.GetTurn(), m)
+		}
+		text.WriteString(m.GetChunk().GetText())
+		if m.GetChunk().GetFinal() {
+			break
+		}
+	}
+	if text.String() != "Fine." {
+		t.Errorf("turn 2 = %q, want %q", text.String(), "Fine.")
+	}
+	if n := len(fc.requests()); n != 1 {
+		t.Errorf("%d backend requests, want 1 (turn 1 never reached the backend)", n)
+	}
+	_ = st.CloseSend()
+	if _, err := st.Recv(); err != io.EOF {
+		t.Errorf("after CloseSend: %v, want io.EOF", err)
+	}
+}
