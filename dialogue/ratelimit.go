@@ -16,13 +16,13 @@ type RateLimit struct {
 
 // limiter holds one bucket per key. A bucket that has refilled carries no
 // state (a new one would be identical), so a sweep drops every such bucket
-// at most once per refill interval (Burst/Rate): memory stays proportional
-// to the players active in the last two intervals, whatever came before,
-// and sweeping costs O(1) amortised per request.
+// at most once per refill interval (Burst/Rate, at least a second): memory
+// stays proportional to the players active in the last two intervals,
+// whatever came before, and sweeping costs O(1) amortised per request.
 type limiter struct {
 	rate   float64
 	burst  float64
-	refill time.Duration // time for an empty bucket to fill
+	refill time.Duration // sweep interval: time for an empty bucket to fill, at least 1s
 	now    func() time.Time
 
 	mu        sync.Mutex
@@ -47,7 +47,9 @@ func newLimiter(rl RateLimit, now func() time.Time) *limiter {
 		rl.Burst = 10
 	}
 	refill := time.Duration(float64(rl.Burst) / rl.Rate * float64(time.Second))
-	return &limiter{rate: rl.Rate, burst: float64(rl.Burst), refill: max(refill, time.Millisecond), now: now,
+	// Sweeping at most once a second keeps a generous limit (a bucket
+	// refilling in microseconds) from scanning the map on every request.
+	return &limiter{rate: rl.Rate, burst: float64(rl.Burst), refill: max(refill, time.Second), now: now,
 		buckets: make(map[string]*bucket), lastSweep: now()}
 }
 
