@@ -43,8 +43,12 @@ func (s *Service) Register(r grpc.ServiceRegistrar) {
 // dialogue service's methods only, recover panics (as Internal) and
 // authenticate the "authorization: Bearer <token>" metadata with a. Other
 // services on the same server (health, reflection, the studio's own) pass
-// through untouched. log may be nil (slog.Default()).
+// through untouched. log may be nil (slog.Default()); a must not be: a nil
+// Authenticator panics here rather than on the first call.
 func Interceptors(a Authenticator, log *slog.Logger) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
+	if a == nil {
+		panic("dialogue: Interceptors needs an Authenticator")
+	}
 	if log == nil {
 		log = slog.Default()
 	}
