@@ -26,7 +26,8 @@
 //	defer srv.Shutdown(ctx)
 //
 // To embed in a studio's own server, install the interceptors from
-// [Interceptors] (they act on this service's methods only) and call
+// [Interceptors] (they act on this service's methods only), bound message
+// sizes with grpc.MaxRecvMsgSize(svc.Limits().MaxMessageBytes), and call
 // [Service.Register]; see the examples. [Service.HTTPHandler] serves the
 // same calls as JSON (protojson) over HTTP, with StreamSay as Server-Sent
 // Events, for clients without a gRPC stack.
@@ -64,6 +65,14 @@
 // standard credentials, the standard health service, server reflection and
 // a graceful [Server.Shutdown] bounded by its context.
 //
+// # Conversations
+//
+// On a Converse stream a turn the service refuses (invalid, rate limited,
+// another player's session) is answered with a TurnError for that turn and
+// the stream stays open; the next turn inherits the NPC and session of the
+// last answered one. A new turn or an Interrupt cancels the reply in
+// progress, which ends with FINISH_REASON_INTERRUPTED.
+//
 // # Failure
 //
 // When no tier of the router can produce a first token, the NPC answers
@@ -83,5 +92,8 @@
 //
 // [Service], [Personas], [MemoryStore], [TokenAuthenticator] and [Server]
 // are safe for concurrent use. The service starts no goroutines of its
-// own; Converse runs one reader goroutine per stream, which ends with it.
+// own; a Converse stream runs a reader goroutine and one goroutine for the
+// reply in progress, and both end with the stream. [Server.Shutdown]
+// lets Converse streams finish their current reply and then ends them
+// with Unavailable; [Server.Close] stops at once, also during a Shutdown.
 package dialogue

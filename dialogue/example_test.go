@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
@@ -61,7 +62,8 @@ func ExampleService_Register() {
 		panic(err)
 	}
 	unary, stream := dialogue.Interceptors(auth, nil)
-	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(unary), grpc.ChainStreamInterceptor(stream))
+	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(unary), grpc.ChainStreamInterceptor(stream),
+		grpc.MaxRecvMsgSize(svc.Limits().MaxMessageBytes))
 	svc.Register(gs)
 	// ... register the studio's own services on gs here ...
 
@@ -203,4 +205,78 @@ func ExampleService_HTTPHandler() {
 	fmt.Println(resp.StatusCode, strings.Contains(string(body), `"text":"The tide turns at dusk. Be at the pier."`))
 	// Output:
 	// 200 true
+}
+
+// A conversation on one Converse stream: player turns go in, the NPC's
+// chunks come out marked with their turn. A refused turn gets a TurnError
+// and the conversation goes on with the same NPC and session.
+func ExampleServer_converse() {
+	svc, closeRouter := exampleService()
+	defer closeRouter()
+	auth, err := dialogue.NewTokenAuthenticator(map[dialogue.Token]dialogue.Identity{
+		"player-7-secret-token": {Kind: dialogue.KindPlayer, ID: "player-7"},
+	})
+	if err != nil {
+		panic(err)
+	}
+	srv, err := dialogue.NewServer(svc, dialogue.ServerOptions{Authenticator: auth, Insecure: true})
+	if err != nil {
+		panic(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	defer func() { _ = srv.Close(); <-served }()
+
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		panic(err)
+	}
+	defer conn.Close()
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer player-7-secret-token")
+	st, err := dialoguev1.NewDialogueServiceClient(conn).Converse(ctx)
+	if err != nil {
+		panic(err)
+	}
+	turns := []*dialoguev1.Utterance{
+		{NpcId: "mara", Text: "When does the boat leave?"},
+		{Text: strings.Repeat("Please! ", 300)}, // over the utterance limit
+		{Text: "And where?"},                    // same NPC and session as the first turn
+	}
+	for _, u := range turns {
+		if err := st.Send(&dialoguev1.ConverseRequest{Action: &dialoguev1.ConverseRequest_Say{Say: u}}); err != nil {
+			panic(err)
+		}
+		for {
+			m, err := st.Recv()
+			if err != nil {
+				panic(err)
+			}
+			if e := m.GetError(); e != nil {
+				fmt.Printf("turn %d refused: %v\n", m.GetTurn(), codes.Code(e.GetCode()))
+				break
+			}
+			if c := m.GetChunk(); c.GetFinal() {
+				fmt.Printf("turn %d done: %v\n", m.GetTurn(), c.GetCompletion().GetFinishReason())
+				break
+			} else if c.GetSentenceEnd() {
+				fmt.Printf("turn %d sentence ends: %q\n", m.GetTurn(), c.GetText())
+			}
+		}
+	}
+	_ = st.CloseSend()
+	_, err = st.Recv()
+	fmt.Println("stream end:", err)
+	// Output:
+	// turn 1 sentence ends: "dusk."
+	// turn 1 sentence ends: "pier."
+	// turn 1 done: FINISH_REASON_SCRIPTED
+	// turn 2 refused: InvalidArgument
+	// turn 3 sentence ends: "dusk."
+	// turn 3 sentence ends: "pier."
+	// turn 3 done: FINISH_REASON_SCRIPTED
+	// stream end: EOF
 }

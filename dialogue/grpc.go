@@ -13,14 +13,12 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
-	"google.golang.org/grpc/status"
 
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
 )
@@ -32,6 +30,11 @@ const ServiceName = "bodybroker.dialogue.v1.DialogueService"
 // *grpc.Server, say). The service needs an [Identity] on every call's
 // context: install [Interceptors] on that server, or your own interceptors
 // that call [WithIdentity]; calls without one fail with Unauthenticated.
+// Bound request sizes on that server with
+// grpc.MaxRecvMsgSize(s.Limits().MaxMessageBytes) so oversize messages are
+// refused before they are decoded. Converse streams on such a server are
+// not drained by its GracefulStop; they end when their clients close them
+// or when the server stops.
 func (s *Service) Register(r grpc.ServiceRegistrar) {
 	dialoguev1.RegisterDialogueServiceServer(r, &grpcHandler{s: s})
 }
@@ -40,8 +43,12 @@ func (s *Service) Register(r grpc.ServiceRegistrar) {
 // dialogue service's methods only, recover panics (as Internal) and
 // authenticate the "authorization: Bearer <token>" metadata with a. Other
 // services on the same server (health, reflection, the studio's own) pass
-// through untouched. log may be nil (slog.Default()).
+// through untouched. log may be nil (slog.Default()); a must not be: a nil
+// Authenticator panics here rather than on the first call.
 func Interceptors(a Authenticator, log *slog.Logger) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
+	if a == nil {
+		panic("dialogue: Interceptors needs an Authenticator")
+	}
 	if log == nil {
 		log = slog.Default()
 	}
@@ -61,7 +68,7 @@ func Interceptors(a Authenticator, log *slog.Logger) (grpc.UnaryServerIntercepto
 	recovered := func(method string, err *error) {
 		if r := recover(); r != nil {
 			log.Error("dialogue: panic in handler", "method", method, "panic", r, "stack", string(debug.Stack()))
-			*err = status.Error(codes.Internal, "internal error")
+			*err = toStatus(errPanic)
 		}
 	}
 	unary := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (resp any, err error) {
@@ -100,6 +107,9 @@ func (s *identityStream) Context() context.Context { return s.ctx }
 type grpcHandler struct {
 	dialoguev1.UnimplementedDialogueServiceServer
 	s *Service
+	// drain is closed when a [Server] begins a graceful shutdown; nil for
+	// a handler registered on a studio's own server.
+	drain <-chan struct{}
 }
 
 func (h *grpcHandler) Say(ctx context.Context, req *dialoguev1.SayRequest) (*dialoguev1.SayResponse, error) {
@@ -114,22 +124,28 @@ func (h *grpcHandler) StreamSay(req *dialoguev1.StreamSayRequest, stream grpc.Se
 	return toStatus(err)
 }
 
+// errNoAction is a ConverseRequest with neither say nor interrupt.
+var errNoAction = &FieldError{Field: "action", Reason: "a ConverseRequest needs say or interrupt"}
+
 // Converse runs one reply at a time; a new turn or an Interrupt cancels the
 // reply in progress (its last chunk says FINISH_REASON_INTERRUPTED) before
-// the next starts, so only one goroutine ever sends. A second goroutine
-// reads requests; it ends when the stream does.
+// the next starts, so only one goroutine ever sends. A turn the service
+// refuses is answered with a TurnError and the stream goes on. A second
+// goroutine reads requests; it ends when the stream does. When the server
+// drains, the stream ends with Unavailable once the reply in progress is
+// done.
 func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.ConverseRequest, dialoguev1.ConverseResponse]) error {
 	ctx := stream.Context()
 	type recvd struct {
 		m   *dialoguev1.ConverseRequest
 		err error
 	}
-	in := make(chan recvd)
+	recv := make(chan recvd)
 	go func() {
 		for {
 			m, err := stream.Recv()
 			select {
-			case in <- recvd{m, err}:
+			case recv <- recvd{m, err}:
 			case <-ctx.Done():
 				return
 			}
@@ -139,17 +155,26 @@ func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.Conver
 		}
 	}()
 
+	// result ends a turn; session and npc are set when it was answered.
 	type result struct {
-		err     error
-		session string
+		err          error
+		session, npc string
 	}
 	var (
+		in      = recv
+		drain   = h.drain
+		closing bool
 		cancel  context.CancelCauseFunc
 		done    chan result
 		turnNo  uint32
-		npc     string
-		session string
+		npc     string // of the last answered turn, inherited by the next
+		session string // likewise
 	)
+	answered := func(r result) {
+		if r.session != "" {
+			session, npc = r.session, r.npc
+		}
+	}
 	// stop interrupts the reply in progress and waits for it.
 	stop := func(cause error) error {
 		if done == nil {
@@ -158,9 +183,7 @@ func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.Conver
 		cancel(cause)
 		r := <-done
 		done, cancel = nil, nil
-		if r.session != "" {
-			session = r.session
-		}
+		answered(r)
 		if r.err != nil && !(cause == errInterrupted && errors.Is(r.err, context.Canceled)) {
 			return r.err
 		}
@@ -172,11 +195,18 @@ func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.Conver
 		select {
 		case r := <-done:
 			done, cancel = nil, nil
-			if r.session != "" {
-				session = r.session
-			}
+			answered(r)
 			if r.err != nil {
 				return toStatus(r.err)
+			}
+			if closing {
+				return toStatus(fmt.Errorf("%w: the server is shutting down", ErrClosed))
+			}
+		case <-drain:
+			// Finish the reply in progress, take no more turns.
+			drain, in, closing = nil, nil, true
+			if done == nil {
+				return toStatus(fmt.Errorf("%w: the server is shutting down", ErrClosed))
 			}
 		case m := <-in:
 			if m.err == io.EOF {
@@ -189,7 +219,7 @@ func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.Conver
 				return nil
 			}
 			if m.err != nil {
-				return m.err
+				return toStatus(m.err)
 			}
 			switch a := m.m.GetAction().(type) {
 			case *dialoguev1.ConverseRequest_Interrupt:
@@ -202,7 +232,7 @@ func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.Conver
 				}
 				u := a.Say
 				if u == nil {
-					return status.Error(codes.InvalidArgument, "dialogue: empty turn")
+					u = &dialoguev1.Utterance{} // refused by validation, as a turn
 				}
 				if u.GetNpcId() == "" {
 					u.NpcId = npc
@@ -210,7 +240,6 @@ func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.Conver
 				if u.GetSessionId() == "" && u.GetNpcId() == npc {
 					u.SessionId = session
 				}
-				npc = u.GetNpcId()
 				turnNo++
 				n := turnNo
 				var tctx context.Context
@@ -218,26 +247,47 @@ func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.Conver
 				done = make(chan result, 1)
 				go func(done chan<- result, cancel context.CancelCauseFunc) {
 					defer cancel(context.Canceled)
-					var sess string
+					var (
+						sess string
+						sent bool
+					)
 					defer func() {
 						// This goroutine is outside the interceptor's
 						// recovery: recover here, or a panic kills the
 						// process.
 						if v := recover(); v != nil {
 							h.s.log.Error("dialogue: panic in Converse", "panic", v, "stack", string(debug.Stack()))
-							done <- result{status.Error(codes.Internal, "internal error"), sess}
+							done <- result{errPanic, "", ""}
 						}
 					}()
 					err := h.s.StreamSay(tctx, u, func(c *dialoguev1.Chunk) error {
+						sent = true
 						if c.GetFinal() {
 							sess = c.GetCompletion().GetSessionId()
 						}
 						return stream.Send(&dialoguev1.ConverseResponse{Turn: n, Chunk: c})
 					})
-					done <- result{err, sess}
+					if err != nil && !sent {
+						switch {
+						case context.Cause(tctx) == errInterrupted:
+							// Interrupted before the reply began (in
+							// moderation, say): whatever that step
+							// returned, the turn ends like any other
+							// interrupted one.
+							err = stream.Send(&dialoguev1.ConverseResponse{Turn: n, Chunk: &dialoguev1.Chunk{
+								SentenceEnd: true, Final: true,
+								Completion: &dialoguev1.Completion{FinishReason: dialoguev1.FinishReason_FINISH_REASON_INTERRUPTED, SessionId: u.GetSessionId()},
+							}})
+						case tctx.Err() == nil:
+							if te := turnError(err); te != nil {
+								err = stream.Send(&dialoguev1.ConverseResponse{Turn: n, Error: te})
+							}
+						}
+					}
+					done <- result{err, sess, u.GetNpcId()}
 				}(done, cancel)
 			default:
-				return status.Error(codes.InvalidArgument, "dialogue: a ConverseRequest needs say or interrupt")
+				return toStatus(errNoAction)
 			}
 		}
 	}
@@ -282,9 +332,11 @@ type ServerOptions struct {
 type Server struct {
 	grpc   *grpc.Server
 	health *health.Server
+	drain  chan struct{} // closed when shutdown begins
 
-	mu   sync.Mutex
-	shut bool
+	mu      sync.Mutex
+	shut    bool // Shutdown or Close has begun
+	stopped bool // Close has been called
 }
 
 // NewServer builds a Server for svc.
@@ -329,12 +381,13 @@ func NewServer(svc *Service, opts ServerOptions) (*Server, error) {
 	}
 	so = append(so, opts.ExtraOptions...)
 	gs := grpc.NewServer(so...)
-	svc.Register(gs)
+	drain := make(chan struct{})
+	dialoguev1.RegisterDialogueServiceServer(gs, &grpcHandler{s: svc, drain: drain})
 	hs := health.NewServer()
 	hs.SetServingStatus(ServiceName, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(gs, hs)
 	reflection.Register(gs)
-	return &Server{grpc: gs, health: hs}, nil
+	return &Server{grpc: gs, health: hs, drain: drain}, nil
 }
 
 // GRPC returns the underlying *grpc.Server, to register more services on
@@ -356,8 +409,11 @@ func (s *Server) Serve(lis net.Listener) error {
 
 // Shutdown stops the server gracefully: health turns NOT_SERVING, new RPCs
 // are refused, and RPCs in progress may finish until ctx is done, when the
-// rest are cancelled. It returns ctx.Err() if it had to cancel any, and
-// ErrClosed on later calls.
+// rest are cancelled. A Converse stream finishes the reply in progress and
+// then ends with Unavailable (an idle one ends at once), so that open
+// conversations do not hold the shutdown to its deadline; the client
+// reconnects elsewhere and carries on with its session ID. It returns
+// ctx.Err() if it had to cancel any RPC, and ErrClosed on later calls.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if !s.markShut() {
 		return ErrClosed
@@ -370,6 +426,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-stopped:
+		s.mu.Lock()
+		forced := s.stopped
+		s.mu.Unlock()
+		if forced {
+			return fmt.Errorf("%w: Close cut the graceful shutdown short", ErrClosed)
+		}
 		return nil
 	case <-ctx.Done():
 		s.grpc.Stop()
@@ -378,12 +440,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-// Close stops the server now, cancelling RPCs in progress. Later calls
-// return ErrClosed.
+// Close stops the server now, cancelling RPCs in progress; called while
+// a Shutdown is waiting, it cuts that short (Shutdown then returns
+// ErrClosed), like http.Server.Close. Later calls return ErrClosed.
 func (s *Server) Close() error {
-	if !s.markShut() {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
 		return ErrClosed
 	}
+	s.stopped = true
+	s.mu.Unlock()
+	s.markShut()
 	s.health.Shutdown()
 	s.grpc.Stop()
 	return nil
@@ -396,5 +464,6 @@ func (s *Server) markShut() bool {
 		return false
 	}
 	s.shut = true
+	close(s.drain)
 	return true
 }

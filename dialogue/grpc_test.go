@@ -12,11 +12,13 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -502,29 +504,89 @@ func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
 }
 
-// TestGRPCConverseTurnError: a turn the service refuses ends the stream
-// with that turn's status code.
+// TestGRPCConverseTurnError: a turn the service refuses (validation, rate
+// limit, another player's session) is answered with a TurnError for that
+// turn and the conversation goes on; only a malformed ConverseRequest ends
+// the stream. (It used to end the stream on any refused turn, which a game
+// client would have to reconnect after.)
 func TestGRPCConverseTurnError(t *testing.T) {
-	h := serve(t, newService(t, &fakeCompleter{respond: replying("Hm.")}, nil), false, nil)
+	svc := newService(t, &fakeCompleter{respond: replying("Hm.")}, func(o *dialogue.Options) {
+		o.RateLimit = dialogue.RateLimit{Rate: 0.001, Burst: 3}
+	})
+	h := serve(t, svc, false, nil)
 	st, err := h.client.Converse(as(t.Context(), tokP1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = st.Send(&dialoguev1.ConverseRequest{Action: &dialoguev1.ConverseRequest_Say{Say: &dialoguev1.Utterance{NpcId: "mara", Text: "hi"}}})
-	for {
-		m, err := st.Recv()
-		if err != nil {
+	say := func(u *dialoguev1.Utterance) {
+		t.Helper()
+		if err := st.Send(&dialoguev1.ConverseRequest{Action: &dialoguev1.ConverseRequest_Say{Say: u}}); err != nil {
 			t.Fatal(err)
 		}
-		if m.GetChunk().GetFinal() {
-			break
+	}
+	// reply reads one turn's answer: its text, or its error.
+	var session string // of the last answered turn
+	reply := func(turn uint32) (string, *dialoguev1.TurnError) {
+		t.Helper()
+		var b strings.Builder
+		for {
+			m, err := st.Recv()
+			if err != nil {
+				t.Fatalf("turn %d: %v", turn, err)
+			}
+			if m.GetTurn() != turn {
+				t.Fatalf("message for turn %d, want %d: %v", m.GetTurn(), turn, m)
+			}
+			if m.GetError() != nil {
+				if m.GetChunk() != nil {
+					t.Errorf("turn %d: both chunk and error set", turn)
+				}
+				return b.String(), m.GetError()
+			}
+			b.WriteString(m.GetChunk().GetText())
+			if m.GetChunk().GetFinal() {
+				session = m.GetChunk().GetCompletion().GetSessionId()
+				return b.String(), nil
+			}
 		}
 	}
-	// The NPC is inherited from the first turn; the empty text is not.
-	_ = st.Send(&dialoguev1.ConverseRequest{Action: &dialoguev1.ConverseRequest_Say{Say: &dialoguev1.Utterance{}}})
-	if _, err := st.Recv(); status.Code(err) != codes.InvalidArgument {
-		t.Errorf("after an invalid turn: %v, want InvalidArgument", err)
+	say(&dialoguev1.Utterance{NpcId: "mara", Text: "hi"})
+	if text, terr := reply(1); text != "Hm." || terr != nil {
+		t.Fatalf("turn 1 = %q, %v", text, terr)
 	}
+	first := session
+	// The NPC is inherited from the first turn; the empty text is not.
+	say(&dialoguev1.Utterance{})
+	if _, terr := reply(2); codes.Code(terr.GetCode()) != codes.InvalidArgument || terr.GetMessage() == "" {
+		t.Errorf("turn 2 (empty) error = %v, want InvalidArgument with a message", terr)
+	}
+	say(&dialoguev1.Utterance{NpcId: "nobody", Text: "hi"})
+	if _, terr := reply(3); codes.Code(terr.GetCode()) != codes.InvalidArgument {
+		t.Errorf("turn 3 (unknown NPC) error = %v, want InvalidArgument", terr)
+	}
+	// The conversation goes on after refused turns, with the NPC and
+	// session of the last answered turn: a refused turn changes neither.
+	say(&dialoguev1.Utterance{Text: "still there?"})
+	if text, terr := reply(4); text != "Hm." || terr != nil {
+		t.Fatalf("turn 4 = %q, %v", text, terr)
+	}
+	if session != first {
+		t.Errorf("turn 4 session %q, want turn 1's %q", session, first)
+	}
+	say(&dialoguev1.Utterance{NpcId: "mara", Text: "again"}) // over the burst of 3
+	if _, terr := reply(5); codes.Code(terr.GetCode()) != codes.ResourceExhausted {
+		t.Errorf("turn 5 (rate limited) error = %v, want ResourceExhausted", terr)
+	}
+	if err := st.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Recv(); err != io.EOF {
+		t.Errorf("after CloseSend: %v, want io.EOF", err)
+	}
+	if got := svc.Stats().Requests; got != 2 {
+		t.Errorf("Stats().Requests = %d, want the 2 turns that were answered", got)
+	}
+
 	st2, err := h.client.Converse(as(t.Context(), tokP1))
 	if err != nil {
 		t.Fatal(err)
@@ -532,6 +594,38 @@ func TestGRPCConverseTurnError(t *testing.T) {
 	_ = st2.Send(&dialoguev1.ConverseRequest{})
 	if _, err := st2.Recv(); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("empty ConverseRequest: %v, want InvalidArgument", err)
+	}
+}
+
+// TestGRPCConverseOtherPlayersSession: continuing another player's session
+// on a Converse stream is refused for that turn, and nothing of the other
+// conversation comes back.
+func TestGRPCConverseOtherPlayersSession(t *testing.T) {
+	fc := &fakeCompleter{respond: replying("Secret plans.")}
+	h := serve(t, newService(t, fc, nil), false, nil)
+	r, err := h.client.Say(as(t.Context(), tokP1), &dialoguev1.SayRequest{Utterance: &dialoguev1.Utterance{NpcId: "mara", Text: "the plan?"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := h.client.Converse(as(t.Context(), tokP2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = st.Send(&dialoguev1.ConverseRequest{Action: &dialoguev1.ConverseRequest_Say{Say: &dialoguev1.Utterance{
+		NpcId: "mara", SessionId: r.GetCompletion().GetSessionId(), Text: "what did they say?"}}})
+	m, err := st.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if codes.Code(m.GetError().GetCode()) != codes.PermissionDenied || m.GetChunk() != nil {
+		t.Errorf("another player's session: %v, want a PermissionDenied turn error", m)
+	}
+	if n := len(fc.requests()); n != 1 {
+		t.Errorf("%d backend requests, want only player one's", n)
+	}
+	_ = st.CloseSend()
+	if _, err := st.Recv(); err != io.EOF {
+		t.Errorf("after CloseSend: %v, want io.EOF", err)
 	}
 }
 
@@ -592,5 +686,286 @@ func TestGRPCConcurrentStreams(t *testing.T) {
 	}
 	if len(seen) != n {
 		t.Errorf("%d sessions, want %d", len(seen), n)
+	}
+}
+
+// gatedStream sends before, waits for gate (or cancellation), then sends
+// after and ends.
+type gatedStream struct {
+	ctx           context.Context
+	before, after []router.Delta
+	gate          <-chan struct{}
+}
+
+func (s *gatedStream) Recv() (router.Delta, error) {
+	if len(s.before) > 0 {
+		d := s.before[0]
+		s.before = s.before[1:]
+		return d, nil
+	}
+	if s.gate != nil {
+		select {
+		case <-s.gate:
+			s.gate = nil
+		case <-s.ctx.Done():
+			return router.Delta{}, s.ctx.Err()
+		}
+	}
+	if len(s.after) > 0 {
+		d := s.after[0]
+		s.after = s.after[1:]
+		return d, nil
+	}
+	return router.Delta{}, io.EOF
+}
+
+func (s *gatedStream) Close() error            { return nil }
+func (s *gatedStream) Receipt() router.Receipt { return router.Receipt{} }
+
+// TestGRPCGracefulShutdownConverse: a graceful shutdown lets a Converse
+// reply in progress finish, then ends that stream with Unavailable; an idle
+// Converse stream ends at once, so open conversations do not hold the
+// shutdown until its deadline (they used to, and were then cut off).
+func TestGRPCGracefulShutdownConverse(t *testing.T) {
+	release := make(chan struct{})
+	fc := &fakeCompleter{respond: func(ctx context.Context, req router.Request) (dialogue.CompletionStream, error) {
+		if strings.Contains(req.Messages[len(req.Messages)-1].Content, "count") {
+			return &gatedStream{ctx: ctx, before: []router.Delta{{Text: "One. "}}, after: []router.Delta{{Text: "Two."}}, gate: release}, nil
+		}
+		return replying("Hm.")(ctx, req)
+	}}
+	h := serve(t, newService(t, fc, nil), true, nil)
+	say := func(text string) *dialoguev1.ConverseRequest {
+		return &dialoguev1.ConverseRequest{Action: &dialoguev1.ConverseRequest_Say{Say: &dialoguev1.Utterance{NpcId: "mara", Text: text}}}
+	}
+	idle, err := h.client.Converse(as(t.Context(), tokP1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = idle.Send(say("hi"))
+	for {
+		m, err := idle.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.GetChunk().GetFinal() {
+			break
+		}
+	}
+	busy, err := h.client.Converse(as(t.Context(), tokP2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = busy.Send(say("count"))
+	if m, err := busy.Recv(); err != nil || m.GetChunk().GetText() != "One." {
+		t.Fatalf("busy stream first chunk = %v, %v", m, err)
+	}
+
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		shut <- h.srv.Shutdown(ctx)
+	}()
+	if _, err := idle.Recv(); status.Code(err) != codes.Unavailable {
+		t.Errorf("idle Converse during shutdown: %v, want Unavailable", err)
+	}
+	close(release)
+	var text strings.Builder
+	text.WriteString("One.")
+	for {
+		m, err := busy.Recv()
+		if err != nil {
+			if status.Code(err) != codes.Unavailable {
+				t.Errorf("busy Converse after its reply: %v, want Unavailable", err)
+			}
+			break
+		}
+		text.WriteString(m.GetChunk().GetText())
+		if m.GetChunk().GetFinal() && m.GetChunk().GetCompletion().GetFinishReason() != dialoguev1.FinishReason_FINISH_REASON_STOP {
+			t.Errorf("busy reply finished with %v, want STOP", m.GetChunk().GetCompletion().GetFinishReason())
+		}
+	}
+	if text.String() != "One. Two." {
+		t.Errorf("busy reply = %q, want it whole", text.String())
+	}
+	if err := <-shut; err != nil {
+		t.Errorf("Shutdown = %v, want nil: every stream ended by itself", err)
+	}
+}
+
+// TestGRPCCloseDuringShutdown: Close forces a graceful Shutdown that is
+// still waiting for a stream, as http.Server.Close does; it used to return
+// ErrClosed and do nothing, leaving Shutdown waiting for its deadline.
+func TestGRPCCloseDuringShutdown(t *testing.T) {
+	fc := &fakeCompleter{respond: func(ctx context.Context, req router.Request) (dialogue.CompletionStream, error) {
+		return &fakeStream{ctx: ctx, deltas: []router.Delta{{Text: "Once"}}, hang: true}, nil
+	}}
+	h := serve(t, newService(t, fc, nil), true, nil)
+	st, err := h.client.StreamSay(as(t.Context(), tokP1), &dialoguev1.StreamSayRequest{Utterance: &dialoguev1.Utterance{NpcId: "mara", Text: "forever"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		shut <- h.srv.Shutdown(ctx)
+	}()
+	// Wait until the shutdown has begun: health turns NOT_SERVING.
+	hc := healthpb.NewHealthClient(h.conn)
+	for {
+		r, err := hc.Check(t.Context(), &healthpb.HealthCheckRequest{Service: dialogue.ServiceName})
+		if err != nil || r.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			break
+		}
+		runtime.Gosched()
+	}
+	if err := h.srv.Close(); err != nil {
+		t.Errorf("Close during Shutdown = %v, want nil", err)
+	}
+	if err := <-shut; !errors.Is(err, dialogue.ErrClosed) {
+		t.Errorf("Shutdown interrupted by Close = %v, want ErrClosed", err)
+	}
+	if _, err := st.Recv(); err == nil || err == io.EOF {
+		t.Errorf("stream after Close: %v, want an error", err)
+	}
+	if err := h.srv.Close(); !errors.Is(err, dialogue.ErrClosed) {
+		t.Errorf("second Close = %v, want ErrClosed", err)
+	}
+}
+
+// TestGRPCConverseGoroutinesEndWithStream: however a Converse stream ends
+// while the NPC is speaking, the handler's reader and reply goroutines end
+// with it (and the backend request is cancelled).
+func TestGRPCConverseGoroutinesEndWithStream(t *testing.T) {
+	say := &dialoguev1.ConverseRequest{Action: &dialoguev1.ConverseRequest_Say{Say: &dialoguev1.Utterance{NpcId: "mara", Text: "talk"}}}
+	tests := []struct {
+		name string
+		end  func(t *testing.T, st grpc.BidiStreamingClient[dialoguev1.ConverseRequest, dialoguev1.ConverseResponse], cancel context.CancelFunc)
+		want codes.Code
+	}{
+		{"client cancels", func(t *testing.T, _ grpc.BidiStreamingClient[dialoguev1.ConverseRequest, dialoguev1.ConverseResponse], cancel context.CancelFunc) {
+			cancel()
+		}, codes.Canceled},
+		{"malformed request", func(t *testing.T, st grpc.BidiStreamingClient[dialoguev1.ConverseRequest, dialoguev1.ConverseResponse], _ context.CancelFunc) {
+			_ = st.Send(&dialoguev1.ConverseRequest{})
+		}, codes.InvalidArgument},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cancelled := make(chan struct{})
+			fc := &fakeCompleter{respond: func(ctx context.Context, req router.Request) (dialogue.CompletionStream, error) {
+				if strings.Contains(req.Messages[len(req.Messages)-1].Content, "talk") {
+					return &fakeStream{ctx: ctx, deltas: []router.Delta{{Text: "Well"}}, hang: true, cancelled: cancelled}, nil
+				}
+				return replying("Hm.")(ctx, req)
+			}}
+			h := serve(t, newService(t, fc, nil), true, nil)
+			// Bring the connection up before taking the baseline.
+			if _, err := h.client.Say(as(t.Context(), tokP1), &dialoguev1.SayRequest{Utterance: &dialoguev1.Utterance{NpcId: "mara", Text: "hi"}}); err != nil {
+				t.Fatal(err)
+			}
+			baseline := goleak.IgnoreCurrent()
+			ctx, cancel := context.WithCancel(as(t.Context(), tokP1))
+			defer cancel()
+			st, err := h.client.Converse(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = st.Send(say)
+			if m, err := st.Recv(); err != nil || m.GetChunk().GetText() != "Well" {
+				t.Fatalf("first chunk = %v, %v", m, err)
+			}
+			tt.end(t, st, cancel)
+			for {
+				if _, err := st.Recv(); err != nil {
+					if got := status.Code(err); got != tt.want {
+						t.Errorf("stream ended with %v, want %v", err, tt.want)
+					}
+					break
+				}
+			}
+			<-cancelled
+			if err := goleak.Find(baseline); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// slowModerator holds Input for lines containing "slow" until the request
+// is cancelled, then fails with an error of its own (as a moderation
+// client that ignores why its context ended would).
+type slowModerator struct{ entered chan struct{} }
+
+func (m slowModerator) Input(ctx context.Context, in dialogue.Moderation) (string, error) {
+	if strings.Contains(in.Text, "slow") {
+		close(m.entered)
+		<-ctx.Done()
+		return "", errors.New("moderation service: request aborted")
+	}
+	return in.Text, nil
+}
+
+func (slowModerator) Output(_ context.Context, m dialogue.Moderation) (string, error) {
+	return m.Text, nil
+}
+
+// TestGRPCConverseBargeInBeforeReply: a turn interrupted before its reply
+// began (here, in input moderation) still ends with a final INTERRUPTED
+// chunk, so every turn ends with a final chunk or an error, and the
+// conversation goes on. It used to end the whole stream with the
+// moderator's error, or leave the turn without an end.
+func TestGRPCConverseBargeInBeforeReply(t *testing.T) {
+	mod := slowModerator{entered: make(chan struct{})}
+	fc := &fakeCompleter{respond: replying("Fine.")}
+	h := serve(t, newService(t, fc, func(o *dialogue.Options) { o.Moderator = mod }), false, nil)
+	st, err := h.client.Converse(as(t.Context(), tokP1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	say := func(text string) {
+		t.Helper()
+		if err := st.Send(&dialoguev1.ConverseRequest{Action: &dialoguev1.ConverseRequest_Say{Say: &dialoguev1.Utterance{NpcId: "mara", Text: text}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	say("a slow one")
+	<-mod.entered
+	say("never mind")
+	m, err := st.Recv()
+	if err != nil {
+		t.Fatalf("after barge-in during moderation: %v", err)
+	}
+	if c := m.GetChunk(); m.GetTurn() != 1 || !c.GetFinal() || c.GetCompletion().GetFinishReason() != dialoguev1.FinishReason_FINISH_REASON_INTERRUPTED {
+		t.Errorf("turn 1 ended with %v, want a final INTERRUPTED chunk", m)
+	}
+	var text strings.Builder
+	for {
+		m, err := st.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.GetTurn() != 2 {
+			t.Fatalf("message for turn %d, want 2: %v", m.GetTurn(), m)
+		}
+		text.WriteString(m.GetChunk().GetText())
+		if m.GetChunk().GetFinal() {
+			break
+		}
+	}
+	if text.String() != "Fine." {
+		t.Errorf("turn 2 = %q, want %q", text.String(), "Fine.")
+	}
+	if n := len(fc.requests()); n != 1 {
+		t.Errorf("%d backend requests, want 1 (turn 1 never reached the backend)", n)
+	}
+	_ = st.CloseSend()
+	if _, err := st.Recv(); err != io.EOF {
+		t.Errorf("after CloseSend: %v, want io.EOF", err)
 	}
 }

@@ -39,8 +39,13 @@ const (
 // Errors are JSON {"code": "permission_denied", "message": "..."} with the
 // HTTP status grpc-gateway uses for that code (400, 401, 403, 429, 503,
 // 504, ...). Bodies larger than Limits.MaxMessageBytes are refused. When the
-// client disconnects, the backend request is cancelled. log may be nil.
+// client disconnects, the backend request is cancelled. log may be nil; a
+// must not be: a nil Authenticator panics here rather than on the first
+// request.
 func (s *Service) HTTPHandler(a Authenticator, log *slog.Logger) http.Handler {
+	if a == nil {
+		panic("dialogue: HTTPHandler needs an Authenticator")
+	}
 	if log == nil {
 		log = slog.Default()
 	}

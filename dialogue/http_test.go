@@ -192,3 +192,23 @@ func TestHTTPDisconnectCancelsBackend(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestNilAuthenticatorPanicsAtSetup: a server wired without an
+// authenticator fails when it is built, not with a 500 or Internal on
+// every request.
+func TestNilAuthenticatorPanicsAtSetup(t *testing.T) {
+	svc := newService(t, &fakeCompleter{respond: replying("x")}, nil)
+	for name, f := range map[string]func(){
+		"HTTPHandler":  func() { svc.HTTPHandler(nil, nil) },
+		"Interceptors": func() { dialogue.Interceptors(nil, nil) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s(nil) did not panic", name)
+				}
+			}()
+			f()
+		}()
+	}
+}

@@ -3,6 +3,7 @@ package dialogue
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +29,26 @@ func TestSegmenter(t *testing.T) {
 			[]piece{{"Well...", true}, {" maybe", false}}},
 		{"CJK", []string{"你好。我是玛拉"},
 			[]piece{{"你好。", true}, {"我是玛拉", false}}},
+		// Abbreviations and initials do not end sentences: text-to-speech
+		// would pause after "Mr." and read "Smith" as a new sentence.
+		{"title", []string{"Ask Mr.", " Smith. He knows."},
+			[]piece{{"Ask Mr. Smith.", true}, {" He knows.", true}}},
+		{"title split across deltas", []string{"Ask M", "r. Smith."},
+			[]piece{{"Ask M", false}, {"r. Smith.", true}}},
+		{"title in brackets", []string{"(Dr. Venn) is here. Go."},
+			[]piece{{"(Dr. Venn) is here.", true}, {" Go.", true}}},
+		{"initials", []string{"J. R. R. Tolkien wrote it. Yes."},
+			[]piece{{"J. R. R. Tolkien wrote it.", true}, {" Yes.", true}}},
+		{"e.g.", []string{"Herbs, e.g. sage. Fine."},
+			[]piece{{"Herbs, e.g. sage.", true}, {" Fine.", true}}},
+		{"St. and vs.", []string{"St. Alban vs. the tide. Ha."},
+			[]piece{{"St. Alban vs. the tide.", true}, {" Ha.", true}}},
+		{"no is a sentence", []string{"No. Never."},
+			[]piece{{"No.", true}, {" Never.", true}}},
+		{"long word ending like a title", []string{"Drummr. Next."},
+			[]piece{{"Drummr.", true}, {" Next.", true}}},
+		{"question after a title", []string{"Is it Dr? Yes."},
+			[]piece{{"Is it Dr?", true}, {" Yes.", true}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -47,6 +68,7 @@ func TestSegmenter(t *testing.T) {
 func FuzzSegmenter(f *testing.F) {
 	f.Add("Hello there. How are you?", 3)
 	f.Add("3.5… «Oui.» 你好。", 1)
+	f.Add("Ask Mr. J. Smith, e.g. now. No.", 2)
 	f.Fuzz(func(t *testing.T, text string, cut int) {
 		var s segmenter
 		var got []piece
@@ -143,12 +165,56 @@ func TestLimiter(t *testing.T) {
 		t.Error("disabled limiter is not nil")
 	}
 	// Bounded memory: idle full buckets are swept.
-	l.maxKeys = 8
 	for i := range 100 {
 		l.allow(string(rune('a' + i)))
 		now = now.Add(10 * time.Second)
 	}
 	if n := len(l.buckets); n > 8 {
 		t.Errorf("%d buckets kept, want at most 8", n)
+	}
+}
+
+// TestLimiterEvictsIdlePlayers: after a spike of players who then go idle,
+// their buckets are dropped once they would have refilled, even when no
+// capacity limit forces a sweep.
+func TestLimiterEvictsIdlePlayers(t *testing.T) {
+	now := time.Unix(0, 0)
+	l := newLimiter(RateLimit{Rate: 2, Burst: 10}, func() time.Time { return now })
+	for i := range 20000 {
+		l.allow(fmt.Sprint("spike-", i)) // all active at once
+	}
+	if got := l.len(); got != 20000 {
+		t.Fatalf("%d buckets during the spike, want 20000", got)
+	}
+	now = now.Add(time.Minute) // everyone refilled long ago
+	for i := range 3 {
+		l.allow(fmt.Sprint("later-", i))
+		now = now.Add(time.Second)
+	}
+	if got := l.len(); got > 3 {
+		t.Errorf("%d buckets after the spike went idle, want at most 3", got)
+	}
+	// A player who has not refilled keeps their bucket through a sweep:
+	// eviction never hands a limited player a fresh burst.
+	for l.allow("busy") {
+	}
+	now = now.Add(4 * time.Second) // 8 of 10 tokens back; the last sweep was 7s ago
+	l.allow("someone-else")        // triggers a sweep
+	n := 0
+	for l.allow("busy") {
+		n++
+	}
+	if n != 8 {
+		t.Errorf("busy got %d requests after the sweep, want the 8 it had refilled", n)
+	}
+}
+
+func TestCanonicalLanguage(t *testing.T) {
+	for in, want := range map[string]string{
+		"": "", "EN": "en", "pt-br": "pt-BR", "ZH-hant-tw": "zh-Hant-TW", "es-419": "es-419",
+	} {
+		if got := canonicalLanguage(in); got != want {
+			t.Errorf("canonicalLanguage(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

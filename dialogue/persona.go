@@ -50,6 +50,8 @@ func (p *Persona) validate() error {
 		return fmt.Errorf("dialogue: persona %s has no fallback lines", p.ID)
 	case p.Importance < router.ImportanceUnset || p.Importance > router.Major:
 		return fmt.Errorf("dialogue: persona %s has importance %d out of range", p.ID, p.Importance)
+	case p.Language != "" && !isLanguageTag(p.Language):
+		return fmt.Errorf("dialogue: persona %s has language %q, not a BCP 47 language[-script][-region] tag", p.ID, p.Language)
 	}
 	for _, l := range p.FallbackLines {
 		if strings.TrimSpace(l) == "" {
@@ -106,6 +108,9 @@ func (r *Personas) Register(p Persona) error {
 	p.FallbackLines = slices.Clone(p.FallbackLines)
 	if err := p.validate(); err != nil {
 		return err
+	}
+	if p.Language != "" {
+		p.Language = canonicalLanguage(p.Language)
 	}
 	p.render()
 	r.mu.Lock()

@@ -14,16 +14,21 @@ type RateLimit struct {
 	Disable bool
 }
 
-// limiter holds one bucket per key. Full buckets are dropped when the map
-// grows past maxKeys, so memory stays bounded by active players.
+// limiter holds one bucket per key. A bucket that has refilled carries no
+// state (a new one would be identical), so a sweep drops every such bucket
+// at most once per refill interval (Burst/Rate, at least a second): memory
+// stays proportional to the players active in the last two intervals,
+// whatever came before, and sweeping costs O(1) amortised per request.
 type limiter struct {
-	rate  float64
-	burst float64
-	now   func() time.Time
+	rate   float64
+	burst  float64
+	refill time.Duration // sweep interval: time for an empty bucket to fill, at least 1s
+	now    func() time.Time
 
-	mu      sync.Mutex
-	buckets map[string]*bucket
-	maxKeys int
+	mu        sync.Mutex
+	buckets   map[string]*bucket
+	lastSweep time.Time
+	peak      int // largest len(buckets) since the map was last rebuilt
 }
 
 type bucket struct {
@@ -41,7 +46,11 @@ func newLimiter(rl RateLimit, now func() time.Time) *limiter {
 	if rl.Burst <= 0 {
 		rl.Burst = 10
 	}
-	return &limiter{rate: rl.Rate, burst: float64(rl.Burst), now: now, buckets: make(map[string]*bucket), maxKeys: 4096}
+	refill := time.Duration(float64(rl.Burst) / rl.Rate * float64(time.Second))
+	// Sweeping at most once a second keeps a generous limit (a bucket
+	// refilling in microseconds) from scanning the map on every request.
+	return &limiter{rate: rl.Rate, burst: float64(rl.Burst), refill: max(refill, time.Second), now: now,
+		buckets: make(map[string]*bucket), lastSweep: now()}
 }
 
 // allow takes a token from key's bucket and reports whether there was one.
@@ -53,13 +62,14 @@ func (l *limiter) allow(key string) bool {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if now.Sub(l.lastSweep) >= l.refill {
+		l.sweep(now)
+	}
 	b, ok := l.buckets[key]
 	if !ok {
-		if len(l.buckets) >= l.maxKeys {
-			l.sweep(now)
-		}
 		b = &bucket{tokens: l.burst, last: now}
 		l.buckets[key] = b
+		l.peak = max(l.peak, len(l.buckets))
 	}
 	if el := now.Sub(b.last).Seconds(); el > 0 {
 		b.tokens = min(l.burst, b.tokens+el*l.rate)
@@ -72,15 +82,27 @@ func (l *limiter) allow(key string) bool {
 	return true
 }
 
-// sweep drops buckets that have refilled; if none have, the map doubles its
-// allowance instead. Called with mu held.
+// sweep drops buckets that have refilled. Go maps never give memory back,
+// so after a spike the survivors move to a fresh map. Called with mu held.
 func (l *limiter) sweep(now time.Time) {
+	l.lastSweep = now
 	for k, b := range l.buckets {
 		if b.tokens+now.Sub(b.last).Seconds()*l.rate >= l.burst {
 			delete(l.buckets, k)
 		}
 	}
-	if len(l.buckets) >= l.maxKeys {
-		l.maxKeys *= 2
+	if n := len(l.buckets); l.peak > 1024 && n < l.peak/4 {
+		m := make(map[string]*bucket, n)
+		for k, b := range l.buckets {
+			m[k] = b
+		}
+		l.buckets, l.peak = m, n
 	}
+}
+
+// len returns the number of buckets held.
+func (l *limiter) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.buckets)
 }

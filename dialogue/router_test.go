@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
 	"github.com/bodybroker/sdk/internal/llmtest"
@@ -184,5 +187,107 @@ func TestRealRouterStreams(t *testing.T) {
 		if m.Role == "system" && strings.Contains(m.Content, "Can I ask?") {
 			t.Errorf("player text in the system role: %q", m.Content)
 		}
+	}
+}
+
+// TestCancellationReachesBackendEveryPath: however the client stops a reply
+// over gRPC — cancelling a unary Say, cancelling or dropping a Converse
+// stream, or barging in — the OpenAI-compatible server sees its request
+// cancelled and nothing runs on.
+func TestCancellationReachesBackendEveryPath(t *testing.T) {
+	say := func(text string) *dialoguev1.ConverseRequest {
+		return &dialoguev1.ConverseRequest{Action: &dialoguev1.ConverseRequest_Say{Say: &dialoguev1.Utterance{NpcId: "guard", Text: text}}}
+	}
+	tests := []struct {
+		name string
+		// run starts a reply, waits for the backend to be busy with
+		// it (busy), then stops it.
+		run func(t *testing.T, h *harness, busy func())
+	}{
+		{"unary Say cancelled", func(t *testing.T, h *harness, busy func()) {
+			ctx, cancel := context.WithCancel(as(t.Context(), tokP1))
+			errc := make(chan error, 1)
+			go func() {
+				_, err := h.client.Say(ctx, &dialoguev1.SayRequest{Utterance: &dialoguev1.Utterance{NpcId: "guard", Text: "Talk."}})
+				errc <- err
+			}()
+			busy()
+			cancel()
+			if err := <-errc; status.Code(err) != codes.Canceled {
+				t.Errorf("Say = %v, want Canceled", err)
+			}
+		}},
+		{"Converse stream cancelled", func(t *testing.T, h *harness, busy func()) {
+			ctx, cancel := context.WithCancel(as(t.Context(), tokP1))
+			st, err := h.client.Converse(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = st.Send(say("Talk."))
+			busy()
+			cancel()
+			for { // chunks already received may come first
+				if _, err := st.Recv(); err != nil {
+					if status.Code(err) != codes.Canceled {
+						t.Errorf("Converse after cancel = %v, want Canceled", err)
+					}
+					break
+				}
+			}
+		}},
+		{"Converse connection dropped", func(t *testing.T, h *harness, busy func()) {
+			st, err := h.client.Converse(as(t.Context(), tokP1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = st.Send(say("Talk."))
+			busy()
+			_ = h.conn.Close()
+		}},
+		{"Converse barge-in", func(t *testing.T, h *harness, busy func()) {
+			st, err := h.client.Converse(as(t.Context(), tokP1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = st.Send(say("Talk."))
+			busy()
+			_ = st.Send(&dialoguev1.ConverseRequest{Action: &dialoguev1.ConverseRequest_Interrupt{Interrupt: &dialoguev1.Interrupt{}}})
+			for {
+				m, err := st.Recv()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if m.GetChunk().GetFinal() {
+					if got := m.GetChunk().GetCompletion().GetFinishReason(); got != dialoguev1.FinishReason_FINISH_REASON_INTERRUPTED {
+						t.Errorf("finish reason %v, want INTERRUPTED", got)
+					}
+					break
+				}
+			}
+			_ = st.CloseSend()
+			if _, err := st.Recv(); err != io.EOF {
+				t.Errorf("after CloseSend: %v, want io.EOF", err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			llm := llmServer(t, llmtest.Behavior{Tokens: llmtest.Words(2000), TokenDelay: 20 * time.Millisecond})
+			svc := newRouterService(t, router.WithTier(router.Tier{Name: router.Tier1, Replicas: []router.Replica{{Name: "llm", Model: openaiModel(t, llm)}}}))
+			h := serve(t, svc, true, nil)
+			wait := func(what string, cond func(llmtest.Stats) bool) {
+				t.Helper()
+				ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+				defer cancel()
+				if err := llm.WaitFor(ctx, cond); err != nil {
+					t.Fatalf("waiting for the backend to %s: %v (stats %+v)", what, err, llm.Stats())
+				}
+			}
+			tt.run(t, h, func() { wait("start", func(s llmtest.Stats) bool { return s.InFlight == 1 }) })
+			wait("see the cancellation", func(s llmtest.Stats) bool { return s.Cancelled == 1 && s.InFlight == 0 })
+			if s := llm.Stats(); s.Completed != 0 || s.Requests != 1 {
+				t.Errorf("backend stats %+v, want one request, not completed", s)
+			}
+		})
 	}
 }

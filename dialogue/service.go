@@ -142,9 +142,9 @@ type Service struct {
 	limiter *limiter
 	log     *slog.Logger
 
-	requests, fallbacks, interrupted, truncated, failed, publishErrors atomic.Uint64
-	active                                                             atomic.Int64
-	ttft, total                                                        stats.Histogram
+	requests, fallbacks, interrupted, truncated, failed, publishErrors, rateLimited atomic.Uint64
+	active                                                                          atomic.Int64
+	ttft, total                                                                     stats.Histogram
 }
 
 // New validates opts and returns a Service.
@@ -208,7 +208,7 @@ func checkBudget(o *Options) error {
 		if !ok {
 			continue
 		}
-		_, n, err := Prompt{WorldLore: o.WorldLore, RegionLore: region, Persona: p.block, Language: "zh-Hant-TW", Utterance: worstTurn}.
+		_, n, err := Prompt{WorldLore: o.WorldLore, RegionLore: region, Persona: p.block, Language: "zzz-Zzzz-419", Utterance: worstTurn}.
 			Assemble(o.PromptBudget, o.CountTokens)
 		if err != nil {
 			return fmt.Errorf("dialogue: PromptBudget %d is too small for persona %s with the largest request the limits allow (%d tokens)", o.PromptBudget, id, n)
@@ -232,6 +232,9 @@ type Stats struct {
 	Failed uint64
 	// PublishErrors counts completions Options.Events refused.
 	PublishErrors uint64
+	// RateLimited counts requests refused by the per-player rate limit
+	// (also counted in Failed).
+	RateLimited uint64
 	// Active is the number of replies in progress.
 	Active int64
 	// TTFT and Total are latency distributions of replies, measured from
@@ -248,6 +251,7 @@ func (s *Service) Stats() Stats {
 		Truncated:     s.truncated.Load(),
 		Failed:        s.failed.Load(),
 		PublishErrors: s.publishErrors.Load(),
+		RateLimited:   s.rateLimited.Load(),
 		Active:        s.active.Load(),
 		TTFT:          s.ttft.Snapshot(),
 		Total:         s.total.Snapshot(),
@@ -317,6 +321,7 @@ func (s *Service) prepare(ctx context.Context, u *dialoguev1.Utterance, start ti
 		key = "service:" + id.ID
 	}
 	if !s.limiter.allow(key) {
+		s.rateLimited.Add(1)
 		return nil, ErrRateLimited
 	}
 	p, ok := s.opts.Personas.lookup(u.GetNpcId())
@@ -383,7 +388,7 @@ func (s *Service) prepare(ctx context.Context, u *dialoguev1.Utterance, start ti
 	}
 	t.said = text
 
-	lang := u.GetLanguage()
+	lang := canonicalLanguage(u.GetLanguage())
 	if lang == "" {
 		lang = p.Language
 	}
@@ -686,7 +691,7 @@ func (e *emitter) sent() bool {
 
 // reset drops text that was held back and never sent.
 func (e *emitter) reset() {
-	e.seg.held = ""
+	e.seg = segmenter{}
 	e.modBuf.Reset()
 }
 

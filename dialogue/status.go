@@ -7,6 +7,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/bodybroker/sdk/dialogue/dialoguev1"
 )
 
 // Code maps an error from this package to its gRPC status code. It is the
@@ -62,6 +64,20 @@ func toStatus(err error) error {
 		return status.Error(c, "internal error")
 	}
 	return status.Error(c, err.Error())
+}
+
+// errPanic stands for a recovered panic; clients see only Internal.
+var errPanic = errors.New("dialogue: internal error")
+
+// turnError is what a Converse stream answers a refused turn with, or nil
+// when err must end the stream instead: turns fail for what the player can
+// fix or wait out, the stream for what ends the conversation.
+func turnError(err error) *dialoguev1.TurnError {
+	switch c := Code(err); c {
+	case codes.InvalidArgument, codes.PermissionDenied, codes.ResourceExhausted, codes.Unavailable:
+		return &dialoguev1.TurnError{Code: int32(c), Message: status.Convert(toStatus(err)).Message()}
+	}
+	return nil
 }
 
 // httpStatus is the HTTP status for a gRPC code, as grpc-gateway maps them.

@@ -1,6 +1,7 @@
 package dialogue
 
 import (
+	"container/list"
 	"context"
 	"slices"
 	"sync"
@@ -52,6 +53,10 @@ type MemoryStoreOptions struct {
 	TTL time.Duration
 	// MaxTurns bounds the turns kept per conversation; 0 means 32.
 	MaxTurns int
+	// MaxConversations bounds the conversations held; past it, the least
+	// recently active one is dropped (memory is an optimisation: that
+	// conversation goes on without history). 0 means 100,000.
+	MaxConversations int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -69,20 +74,26 @@ func (o *MemoryStoreOptions) defaults() {
 	if o.MaxTurns <= 0 {
 		o.MaxTurns = DefaultMaxTurns
 	}
+	if o.MaxConversations <= 0 {
+		o.MaxConversations = 100_000
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 }
 
-// MemoryStore is an in-process [Store]. Expired conversations are removed
-// lazily (on access, and by a sweep every 1,024 appends), so it starts no
-// goroutines. It is safe for concurrent use.
+// MemoryStore is an in-process [Store]. Conversations are kept in order
+// of their last Append, which is also the order in which they expire, so
+// expired ones are removed from the front on every Append (and on access)
+// at O(1) amortised cost, and past MaxConversations the least recently
+// active one is dropped. It starts no goroutines and is safe for
+// concurrent use.
 type MemoryStore struct {
 	opts MemoryStoreOptions
 
-	mu      sync.Mutex
-	m       map[string]*memEntry
-	appends int
+	mu  sync.Mutex
+	m   map[string]*list.Element // of *memEntry
+	lru list.List                // oldest Append first
 }
 
 type memEntry struct {
@@ -95,20 +106,26 @@ var _ Store = (*MemoryStore)(nil)
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore(opts MemoryStoreOptions) *MemoryStore {
 	opts.defaults()
-	return &MemoryStore{opts: opts, m: make(map[string]*memEntry)}
+	return &MemoryStore{opts: opts, m: make(map[string]*list.Element)}
 }
 
 // get returns the live entry for id; it must be called with mu held.
-func (s *MemoryStore) get(id string, now time.Time) *memEntry {
-	e, ok := s.m[id]
+func (s *MemoryStore) get(id string, now time.Time) (*list.Element, *memEntry) {
+	el, ok := s.m[id]
 	if !ok {
-		return nil
+		return nil, nil
 	}
+	e := el.Value.(*memEntry)
 	if !now.Before(e.expires) {
-		delete(s.m, id)
-		return nil
+		s.remove(el)
+		return nil, nil
 	}
-	return e
+	return el, e
+}
+
+func (s *MemoryStore) remove(el *list.Element) {
+	delete(s.m, el.Value.(*memEntry).c.ID)
+	s.lru.Remove(el)
 }
 
 // Load implements [Store].
@@ -118,7 +135,7 @@ func (s *MemoryStore) Load(ctx context.Context, id string) (Conversation, error)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := s.get(id, s.opts.Now())
+	_, e := s.get(id, s.opts.Now())
 	if e == nil {
 		return Conversation{}, ErrNotFound
 	}
@@ -135,10 +152,17 @@ func (s *MemoryStore) Append(ctx context.Context, c Conversation, t Turn) error 
 	now := s.opts.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := s.get(c.ID, now)
+	for el := s.lru.Front(); el != nil && !now.Before(el.Value.(*memEntry).expires); el = s.lru.Front() {
+		s.remove(el)
+	}
+	el, e := s.get(c.ID, now)
 	if e == nil {
+		for len(s.m) >= s.opts.MaxConversations {
+			s.remove(s.lru.Front())
+		}
 		e = &memEntry{c: Conversation{ID: c.ID, Player: c.Player, NPC: c.NPC}}
-		s.m[c.ID] = e
+		el = s.lru.PushBack(e)
+		s.m[c.ID] = el
 	} else if e.c.Player != c.Player || e.c.NPC != c.NPC {
 		return ErrNotOwner
 	}
@@ -147,14 +171,7 @@ func (s *MemoryStore) Append(ctx context.Context, c Conversation, t Turn) error 
 		e.c.Turns = slices.Delete(e.c.Turns, 0, n)
 	}
 	e.expires = now.Add(s.opts.TTL)
-	s.appends++
-	if s.appends%1024 == 0 {
-		for id, e := range s.m {
-			if !now.Before(e.expires) {
-				delete(s.m, id)
-			}
-		}
-	}
+	s.lru.MoveToBack(el)
 	return nil
 }
 
@@ -165,7 +182,7 @@ func (s *MemoryStore) SetSummary(ctx context.Context, id, summary string) error 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := s.get(id, s.opts.Now())
+	_, e := s.get(id, s.opts.Now())
 	if e == nil {
 		return ErrNotFound
 	}
@@ -180,7 +197,9 @@ func (s *MemoryStore) Delete(ctx context.Context, id string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.m, id)
+	if el, ok := s.m[id]; ok {
+		s.remove(el)
+	}
 	return nil
 }
 

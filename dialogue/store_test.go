@@ -71,3 +71,36 @@ func TestMemoryStoreSweep(t *testing.T) {
 		}
 	})
 }
+
+// TestMemoryStoreBounded: the store holds at most MaxConversations; past
+// that, the least recently active conversation goes first. (Without a
+// bound, one player starting sessions at the rate limit filled memory for
+// the whole TTL.)
+func TestMemoryStoreBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		s := dialogue.NewMemoryStore(dialogue.MemoryStoreOptions{TTL: time.Hour, MaxConversations: 3})
+		add := func(id string) {
+			t.Helper()
+			if err := s.Append(ctx, dialogue.Conversation{ID: id, Player: "p", NPC: "n"}, dialogue.Turn{Player: "a", NPC: "b"}); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Second)
+		}
+		add("s1")
+		add("s2")
+		add("s3")
+		add("s1") // s1 is active again; s2 is now the least recent
+		add("s4")
+		add("s5")
+		if n := s.Len(); n != 3 {
+			t.Errorf("Len = %d, want 3", n)
+		}
+		for id, want := range map[string]bool{"s1": true, "s2": false, "s3": false, "s4": true, "s5": true} {
+			_, err := s.Load(ctx, id)
+			if got := err == nil; got != want {
+				t.Errorf("Load(%s) = %v, want kept %v", id, err, want)
+			}
+		}
+	})
+}

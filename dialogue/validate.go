@@ -3,6 +3,7 @@ package dialogue
 import (
 	"fmt"
 	"math"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -96,7 +97,7 @@ func (l Limits) Validate(u *dialoguev1.Utterance) error {
 		}
 	}
 	if lang := u.GetLanguage(); lang != "" && !isLanguageTag(lang) {
-		return &FieldError{Field: "language", Reason: "must be a BCP 47 tag"}
+		return &FieldError{Field: "language", Reason: "must be a BCP 47 language[-script][-region] tag"}
 	}
 	return l.validateContext(u.GetContext())
 }
@@ -192,27 +193,68 @@ func isLowerIdent(s string) bool {
 	return true
 }
 
-// isLanguageTag accepts the BCP 47 shape: a 2-8 letter primary subtag and
-// 1-8 character alphanumeric subtags separated by hyphens.
+// isLanguageTag accepts the subset of BCP 47 that names a language:
+// language["-"script]["-"region], with a 2-3 letter language, a 4 letter
+// script and a 2 letter or 3 digit region ("en", "pt-BR", "zh-Hant-TW",
+// "es-419"). The tag is written into the system part of the prompt, so
+// variants, extensions and private-use subtags, which would let a client
+// spell out words there, are refused.
 func isLanguageTag(s string) bool {
 	if len(s) > maxLanguage {
 		return false
 	}
-	n, first := 0, true
-	for i := 0; i <= len(s); i++ {
-		if i == len(s) || s[i] == '-' {
-			if n == 0 || n > 8 || (first && n < 2) {
-				return false
-			}
-			n, first = 0, false
-			continue
+	parts := strings.Split(s, "-")
+	if len(parts) > 3 || !isAlpha(parts[0]) || len(parts[0]) < 2 || len(parts[0]) > 3 {
+		return false
+	}
+	parts = parts[1:]
+	if len(parts) > 0 && len(parts[0]) == 4 && isAlpha(parts[0]) {
+		parts = parts[1:] // script
+	}
+	switch {
+	case len(parts) == 0:
+		return true
+	case len(parts) > 1:
+		return false
+	}
+	r := parts[0]
+	return len(r) == 2 && isAlpha(r) || len(r) == 3 && isDigits(r)
+}
+
+// canonicalLanguage returns a tag accepted by isLanguageTag in its
+// canonical case: "pt-br" becomes "pt-BR", "ZH-hant" "zh-Hant".
+func canonicalLanguage(s string) string {
+	if s == "" {
+		return ""
+	}
+	parts := strings.Split(s, "-")
+	for i, p := range parts {
+		switch {
+		case i == 0:
+			parts[i] = strings.ToLower(p)
+		case len(p) == 4:
+			parts[i] = strings.ToUpper(p[:1]) + strings.ToLower(p[1:])
+		default:
+			parts[i] = strings.ToUpper(p)
 		}
-		c := s[i]
-		letter := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
-		if !letter && (first || !('0' <= c && c <= '9')) {
+	}
+	return strings.Join(parts, "-")
+}
+
+func isAlpha(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i] | 0x20; c < 'a' || c > 'z' {
 			return false
 		}
-		n++
 	}
-	return true
+	return s != ""
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }

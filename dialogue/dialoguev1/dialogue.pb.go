@@ -182,8 +182,9 @@ type Utterance struct {
 	MaxTokens int32 `protobuf:"varint,7,opt,name=max_tokens,json=maxTokens,proto3" json:"max_tokens,omitempty"`
 	// Sampling temperature in [0, 2]; unset uses the tier's default.
 	Temperature *float64 `protobuf:"fixed64,8,opt,name=temperature,proto3,oneof" json:"temperature,omitempty"`
-	// The reply's language as a BCP 47 tag ("en", "pt-BR"); empty means the
-	// persona's own.
+	// The reply's language as a BCP 47 tag of the form
+	// language[-script][-region] ("en", "pt-BR", "zh-Hant-TW", "es-419");
+	// empty means the persona's own.
 	Language string `protobuf:"bytes,9,opt,name=language,proto3" json:"language,omitempty"`
 	// Names the model tier explicitly. Honoured only for trusted (service)
 	// callers and ignored for players.
@@ -665,9 +666,9 @@ type isConverseRequest_Action interface {
 }
 
 type ConverseRequest_Say struct {
-	// A new player turn. Fields left empty after the first turn (npc_id,
-	// session_id) keep the values of the previous turn. A turn sent while
-	// the NPC is still speaking interrupts it.
+	// A new player turn. Fields left empty (npc_id, session_id) keep the
+	// values of the last turn the NPC answered; a refused turn changes
+	// neither. A turn sent while the NPC is still speaking interrupts it.
 	Say *Utterance `protobuf:"bytes,1,opt,name=say,proto3,oneof"`
 }
 
@@ -717,12 +718,16 @@ func (*Interrupt) Descriptor() ([]byte, []int) {
 	return file_bodybroker_dialogue_v1_dialogue_proto_rawDescGZIP(), []int{7}
 }
 
-// ConverseResponse is one piece of an NPC reply within a conversation.
+// ConverseResponse is one piece of an NPC reply within a conversation, or
+// the refusal of a turn. Exactly one of chunk and error is set.
 type ConverseResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The turn this chunk answers, counting the stream's Utterances from 1.
-	Turn          uint32 `protobuf:"varint,1,opt,name=turn,proto3" json:"turn,omitempty"`
-	Chunk         *Chunk `protobuf:"bytes,2,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	// The turn this message answers, counting the stream's Utterances from 1.
+	Turn uint32 `protobuf:"varint,1,opt,name=turn,proto3" json:"turn,omitempty"`
+	// A piece of the NPC's reply to the turn.
+	Chunk *Chunk `protobuf:"bytes,2,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	// The turn was refused and has no reply; the conversation goes on.
+	Error         *TurnError `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -771,6 +776,70 @@ func (x *ConverseResponse) GetChunk() *Chunk {
 	return nil
 }
 
+func (x *ConverseResponse) GetError() *TurnError {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+// TurnError says why a Converse turn was refused, as the unary call would
+// have failed.
+type TurnError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The gRPC status code (google.rpc.Code): 3 INVALID_ARGUMENT,
+	// 7 PERMISSION_DENIED, 8 RESOURCE_EXHAUSTED or 14 UNAVAILABLE.
+	Code int32 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	// A description for developers, not for players.
+	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TurnError) Reset() {
+	*x = TurnError{}
+	mi := &file_bodybroker_dialogue_v1_dialogue_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TurnError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TurnError) ProtoMessage() {}
+
+func (x *TurnError) ProtoReflect() protoreflect.Message {
+	mi := &file_bodybroker_dialogue_v1_dialogue_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TurnError.ProtoReflect.Descriptor instead.
+func (*TurnError) Descriptor() ([]byte, []int) {
+	return file_bodybroker_dialogue_v1_dialogue_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *TurnError) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *TurnError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 // Chunk is one piece of an NPC reply.
 type Chunk struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -791,7 +860,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_bodybroker_dialogue_v1_dialogue_proto_msgTypes[9]
+	mi := &file_bodybroker_dialogue_v1_dialogue_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -803,7 +872,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_bodybroker_dialogue_v1_dialogue_proto_msgTypes[9]
+	mi := &file_bodybroker_dialogue_v1_dialogue_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -816,7 +885,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_bodybroker_dialogue_v1_dialogue_proto_rawDescGZIP(), []int{9}
+	return file_bodybroker_dialogue_v1_dialogue_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Chunk) GetText() string {
@@ -878,7 +947,7 @@ type Completion struct {
 
 func (x *Completion) Reset() {
 	*x = Completion{}
-	mi := &file_bodybroker_dialogue_v1_dialogue_proto_msgTypes[10]
+	mi := &file_bodybroker_dialogue_v1_dialogue_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -890,7 +959,7 @@ func (x *Completion) String() string {
 func (*Completion) ProtoMessage() {}
 
 func (x *Completion) ProtoReflect() protoreflect.Message {
-	mi := &file_bodybroker_dialogue_v1_dialogue_proto_msgTypes[10]
+	mi := &file_bodybroker_dialogue_v1_dialogue_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -903,7 +972,7 @@ func (x *Completion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Completion.ProtoReflect.Descriptor instead.
 func (*Completion) Descriptor() ([]byte, []int) {
-	return file_bodybroker_dialogue_v1_dialogue_proto_rawDescGZIP(), []int{10}
+	return file_bodybroker_dialogue_v1_dialogue_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Completion) GetFinishReason() FinishReason {
@@ -980,7 +1049,7 @@ type Usage struct {
 
 func (x *Usage) Reset() {
 	*x = Usage{}
-	mi := &file_bodybroker_dialogue_v1_dialogue_proto_msgTypes[11]
+	mi := &file_bodybroker_dialogue_v1_dialogue_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -992,7 +1061,7 @@ func (x *Usage) String() string {
 func (*Usage) ProtoMessage() {}
 
 func (x *Usage) ProtoReflect() protoreflect.Message {
-	mi := &file_bodybroker_dialogue_v1_dialogue_proto_msgTypes[11]
+	mi := &file_bodybroker_dialogue_v1_dialogue_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1005,7 +1074,7 @@ func (x *Usage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Usage.ProtoReflect.Descriptor instead.
 func (*Usage) Descriptor() ([]byte, []int) {
-	return file_bodybroker_dialogue_v1_dialogue_proto_rawDescGZIP(), []int{11}
+	return file_bodybroker_dialogue_v1_dialogue_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Usage) GetPromptTokens() int32 {
@@ -1041,7 +1110,7 @@ type RouteReceipt struct {
 
 func (x *RouteReceipt) Reset() {
 	*x = RouteReceipt{}
-	mi := &file_bodybroker_dialogue_v1_dialogue_proto_msgTypes[12]
+	mi := &file_bodybroker_dialogue_v1_dialogue_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1053,7 +1122,7 @@ func (x *RouteReceipt) String() string {
 func (*RouteReceipt) ProtoMessage() {}
 
 func (x *RouteReceipt) ProtoReflect() protoreflect.Message {
-	mi := &file_bodybroker_dialogue_v1_dialogue_proto_msgTypes[12]
+	mi := &file_bodybroker_dialogue_v1_dialogue_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1066,7 +1135,7 @@ func (x *RouteReceipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouteReceipt.ProtoReflect.Descriptor instead.
 func (*RouteReceipt) Descriptor() ([]byte, []int) {
-	return file_bodybroker_dialogue_v1_dialogue_proto_rawDescGZIP(), []int{12}
+	return file_bodybroker_dialogue_v1_dialogue_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RouteReceipt) GetTier() string {
@@ -1163,10 +1232,14 @@ const file_bodybroker_dialogue_v1_dialogue_proto_rawDesc = "" +
 	"\x03say\x18\x01 \x01(\v2!.bodybroker.dialogue.v1.UtteranceH\x00R\x03say\x12A\n" +
 	"\tinterrupt\x18\x02 \x01(\v2!.bodybroker.dialogue.v1.InterruptH\x00R\tinterruptB\b\n" +
 	"\x06action\"\v\n" +
-	"\tInterrupt\"[\n" +
+	"\tInterrupt\"\x94\x01\n" +
 	"\x10ConverseResponse\x12\x12\n" +
 	"\x04turn\x18\x01 \x01(\rR\x04turn\x123\n" +
-	"\x05chunk\x18\x02 \x01(\v2\x1d.bodybroker.dialogue.v1.ChunkR\x05chunk\"\xae\x01\n" +
+	"\x05chunk\x18\x02 \x01(\v2\x1d.bodybroker.dialogue.v1.ChunkR\x05chunk\x127\n" +
+	"\x05error\x18\x03 \x01(\v2!.bodybroker.dialogue.v1.TurnErrorR\x05error\"9\n" +
+	"\tTurnError\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xae\x01\n" +
 	"\x05Chunk\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\rR\x05index\x12!\n" +
@@ -1229,7 +1302,7 @@ func file_bodybroker_dialogue_v1_dialogue_proto_rawDescGZIP() []byte {
 }
 
 var file_bodybroker_dialogue_v1_dialogue_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_bodybroker_dialogue_v1_dialogue_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_bodybroker_dialogue_v1_dialogue_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_bodybroker_dialogue_v1_dialogue_proto_goTypes = []any{
 	(Importance)(0),             // 0: bodybroker.dialogue.v1.Importance
 	(FinishReason)(0),           // 1: bodybroker.dialogue.v1.FinishReason
@@ -1242,42 +1315,44 @@ var file_bodybroker_dialogue_v1_dialogue_proto_goTypes = []any{
 	(*ConverseRequest)(nil),     // 8: bodybroker.dialogue.v1.ConverseRequest
 	(*Interrupt)(nil),           // 9: bodybroker.dialogue.v1.Interrupt
 	(*ConverseResponse)(nil),    // 10: bodybroker.dialogue.v1.ConverseResponse
-	(*Chunk)(nil),               // 11: bodybroker.dialogue.v1.Chunk
-	(*Completion)(nil),          // 12: bodybroker.dialogue.v1.Completion
-	(*Usage)(nil),               // 13: bodybroker.dialogue.v1.Usage
-	(*RouteReceipt)(nil),        // 14: bodybroker.dialogue.v1.RouteReceipt
-	nil,                         // 15: bodybroker.dialogue.v1.GameContext.ExtraEntry
-	(*durationpb.Duration)(nil), // 16: google.protobuf.Duration
+	(*TurnError)(nil),           // 11: bodybroker.dialogue.v1.TurnError
+	(*Chunk)(nil),               // 12: bodybroker.dialogue.v1.Chunk
+	(*Completion)(nil),          // 13: bodybroker.dialogue.v1.Completion
+	(*Usage)(nil),               // 14: bodybroker.dialogue.v1.Usage
+	(*RouteReceipt)(nil),        // 15: bodybroker.dialogue.v1.RouteReceipt
+	nil,                         // 16: bodybroker.dialogue.v1.GameContext.ExtraEntry
+	(*durationpb.Duration)(nil), // 17: google.protobuf.Duration
 }
 var file_bodybroker_dialogue_v1_dialogue_proto_depIdxs = []int32{
 	0,  // 0: bodybroker.dialogue.v1.Utterance.importance:type_name -> bodybroker.dialogue.v1.Importance
 	3,  // 1: bodybroker.dialogue.v1.Utterance.context:type_name -> bodybroker.dialogue.v1.GameContext
-	15, // 2: bodybroker.dialogue.v1.GameContext.extra:type_name -> bodybroker.dialogue.v1.GameContext.ExtraEntry
+	16, // 2: bodybroker.dialogue.v1.GameContext.extra:type_name -> bodybroker.dialogue.v1.GameContext.ExtraEntry
 	2,  // 3: bodybroker.dialogue.v1.SayRequest.utterance:type_name -> bodybroker.dialogue.v1.Utterance
-	12, // 4: bodybroker.dialogue.v1.SayResponse.completion:type_name -> bodybroker.dialogue.v1.Completion
+	13, // 4: bodybroker.dialogue.v1.SayResponse.completion:type_name -> bodybroker.dialogue.v1.Completion
 	2,  // 5: bodybroker.dialogue.v1.StreamSayRequest.utterance:type_name -> bodybroker.dialogue.v1.Utterance
-	11, // 6: bodybroker.dialogue.v1.StreamSayResponse.chunk:type_name -> bodybroker.dialogue.v1.Chunk
+	12, // 6: bodybroker.dialogue.v1.StreamSayResponse.chunk:type_name -> bodybroker.dialogue.v1.Chunk
 	2,  // 7: bodybroker.dialogue.v1.ConverseRequest.say:type_name -> bodybroker.dialogue.v1.Utterance
 	9,  // 8: bodybroker.dialogue.v1.ConverseRequest.interrupt:type_name -> bodybroker.dialogue.v1.Interrupt
-	11, // 9: bodybroker.dialogue.v1.ConverseResponse.chunk:type_name -> bodybroker.dialogue.v1.Chunk
-	12, // 10: bodybroker.dialogue.v1.Chunk.completion:type_name -> bodybroker.dialogue.v1.Completion
-	1,  // 11: bodybroker.dialogue.v1.Completion.finish_reason:type_name -> bodybroker.dialogue.v1.FinishReason
-	13, // 12: bodybroker.dialogue.v1.Completion.usage:type_name -> bodybroker.dialogue.v1.Usage
-	16, // 13: bodybroker.dialogue.v1.Completion.ttft:type_name -> google.protobuf.Duration
-	16, // 14: bodybroker.dialogue.v1.Completion.total_latency:type_name -> google.protobuf.Duration
-	14, // 15: bodybroker.dialogue.v1.Completion.receipt:type_name -> bodybroker.dialogue.v1.RouteReceipt
-	16, // 16: bodybroker.dialogue.v1.RouteReceipt.queued:type_name -> google.protobuf.Duration
-	4,  // 17: bodybroker.dialogue.v1.DialogueService.Say:input_type -> bodybroker.dialogue.v1.SayRequest
-	6,  // 18: bodybroker.dialogue.v1.DialogueService.StreamSay:input_type -> bodybroker.dialogue.v1.StreamSayRequest
-	8,  // 19: bodybroker.dialogue.v1.DialogueService.Converse:input_type -> bodybroker.dialogue.v1.ConverseRequest
-	5,  // 20: bodybroker.dialogue.v1.DialogueService.Say:output_type -> bodybroker.dialogue.v1.SayResponse
-	7,  // 21: bodybroker.dialogue.v1.DialogueService.StreamSay:output_type -> bodybroker.dialogue.v1.StreamSayResponse
-	10, // 22: bodybroker.dialogue.v1.DialogueService.Converse:output_type -> bodybroker.dialogue.v1.ConverseResponse
-	20, // [20:23] is the sub-list for method output_type
-	17, // [17:20] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	12, // 9: bodybroker.dialogue.v1.ConverseResponse.chunk:type_name -> bodybroker.dialogue.v1.Chunk
+	11, // 10: bodybroker.dialogue.v1.ConverseResponse.error:type_name -> bodybroker.dialogue.v1.TurnError
+	13, // 11: bodybroker.dialogue.v1.Chunk.completion:type_name -> bodybroker.dialogue.v1.Completion
+	1,  // 12: bodybroker.dialogue.v1.Completion.finish_reason:type_name -> bodybroker.dialogue.v1.FinishReason
+	14, // 13: bodybroker.dialogue.v1.Completion.usage:type_name -> bodybroker.dialogue.v1.Usage
+	17, // 14: bodybroker.dialogue.v1.Completion.ttft:type_name -> google.protobuf.Duration
+	17, // 15: bodybroker.dialogue.v1.Completion.total_latency:type_name -> google.protobuf.Duration
+	15, // 16: bodybroker.dialogue.v1.Completion.receipt:type_name -> bodybroker.dialogue.v1.RouteReceipt
+	17, // 17: bodybroker.dialogue.v1.RouteReceipt.queued:type_name -> google.protobuf.Duration
+	4,  // 18: bodybroker.dialogue.v1.DialogueService.Say:input_type -> bodybroker.dialogue.v1.SayRequest
+	6,  // 19: bodybroker.dialogue.v1.DialogueService.StreamSay:input_type -> bodybroker.dialogue.v1.StreamSayRequest
+	8,  // 20: bodybroker.dialogue.v1.DialogueService.Converse:input_type -> bodybroker.dialogue.v1.ConverseRequest
+	5,  // 21: bodybroker.dialogue.v1.DialogueService.Say:output_type -> bodybroker.dialogue.v1.SayResponse
+	7,  // 22: bodybroker.dialogue.v1.DialogueService.StreamSay:output_type -> bodybroker.dialogue.v1.StreamSayResponse
+	10, // 23: bodybroker.dialogue.v1.DialogueService.Converse:output_type -> bodybroker.dialogue.v1.ConverseResponse
+	21, // [21:24] is the sub-list for method output_type
+	18, // [18:21] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_bodybroker_dialogue_v1_dialogue_proto_init() }
@@ -1296,7 +1371,7 @@ func file_bodybroker_dialogue_v1_dialogue_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bodybroker_dialogue_v1_dialogue_proto_rawDesc), len(file_bodybroker_dialogue_v1_dialogue_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -55,6 +55,13 @@ type DialogueServiceClient interface {
 	// NPC chunks come out. A new turn, or an Interrupt, while the NPC is still
 	// speaking cancels the current reply (barge-in); that reply then ends with
 	// a final chunk whose finish reason is FINISH_REASON_INTERRUPTED.
+	//
+	// A turn the service refuses (INVALID_ARGUMENT, PERMISSION_DENIED,
+	// RESOURCE_EXHAUSTED, UNAVAILABLE) is answered with a ConverseResponse
+	// whose error is set, and the stream stays open for the next turn. The
+	// stream itself ends with a status only for what ends the conversation:
+	// authentication, a malformed ConverseRequest, an internal error, or the
+	// server shutting down (UNAVAILABLE once the reply in progress is done).
 	Converse(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ConverseRequest, ConverseResponse], error)
 }
 
@@ -130,6 +137,13 @@ type DialogueServiceServer interface {
 	// NPC chunks come out. A new turn, or an Interrupt, while the NPC is still
 	// speaking cancels the current reply (barge-in); that reply then ends with
 	// a final chunk whose finish reason is FINISH_REASON_INTERRUPTED.
+	//
+	// A turn the service refuses (INVALID_ARGUMENT, PERMISSION_DENIED,
+	// RESOURCE_EXHAUSTED, UNAVAILABLE) is answered with a ConverseResponse
+	// whose error is set, and the stream stays open for the next turn. The
+	// stream itself ends with a status only for what ends the conversation:
+	// authentication, a malformed ConverseRequest, an internal error, or the
+	// server shutting down (UNAVAILABLE once the reply in progress is done).
 	Converse(grpc.BidiStreamingServer[ConverseRequest, ConverseResponse]) error
 	mustEmbedUnimplementedDialogueServiceServer()
 }
