@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"strconv"
 	"sync"
@@ -15,15 +14,15 @@ import (
 
 	"github.com/bodybroker/sdk/eventbus"
 	"github.com/bodybroker/sdk/eventbus/redisbus"
+	"github.com/bodybroker/sdk/internal/servicetest"
 	"github.com/redis/go-redis/v9"
 )
-
-const redisServer = "/usr/bin/redis-server"
 
 // ownRedis runs a private redis-server with AOF (fsync on every write) on a
 // free loopback port.
 type ownRedis struct {
 	t    *testing.T
+	bin  string
 	port int
 	dir  string
 	cmd  *exec.Cmd
@@ -31,16 +30,14 @@ type ownRedis struct {
 
 func startOwnRedis(t *testing.T) *ownRedis {
 	t.Helper()
-	if _, err := os.Stat(redisServer); err != nil {
-		t.Skipf("%s not available", redisServer)
-	}
+	bin := servicetest.RedisServer(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	_ = l.Close()
-	r := &ownRedis{t: t, port: port, dir: t.TempDir()}
+	r := &ownRedis{t: t, bin: bin, port: port, dir: t.TempDir()}
 	r.start()
 	t.Cleanup(r.kill)
 	return r
@@ -50,7 +47,7 @@ func (r *ownRedis) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
 
 func (r *ownRedis) start() {
 	r.t.Helper()
-	r.cmd = exec.Command(redisServer,
+	r.cmd = exec.Command(r.bin,
 		"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--dir", r.dir,
 		"--appendonly", "yes", "--appendfsync", "always", "--save", "",
 		"--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning")

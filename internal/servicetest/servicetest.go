@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"os"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -119,4 +120,16 @@ func StripeMock(tb testing.TB) string {
 	Unavailable(tb, "stripe-mock at "+base, err,
 		"go install github.com/stripe/stripe-mock@v0.162.0 and run `stripe-mock -http-addr 127.0.0.1:12111 -https-addr 127.0.0.1:12112`, or set "+EnvStripeMock)
 	return ""
+}
+
+// RedisServer returns the path of the redis-server program, for fault tests
+// that start, kill and restart a private server. It skips or fails tb when
+// none is on PATH.
+func RedisServer(tb testing.TB) string {
+	tb.Helper()
+	path, err := exec.LookPath("redis-server")
+	if err != nil {
+		Unavailable(tb, "redis-server", err, "install it (Debian: apt-get install redis-server) for the fault tests")
+	}
+	return path
 }
