@@ -14,7 +14,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
 	"github.com/bodybroker/sdk/internal/stats"
 	"github.com/bodybroker/sdk/router"
@@ -32,18 +31,7 @@ func BenchmarkTTFTAdded(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	r, err := router.New(router.WithTier(router.Tier{Name: router.Tier1, Replicas: []router.Replica{{Name: "lines", Model: lines}}}),
-		router.WithLogger(discardLogger()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer r.Close()
-	ps, _ := dialogue.NewPersonas(testPersonas...)
-	svc, err := dialogue.New(dialogue.Options{Completer: dialogue.RouterCompleter(r), Personas: ps,
-		RateLimit: dialogue.RateLimit{Disable: true}, Logger: discardLogger()})
-	if err != nil {
-		b.Fatal(err)
-	}
+	svc, r := newRouterServiceAnd(b, router.WithTier(router.Tier{Name: router.Tier1, Replicas: []router.Replica{{Name: "lines", Model: lines}}}))
 	h := serve(b, svc, true, nil)
 	ctx := as(context.Background(), tokP1)
 	direct := router.Request{NPC: "guard", AffinityKey: "s", MaxTokens: 256, Importance: router.Generic,
@@ -141,18 +129,8 @@ func (s *gateStream) Close() error { return nil }
 func BenchmarkConcurrentStreamSay(b *testing.B) {
 	const streams, conns = 2000, 8
 	gm := &gateModel{}
-	r, err := router.New(router.WithTier(router.Tier{Name: router.Tier1, StallTimeout: time.Minute,
-		Replicas: []router.Replica{{Name: "gate", Model: gm}}}), router.WithLogger(discardLogger()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer r.Close()
-	ps, _ := dialogue.NewPersonas(testPersonas...)
-	svc, err := dialogue.New(dialogue.Options{Completer: dialogue.RouterCompleter(r), Personas: ps,
-		RateLimit: dialogue.RateLimit{Disable: true}, Logger: discardLogger()})
-	if err != nil {
-		b.Fatal(err)
-	}
+	svc := newRouterService(b, router.WithTier(router.Tier{Name: router.Tier1, StallTimeout: time.Minute,
+		Replicas: []router.Replica{{Name: "gate", Model: gm}}}))
 	h := serve(b, svc, true, nil)
 	clients := make([]dialoguev1.DialogueServiceClient, conns)
 	for i := range clients {

@@ -393,12 +393,7 @@ func TestGRPCGracefulShutdown(t *testing.T) {
 		if _, err := st.Recv(); err != nil {
 			t.Fatal(err)
 		}
-		shut := make(chan error, 1)
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			shut <- h.srv.Shutdown(ctx)
-		}()
+		shut := shutdownAsync(h.srv, 5*time.Second)
 		var final bool
 		for {
 			m, err := st.Recv()
@@ -761,12 +756,7 @@ func TestGRPCGracefulShutdownConverse(t *testing.T) {
 		t.Fatalf("busy stream first chunk = %v, %v", m, err)
 	}
 
-	shut := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		shut <- h.srv.Shutdown(ctx)
-	}()
+	shut := shutdownAsync(h.srv, 20*time.Second)
 	if _, err := idle.Recv(); status.Code(err) != codes.Unavailable {
 		t.Errorf("idle Converse during shutdown: %v, want Unavailable", err)
 	}
@@ -809,12 +799,7 @@ func TestGRPCCloseDuringShutdown(t *testing.T) {
 	if _, err := st.Recv(); err != nil {
 		t.Fatal(err)
 	}
-	shut := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		shut <- h.srv.Shutdown(ctx)
-	}()
+	shut := shutdownAsync(h.srv, 20*time.Second)
 	// Wait until the shutdown has begun: health turns NOT_SERVING.
 	hc := healthpb.NewHealthClient(h.conn)
 	for {
@@ -968,4 +953,16 @@ func TestGRPCConverseBargeInBeforeReply(t *testing.T) {
 	if _, err := st.Recv(); err != io.EOF {
 		t.Errorf("after CloseSend: %v, want io.EOF", err)
 	}
+}
+
+// shutdownAsync starts srv.Shutdown with a deadline of d and returns the
+// channel its result arrives on.
+func shutdownAsync(srv *dialogue.Server, d time.Duration) <-chan error {
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		shut <- srv.Shutdown(ctx)
+	}()
+	return shut
 }

@@ -41,6 +41,14 @@ func openaiModel(t testing.TB, s *llmtest.Server) *openai.Model {
 // given.
 func newRouterService(t testing.TB, opts ...router.Option) *dialogue.Service {
 	t.Helper()
+	svc, _ := newRouterServiceAnd(t, opts...)
+	return svc
+}
+
+// newRouterServiceAnd is newRouterService that also returns the router,
+// closed when the test ends.
+func newRouterServiceAnd(t testing.TB, opts ...router.Option) (*dialogue.Service, *router.Router) {
+	t.Helper()
 	r, err := router.New(append(opts, router.WithLogger(discardLogger()))...)
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +65,7 @@ func newRouterService(t testing.TB, opts ...router.Option) *dialogue.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return svc
+	return svc, r
 }
 
 // TestCancellationReachesBackend: a client that cancels its stream over a
