@@ -81,6 +81,14 @@
 // mid-reply ends the reply with FINISH_REASON_TRUNCATED. Cancelling a call
 // (or a client disconnecting) cancels the backend request at once.
 //
+// A dependency the call cannot do without failing — the conversation
+// store, when only it knows whose session it is, or the input moderation
+// hook — fails the call with an error matching [ErrUnavailable]
+// (Unavailable) and the dependency's own error. Errors from the service
+// wrap their causes with %w, so errors.Is matches both the package's
+// sentinel and the cause (a prompt over budget matches [ErrTooLarge] and
+// [ErrPromptTooLarge]).
+//
 // # Events
 //
 // After every reply a [Completed] payload goes to Options.OnCompleted and,

@@ -26,6 +26,10 @@ var (
 	ErrRateLimited = errors.New("dialogue: rate limited")
 	// ErrClosed: the service or server is shutting down or shut down.
 	ErrClosed = errors.New("dialogue: closed")
+	// ErrUnavailable: a dependency the request needs (the conversation
+	// store, the moderation hook) failed; retrying later may succeed. The
+	// dependency's error is wrapped too, so errors.Is matches both.
+	ErrUnavailable = errors.New("dialogue: temporarily unavailable")
 	// ErrNotFound: the store holds no conversation under that ID.
 	ErrNotFound = errors.New("dialogue: conversation not found")
 	// ErrNotOwner: the conversation belongs to another player or NPC.

@@ -52,9 +52,12 @@ type Moderation struct {
 
 // Moderator filters text on its way in and out. Either method may rewrite
 // the text. Input returning an error matching [ErrRejected] refuses the
-// request (InvalidArgument); any other error from Input or Output is treated
-// like a backend failure. Output sees one sentence at a time, so with a
-// moderator set, chunks are released per sentence rather than per token.
+// request (InvalidArgument); any other error from Input fails the request
+// with an error matching both [ErrUnavailable] (Unavailable) and the
+// moderator's error. An error from Output is treated like a backend
+// failure: the reply ends as a fallback line or truncated. Output sees one
+// sentence at a time, so with a moderator set, chunks are released per
+// sentence rather than per token.
 // Implementations must be safe for concurrent use.
 type Moderator interface {
 	Input(ctx context.Context, m Moderation) (string, error)
@@ -362,7 +365,7 @@ func (s *Service) prepare(ctx context.Context, u *dialoguev1.Utterance, start ti
 			// than fail the player, but never without an owner.
 			s.log.WarnContext(ctx, "dialogue: loading conversation failed; answering without history", "session", t.conv.ID, "err", err)
 			if t.player == "" {
-				return nil, fmt.Errorf("%w: conversation store unavailable", ErrClosed)
+				return nil, fmt.Errorf("%w: loading the conversation: %w", ErrUnavailable, err)
 			}
 			t.conv.Player = t.player
 		}
@@ -375,7 +378,7 @@ func (s *Service) prepare(ctx context.Context, u *dialoguev1.Utterance, start ti
 			if errors.Is(err, ErrRejected) {
 				return nil, err
 			}
-			return nil, fmt.Errorf("%w: moderation failed: %v", ErrClosed, err)
+			return nil, fmt.Errorf("%w: moderating the utterance: %w", ErrUnavailable, err)
 		}
 		text = m
 	}
@@ -414,7 +417,7 @@ func (s *Service) prepare(ctx context.Context, u *dialoguev1.Utterance, start ti
 		msgs, n, err = pr.Assemble(s.opts.PromptBudget, s.opts.CountTokens)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrTooLarge, err)
+		return nil, fmt.Errorf("%w: %w", ErrTooLarge, err)
 	}
 	t.prompt = n
 

@@ -21,7 +21,7 @@ import (
 //	ErrRateLimited                            ResourceExhausted
 //	context.DeadlineExceeded                  DeadlineExceeded
 //	context.Canceled                          Canceled
-//	ErrClosed                                 Unavailable
+//	ErrClosed, ErrUnavailable                 Unavailable
 //	a *status.Status error                    its own code
 //	anything else                             Internal
 func Code(err error) codes.Code {
@@ -41,7 +41,7 @@ func Code(err error) codes.Code {
 		return codes.DeadlineExceeded
 	case errors.Is(err, context.Canceled):
 		return codes.Canceled
-	case errors.Is(err, ErrClosed):
+	case errors.Is(err, ErrClosed), errors.Is(err, ErrUnavailable):
 		return codes.Unavailable
 	}
 	if s, ok := status.FromError(err); ok {
