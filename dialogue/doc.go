@@ -47,7 +47,13 @@
 //
 // Conversations live in a [Store] under a session ID, owned by one player
 // and one NPC: a player may continue only their own sessions
-// (PermissionDenied otherwise). [MemoryStore] is the in-process default
+// (PermissionDenied otherwise). Session IDs are issued by the service: a
+// request without one starts a session under a random ID that comes back
+// in Completion.session_id, and an ID the store does not hold — never
+// issued, or expired or evicted — fails with [ErrSessionNotFound]
+// (NotFound) rather than creating a session under a name the client chose.
+// While the store cannot be read, a player is answered without history and
+// the turn is not saved. [MemoryStore] is the in-process default
 // (idle TTL, bounded turns); dialogue/redisstore keeps them in Redis.
 // dialoguetest.TestStore checks any implementation.
 //
@@ -68,7 +74,7 @@
 // # Conversations
 //
 // On a Converse stream a turn the service refuses (invalid, rate limited,
-// another player's session) is answered with a TurnError for that turn and
+// another player's session, an unknown session) is answered with a TurnError for that turn and
 // the stream stays open; the next turn inherits the NPC and session of the
 // last answered one. A new turn or an Interrupt cancels the reply in
 // progress, which ends with FINISH_REASON_INTERRUPTED.

@@ -30,6 +30,11 @@ var (
 	// store, the moderation hook) failed; retrying later may succeed. The
 	// dependency's error is wrapped too, so errors.Is matches both.
 	ErrUnavailable = errors.New("dialogue: temporarily unavailable")
+	// ErrSessionNotFound: the request names a session the service never
+	// issued, or one that has expired. Sessions are issued by the service
+	// (Completion.session_id of a request without one); a client cannot
+	// choose their IDs.
+	ErrSessionNotFound = errors.New("dialogue: session not found")
 	// ErrNotFound: the store holds no conversation under that ID.
 	ErrNotFound = errors.New("dialogue: conversation not found")
 	// ErrNotOwner: the conversation belongs to another player or NPC.

@@ -295,6 +295,8 @@ type turn struct {
 	persona  *Persona
 	conv     Conversation
 	said     string // the player's line as stored in memory
+	started  bool   // the session is new: its ID was issued for this turn
+	save     bool   // the turn may be saved (the session's existence is known)
 	prompt   int    // prompt tokens (estimated)
 	req      router.Request
 	start    time.Time
@@ -333,12 +335,16 @@ func (s *Service) prepare(ctx context.Context, u *dialoguev1.Utterance, start ti
 	}
 	t.persona = p
 
+	// Sessions are issued here, never chosen by the client: an empty ID
+	// starts one, and an ID the store does not hold is NotFound.
 	t.conv = Conversation{ID: u.GetSessionId(), NPC: p.ID, Player: t.player}
+	t.save = true
 	if t.conv.ID == "" {
-		t.conv.ID = newSessionID()
 		if t.player == "" {
 			return nil, &FieldError{Field: "player_id", Reason: "required for a service starting a session"}
 		}
+		t.conv.ID = newSessionID()
+		t.started = true
 	} else {
 		c, err := s.opts.Store.Load(ctx, t.conv.ID)
 		switch {
@@ -354,20 +360,21 @@ func (s *Service) prepare(ctx context.Context, u *dialoguev1.Utterance, start ti
 			}
 			t.conv = c
 		case errors.Is(err, ErrNotFound):
-			if t.player == "" {
-				return nil, &FieldError{Field: "player_id", Reason: "required for a service starting a session"}
-			}
-			t.conv.Player = t.player
+			return nil, fmt.Errorf("%w: %q (never issued, or expired); leave session_id empty to start one", ErrSessionNotFound, t.conv.ID)
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
 		default:
 			// Memory is an optimisation: answer without history rather
-			// than fail the player, but never without an owner.
+			// than fail the player, but never without an owner, and
+			// never save the turn: the session may not exist, and an
+			// outage must not let a client create one under an ID of
+			// its choosing.
 			s.log.WarnContext(ctx, "dialogue: loading conversation failed; answering without history", "session", t.conv.ID, "err", err)
 			if t.player == "" {
 				return nil, fmt.Errorf("%w: loading the conversation: %w", ErrUnavailable, err)
 			}
 			t.conv.Player = t.player
+			t.save = false
 		}
 	}
 
@@ -586,7 +593,9 @@ func (s *Service) generate(ctx context.Context, t *turn, e *emitter) (*dialoguev
 	} else {
 		c.Usage = &dialoguev1.Usage{PromptTokens: int32(t.prompt), CompletionTokens: int32(s.opts.CountTokens(text))}
 	}
-	if strings.TrimSpace(text) != "" {
+	// A new session is saved even when the reply has no text, so that the
+	// ID it hands out can be continued.
+	if t.save && (t.started || strings.TrimSpace(text) != "") {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		if err := s.opts.Store.Append(sctx, t.conv, Turn{Player: t.said, NPC: text}); err != nil {
 			s.log.WarnContext(ctx, "dialogue: saving the turn failed", "session", t.conv.ID, "err", err)

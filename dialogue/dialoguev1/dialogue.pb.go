@@ -161,8 +161,10 @@ type Utterance struct {
 	// The NPC spoken to, as registered with the service. Required.
 	NpcId string `protobuf:"bytes,1,opt,name=npc_id,json=npcId,proto3" json:"npc_id,omitempty"`
 	// The conversation to continue. Empty starts a new one; its ID comes back
-	// in Completion.session_id. A session belongs to the player who started
-	// it and to one NPC.
+	// in Completion.session_id. Session IDs are issued by the service, never
+	// chosen by the client: an ID the service did not issue, or one whose
+	// conversation has expired, is NOT_FOUND (start a new one by leaving this
+	// empty). A session belongs to the player who started it and to one NPC.
 	SessionId string `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	// What the player said. Required unless the reply is a greeting or
 	// farewell. It is always sent to the model as the player's words, never
@@ -788,7 +790,8 @@ func (x *ConverseResponse) GetError() *TurnError {
 type TurnError struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The gRPC status code (google.rpc.Code): 3 INVALID_ARGUMENT,
-	// 7 PERMISSION_DENIED, 8 RESOURCE_EXHAUSTED or 14 UNAVAILABLE.
+	// 5 NOT_FOUND, 7 PERMISSION_DENIED, 8 RESOURCE_EXHAUSTED or
+	// 14 UNAVAILABLE.
 	Code int32 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
 	// A description for developers, not for players.
 	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
