@@ -64,7 +64,10 @@
 // service. [TokenAuthenticator] compares token hashes in constant time.
 // The player is taken from the identity, never from the request body (a
 // trusted service may name the player it speaks for). Tier and adapter
-// overrides are honoured only for services. Each player has a token-bucket
+// overrides are honoured only for services. So is raising a reply's tier
+// or queue priority: a player's importance and responsibility may lower
+// what the persona's importance calls for, never raise it (see
+// [Service.Say] and Options.Responsibilities). Each player has a token-bucket
 // rate limit (ResourceExhausted), requests and messages have size limits,
 // handler panics become Internal, and [Code] maps every error to a status
 // code in one place. [Server] adds keepalive enforcement, TLS through

@@ -72,10 +72,12 @@ const TopicCompleted = "npc.dialogue.completed"
 // dialogue text.
 type Completed struct {
 	// Version of this payload; currently 1.
-	Version          int           `json:"version"`
-	SessionID        string        `json:"session_id"`
-	NPCID            string        `json:"npc_id"`
-	PlayerID         string        `json:"player_id"`
+	Version   int    `json:"version"`
+	SessionID string `json:"session_id"`
+	NPCID     string `json:"npc_id"`
+	PlayerID  string `json:"player_id"`
+	// Responsibility is the responsibility the reply was routed by: the
+	// one requested, unless it was above what the caller may ask for.
 	Responsibility   string        `json:"responsibility,omitempty"`
 	Tier             string        `json:"tier,omitempty"`
 	Model            string        `json:"model,omitempty"`
@@ -112,6 +114,16 @@ type Options struct {
 	// MaxTokens is the reply length when the request leaves it 0; 0 means
 	// 256.
 	MaxTokens int
+	// Responsibilities ranks each responsibility by the NPC importance it
+	// calls for. It bounds what players may ask for: the tier and the
+	// engine priority of a reply come from the persona's importance and
+	// from trusted callers, and a player's importance and responsibility
+	// may only lower them (see [Service.Say]). Rank a responsibility as
+	// the router's policy tiers it: tier1 as router.Generic, tier2 as
+	// router.Elite, tier3 as router.Major. A responsibility missing here
+	// (a studio-defined one, say) is not honoured for players. nil means
+	// [DefaultResponsibilities].
+	Responsibilities map[router.Responsibility]router.Importance
 	// Limits bounds request sizes.
 	Limits Limits
 	// RateLimit is the per-player request rate.
@@ -184,6 +196,16 @@ func New(opts Options) (*Service, error) {
 		return nil, fmt.Errorf("dialogue: MaxTokens %d exceeds Limits.MaxTokens %d", opts.MaxTokens, opts.Limits.MaxTokens)
 	}
 	opts.Regions = maps.Clone(opts.Regions)
+	if opts.Responsibilities == nil {
+		opts.Responsibilities = DefaultResponsibilities()
+	} else {
+		opts.Responsibilities = maps.Clone(opts.Responsibilities)
+	}
+	for r, imp := range opts.Responsibilities {
+		if imp < router.Generic || imp > router.Major {
+			return nil, fmt.Errorf("dialogue: Options.Responsibilities ranks %q as importance %d, want generic, elite or major", r, imp)
+		}
+	}
 	if err := checkBudget(&opts); err != nil {
 		return nil, err
 	}
@@ -192,6 +214,55 @@ func New(opts Options) (*Service, error) {
 		log = slog.Default()
 	}
 	return &Service{opts: opts, limiter: newLimiter(opts.RateLimit, opts.Now), log: log}, nil
+}
+
+// DefaultResponsibilities returns the default ranks of
+// Options.Responsibilities, which follow [router.DefaultResponsibilityTiers]:
+//
+//	greeting, farewell, generic, simple                                  generic
+//	elite_dialogue, quest_dialogue, complex_question, story_progression  elite
+//	major_npc, personalized, character_development, story_critical       major
+//
+// It returns a new map on every call.
+func DefaultResponsibilities() map[router.Responsibility]router.Importance {
+	rank := map[string]router.Importance{router.Tier1: router.Generic, router.Tier2: router.Elite, router.Tier3: router.Major}
+	m := make(map[router.Responsibility]router.Importance)
+	for r, tier := range router.DefaultResponsibilityTiers() {
+		if imp, ok := rank[tier]; ok {
+			m[r] = imp
+		}
+	}
+	return m
+}
+
+// routing returns the importance and responsibility a request is routed
+// by. Trusted callers choose freely. For players the persona's importance
+// is a ceiling: they may ask for less, never for more; an importance or
+// responsibility above it (or a responsibility the service does not rank)
+// is ignored, so the persona decides. A persona without an importance
+// routes by the policy's default tier, so players may only ask it for
+// generic.
+func (s *Service) routing(trusted bool, p *Persona, asked router.Importance, resp router.Responsibility) (router.Importance, router.Responsibility) {
+	if trusted {
+		if asked == router.ImportanceUnset {
+			asked = p.Importance
+		}
+		return asked, resp
+	}
+	limit := p.Importance
+	if limit == router.ImportanceUnset {
+		limit = router.Generic
+	}
+	imp := p.Importance
+	if asked != router.ImportanceUnset && asked <= limit {
+		imp = asked
+	}
+	if resp != router.ResponsibilityUnknown {
+		if rank, ok := s.opts.Responsibilities[resp]; !ok || rank > limit {
+			resp = router.ResponsibilityUnknown
+		}
+	}
+	return imp, resp
 }
 
 // checkBudget makes sure that every persona registered now, in its largest
@@ -265,6 +336,14 @@ func (s *Service) Stats() Stats {
 func (s *Service) Limits() Limits { return s.opts.Limits }
 
 // Say produces a whole reply. ctx must carry an [Identity].
+//
+// The reply's tier and engine priority (vLLM's queue order) follow from
+// the importance and responsibility it is routed by. For a player these
+// come from the persona: Utterance.importance and .responsibility may
+// lower them (a minor line for an elite NPC) but never raise them above
+// the persona's importance, as ranked by Options.Responsibilities; a
+// higher ask is ignored. A trusted caller (a service, [Identity.Trusted])
+// may set both freely, and name a tier.
 func (s *Service) Say(ctx context.Context, u *dialoguev1.Utterance) (*dialoguev1.SayResponse, error) {
 	var b strings.Builder
 	c, err := s.reply(ctx, u, func(ch *dialoguev1.Chunk) error {
@@ -300,7 +379,7 @@ type turn struct {
 	prompt   int    // prompt tokens (estimated)
 	req      router.Request
 	start    time.Time
-	respName string
+	respName string // the responsibility the request is routed by
 }
 
 // prepare authenticates, validates, rate-limits and assembles the prompt.
@@ -312,7 +391,7 @@ func (s *Service) prepare(ctx context.Context, u *dialoguev1.Utterance, start ti
 	if err := s.opts.Limits.Validate(u); err != nil {
 		return nil, err
 	}
-	t := &turn{id: id, start: start, respName: u.GetResponsibility()}
+	t := &turn{id: id, start: start}
 	switch {
 	case id.Trusted():
 		t.player = u.GetPlayerId()
@@ -428,17 +507,15 @@ func (s *Service) prepare(ctx context.Context, u *dialoguev1.Utterance, start ti
 	}
 	t.prompt = n
 
-	imp := router.Importance(u.GetImportance())
-	if imp == router.ImportanceUnset {
-		imp = p.Importance
-	}
+	imp, resp := s.routing(id.Trusted(), p, router.Importance(u.GetImportance()), router.Responsibility(u.GetResponsibility()))
+	t.respName = string(resp)
 	maxTok := int(u.GetMaxTokens())
 	if maxTok == 0 {
 		maxTok = s.opts.MaxTokens
 	}
 	t.req = router.Request{
 		Messages:       msgs,
-		Responsibility: router.Responsibility(u.GetResponsibility()),
+		Responsibility: resp,
 		Importance:     imp,
 		AffinityKey:    t.conv.ID,
 		NPC:            p.ID,

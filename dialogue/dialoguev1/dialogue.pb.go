@@ -175,8 +175,22 @@ type Utterance struct {
 	// "complex_question", "story_progression", "major_npc", "personalized",
 	// "character_development", "story_critical", or a studio-defined value.
 	// Empty lets the NPC's importance decide.
+	//
+	// Tier and queue priority come from the NPC's registered importance and
+	// from trusted (service) callers. From a player, a responsibility that
+	// calls for more than the NPC's importance ("story_critical" for a
+	// generic guard), or one the service does not rank, is ignored and the
+	// NPC's importance decides; a lower one ("greeting" for a major NPC)
+	// is honoured. Trusted callers may ask for any.
 	Responsibility string `protobuf:"bytes,4,opt,name=responsibility,proto3" json:"responsibility,omitempty"`
-	// How much the NPC matters; unset uses the NPC's registered importance.
+	// How much the NPC matters for this line; unset uses the NPC's
+	// registered importance. It sets the model tier when responsibility does
+	// not, and the request's queue priority (MAJOR runs first).
+	//
+	// From a player it may only lower the NPC's registered importance: a
+	// higher value is ignored and the registered importance applies. For an
+	// NPC registered without an importance, players may ask only for
+	// IMPORTANCE_GENERIC. Trusted callers may raise it as well as lower it.
 	Importance Importance `protobuf:"varint,5,opt,name=importance,proto3,enum=bodybroker.dialogue.v1.Importance" json:"importance,omitempty"`
 	// The game state the reply should fit.
 	Context *GameContext `protobuf:"bytes,6,opt,name=context,proto3" json:"context,omitempty"`
