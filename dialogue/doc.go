@@ -87,7 +87,10 @@
 // When no tier of the router can produce a first token, the NPC answers
 // with one of its persona's fallback lines, and Completion.fallback says so:
 // the player never sees an error for a backend outage. A backend failing
-// mid-reply ends the reply with FINISH_REASON_TRUNCATED. Cancelling a call
+// mid-reply ends the reply with FINISH_REASON_TRUNCATED. A backend that
+// streams without end is cut off at Limits.MaxReplyBytes (16 KiB by
+// default): the reply ends there with FINISH_REASON_LENGTH, the backend
+// stream is closed, and nothing beyond is kept or stored. Cancelling a call
 // (or a client disconnecting) cancels the backend request at once.
 //
 // A dependency the call cannot do without failing — the conversation

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -157,9 +158,9 @@ type Service struct {
 	limiter *limiter
 	log     *slog.Logger
 
-	requests, fallbacks, interrupted, truncated, failed, publishErrors, rateLimited atomic.Uint64
-	active                                                                          atomic.Int64
-	ttft, total                                                                     stats.Histogram
+	requests, fallbacks, interrupted, truncated, clipped, failed, publishErrors, rateLimited atomic.Uint64
+	active                                                                                   atomic.Int64
+	ttft, total                                                                              stats.Histogram
 }
 
 // New validates opts and returns a Service.
@@ -306,6 +307,8 @@ type Stats struct {
 	Failed uint64
 	// PublishErrors counts completions Options.Events refused.
 	PublishErrors uint64
+	// Clipped counts replies cut off at Limits.MaxReplyBytes.
+	Clipped uint64
 	// RateLimited counts requests refused by the per-player rate limit
 	// (also counted in Failed).
 	RateLimited uint64
@@ -323,6 +326,7 @@ func (s *Service) Stats() Stats {
 		Fallbacks:     s.fallbacks.Load(),
 		Interrupted:   s.interrupted.Load(),
 		Truncated:     s.truncated.Load(),
+		Clipped:       s.clipped.Load(),
 		Failed:        s.failed.Load(),
 		PublishErrors: s.publishErrors.Load(),
 		RateLimited:   s.rateLimited.Load(),
@@ -588,6 +592,7 @@ func (s *Service) generate(ctx context.Context, t *turn, e *emitter) (*dialoguev
 	st, err := s.opts.Completer.Stream(ctx, t.req)
 	if err == nil {
 		defer st.Close()
+		room := s.opts.Limits.MaxReplyBytes
 		for {
 			d, rerr := st.Recv()
 			if rerr == io.EOF {
@@ -597,6 +602,20 @@ func (s *Service) generate(ctx context.Context, t *turn, e *emitter) (*dialoguev
 				err = rerr
 				break
 			}
+			if len(d.Text) > room {
+				// A runaway reply: keep what fits, stop reading and
+				// release the backend now.
+				if werr := e.write(ctx, truncateUTF8(d.Text, room)); werr != nil {
+					err = werr
+					break
+				}
+				_ = st.Close()
+				finish = dialoguev1.FinishReason_FINISH_REASON_LENGTH
+				s.clipped.Add(1)
+				s.log.WarnContext(ctx, "dialogue: reply reached Limits.MaxReplyBytes; cut off", "npc", t.persona.ID, "limit", s.opts.Limits.MaxReplyBytes)
+				break
+			}
+			room -= len(d.Text)
 			if d.Text != "" {
 				if werr := e.write(ctx, d.Text); werr != nil {
 					err = werr
@@ -715,6 +734,18 @@ func (s *Service) publish(ctx context.Context, ev Completed) {
 			s.log.WarnContext(ctx, "dialogue: publishing completion failed", "npc", ev.NPCID, "err", err)
 		}
 	}
+}
+
+// truncateUTF8 returns the longest prefix of s of at most n bytes that does
+// not split a rune.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 func fallbackIndex(session string, turns, n int) int {

@@ -92,7 +92,8 @@ const (
 	FinishReason_FINISH_REASON_UNSPECIFIED FinishReason = 0
 	// The model finished its reply.
 	FinishReason_FINISH_REASON_STOP FinishReason = 1
-	// The reply reached its token limit.
+	// The reply reached its length limit: max_tokens, or the service's
+	// bound on the bytes of one reply. The text so far is all there is.
 	FinishReason_FINISH_REASON_LENGTH FinishReason = 2
 	// The player interrupted the reply (barge-in).
 	FinishReason_FINISH_REASON_INTERRUPTED FinishReason = 3
