@@ -171,3 +171,26 @@ func TestReplyAtTheLimitIsNotClipped(t *testing.T) {
 		t.Errorf("reply = %q, %v; want the whole text, FINISH_REASON_STOP", r.GetText(), r.GetCompletion().GetFinishReason())
 	}
 }
+
+// BenchmarkRunawayReply measures what one reply from a backend that never
+// stops costs the service: the bytes it keeps (reply-bytes) and, through
+// ReportAllocs, the bytes it allocates. The stream's own guard stops it at
+// 8 MiB should the service not.
+func BenchmarkRunawayReply(b *testing.B) {
+	fc := &fakeCompleter{respond: func(ctx context.Context, _ router.Request) (dialogue.CompletionStream, error) {
+		return &runawayStream{ctx: ctx, delta: "Ünd sö wéiter ünd wéiter ünd "}, nil
+	}}
+	s := newService(b, fc, nil)
+	ctx := dialogue.WithIdentity(context.Background(), player1)
+	u := &dialoguev1.Utterance{NpcId: "mara", Text: "Tell me a story."}
+	kept := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		r, err := s.Say(ctx, u)
+		if err != nil {
+			b.Fatal(err)
+		}
+		kept = len(r.GetText())
+	}
+	b.ReportMetric(float64(kept), "reply-bytes")
+}
