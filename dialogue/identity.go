@@ -20,7 +20,8 @@ const (
 	// KindPlayer is a game client acting for one player.
 	KindPlayer
 	// KindService is a trusted backend (a game server, a tool). Services
-	// may override the tier and adapter and may speak for any player.
+	// may override the tier and adapter, raise a reply's importance and
+	// responsibility above the persona's, and speak for any player.
 	KindService
 )
 

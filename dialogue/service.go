@@ -70,15 +70,15 @@ const TopicCompleted = "npc.dialogue.completed"
 
 // Completed is the payload of an npc.dialogue.completed event: one NPC reply
 // finished (normally, by fallback, truncated or interrupted). It carries no
-// dialogue text.
+// dialogue text. Responsibility is the one the reply was routed by: the one
+// requested, unless a player asked for more than the NPC's importance
+// allows (see [Service.Say]).
 type Completed struct {
 	// Version of this payload; currently 1.
-	Version   int    `json:"version"`
-	SessionID string `json:"session_id"`
-	NPCID     string `json:"npc_id"`
-	PlayerID  string `json:"player_id"`
-	// Responsibility is the responsibility the reply was routed by: the
-	// one requested, unless it was above what the caller may ask for.
+	Version          int           `json:"version"`
+	SessionID        string        `json:"session_id"`
+	NPCID            string        `json:"npc_id"`
+	PlayerID         string        `json:"player_id"`
 	Responsibility   string        `json:"responsibility,omitempty"`
 	Tier             string        `json:"tier,omitempty"`
 	Model            string        `json:"model,omitempty"`
@@ -125,7 +125,7 @@ type Options struct {
 	// (a studio-defined one, say) is not honoured for players. nil means
 	// [DefaultResponsibilities].
 	Responsibilities map[router.Responsibility]router.Importance
-	// Limits bounds request sizes.
+	// Limits bounds request sizes and the bytes of one reply.
 	Limits Limits
 	// RateLimit is the per-player request rate.
 	RateLimit RateLimit
@@ -363,6 +363,7 @@ func (s *Service) Say(ctx context.Context, u *dialoguev1.Utterance) (*dialoguev1
 // StreamSay produces a reply chunk by chunk, calling send for each in order;
 // the last has Final set. An error from send ends the reply and is returned.
 // ctx must carry an [Identity]; cancelling it cancels the backend request.
+// Tier and priority are chosen as for [Service.Say].
 func (s *Service) StreamSay(ctx context.Context, u *dialoguev1.Utterance, send func(*dialoguev1.Chunk) error) error {
 	_, err := s.reply(ctx, u, send)
 	return err
