@@ -47,7 +47,13 @@
 //
 // Conversations live in a [Store] under a session ID, owned by one player
 // and one NPC: a player may continue only their own sessions
-// (PermissionDenied otherwise). [MemoryStore] is the in-process default
+// (PermissionDenied otherwise). Session IDs are issued by the service: a
+// request without one starts a session under a random ID that comes back
+// in Completion.session_id, and an ID the store does not hold — never
+// issued, or expired or evicted — fails with [ErrSessionNotFound]
+// (NotFound) rather than creating a session under a name the client chose.
+// While the store cannot be read, a player is answered without history and
+// the turn is not saved. [MemoryStore] is the in-process default
 // (idle TTL, bounded turns); dialogue/redisstore keeps them in Redis.
 // dialoguetest.TestStore checks any implementation.
 //
@@ -58,7 +64,10 @@
 // service. [TokenAuthenticator] compares token hashes in constant time.
 // The player is taken from the identity, never from the request body (a
 // trusted service may name the player it speaks for). Tier and adapter
-// overrides are honoured only for services. Each player has a token-bucket
+// overrides are honoured only for services. So is raising a reply's tier
+// or queue priority: a player's importance and responsibility may lower
+// what the persona's importance calls for, never raise it (see
+// [Service.Say] and Options.Responsibilities). Each player has a token-bucket
 // rate limit (ResourceExhausted), requests and messages have size limits,
 // handler panics become Internal, and [Code] maps every error to a status
 // code in one place. [Server] adds keepalive enforcement, TLS through
@@ -68,7 +77,7 @@
 // # Conversations
 //
 // On a Converse stream a turn the service refuses (invalid, rate limited,
-// another player's session) is answered with a TurnError for that turn and
+// another player's session, an unknown session) is answered with a TurnError for that turn and
 // the stream stays open; the next turn inherits the NPC and session of the
 // last answered one. A new turn or an Interrupt cancels the reply in
 // progress, which ends with FINISH_REASON_INTERRUPTED.
@@ -78,8 +87,19 @@
 // When no tier of the router can produce a first token, the NPC answers
 // with one of its persona's fallback lines, and Completion.fallback says so:
 // the player never sees an error for a backend outage. A backend failing
-// mid-reply ends the reply with FINISH_REASON_TRUNCATED. Cancelling a call
+// mid-reply ends the reply with FINISH_REASON_TRUNCATED. A backend that
+// streams without end is cut off at Limits.MaxReplyBytes (16 KiB by
+// default): the reply ends there with FINISH_REASON_LENGTH, the backend
+// stream is closed, and nothing beyond is kept or stored. Cancelling a call
 // (or a client disconnecting) cancels the backend request at once.
+//
+// A dependency the call cannot do without failing — the conversation
+// store, when only it knows whose session it is, or the input moderation
+// hook — fails the call with an error matching [ErrUnavailable]
+// (Unavailable) and the dependency's own error. Errors from the service
+// wrap their causes with %w, so errors.Is matches both the package's
+// sentinel and the cause (a prompt over budget matches [ErrTooLarge] and
+// [ErrPromptTooLarge]).
 //
 // # Events
 //

@@ -26,6 +26,15 @@ var (
 	ErrRateLimited = errors.New("dialogue: rate limited")
 	// ErrClosed: the service or server is shutting down or shut down.
 	ErrClosed = errors.New("dialogue: closed")
+	// ErrUnavailable: a dependency the request needs (the conversation
+	// store, the moderation hook) failed; retrying later may succeed. The
+	// dependency's error is wrapped too, so errors.Is matches both.
+	ErrUnavailable = errors.New("dialogue: temporarily unavailable")
+	// ErrSessionNotFound: the request names a session the service never
+	// issued, or one that has expired. Sessions are issued by the service
+	// (Completion.session_id of a request without one); a client cannot
+	// choose their IDs.
+	ErrSessionNotFound = errors.New("dialogue: session not found")
 	// ErrNotFound: the store holds no conversation under that ID.
 	ErrNotFound = errors.New("dialogue: conversation not found")
 	// ErrNotOwner: the conversation belongs to another player or NPC.

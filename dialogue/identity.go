@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,7 +20,8 @@ const (
 	// KindPlayer is a game client acting for one player.
 	KindPlayer
 	// KindService is a trusted backend (a game server, a tool). Services
-	// may override the tier and adapter and may speak for any player.
+	// may override the tier and adapter, raise a reply's importance and
+	// responsibility above the persona's, and speak for any player.
 	KindService
 )
 
@@ -88,12 +90,17 @@ func (Token) String() string { return "[redacted]" }
 func (Token) LogValue() slog.Value { return slog.StringValue("[redacted]") }
 
 // TokenAuthenticator is the default [Authenticator]: a fixed table of bearer
-// tokens, each mapped to a player or service identity. Lookups compare the
-// SHA-256 of the presented token with every entry in constant time, so the
-// time taken says nothing about which tokens exist. It is safe for
-// concurrent use and immutable after construction.
+// tokens, each mapped to a player or service identity. Tokens are indexed
+// by their SHA-256 digest: a lookup hashes the presented token, finds the
+// entries filed under the digest's first 8 bytes (a map lookup, whatever
+// the table's size) and compares the whole digest with each in constant
+// time. The table never holds the tokens themselves, and the time a lookup
+// takes depends only on digests, which say nothing about the tokens. It is
+// safe for concurrent use and immutable after construction.
 type TokenAuthenticator struct {
-	entries []tokenEntry
+	// index files entries under the first 8 bytes of their digest; a
+	// bucket holds more than one entry only on a 64-bit prefix collision.
+	index map[uint64][]tokenEntry
 }
 
 type tokenEntry struct {
@@ -104,7 +111,10 @@ type tokenEntry struct {
 // NewTokenAuthenticator builds a TokenAuthenticator. Tokens must be at least
 // 16 bytes; every identity must be valid.
 func NewTokenAuthenticator(tokens map[Token]Identity) (*TokenAuthenticator, error) {
-	a := &TokenAuthenticator{}
+	if len(tokens) == 0 {
+		return nil, errors.New("dialogue: no tokens")
+	}
+	a := &TokenAuthenticator{index: make(map[uint64][]tokenEntry, len(tokens))}
 	for tok, id := range tokens {
 		if len(tok) < 16 {
 			return nil, errors.New("dialogue: bearer tokens must be at least 16 bytes")
@@ -112,30 +122,25 @@ func NewTokenAuthenticator(tokens map[Token]Identity) (*TokenAuthenticator, erro
 		if !id.Valid() {
 			return nil, fmt.Errorf("dialogue: token maps to an invalid identity %v", id)
 		}
-		a.entries = append(a.entries, tokenEntry{sum: sha256.Sum256([]byte(tok)), id: id})
-	}
-	if len(a.entries) == 0 {
-		return nil, errors.New("dialogue: no tokens")
+		sum := sha256.Sum256([]byte(tok))
+		k := binary.LittleEndian.Uint64(sum[:8])
+		a.index[k] = append(a.index[k], tokenEntry{sum: sum, id: id})
 	}
 	return a, nil
 }
 
 // Authenticate implements [Authenticator].
 func (a *TokenAuthenticator) Authenticate(_ context.Context, token string) (Identity, error) {
-	sum := sha256.Sum256([]byte(token))
-	var found Identity
-	match := 0
-	for i := range a.entries {
-		eq := subtle.ConstantTimeCompare(sum[:], a.entries[i].sum[:])
-		if eq == 1 {
-			found = a.entries[i].id
-		}
-		match |= eq
-	}
-	if match != 1 || token == "" {
+	if token == "" {
 		return Identity{}, ErrUnauthenticated
 	}
-	return found, nil
+	sum := sha256.Sum256([]byte(token))
+	for _, e := range a.index[binary.LittleEndian.Uint64(sum[:8])] {
+		if subtle.ConstantTimeCompare(sum[:], e.sum[:]) == 1 {
+			return e.id, nil
+		}
+	}
+	return Identity{}, ErrUnauthenticated
 }
 
 // bearerToken extracts the token from an "authorization" value

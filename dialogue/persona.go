@@ -18,7 +18,8 @@ type Persona struct {
 	Name string
 	// SystemPrompt describes the character and how it speaks. Required.
 	SystemPrompt string
-	// Importance is the NPC's default importance for routing.
+	// Importance is the NPC's default importance for routing. It is also
+	// the most a player may ask for: see [Service.Say].
 	Importance router.Importance
 	// Adapter is the LoRA adapter that voices this NPC; empty uses the
 	// tier's.

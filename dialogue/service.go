@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -52,9 +53,12 @@ type Moderation struct {
 
 // Moderator filters text on its way in and out. Either method may rewrite
 // the text. Input returning an error matching [ErrRejected] refuses the
-// request (InvalidArgument); any other error from Input or Output is treated
-// like a backend failure. Output sees one sentence at a time, so with a
-// moderator set, chunks are released per sentence rather than per token.
+// request (InvalidArgument); any other error from Input fails the request
+// with an error matching both [ErrUnavailable] (Unavailable) and the
+// moderator's error. An error from Output is treated like a backend
+// failure: the reply ends as a fallback line or truncated. Output sees one
+// sentence at a time, so with a moderator set, chunks are released per
+// sentence rather than per token.
 // Implementations must be safe for concurrent use.
 type Moderator interface {
 	Input(ctx context.Context, m Moderation) (string, error)
@@ -66,7 +70,9 @@ const TopicCompleted = "npc.dialogue.completed"
 
 // Completed is the payload of an npc.dialogue.completed event: one NPC reply
 // finished (normally, by fallback, truncated or interrupted). It carries no
-// dialogue text.
+// dialogue text. Responsibility is the one the reply was routed by: the one
+// requested, unless a player asked for more than the NPC's importance
+// allows (see [Service.Say]).
 type Completed struct {
 	// Version of this payload; currently 1.
 	Version          int           `json:"version"`
@@ -109,7 +115,17 @@ type Options struct {
 	// MaxTokens is the reply length when the request leaves it 0; 0 means
 	// 256.
 	MaxTokens int
-	// Limits bounds request sizes.
+	// Responsibilities ranks each responsibility by the NPC importance it
+	// calls for. It bounds what players may ask for: the tier and the
+	// engine priority of a reply come from the persona's importance and
+	// from trusted callers, and a player's importance and responsibility
+	// may only lower them (see [Service.Say]). Rank a responsibility as
+	// the router's policy tiers it: tier1 as router.Generic, tier2 as
+	// router.Elite, tier3 as router.Major. A responsibility missing here
+	// (a studio-defined one, say) is not honoured for players. nil means
+	// [DefaultResponsibilities].
+	Responsibilities map[router.Responsibility]router.Importance
+	// Limits bounds request sizes and the bytes of one reply.
 	Limits Limits
 	// RateLimit is the per-player request rate.
 	RateLimit RateLimit
@@ -142,9 +158,9 @@ type Service struct {
 	limiter *limiter
 	log     *slog.Logger
 
-	requests, fallbacks, interrupted, truncated, failed, publishErrors, rateLimited atomic.Uint64
-	active                                                                          atomic.Int64
-	ttft, total                                                                     stats.Histogram
+	requests, fallbacks, interrupted, truncated, clipped, failed, publishErrors, rateLimited atomic.Uint64
+	active                                                                                   atomic.Int64
+	ttft, total                                                                              stats.Histogram
 }
 
 // New validates opts and returns a Service.
@@ -181,6 +197,16 @@ func New(opts Options) (*Service, error) {
 		return nil, fmt.Errorf("dialogue: MaxTokens %d exceeds Limits.MaxTokens %d", opts.MaxTokens, opts.Limits.MaxTokens)
 	}
 	opts.Regions = maps.Clone(opts.Regions)
+	if opts.Responsibilities == nil {
+		opts.Responsibilities = DefaultResponsibilities()
+	} else {
+		opts.Responsibilities = maps.Clone(opts.Responsibilities)
+	}
+	for r, imp := range opts.Responsibilities {
+		if imp < router.Generic || imp > router.Major {
+			return nil, fmt.Errorf("dialogue: Options.Responsibilities ranks %q as importance %d, want generic, elite or major", r, imp)
+		}
+	}
 	if err := checkBudget(&opts); err != nil {
 		return nil, err
 	}
@@ -189,6 +215,55 @@ func New(opts Options) (*Service, error) {
 		log = slog.Default()
 	}
 	return &Service{opts: opts, limiter: newLimiter(opts.RateLimit, opts.Now), log: log}, nil
+}
+
+// DefaultResponsibilities returns the default ranks of
+// Options.Responsibilities, which follow [router.DefaultResponsibilityTiers]:
+//
+//	greeting, farewell, generic, simple                                  generic
+//	elite_dialogue, quest_dialogue, complex_question, story_progression  elite
+//	major_npc, personalized, character_development, story_critical       major
+//
+// It returns a new map on every call.
+func DefaultResponsibilities() map[router.Responsibility]router.Importance {
+	rank := map[string]router.Importance{router.Tier1: router.Generic, router.Tier2: router.Elite, router.Tier3: router.Major}
+	m := make(map[router.Responsibility]router.Importance)
+	for r, tier := range router.DefaultResponsibilityTiers() {
+		if imp, ok := rank[tier]; ok {
+			m[r] = imp
+		}
+	}
+	return m
+}
+
+// routing returns the importance and responsibility a request is routed
+// by. Trusted callers choose freely. For players the persona's importance
+// is a ceiling: they may ask for less, never for more; an importance or
+// responsibility above it (or a responsibility the service does not rank)
+// is ignored, so the persona decides. A persona without an importance
+// routes by the policy's default tier, so players may only ask it for
+// generic.
+func (s *Service) routing(trusted bool, p *Persona, asked router.Importance, resp router.Responsibility) (router.Importance, router.Responsibility) {
+	if trusted {
+		if asked == router.ImportanceUnset {
+			asked = p.Importance
+		}
+		return asked, resp
+	}
+	limit := p.Importance
+	if limit == router.ImportanceUnset {
+		limit = router.Generic
+	}
+	imp := p.Importance
+	if asked != router.ImportanceUnset && asked <= limit {
+		imp = asked
+	}
+	if resp != router.ResponsibilityUnknown {
+		if rank, ok := s.opts.Responsibilities[resp]; !ok || rank > limit {
+			resp = router.ResponsibilityUnknown
+		}
+	}
+	return imp, resp
 }
 
 // checkBudget makes sure that every persona registered now, in its largest
@@ -232,6 +307,8 @@ type Stats struct {
 	Failed uint64
 	// PublishErrors counts completions Options.Events refused.
 	PublishErrors uint64
+	// Clipped counts replies cut off at Limits.MaxReplyBytes.
+	Clipped uint64
 	// RateLimited counts requests refused by the per-player rate limit
 	// (also counted in Failed).
 	RateLimited uint64
@@ -249,6 +326,7 @@ func (s *Service) Stats() Stats {
 		Fallbacks:     s.fallbacks.Load(),
 		Interrupted:   s.interrupted.Load(),
 		Truncated:     s.truncated.Load(),
+		Clipped:       s.clipped.Load(),
 		Failed:        s.failed.Load(),
 		PublishErrors: s.publishErrors.Load(),
 		RateLimited:   s.rateLimited.Load(),
@@ -262,6 +340,14 @@ func (s *Service) Stats() Stats {
 func (s *Service) Limits() Limits { return s.opts.Limits }
 
 // Say produces a whole reply. ctx must carry an [Identity].
+//
+// The reply's tier and engine priority (vLLM's queue order) follow from
+// the importance and responsibility it is routed by. For a player these
+// come from the persona: Utterance.importance and .responsibility may
+// lower them (a minor line for an elite NPC) but never raise them above
+// the persona's importance, as ranked by Options.Responsibilities; a
+// higher ask is ignored. A trusted caller (a service, [Identity.Trusted])
+// may set both freely, and name a tier.
 func (s *Service) Say(ctx context.Context, u *dialoguev1.Utterance) (*dialoguev1.SayResponse, error) {
 	var b strings.Builder
 	c, err := s.reply(ctx, u, func(ch *dialoguev1.Chunk) error {
@@ -277,6 +363,7 @@ func (s *Service) Say(ctx context.Context, u *dialoguev1.Utterance) (*dialoguev1
 // StreamSay produces a reply chunk by chunk, calling send for each in order;
 // the last has Final set. An error from send ends the reply and is returned.
 // ctx must carry an [Identity]; cancelling it cancels the backend request.
+// Tier and priority are chosen as for [Service.Say].
 func (s *Service) StreamSay(ctx context.Context, u *dialoguev1.Utterance, send func(*dialoguev1.Chunk) error) error {
 	_, err := s.reply(ctx, u, send)
 	return err
@@ -292,10 +379,12 @@ type turn struct {
 	persona  *Persona
 	conv     Conversation
 	said     string // the player's line as stored in memory
+	started  bool   // the session is new: its ID was issued for this turn
+	save     bool   // the turn may be saved (the session's existence is known)
 	prompt   int    // prompt tokens (estimated)
 	req      router.Request
 	start    time.Time
-	respName string
+	respName string // the responsibility the request is routed by
 }
 
 // prepare authenticates, validates, rate-limits and assembles the prompt.
@@ -307,7 +396,7 @@ func (s *Service) prepare(ctx context.Context, u *dialoguev1.Utterance, start ti
 	if err := s.opts.Limits.Validate(u); err != nil {
 		return nil, err
 	}
-	t := &turn{id: id, start: start, respName: u.GetResponsibility()}
+	t := &turn{id: id, start: start}
 	switch {
 	case id.Trusted():
 		t.player = u.GetPlayerId()
@@ -330,12 +419,16 @@ func (s *Service) prepare(ctx context.Context, u *dialoguev1.Utterance, start ti
 	}
 	t.persona = p
 
+	// Sessions are issued here, never chosen by the client: an empty ID
+	// starts one, and an ID the store does not hold is NotFound.
 	t.conv = Conversation{ID: u.GetSessionId(), NPC: p.ID, Player: t.player}
+	t.save = true
 	if t.conv.ID == "" {
-		t.conv.ID = newSessionID()
 		if t.player == "" {
 			return nil, &FieldError{Field: "player_id", Reason: "required for a service starting a session"}
 		}
+		t.conv.ID = newSessionID()
+		t.started = true
 	} else {
 		c, err := s.opts.Store.Load(ctx, t.conv.ID)
 		switch {
@@ -351,20 +444,21 @@ func (s *Service) prepare(ctx context.Context, u *dialoguev1.Utterance, start ti
 			}
 			t.conv = c
 		case errors.Is(err, ErrNotFound):
-			if t.player == "" {
-				return nil, &FieldError{Field: "player_id", Reason: "required for a service starting a session"}
-			}
-			t.conv.Player = t.player
+			return nil, fmt.Errorf("%w: %q (never issued, or expired); leave session_id empty to start one", ErrSessionNotFound, t.conv.ID)
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
 		default:
 			// Memory is an optimisation: answer without history rather
-			// than fail the player, but never without an owner.
+			// than fail the player, but never without an owner, and
+			// never save the turn: the session may not exist, and an
+			// outage must not let a client create one under an ID of
+			// its choosing.
 			s.log.WarnContext(ctx, "dialogue: loading conversation failed; answering without history", "session", t.conv.ID, "err", err)
 			if t.player == "" {
-				return nil, fmt.Errorf("%w: conversation store unavailable", ErrClosed)
+				return nil, fmt.Errorf("%w: loading the conversation: %w", ErrUnavailable, err)
 			}
 			t.conv.Player = t.player
+			t.save = false
 		}
 	}
 
@@ -375,7 +469,7 @@ func (s *Service) prepare(ctx context.Context, u *dialoguev1.Utterance, start ti
 			if errors.Is(err, ErrRejected) {
 				return nil, err
 			}
-			return nil, fmt.Errorf("%w: moderation failed: %v", ErrClosed, err)
+			return nil, fmt.Errorf("%w: moderating the utterance: %w", ErrUnavailable, err)
 		}
 		text = m
 	}
@@ -414,21 +508,19 @@ func (s *Service) prepare(ctx context.Context, u *dialoguev1.Utterance, start ti
 		msgs, n, err = pr.Assemble(s.opts.PromptBudget, s.opts.CountTokens)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrTooLarge, err)
+		return nil, fmt.Errorf("%w: %w", ErrTooLarge, err)
 	}
 	t.prompt = n
 
-	imp := router.Importance(u.GetImportance())
-	if imp == router.ImportanceUnset {
-		imp = p.Importance
-	}
+	imp, resp := s.routing(id.Trusted(), p, router.Importance(u.GetImportance()), router.Responsibility(u.GetResponsibility()))
+	t.respName = string(resp)
 	maxTok := int(u.GetMaxTokens())
 	if maxTok == 0 {
 		maxTok = s.opts.MaxTokens
 	}
 	t.req = router.Request{
 		Messages:       msgs,
-		Responsibility: router.Responsibility(u.GetResponsibility()),
+		Responsibility: resp,
 		Importance:     imp,
 		AffinityKey:    t.conv.ID,
 		NPC:            p.ID,
@@ -501,6 +593,7 @@ func (s *Service) generate(ctx context.Context, t *turn, e *emitter) (*dialoguev
 	st, err := s.opts.Completer.Stream(ctx, t.req)
 	if err == nil {
 		defer st.Close()
+		room := s.opts.Limits.MaxReplyBytes
 		for {
 			d, rerr := st.Recv()
 			if rerr == io.EOF {
@@ -510,6 +603,20 @@ func (s *Service) generate(ctx context.Context, t *turn, e *emitter) (*dialoguev
 				err = rerr
 				break
 			}
+			if len(d.Text) > room {
+				// A runaway reply: keep what fits, stop reading and
+				// release the backend now.
+				if werr := e.write(ctx, truncateUTF8(d.Text, room)); werr != nil {
+					err = werr
+					break
+				}
+				_ = st.Close()
+				finish = dialoguev1.FinishReason_FINISH_REASON_LENGTH
+				s.clipped.Add(1)
+				s.log.WarnContext(ctx, "dialogue: reply reached Limits.MaxReplyBytes; cut off", "npc", t.persona.ID, "limit", s.opts.Limits.MaxReplyBytes)
+				break
+			}
+			room -= len(d.Text)
 			if d.Text != "" {
 				if werr := e.write(ctx, d.Text); werr != nil {
 					err = werr
@@ -583,7 +690,9 @@ func (s *Service) generate(ctx context.Context, t *turn, e *emitter) (*dialoguev
 	} else {
 		c.Usage = &dialoguev1.Usage{PromptTokens: int32(t.prompt), CompletionTokens: int32(s.opts.CountTokens(text))}
 	}
-	if strings.TrimSpace(text) != "" {
+	// A new session is saved even when the reply has no text, so that the
+	// ID it hands out can be continued.
+	if t.save && (t.started || strings.TrimSpace(text) != "") {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		if err := s.opts.Store.Append(sctx, t.conv, Turn{Player: t.said, NPC: text}); err != nil {
 			s.log.WarnContext(ctx, "dialogue: saving the turn failed", "session", t.conv.ID, "err", err)
@@ -626,6 +735,18 @@ func (s *Service) publish(ctx context.Context, ev Completed) {
 			s.log.WarnContext(ctx, "dialogue: publishing completion failed", "npc", ev.NPCID, "err", err)
 		}
 	}
+}
+
+// truncateUTF8 returns the longest prefix of s of at most n bytes that does
+// not split a rune.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 func fallbackIndex(session string, turns, n int) int {

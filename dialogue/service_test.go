@@ -172,7 +172,8 @@ func TestOverridesAndPlayerIdentity(t *testing.T) {
 	if reqs[1].Tier != "premium" || reqs[1].Adapter != "evil-lora" {
 		t.Errorf("service overrides ignored: tier %q adapter %q", reqs[1].Tier, reqs[1].Adapter)
 	}
-	if r := reqs[0]; r.Importance != router.Major || *r.Temperature != 0.3 || r.MaxTokens != 64 || r.Responsibility != router.QuestDialogue {
+	// A player may not raise mara's importance (elite) to major.
+	if r := reqs[0]; r.Importance != router.Elite || *r.Temperature != 0.3 || r.MaxTokens != 64 || r.Responsibility != router.QuestDialogue {
 		t.Errorf("request fields = %+v", r)
 	}
 	_, err := s.Say(dialogue.WithIdentity(context.Background(), player2), u())
@@ -340,6 +341,7 @@ func TestNewValidates(t *testing.T) {
 		{Completer: &fakeCompleter{}},
 		{Completer: &fakeCompleter{}, Personas: ps, MaxTokens: -1},
 		{Completer: &fakeCompleter{}, Personas: ps, MaxTokens: 5000},
+		{Completer: &fakeCompleter{}, Personas: ps, Responsibilities: map[router.Responsibility]router.Importance{"boss_monologue": router.ImportanceUnset}},
 	} {
 		if _, err := dialogue.New(o); err == nil {
 			t.Errorf("New(%+v) succeeded", o)

@@ -18,10 +18,11 @@ import (
 //	ErrRejected, ErrPromptTooLarge            InvalidArgument
 //	ErrUnauthenticated                        Unauthenticated
 //	ErrPermissionDenied, ErrNotOwner          PermissionDenied
+//	ErrSessionNotFound                        NotFound
 //	ErrRateLimited                            ResourceExhausted
 //	context.DeadlineExceeded                  DeadlineExceeded
 //	context.Canceled                          Canceled
-//	ErrClosed                                 Unavailable
+//	ErrClosed, ErrUnavailable                 Unavailable
 //	a *status.Status error                    its own code
 //	anything else                             Internal
 func Code(err error) codes.Code {
@@ -35,13 +36,15 @@ func Code(err error) codes.Code {
 		return codes.Unauthenticated
 	case errors.Is(err, ErrPermissionDenied), errors.Is(err, ErrNotOwner):
 		return codes.PermissionDenied
+	case errors.Is(err, ErrSessionNotFound):
+		return codes.NotFound
 	case errors.Is(err, ErrRateLimited):
 		return codes.ResourceExhausted
 	case errors.Is(err, context.DeadlineExceeded):
 		return codes.DeadlineExceeded
 	case errors.Is(err, context.Canceled):
 		return codes.Canceled
-	case errors.Is(err, ErrClosed):
+	case errors.Is(err, ErrClosed), errors.Is(err, ErrUnavailable):
 		return codes.Unavailable
 	}
 	if s, ok := status.FromError(err); ok {
@@ -74,7 +77,7 @@ var errPanic = errors.New("dialogue: internal error")
 // fix or wait out, the stream for what ends the conversation.
 func turnError(err error) *dialoguev1.TurnError {
 	switch c := Code(err); c {
-	case codes.InvalidArgument, codes.PermissionDenied, codes.ResourceExhausted, codes.Unavailable:
+	case codes.InvalidArgument, codes.NotFound, codes.PermissionDenied, codes.ResourceExhausted, codes.Unavailable:
 		return &dialoguev1.TurnError{Code: int32(c), Message: status.Convert(toStatus(err)).Message()}
 	}
 	return nil
@@ -91,6 +94,8 @@ func httpStatus(c codes.Code) int {
 		return http.StatusUnauthorized
 	case codes.PermissionDenied:
 		return http.StatusForbidden
+	case codes.NotFound:
+		return http.StatusNotFound
 	case codes.ResourceExhausted:
 		return http.StatusTooManyRequests
 	case codes.DeadlineExceeded:

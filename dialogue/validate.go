@@ -20,8 +20,8 @@ const (
 	maxLanguage     = 35
 )
 
-// Limits bounds what one request may carry. The zero value means the
-// defaults.
+// Limits bounds what one request may carry and what one reply may hold.
+// The zero value means the defaults.
 type Limits struct {
 	// MaxUtteranceBytes bounds the player's line; 0 means 2,000.
 	MaxUtteranceBytes int
@@ -33,7 +33,21 @@ type Limits struct {
 	// MaxMessageBytes bounds one encoded request message on the wire
 	// (gRPC and HTTP); 0 means 16 KiB.
 	MaxMessageBytes int
+	// MaxReplyBytes bounds the text of one NPC reply, whatever the
+	// backend streams (max_tokens bounds it in the router, if the backend
+	// honours it; this bounds it here even if not). A reply that reaches
+	// it ends there, cut at a UTF-8 boundary, with FINISH_REASON_LENGTH:
+	// the backend stream is closed and nothing beyond the limit is read
+	// on, sent or stored. It bounds the model's text; a [Moderator] that
+	// lengthens sentences is trusted not to grow it much. 0 means
+	// [DefaultMaxReplyBytes].
+	MaxReplyBytes int
 }
+
+// DefaultMaxReplyBytes is the default of Limits.MaxReplyBytes: 16 KiB,
+// 16 bytes for each of the default Limits.MaxTokens (1,024), far above
+// what real tokens average in any script.
+const DefaultMaxReplyBytes = 16 << 10
 
 func (l *Limits) defaults() {
 	if l.MaxUtteranceBytes <= 0 {
@@ -47,6 +61,9 @@ func (l *Limits) defaults() {
 	}
 	if l.MaxMessageBytes <= 0 {
 		l.MaxMessageBytes = 16 << 10
+	}
+	if l.MaxReplyBytes <= 0 {
+		l.MaxReplyBytes = DefaultMaxReplyBytes
 	}
 }
 

@@ -92,7 +92,8 @@ const (
 	FinishReason_FINISH_REASON_UNSPECIFIED FinishReason = 0
 	// The model finished its reply.
 	FinishReason_FINISH_REASON_STOP FinishReason = 1
-	// The reply reached its token limit.
+	// The reply reached its length limit: max_tokens, or the service's
+	// bound on the bytes of one reply. The text so far is all there is.
 	FinishReason_FINISH_REASON_LENGTH FinishReason = 2
 	// The player interrupted the reply (barge-in).
 	FinishReason_FINISH_REASON_INTERRUPTED FinishReason = 3
@@ -161,8 +162,10 @@ type Utterance struct {
 	// The NPC spoken to, as registered with the service. Required.
 	NpcId string `protobuf:"bytes,1,opt,name=npc_id,json=npcId,proto3" json:"npc_id,omitempty"`
 	// The conversation to continue. Empty starts a new one; its ID comes back
-	// in Completion.session_id. A session belongs to the player who started
-	// it and to one NPC.
+	// in Completion.session_id. Session IDs are issued by the service, never
+	// chosen by the client: an ID the service did not issue, or one whose
+	// conversation has expired, is NOT_FOUND (start a new one by leaving this
+	// empty). A session belongs to the player who started it and to one NPC.
 	SessionId string `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	// What the player said. Required unless the reply is a greeting or
 	// farewell. It is always sent to the model as the player's words, never
@@ -173,8 +176,22 @@ type Utterance struct {
 	// "complex_question", "story_progression", "major_npc", "personalized",
 	// "character_development", "story_critical", or a studio-defined value.
 	// Empty lets the NPC's importance decide.
+	//
+	// Tier and queue priority come from the NPC's registered importance and
+	// from trusted (service) callers. From a player, a responsibility that
+	// calls for more than the NPC's importance ("story_critical" for a
+	// generic guard), or one the service does not rank, is ignored and the
+	// NPC's importance decides; a lower one ("greeting" for a major NPC)
+	// is honoured. Trusted callers may ask for any.
 	Responsibility string `protobuf:"bytes,4,opt,name=responsibility,proto3" json:"responsibility,omitempty"`
-	// How much the NPC matters; unset uses the NPC's registered importance.
+	// How much the NPC matters for this line; unset uses the NPC's
+	// registered importance. It sets the model tier when responsibility does
+	// not, and the request's queue priority (MAJOR runs first).
+	//
+	// From a player it may only lower the NPC's registered importance: a
+	// higher value is ignored and the registered importance applies. For an
+	// NPC registered without an importance, players may ask only for
+	// IMPORTANCE_GENERIC. Trusted callers may raise it as well as lower it.
 	Importance Importance `protobuf:"varint,5,opt,name=importance,proto3,enum=bodybroker.dialogue.v1.Importance" json:"importance,omitempty"`
 	// The game state the reply should fit.
 	Context *GameContext `protobuf:"bytes,6,opt,name=context,proto3" json:"context,omitempty"`
@@ -788,7 +805,8 @@ func (x *ConverseResponse) GetError() *TurnError {
 type TurnError struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The gRPC status code (google.rpc.Code): 3 INVALID_ARGUMENT,
-	// 7 PERMISSION_DENIED, 8 RESOURCE_EXHAUSTED or 14 UNAVAILABLE.
+	// 5 NOT_FOUND, 7 PERMISSION_DENIED, 8 RESOURCE_EXHAUSTED or
+	// 14 UNAVAILABLE.
 	Code int32 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
 	// A description for developers, not for players.
 	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`

@@ -41,10 +41,13 @@ const (
 //
 // Errors use the standard gRPC codes: INVALID_ARGUMENT (a malformed or
 // oversize request, an unknown NPC), UNAUTHENTICATED (a missing or unknown
-// token), PERMISSION_DENIED (another player's session), RESOURCE_EXHAUSTED
-// (the caller's rate limit), DEADLINE_EXCEEDED and UNAVAILABLE (the service
-// is shutting down). A backend outage is not an error: the NPC answers with
-// one of its fallback lines and Completion.fallback says so.
+// token), PERMISSION_DENIED (another player's session), NOT_FOUND (a
+// session_id the service did not issue, or one that expired),
+// RESOURCE_EXHAUSTED (the caller's rate limit), DEADLINE_EXCEEDED and
+// UNAVAILABLE (the service is shutting down, or a dependency it needs, such
+// as the conversation store, failed; retry later). A model backend outage
+// is not an error: the NPC answers with one of its fallback lines and
+// Completion.fallback says so.
 type DialogueServiceClient interface {
 	// Say returns the NPC's whole reply at once.
 	Say(ctx context.Context, in *SayRequest, opts ...grpc.CallOption) (*SayResponse, error)
@@ -56,8 +59,8 @@ type DialogueServiceClient interface {
 	// speaking cancels the current reply (barge-in); that reply then ends with
 	// a final chunk whose finish reason is FINISH_REASON_INTERRUPTED.
 	//
-	// A turn the service refuses (INVALID_ARGUMENT, PERMISSION_DENIED,
-	// RESOURCE_EXHAUSTED, UNAVAILABLE) is answered with a ConverseResponse
+	// A turn the service refuses (INVALID_ARGUMENT, NOT_FOUND,
+	// PERMISSION_DENIED, RESOURCE_EXHAUSTED, UNAVAILABLE) is answered with a ConverseResponse
 	// whose error is set, and the stream stays open for the next turn. The
 	// stream itself ends with a status only for what ends the conversation:
 	// authentication, a malformed ConverseRequest, an internal error, or the
@@ -123,10 +126,13 @@ type DialogueService_ConverseClient = grpc.BidiStreamingClient[ConverseRequest, 
 //
 // Errors use the standard gRPC codes: INVALID_ARGUMENT (a malformed or
 // oversize request, an unknown NPC), UNAUTHENTICATED (a missing or unknown
-// token), PERMISSION_DENIED (another player's session), RESOURCE_EXHAUSTED
-// (the caller's rate limit), DEADLINE_EXCEEDED and UNAVAILABLE (the service
-// is shutting down). A backend outage is not an error: the NPC answers with
-// one of its fallback lines and Completion.fallback says so.
+// token), PERMISSION_DENIED (another player's session), NOT_FOUND (a
+// session_id the service did not issue, or one that expired),
+// RESOURCE_EXHAUSTED (the caller's rate limit), DEADLINE_EXCEEDED and
+// UNAVAILABLE (the service is shutting down, or a dependency it needs, such
+// as the conversation store, failed; retry later). A model backend outage
+// is not an error: the NPC answers with one of its fallback lines and
+// Completion.fallback says so.
 type DialogueServiceServer interface {
 	// Say returns the NPC's whole reply at once.
 	Say(context.Context, *SayRequest) (*SayResponse, error)
@@ -138,8 +144,8 @@ type DialogueServiceServer interface {
 	// speaking cancels the current reply (barge-in); that reply then ends with
 	// a final chunk whose finish reason is FINISH_REASON_INTERRUPTED.
 	//
-	// A turn the service refuses (INVALID_ARGUMENT, PERMISSION_DENIED,
-	// RESOURCE_EXHAUSTED, UNAVAILABLE) is answered with a ConverseResponse
+	// A turn the service refuses (INVALID_ARGUMENT, NOT_FOUND,
+	// PERMISSION_DENIED, RESOURCE_EXHAUSTED, UNAVAILABLE) is answered with a ConverseResponse
 	// whose error is set, and the stream stays open for the next turn. The
 	// stream itself ends with a status only for what ends the conversation:
 	// authentication, a malformed ConverseRequest, an internal error, or the

@@ -1,0 +1,58 @@
+package dialogue_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/bodybroker/sdk/dialogue"
+)
+
+// TestTokenAuthenticatorTable: in a large table every token finds its own
+// identity, and near misses find none.
+func TestTokenAuthenticatorTable(t *testing.T) {
+	const n = 2000
+	tokens := make(map[dialogue.Token]dialogue.Identity, n)
+	for i := range n {
+		tokens[dialogue.Token(fmt.Sprintf("player-token-%012d", i))] = dialogue.Identity{Kind: dialogue.KindPlayer, ID: fmt.Sprintf("p%d", i)}
+	}
+	a, err := dialogue.NewTokenAuthenticator(tokens)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for tok, want := range tokens {
+		if got, err := a.Authenticate(ctx, string(tok)); err != nil || got != want {
+			t.Fatalf("Authenticate(%s) = %v, %v; want %v", tok, got, err, want)
+		}
+		if _, err := a.Authenticate(ctx, string(tok)+"x"); !errors.Is(err, dialogue.ErrUnauthenticated) {
+			t.Fatalf("Authenticate(%s+x) = %v, want ErrUnauthenticated", tok, err)
+		}
+	}
+}
+
+// BenchmarkTokenAuthenticatorRejected measures rejecting an unknown bearer
+// token against a table of 100,000 tokens: the cost an unauthenticated
+// flood imposes on the server.
+func BenchmarkTokenAuthenticatorRejected(b *testing.B) {
+	const n = 100_000
+	tokens := make(map[dialogue.Token]dialogue.Identity, n)
+	for i := range n {
+		tokens[dialogue.Token(fmt.Sprintf("player-token-%012d", i))] = dialogue.Identity{Kind: dialogue.KindPlayer, ID: fmt.Sprintf("p%d", i)}
+	}
+	a, err := dialogue.NewTokenAuthenticator(tokens)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if id, err := a.Authenticate(ctx, "player-token-000000004242"); err != nil || id.ID != "p4242" {
+		b.Fatalf("Authenticate(known) = %v, %v", id, err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := a.Authenticate(ctx, "not-a-token-anyone-issued"); !errors.Is(err, dialogue.ErrUnauthenticated) {
+			b.Fatalf("Authenticate(unknown) = %v, want ErrUnauthenticated", err)
+		}
+	}
+}
