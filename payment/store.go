@@ -20,7 +20,9 @@ type Store interface {
 	// Version; the caller then syncs and calls FinishEvent, or ReleaseEvent
 	// if the sync failed. A claim whose holder died expires after lease, so
 	// the provider's next redelivery is processed. ClaimBusy means another
-	// worker holds the claim; ClaimDone that the event was finished.
+	// worker holds the claim; ClaimDone that the event was finished. A
+	// claim that is not acquired takes no version: duplicate deliveries
+	// leave the counter behind NextVersion where it was.
 	ClaimEvent(ctx context.Context, eventID, token string, lease time.Duration) (EventClaim, error)
 	// FinishEvent marks an event processed and remembers it for retention,
 	// whoever holds its claim.

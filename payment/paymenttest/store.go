@@ -30,6 +30,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) payment.Store) {
 		{"ClaimEventExpires", testClaimExpires},
 		{"ClaimEventConcurrent", testClaimConcurrent},
 		{"NextVersion", testNextVersion},
+		{"DuplicateClaimKeepsVersion", testDuplicateClaimKeepsVersion},
 		{"PutGrantVersions", testPutGrantVersions},
 		{"GrantsRoundTrip", testGrantsRoundTrip},
 		{"PutGrantConcurrent", testPutGrantConcurrent},
@@ -196,6 +197,41 @@ func testNextVersion(t *testing.T, s payment.Store) {
 	}
 	if next <= last {
 		t.Fatalf("NextVersion = %d after %d", next, last)
+	}
+}
+
+// testDuplicateClaimKeepsVersion: a claim that finds the event finished
+// or claimed by another worker does not consume a version, so duplicate
+// deliveries leave the version counter where it was.
+func testDuplicateClaimKeepsVersion(t *testing.T, s payment.Store) {
+	ctx := context.Background()
+	if c := claim(t, s, "evt_dup_done", "tok_1", time.Hour); c.State != payment.ClaimAcquired {
+		t.Fatalf("first claim state = %v, want ClaimAcquired", c.State)
+	}
+	if err := s.FinishEvent(ctx, "evt_dup_done", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if c := claim(t, s, "evt_dup_busy", "tok_2", time.Hour); c.State != payment.ClaimAcquired {
+		t.Fatalf("first claim state = %v, want ClaimAcquired", c.State)
+	}
+	before, err := s.NextVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if c := claim(t, s, "evt_dup_done", fmt.Sprint("tok_d", i), time.Hour); c.State != payment.ClaimDone {
+			t.Fatalf("duplicate claim state = %v, want ClaimDone", c.State)
+		}
+		if c := claim(t, s, "evt_dup_busy", fmt.Sprint("tok_b", i), time.Hour); c.State != payment.ClaimBusy {
+			t.Fatalf("concurrent claim state = %v, want ClaimBusy", c.State)
+		}
+	}
+	after, err := s.NextVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := after, before+1; got != want {
+		t.Errorf("NextVersion after 10 refused claims = %d, want %d (refused claims must not consume versions)", got, want)
 	}
 }
 
