@@ -48,7 +48,11 @@ type Options struct {
 	MaxNetworkRetries int64
 	DisableRetries    bool
 	// Logger receives stripe-go's own log lines at debug level (errors at
-	// warn). Default: slog.Default().
+	// warn), reduced to what identifies a request: method and path,
+	// object types and IDs, HTTP status, error type and code, request ID.
+	// Response bodies and error messages, which can carry customer data
+	// (emails, names, addresses), are never logged. Default:
+	// slog.Default().
 	Logger *slog.Logger
 }
 
@@ -474,11 +478,3 @@ func mapErr(op string, err error) error {
 	}
 	return pe
 }
-
-// slogLogger adapts slog to stripe-go's LeveledLoggerInterface.
-type slogLogger struct{ l *slog.Logger }
-
-func (s slogLogger) Debugf(f string, v ...any) { s.l.Debug(fmt.Sprintf(f, v...)) }
-func (s slogLogger) Infof(f string, v ...any)  { s.l.Debug(fmt.Sprintf(f, v...)) }
-func (s slogLogger) Warnf(f string, v ...any)  { s.l.Debug(fmt.Sprintf(f, v...)) }
-func (s slogLogger) Errorf(f string, v ...any) { s.l.Warn(fmt.Sprintf(f, v...)) }
