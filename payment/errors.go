@@ -13,6 +13,15 @@ var (
 	// ErrInvalidCode: a promotion code typed by a player is unknown,
 	// inactive, expired or used up.
 	ErrInvalidCode = errors.New("payment: invalid promotion code")
+	// ErrInvalidURL: a success, cancel or return URL is not an absolute
+	// http(s) URL, or its host is not in Options.RedirectHosts.
+	ErrInvalidURL = errors.New("payment: invalid redirect URL")
+	// ErrInvalidID: a player, session or request ID is empty, too long
+	// (MaxIDBytes), not UTF-8 or holds unprintable characters.
+	ErrInvalidID = errors.New("payment: invalid ID")
+	// ErrTrialTooLong: a checkout asked for a longer free trial than its
+	// plan allows (Plan.MaxTrialDays).
+	ErrTrialTooLong = errors.New("payment: trial too long")
 	// ErrUnknownPrice: the price is not in the configured plans.
 	ErrUnknownPrice = errors.New("payment: unknown price")
 	// ErrInvalidRequest: the provider rejected the request's parameters.
@@ -74,11 +83,19 @@ func (e *ProviderError) Unwrap() error { return e.Kind }
 type ValidationError struct {
 	Field  string
 	Reason string
+	// Err, if set, is a more specific sentinel (ErrInvalidURL,
+	// ErrInvalidID, ErrTrialTooLong).
+	Err error
 }
 
 func (e *ValidationError) Error() string {
 	return fmt.Sprintf("payment: invalid %s: %s", e.Field, e.Reason)
 }
 
-// Unwrap returns ErrInvalidRequest.
-func (e *ValidationError) Unwrap() error { return ErrInvalidRequest }
+// Unwrap returns ErrInvalidRequest and Err, if set.
+func (e *ValidationError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{ErrInvalidRequest}
+	}
+	return []error{ErrInvalidRequest, e.Err}
+}

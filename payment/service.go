@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -90,8 +91,15 @@ type Options struct {
 	// DefaultSuccessURL and DefaultCancelURL are used when a checkout
 	// request has none. "{CHECKOUT_SESSION_ID}" is substituted by the
 	// provider; a session_id parameter is added to success URLs lacking it.
+	// Like the URLs in requests, they must be absolute http(s) URLs with
+	// a host in RedirectHosts (when set).
 	DefaultSuccessURL string
 	DefaultCancelURL  string
+	// RedirectHosts, if set, is the allow-list of hosts that success,
+	// cancel and portal return URLs may send players to: exact host names
+	// (case-insensitive, without port) or "*.example.com" for any
+	// subdomain of example.com. Empty: any host.
+	RedirectHosts []string
 	// DisablePromotionCodeBox stops offering the promotion-code box when a
 	// player did not bring a code.
 	DisablePromotionCodeBox bool
@@ -191,6 +199,20 @@ func New(opts Options) (*Service, error) {
 	if opts.MaxWebhookBytes < 0 {
 		return nil, &ValidationError{Field: "Options.MaxWebhookBytes", Reason: "negative"}
 	}
+	opts.RedirectHosts = append([]string(nil), opts.RedirectHosts...)
+	for i, h := range opts.RedirectHosts {
+		if h == "" || h == "*." || strings.ContainsAny(h, "/:@ ") {
+			return nil, &ValidationError{Field: fmt.Sprintf("Options.RedirectHosts[%d]", i), Reason: fmt.Sprintf("%q is not a host name", h)}
+		}
+	}
+	for _, u := range []struct{ name, v string }{{"DefaultSuccessURL", opts.DefaultSuccessURL}, {"DefaultCancelURL", opts.DefaultCancelURL}} {
+		if u.v == "" {
+			continue
+		}
+		if err := validRedirect("Options."+u.name, u.v, opts.RedirectHosts); err != nil {
+			return nil, err
+		}
+	}
 	// Own the catalog: defaults are filled in below, and the caller may
 	// reuse its slices.
 	plans := make([]Plan, len(opts.Plans))
@@ -249,6 +271,12 @@ func New(opts Options) (*Service, error) {
 		}
 		if len(p.Prices) == 0 {
 			return nil, &ValidationError{Field: fmt.Sprintf("Options.Plans[%d].Prices", i), Reason: "at least one price is required"}
+		}
+		if p.MaxTrialDays < 0 || p.MaxTrialDays > MaxTrialDays {
+			return nil, &ValidationError{Field: fmt.Sprintf("Options.Plans[%d].MaxTrialDays", i), Reason: fmt.Sprintf("must be in [0, %d]", MaxTrialDays)}
+		}
+		if p.MaxTrialDays == 0 {
+			p.MaxTrialDays = DefaultMaxTrialDays
 		}
 		s.byPlan[p.ID] = p
 		s.ranks[p.ID] = p.Rank
