@@ -29,7 +29,11 @@ type CheckoutRequest struct {
 	PriceID string
 	// Code is a promotion code the player typed or brought in a link. It is
 	// resolved server-side and applied; the promotion-code box is then not
-	// offered (the provider refuses both at once).
+	// offered (the provider refuses both at once). A code that cannot be
+	// redeemed (unknown, expired, used up, malformed) fails with exactly
+	// ErrInvalidCode, whatever the reason; a player who tried too many
+	// gets a *CodeRateLimitError (see Options.CodeLimit). Lookups are
+	// cached for Options.CodeCacheTTL.
 	Code string
 	// Email pre-fills the customer created for a first-time payer; at most
 	// MaxEmailBytes, printable.
@@ -111,7 +115,7 @@ func (c *Checkout) Start(ctx context.Context, req CheckoutRequest) (CheckoutResu
 	}
 	var res CheckoutResult
 	if code := strings.TrimSpace(req.Code); code != "" {
-		pc, err := s.admin.resolveCode(ctx, code)
+		pc, err := c.redeemableCode(ctx, req.PlayerID, code)
 		if err != nil {
 			return CheckoutResult{}, err
 		}

@@ -3,6 +3,7 @@ package payment
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Sentinel errors. Provider and store errors wrap them so callers can use
@@ -11,8 +12,16 @@ var (
 	// ErrNotFound: the object does not exist (at the provider or in the store).
 	ErrNotFound = errors.New("payment: not found")
 	// ErrInvalidCode: a promotion code typed by a player is unknown,
-	// inactive, expired or used up.
+	// inactive, expired, used up or malformed. Checkout returns exactly
+	// this error for all of them, so that guessing learns nothing;
+	// operators see the reason in an [*InvalidCodeError] from
+	// [Admin.CheckPromotionCode], and the Service logs it at debug level.
 	ErrInvalidCode = errors.New("payment: invalid promotion code")
+	// ErrCodeRateLimited: a player tried too many promotion codes
+	// (Options.CodeLimit); the error is a [*CodeRateLimitError] that says
+	// when to try again. It does not match ErrRateLimited, which is the
+	// provider's signal to back off and retry.
+	ErrCodeRateLimited = errors.New("payment: too many promotion code attempts")
 	// ErrInvalidURL: a success, cancel or return URL is not an absolute
 	// http(s) URL, or its host is not in Options.RedirectHosts.
 	ErrInvalidURL = errors.New("payment: invalid redirect URL")
@@ -99,3 +108,43 @@ func (e *ValidationError) Unwrap() []error {
 	}
 	return []error{ErrInvalidRequest, e.Err}
 }
+
+// CodeProblem says why a promotion code cannot be redeemed.
+type CodeProblem string
+
+// Reasons a promotion code is refused.
+const (
+	CodeUnknown   CodeProblem = "unknown"   // no active code with this text
+	CodeExpired   CodeProblem = "expired"   // past its ExpiresAt
+	CodeUsedUp    CodeProblem = "used up"   // MaxRedemptions reached
+	CodeMalformed CodeProblem = "malformed" // empty, longer than MaxCodeBytes or unprintable
+)
+
+// InvalidCodeError is the detailed reason a promotion code was refused.
+// Only [Admin.CheckPromotionCode] returns it; players get plain
+// [ErrInvalidCode], the same for every reason. It wraps ErrInvalidCode.
+type InvalidCodeError struct {
+	Code    string
+	Problem CodeProblem
+}
+
+func (e *InvalidCodeError) Error() string {
+	return fmt.Sprintf("payment: promotion code %q: %s", e.Code, e.Problem)
+}
+
+// Unwrap returns ErrInvalidCode.
+func (e *InvalidCodeError) Unwrap() error { return ErrInvalidCode }
+
+// CodeRateLimitError refuses a promotion code from a player who has
+// tried too many (Options.CodeLimit). It wraps ErrCodeRateLimited.
+type CodeRateLimitError struct {
+	// RetryAfter is how long until the player may try one more code.
+	RetryAfter time.Duration
+}
+
+func (e *CodeRateLimitError) Error() string {
+	return fmt.Sprintf("%v: try again in %v", ErrCodeRateLimited, e.RetryAfter.Round(time.Second))
+}
+
+// Unwrap returns ErrCodeRateLimited.
+func (e *CodeRateLimitError) Unwrap() error { return ErrCodeRateLimited }

@@ -100,6 +100,19 @@ type Options struct {
 	// (case-insensitive, without port) or "*.example.com" for any
 	// subdomain of example.com. Empty: any host.
 	RedirectHosts []string
+	// CodeLimit throttles the promotion codes each player may try at
+	// checkout. Default: DefaultCodeBurst (5) at once, then one more per
+	// DefaultCodeEvery (minute).
+	CodeLimit CodeLimit
+	// CodeCacheTTL is how long a promotion-code lookup is reused before
+	// the provider is asked again: a repeated unknown code (a guess) or a
+	// code without a redemption limit costs no provider call meanwhile.
+	// Codes with a redemption limit are looked up every time, so that a
+	// used-up code is refused at once. An operator's changes made
+	// through this Service's Admin take effect at once; changes made
+	// elsewhere (the provider's dashboard, another server) within the TTL.
+	// Default DefaultCodeCacheTTL (30 seconds).
+	CodeCacheTTL time.Duration
 	// DisablePromotionCodeBox stops offering the promotion-code box when a
 	// player did not bring a code.
 	DisablePromotionCodeBox bool
@@ -158,6 +171,9 @@ type Service struct {
 	counters counters
 	latency  stats.Histogram
 
+	codeLimit *codeLimiter
+	codeCache *codeCache
+
 	checkout     *Checkout
 	admin        *Admin
 	webhooks     *Webhooks
@@ -191,6 +207,7 @@ func New(opts Options) (*Service, error) {
 	}{
 		{"WebhookTolerance", opts.WebhookTolerance}, {"EventRetention", opts.EventRetention},
 		{"SyncTimeout", opts.SyncTimeout}, {"PastDueGrace", opts.PastDueGrace}, {"EventLease", opts.EventLease},
+		{"CodeLimit.Every", opts.CodeLimit.Every}, {"CodeCacheTTL", opts.CodeCacheTTL},
 	} {
 		if d.v < 0 {
 			return nil, &ValidationError{Field: "Options." + d.name, Reason: "negative"}
@@ -198,6 +215,18 @@ func New(opts Options) (*Service, error) {
 	}
 	if opts.MaxWebhookBytes < 0 {
 		return nil, &ValidationError{Field: "Options.MaxWebhookBytes", Reason: "negative"}
+	}
+	if opts.CodeLimit.Burst < 0 {
+		return nil, &ValidationError{Field: "Options.CodeLimit.Burst", Reason: "negative"}
+	}
+	if opts.CodeLimit.Burst == 0 {
+		opts.CodeLimit.Burst = DefaultCodeBurst
+	}
+	if opts.CodeLimit.Every == 0 {
+		opts.CodeLimit.Every = DefaultCodeEvery
+	}
+	if opts.CodeCacheTTL == 0 {
+		opts.CodeCacheTTL = DefaultCodeCacheTTL
 	}
 	opts.RedirectHosts = append([]string(nil), opts.RedirectHosts...)
 	for i, h := range opts.RedirectHosts {
@@ -260,6 +289,9 @@ func New(opts Options) (*Service, error) {
 		byPrice:  make(map[string]priceInfo),
 		byPlan:   make(map[string]*Plan),
 		ranks:    make(map[string]int),
+
+		codeLimit: newCodeLimiter(opts.CodeLimit),
+		codeCache: &codeCache{ttl: opts.CodeCacheTTL, max: DefaultCodeCacheEntries, m: make(map[string]codeEntry)},
 	}
 	for i := range opts.Plans {
 		p := &opts.Plans[i]
