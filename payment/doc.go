@@ -97,7 +97,9 @@
 // promotion code on a shared coupon with their ID in its metadata
 // ([Admin.CreateAmbassadorCode]); each paid checkout and paid invoice that
 // carries the code is attributed to them once, and [Admin.AmbassadorStats]
-// totals checkouts, invoices and revenue by currency.
+// totals checkouts, invoices and revenue by currency. Refunds follow: each
+// refund (partial or full) of an attributed invoice's payment, reported
+// by charge.refunded, comes off the revenue once, by refund ID.
 //
 // # Security
 //

@@ -16,7 +16,7 @@
 //	owner:<source>             player holding the source's grant
 //	cust:<player>              provider customer ID
 //	amb:{a}:attr:<id>          attribution record (SET NX), unique per checkout or invoice
-//	amb:{a}:stats:<ambassador> hash: checkouts, invoices, rev:<currency>
+//	amb:{a}:stats:<ambassador> hash: checkouts, invoices, refunds, rev:<currency> (net of refunds)
 //
 // All attribution keys share one hash tag, so that an attribution is
 // recorded once by its ID whatever ambassador it names; sales are rare
@@ -260,6 +260,9 @@ if ARGV[2] == 'checkout' then
 elseif ARGV[2] == 'invoice' then
   redis.call('HINCRBY', KEYS[2], 'invoices', 1)
   if ARGV[3] ~= '0' then redis.call('HINCRBY', KEYS[2], 'rev:' .. ARGV[4], ARGV[3]) end
+elseif ARGV[2] == 'refund' then
+  redis.call('HINCRBY', KEYS[2], 'refunds', 1)
+  if ARGV[3] ~= '0' then redis.call('HINCRBY', KEYS[2], 'rev:' .. ARGV[4], '-' .. ARGV[3]) end
 end
 return 1
 `)
@@ -272,6 +275,9 @@ func (s *Store) statsKey(amb string) string { return s.prefix + "amb:{a}:stats:"
 func (s *Store) AddAttribution(ctx context.Context, a payment.Attribution) (bool, error) {
 	if a.ID == "" || a.AmbassadorID == "" {
 		return false, errors.New("redisstore: attribution needs an ID and an ambassador")
+	}
+	if a.Amount < 0 {
+		return false, errors.New("redisstore: negative attribution amount")
 	}
 	b, err := json.Marshal(a)
 	if err != nil {
@@ -302,6 +308,8 @@ func (s *Store) AmbassadorStats(ctx context.Context, ambassadorID string) (payme
 			out.Checkouts = n
 		case k == "invoices":
 			out.Invoices = n
+		case k == "refunds":
+			out.Refunds = n
 		case strings.HasPrefix(k, "rev:"):
 			if out.Revenue == nil {
 				out.Revenue = map[string]int64{}

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -381,6 +382,7 @@ func (p *Provider) GetInvoice(ctx context.Context, id string) (payment.Invoice, 
 func (p *Provider) GetCharge(ctx context.Context, id string) (payment.Charge, error) {
 	params := &stripe.ChargeParams{}
 	params.Context = ctx
+	params.AddExpand("refunds") // not included since API version 2022-11-15
 	ch, err := p.sc.Charges.Get(id, params)
 	if err != nil {
 		return payment.Charge{}, mapErr("charge.get", err)
@@ -396,6 +398,15 @@ func (p *Provider) GetCharge(ctx context.Context, id string) (payment.Charge, er
 	}
 	if ch.Customer != nil {
 		out.CustomerID = ch.Customer.ID
+	}
+	if ch.Refunds != nil {
+		for _, r := range ch.Refunds.Data {
+			if r != nil {
+				out.Refunds = append(out.Refunds, payment.Refund{ID: r.ID, Amount: r.Amount, Status: string(r.Status)})
+			}
+		}
+		// Stripe lists refunds newest first.
+		slices.Reverse(out.Refunds)
 	}
 	return out, nil
 }
