@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -211,5 +212,36 @@ func TestCodeLookupsAreCached(t *testing.T) {
 	}
 	if err := start("p11", "nope"); err != nil {
 		t.Fatalf("code created after a cached miss: %v", err)
+	}
+}
+
+// TestConcurrentGuessesShareOneBudget: concurrent guesses by one player
+// get exactly Burst tries between them.
+func TestConcurrentGuessesShareOneBudget(t *testing.T) {
+	e := newEnv(t, nil)
+	var mu sync.Mutex
+	var invalid int
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 25 {
+				_, err := e.svc.Checkout().Start(context.Background(), payment.CheckoutRequest{PlayerID: "guesser", Plan: "basic", Code: fmt.Sprintf("G%d-%d", g, i)})
+				switch {
+				case errors.Is(err, payment.ErrInvalidCode):
+					mu.Lock()
+					invalid++
+					mu.Unlock()
+				case !errors.Is(err, payment.ErrCodeRateLimited):
+					t.Errorf("guess: %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if invalid != payment.DefaultCodeBurst {
+		t.Fatalf("guesses refused as invalid = %d, want %d (the rest rate limited)", invalid, payment.DefaultCodeBurst)
+	}
+	if got := e.fake.Calls("ListPromotionCodes"); got > payment.DefaultCodeBurst {
+		t.Fatalf("provider lookups = %d, want at most %d", got, payment.DefaultCodeBurst)
 	}
 }
