@@ -90,11 +90,18 @@ func (a *Admin) CreatePromotionCode(ctx context.Context, p PromotionCodeParams) 
 	if p.MaxRedemptions < 0 {
 		return PromotionCode{}, &ValidationError{Field: "MaxRedemptions", Reason: "negative"}
 	}
+	if p.Code != "" && !validCode(p.Code) {
+		return PromotionCode{}, &ValidationError{Field: "Code", Reason: "longer than MaxCodeBytes or not printable"}
+	}
 	if p.IdempotencyKey == "" {
 		p.IdempotencyKey = idemKey("promo", p.CouponID, strings.ToUpper(p.Code), strconv.FormatInt(p.MaxRedemptions, 10),
 			strconv.FormatInt(unixOrZero(p.ExpiresAt), 10), strconv.FormatBool(p.FirstTimeTransaction), fmtMeta(p.Metadata))
 	}
-	return a.s.provider.CreatePromotionCode(ctx, p)
+	pc, err := a.s.provider.CreatePromotionCode(ctx, p)
+	if err == nil {
+		a.s.codeCache.forget(pc.Code) // a cached miss would hide it
+	}
+	return pc, err
 }
 
 // PromotionCode returns a promotion code by ID.
@@ -133,8 +140,16 @@ func (a *Admin) PromotionCodes(ctx context.Context, q PromotionCodeQuery) ([]Pro
 
 // DeactivatePromotionCode stops a code from being redeemed (codes cannot
 // be deleted).
+//
+// Players of this Service are refused the code at once; other servers
+// sharing the provider may accept it until their cached lookup expires
+// (Options.CodeCacheTTL), and the provider refuses it at checkout anyway.
 func (a *Admin) DeactivatePromotionCode(ctx context.Context, id string) (PromotionCode, error) {
-	return a.s.provider.SetPromotionCodeActive(ctx, id, false)
+	pc, err := a.s.provider.SetPromotionCodeActive(ctx, id, false)
+	if err == nil {
+		a.s.codeCache.forget(pc.Code)
+	}
+	return pc, err
 }
 
 // AmbassadorCodeParams creates an ambassador's code.
@@ -174,23 +189,23 @@ func (a *Admin) AmbassadorStats(ctx context.Context, ambassadorID string) (Ambas
 	return a.s.store.AmbassadorStats(ctx, ambassadorID)
 }
 
-// resolveCode turns a player-typed code into an active promotion code,
-// checking what the provider would refuse at checkout anyway, so that the
-// player gets a clear ErrInvalidCode.
-func (a *Admin) resolveCode(ctx context.Context, code string) (PromotionCode, error) {
+// CheckPromotionCode tells an operator whether players can redeem code
+// now, and if not, why: the error is an [*InvalidCodeError] (wrapping
+// ErrInvalidCode) naming the problem, which players never see. It asks
+// the provider every time (no cache, no rate limit).
+func (a *Admin) CheckPromotionCode(ctx context.Context, code string) (PromotionCode, error) {
+	if !validCode(code) {
+		return PromotionCode{}, &InvalidCodeError{Code: code, Problem: CodeMalformed}
+	}
 	pc, err := a.FindPromotionCode(ctx, code)
 	if errors.Is(err, ErrNotFound) {
-		return PromotionCode{}, fmt.Errorf("%w: %q is not an active code", ErrInvalidCode, code)
+		return PromotionCode{}, &InvalidCodeError{Code: code, Problem: CodeUnknown}
 	}
 	if err != nil {
 		return PromotionCode{}, err
 	}
-	now := a.s.now()
-	if !pc.ExpiresAt.IsZero() && !now.Before(pc.ExpiresAt) {
-		return PromotionCode{}, fmt.Errorf("%w: %q expired", ErrInvalidCode, code)
-	}
-	if pc.MaxRedemptions > 0 && pc.TimesRedeemed >= pc.MaxRedemptions {
-		return PromotionCode{}, fmt.Errorf("%w: %q is used up", ErrInvalidCode, code)
+	if p := codeProblem(pc, a.s.now()); p != "" {
+		return pc, &InvalidCodeError{Code: code, Problem: p}
 	}
 	return pc, nil
 }

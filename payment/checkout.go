@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -20,7 +19,9 @@ type Checkout struct{ s *Service }
 
 // CheckoutRequest asks for a checkout session for one player.
 type CheckoutRequest struct {
-	// PlayerID is the authenticated player. Required.
+	// PlayerID is the authenticated player. Required: at most MaxIDBytes of
+	// printable UTF-8 (no control characters, NULs or line breaks), else
+	// the error wraps ErrInvalidID. RequestID follows the same rules.
 	PlayerID string
 	// Plan picks the plan's first price; PriceID picks a price directly.
 	// One of them is required; when both are set they must agree.
@@ -28,15 +29,25 @@ type CheckoutRequest struct {
 	PriceID string
 	// Code is a promotion code the player typed or brought in a link. It is
 	// resolved server-side and applied; the promotion-code box is then not
-	// offered (the provider refuses both at once).
+	// offered (the provider refuses both at once). A code that cannot be
+	// redeemed (unknown, expired, used up, malformed) fails with exactly
+	// ErrInvalidCode, whatever the reason; a player who tried too many
+	// gets a *CodeRateLimitError (see Options.CodeLimit). Lookups are
+	// cached for Options.CodeCacheTTL.
 	Code string
-	// Email pre-fills the customer created for a first-time payer.
+	// Email pre-fills the customer created for a first-time payer; at most
+	// MaxEmailBytes, printable.
 	Email string
 	// SuccessURL and CancelURL default to Options.DefaultSuccessURL and
-	// Options.DefaultCancelURL.
+	// Options.DefaultCancelURL. Each must be an absolute http or https
+	// URL (printable ASCII, no user info, at most MaxURLBytes) whose host
+	// is in Options.RedirectHosts when that is set; otherwise the error
+	// wraps ErrInvalidURL.
 	SuccessURL string
 	CancelURL  string
-	// TrialDays starts a subscription with a free trial.
+	// TrialDays starts a subscription with a free trial of at most the
+	// plan's MaxTrialDays (DefaultMaxTrialDays unless configured); longer
+	// asks fail with an error wrapping ErrTrialTooLong.
 	TrialDays int64
 	// RequestID makes retries of the same request return the same session
 	// (it goes into the idempotency key). Use one per player attempt.
@@ -60,8 +71,14 @@ type CheckoutResult struct {
 // or offers the promotion-code box, never both.
 func (c *Checkout) Start(ctx context.Context, req CheckoutRequest) (CheckoutResult, error) {
 	s := c.s
-	if req.PlayerID == "" {
-		return CheckoutResult{}, &ValidationError{Field: "PlayerID", Reason: "required"}
+	if err := validID("PlayerID", req.PlayerID); err != nil {
+		return CheckoutResult{}, err
+	}
+	if err := validOptionalID("RequestID", req.RequestID); err != nil {
+		return CheckoutResult{}, err
+	}
+	if len(req.Email) > MaxEmailBytes || !printable(req.Email) {
+		return CheckoutResult{}, &ValidationError{Field: "Email", Reason: fmt.Sprintf("longer than %d bytes or not printable", MaxEmailBytes)}
 	}
 	info, err := s.pickPrice(req.Plan, req.PriceID)
 	if err != nil {
@@ -75,14 +92,20 @@ func (c *Checkout) Start(ctx context.Context, req CheckoutRequest) (CheckoutResu
 		cancel = s.opts.DefaultCancelURL
 	}
 	if success == "" || cancel == "" {
-		return CheckoutResult{}, &ValidationError{Field: "SuccessURL/CancelURL", Reason: "required (no defaults configured)"}
+		return CheckoutResult{}, &ValidationError{Field: "SuccessURL/CancelURL", Reason: "required (no defaults configured)", Err: ErrInvalidURL}
 	}
-	success, err = withSessionID(success)
-	if err != nil {
-		return CheckoutResult{}, &ValidationError{Field: "SuccessURL", Reason: err.Error()}
+	if err := validRedirect("SuccessURL", success, s.opts.RedirectHosts); err != nil {
+		return CheckoutResult{}, err
 	}
+	if err := validRedirect("CancelURL", cancel, s.opts.RedirectHosts); err != nil {
+		return CheckoutResult{}, err
+	}
+	success = withSessionID(success)
 	if req.TrialDays < 0 || (req.TrialDays > 0 && info.price.Mode != ModeSubscription) {
 		return CheckoutResult{}, &ValidationError{Field: "TrialDays", Reason: "only non-negative, and only for subscriptions"}
+	}
+	if limit := s.byPlan[info.plan].MaxTrialDays; req.TrialDays > limit {
+		return CheckoutResult{}, &ValidationError{Field: "TrialDays", Reason: fmt.Sprintf("%d days; plan %q allows at most %d", req.TrialDays, info.plan, limit), Err: ErrTrialTooLong}
 	}
 	meta := map[string]string{MetaPlayerID: req.PlayerID, MetaPlan: info.plan}
 	p := CheckoutParams{
@@ -92,7 +115,7 @@ func (c *Checkout) Start(ctx context.Context, req CheckoutRequest) (CheckoutResu
 	}
 	var res CheckoutResult
 	if code := strings.TrimSpace(req.Code); code != "" {
-		pc, err := s.admin.resolveCode(ctx, code)
+		pc, err := c.redeemableCode(ctx, req.PlayerID, code)
 		if err != nil {
 			return CheckoutResult{}, err
 		}
@@ -127,11 +150,11 @@ func (c *Checkout) Start(ctx context.Context, req CheckoutRequest) (CheckoutResu
 // subscription; returnURL is where the portal sends them back. It returns
 // an error wrapping ErrNotFound if the player has never checked out.
 func (c *Checkout) Portal(ctx context.Context, playerID, returnURL string) (PortalSession, error) {
-	if playerID == "" {
-		return PortalSession{}, &ValidationError{Field: "playerID", Reason: "required"}
+	if err := validID("playerID", playerID); err != nil {
+		return PortalSession{}, err
 	}
-	if returnURL == "" {
-		return PortalSession{}, &ValidationError{Field: "returnURL", Reason: "required"}
+	if err := validRedirect("returnURL", returnURL, c.s.opts.RedirectHosts); err != nil {
+		return PortalSession{}, err
 	}
 	customer, err := c.existingCustomer(ctx, playerID)
 	if err != nil {
@@ -148,6 +171,12 @@ func (c *Checkout) Portal(ctx context.Context, playerID, returnURL string) (Port
 // belong to playerID, otherwise the error wraps ErrNotFound.
 func (c *Checkout) Complete(ctx context.Context, playerID, sessionID string) (Entitlement, error) {
 	s := c.s
+	if err := validID("playerID", playerID); err != nil {
+		return Entitlement{PlayerID: playerID}, err
+	}
+	if err := validID("sessionID", sessionID); err != nil {
+		return Entitlement{PlayerID: playerID}, err
+	}
 	cs, err := s.provider.GetCheckoutSession(ctx, sessionID)
 	if err != nil {
 		return Entitlement{PlayerID: playerID}, err
@@ -230,20 +259,20 @@ func (s *Service) pickPrice(plan, priceID string) (priceInfo, error) {
 }
 
 // withSessionID adds session_id={CHECKOUT_SESSION_ID} to a success URL
-// that does not carry the placeholder yet.
-func withSessionID(raw string) (string, error) {
+// (already checked by validRedirect) that does not carry the placeholder.
+func withSessionID(raw string) string {
 	if strings.Contains(raw, "{CHECKOUT_SESSION_ID}") {
-		return raw, nil
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Scheme == "" || u.Host == "" {
-		return "", fmt.Errorf("not an absolute URL: %q", raw)
+		return raw
 	}
 	sep := "?"
-	if u.RawQuery != "" {
+	if strings.Contains(raw, "?") {
 		sep = "&"
 	}
-	return raw + sep + "session_id={CHECKOUT_SESSION_ID}", nil
+	if i := strings.IndexByte(raw, '#'); i >= 0 {
+		// The parameter goes before the fragment.
+		return raw[:i] + sep + "session_id={CHECKOUT_SESSION_ID}" + raw[i:]
+	}
+	return raw + sep + "session_id={CHECKOUT_SESSION_ID}"
 }
 
 // checkoutKey derives the idempotency key of a checkout from every

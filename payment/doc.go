@@ -37,6 +37,22 @@
 // portal; [Checkout.Complete] syncs a finished session for the success
 // page through the webhook's own path.
 //
+// Everything a player controls is checked before any provider call: IDs
+// must be printable UTF-8 of at most [MaxIDBytes] ([ErrInvalidID]);
+// success, cancel and return URLs must be absolute http(s) URLs, on a
+// host in Options.RedirectHosts when that is set ([ErrInvalidURL]); a
+// trial may not exceed its plan's MaxTrialDays, [DefaultMaxTrialDays]
+// unless configured ([ErrTrialTooLong]).
+//
+// Promotion codes typed by players are throttled per player
+// (Options.CodeLimit: by default [DefaultCodeBurst] failed tries, then
+// one per [DefaultCodeEvery]; over it, a [*CodeRateLimitError] before any
+// lookup), cached for Options.CodeCacheTTL ([DefaultCodeCacheTTL]; a
+// repeated unknown code costs no provider call), and refused with exactly
+// [ErrInvalidCode] whether unknown, expired, used up or malformed, so
+// that guessing learns nothing. Operators get the reason from
+// [Admin.CheckPromotionCode].
+//
 // # Webhooks
 //
 // [Webhooks] is an http.Handler. It caps the body size, verifies the
@@ -81,7 +97,9 @@
 // promotion code on a shared coupon with their ID in its metadata
 // ([Admin.CreateAmbassadorCode]); each paid checkout and paid invoice that
 // carries the code is attributed to them once, and [Admin.AmbassadorStats]
-// totals checkouts, invoices and revenue by currency.
+// totals checkouts, invoices and revenue by currency. Refunds follow: each
+// refund (partial or full) of an attributed invoice's payment, reported
+// by charge.refunded, comes off the revenue once, by refund ID.
 //
 // # Security
 //

@@ -3,6 +3,7 @@ package payment
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Sentinel errors. Provider and store errors wrap them so callers can use
@@ -11,8 +12,25 @@ var (
 	// ErrNotFound: the object does not exist (at the provider or in the store).
 	ErrNotFound = errors.New("payment: not found")
 	// ErrInvalidCode: a promotion code typed by a player is unknown,
-	// inactive, expired or used up.
+	// inactive, expired, used up or malformed. Checkout returns exactly
+	// this error for all of them, so that guessing learns nothing;
+	// operators see the reason in an [*InvalidCodeError] from
+	// [Admin.CheckPromotionCode], and the Service logs it at debug level.
 	ErrInvalidCode = errors.New("payment: invalid promotion code")
+	// ErrCodeRateLimited: a player tried too many promotion codes
+	// (Options.CodeLimit); the error is a [*CodeRateLimitError] that says
+	// when to try again. It does not match ErrRateLimited, which is the
+	// provider's signal to back off and retry.
+	ErrCodeRateLimited = errors.New("payment: too many promotion code attempts")
+	// ErrInvalidURL: a success, cancel or return URL is not an absolute
+	// http(s) URL, or its host is not in Options.RedirectHosts.
+	ErrInvalidURL = errors.New("payment: invalid redirect URL")
+	// ErrInvalidID: a player, session or request ID is empty, too long
+	// (MaxIDBytes), not UTF-8 or holds unprintable characters.
+	ErrInvalidID = errors.New("payment: invalid ID")
+	// ErrTrialTooLong: a checkout asked for a longer free trial than its
+	// plan allows (Plan.MaxTrialDays).
+	ErrTrialTooLong = errors.New("payment: trial too long")
 	// ErrUnknownPrice: the price is not in the configured plans.
 	ErrUnknownPrice = errors.New("payment: unknown price")
 	// ErrInvalidRequest: the provider rejected the request's parameters.
@@ -74,11 +92,59 @@ func (e *ProviderError) Unwrap() error { return e.Kind }
 type ValidationError struct {
 	Field  string
 	Reason string
+	// Err, if set, is a more specific sentinel (ErrInvalidURL,
+	// ErrInvalidID, ErrTrialTooLong).
+	Err error
 }
 
 func (e *ValidationError) Error() string {
 	return fmt.Sprintf("payment: invalid %s: %s", e.Field, e.Reason)
 }
 
-// Unwrap returns ErrInvalidRequest.
-func (e *ValidationError) Unwrap() error { return ErrInvalidRequest }
+// Unwrap returns ErrInvalidRequest and Err, if set.
+func (e *ValidationError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{ErrInvalidRequest}
+	}
+	return []error{ErrInvalidRequest, e.Err}
+}
+
+// CodeProblem says why a promotion code cannot be redeemed.
+type CodeProblem string
+
+// Reasons a promotion code is refused.
+const (
+	CodeUnknown   CodeProblem = "unknown"   // no active code with this text
+	CodeExpired   CodeProblem = "expired"   // past its ExpiresAt
+	CodeUsedUp    CodeProblem = "used up"   // MaxRedemptions reached
+	CodeMalformed CodeProblem = "malformed" // empty, longer than MaxCodeBytes or unprintable
+)
+
+// InvalidCodeError is the detailed reason a promotion code was refused.
+// Only [Admin.CheckPromotionCode] returns it; players get plain
+// [ErrInvalidCode], the same for every reason. It wraps ErrInvalidCode.
+type InvalidCodeError struct {
+	Code    string
+	Problem CodeProblem
+}
+
+func (e *InvalidCodeError) Error() string {
+	return fmt.Sprintf("payment: promotion code %q: %s", e.Code, e.Problem)
+}
+
+// Unwrap returns ErrInvalidCode.
+func (e *InvalidCodeError) Unwrap() error { return ErrInvalidCode }
+
+// CodeRateLimitError refuses a promotion code from a player who has
+// tried too many (Options.CodeLimit). It wraps ErrCodeRateLimited.
+type CodeRateLimitError struct {
+	// RetryAfter is how long until the player may try one more code.
+	RetryAfter time.Duration
+}
+
+func (e *CodeRateLimitError) Error() string {
+	return fmt.Sprintf("%v: try again in %v", ErrCodeRateLimited, e.RetryAfter.Round(time.Second))
+}
+
+// Unwrap returns ErrCodeRateLimited.
+func (e *CodeRateLimitError) Unwrap() error { return ErrCodeRateLimited }

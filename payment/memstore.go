@@ -201,6 +201,9 @@ func (s *MemoryStore) AddAttribution(_ context.Context, a Attribution) (bool, er
 	if a.ID == "" || a.AmbassadorID == "" {
 		return false, fmt.Errorf("payment: attribution needs an ID and an ambassador")
 	}
+	if a.Amount < 0 {
+		return false, fmt.Errorf("payment: negative attribution amount")
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.attrs[a.ID]; ok {
@@ -222,6 +225,14 @@ func (s *MemoryStore) AddAttribution(_ context.Context, a Attribution) (bool, er
 				st.Revenue = make(map[string]int64)
 			}
 			st.Revenue[a.Currency] += a.Amount
+		}
+	case AttributionRefund:
+		st.Refunds++
+		if a.Amount != 0 {
+			if st.Revenue == nil {
+				st.Revenue = make(map[string]int64)
+			}
+			st.Revenue[a.Currency] -= a.Amount
 		}
 	}
 	return true, nil

@@ -165,6 +165,17 @@ type Charge struct {
 	AmountRefunded  int64
 	Refunded        bool // fully refunded
 	Currency        string
+	// Refunds are the charge's refunds, partial or full, oldest first.
+	Refunds []Refund
+}
+
+// Refund is one refund of a charge.
+type Refund struct {
+	ID     string
+	Amount int64 // minor units, in the charge's currency
+	// Status is the provider's: pending, requires_action, succeeded,
+	// failed or canceled.
+	Status string
 }
 
 // Event is a provider event, reduced to what the SDK needs: it is only a

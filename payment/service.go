@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -90,8 +91,28 @@ type Options struct {
 	// DefaultSuccessURL and DefaultCancelURL are used when a checkout
 	// request has none. "{CHECKOUT_SESSION_ID}" is substituted by the
 	// provider; a session_id parameter is added to success URLs lacking it.
+	// Like the URLs in requests, they must be absolute http(s) URLs with
+	// a host in RedirectHosts (when set).
 	DefaultSuccessURL string
 	DefaultCancelURL  string
+	// RedirectHosts, if set, is the allow-list of hosts that success,
+	// cancel and portal return URLs may send players to: exact host names
+	// (case-insensitive, without port) or "*.example.com" for any
+	// subdomain of example.com. Empty: any host.
+	RedirectHosts []string
+	// CodeLimit throttles the promotion codes each player may try at
+	// checkout. Default: DefaultCodeBurst (5) at once, then one more per
+	// DefaultCodeEvery (minute).
+	CodeLimit CodeLimit
+	// CodeCacheTTL is how long a promotion-code lookup is reused before
+	// the provider is asked again: a repeated unknown code (a guess) or a
+	// code without a redemption limit costs no provider call meanwhile.
+	// Codes with a redemption limit are looked up every time, so that a
+	// used-up code is refused at once. An operator's changes made
+	// through this Service's Admin take effect at once; changes made
+	// elsewhere (the provider's dashboard, another server) within the TTL.
+	// Default DefaultCodeCacheTTL (30 seconds).
+	CodeCacheTTL time.Duration
 	// DisablePromotionCodeBox stops offering the promotion-code box when a
 	// player did not bring a code.
 	DisablePromotionCodeBox bool
@@ -150,6 +171,9 @@ type Service struct {
 	counters counters
 	latency  stats.Histogram
 
+	codeLimit *codeLimiter
+	codeCache *codeCache
+
 	checkout     *Checkout
 	admin        *Admin
 	webhooks     *Webhooks
@@ -183,6 +207,7 @@ func New(opts Options) (*Service, error) {
 	}{
 		{"WebhookTolerance", opts.WebhookTolerance}, {"EventRetention", opts.EventRetention},
 		{"SyncTimeout", opts.SyncTimeout}, {"PastDueGrace", opts.PastDueGrace}, {"EventLease", opts.EventLease},
+		{"CodeLimit.Every", opts.CodeLimit.Every}, {"CodeCacheTTL", opts.CodeCacheTTL},
 	} {
 		if d.v < 0 {
 			return nil, &ValidationError{Field: "Options." + d.name, Reason: "negative"}
@@ -190,6 +215,32 @@ func New(opts Options) (*Service, error) {
 	}
 	if opts.MaxWebhookBytes < 0 {
 		return nil, &ValidationError{Field: "Options.MaxWebhookBytes", Reason: "negative"}
+	}
+	if opts.CodeLimit.Burst < 0 {
+		return nil, &ValidationError{Field: "Options.CodeLimit.Burst", Reason: "negative"}
+	}
+	if opts.CodeLimit.Burst == 0 {
+		opts.CodeLimit.Burst = DefaultCodeBurst
+	}
+	if opts.CodeLimit.Every == 0 {
+		opts.CodeLimit.Every = DefaultCodeEvery
+	}
+	if opts.CodeCacheTTL == 0 {
+		opts.CodeCacheTTL = DefaultCodeCacheTTL
+	}
+	opts.RedirectHosts = append([]string(nil), opts.RedirectHosts...)
+	for i, h := range opts.RedirectHosts {
+		if h == "" || h == "*." || strings.ContainsAny(h, "/:@ ") {
+			return nil, &ValidationError{Field: fmt.Sprintf("Options.RedirectHosts[%d]", i), Reason: fmt.Sprintf("%q is not a host name", h)}
+		}
+	}
+	for _, u := range []struct{ name, v string }{{"DefaultSuccessURL", opts.DefaultSuccessURL}, {"DefaultCancelURL", opts.DefaultCancelURL}} {
+		if u.v == "" {
+			continue
+		}
+		if err := validRedirect("Options."+u.name, u.v, opts.RedirectHosts); err != nil {
+			return nil, err
+		}
 	}
 	// Own the catalog: defaults are filled in below, and the caller may
 	// reuse its slices.
@@ -238,6 +289,9 @@ func New(opts Options) (*Service, error) {
 		byPrice:  make(map[string]priceInfo),
 		byPlan:   make(map[string]*Plan),
 		ranks:    make(map[string]int),
+
+		codeLimit: newCodeLimiter(opts.CodeLimit),
+		codeCache: &codeCache{ttl: opts.CodeCacheTTL, max: DefaultCodeCacheEntries, m: make(map[string]codeEntry)},
 	}
 	for i := range opts.Plans {
 		p := &opts.Plans[i]
@@ -249,6 +303,12 @@ func New(opts Options) (*Service, error) {
 		}
 		if len(p.Prices) == 0 {
 			return nil, &ValidationError{Field: fmt.Sprintf("Options.Plans[%d].Prices", i), Reason: "at least one price is required"}
+		}
+		if p.MaxTrialDays < 0 || p.MaxTrialDays > MaxTrialDays {
+			return nil, &ValidationError{Field: fmt.Sprintf("Options.Plans[%d].MaxTrialDays", i), Reason: fmt.Sprintf("must be in [0, %d]", MaxTrialDays)}
+		}
+		if p.MaxTrialDays == 0 {
+			p.MaxTrialDays = DefaultMaxTrialDays
 		}
 		s.byPlan[p.ID] = p
 		s.ranks[p.ID] = p.Rank

@@ -20,7 +20,9 @@ type Store interface {
 	// Version; the caller then syncs and calls FinishEvent, or ReleaseEvent
 	// if the sync failed. A claim whose holder died expires after lease, so
 	// the provider's next redelivery is processed. ClaimBusy means another
-	// worker holds the claim; ClaimDone that the event was finished.
+	// worker holds the claim; ClaimDone that the event was finished. A
+	// claim that is not acquired takes no version: duplicate deliveries
+	// leave the counter behind NextVersion where it was.
 	ClaimEvent(ctx context.Context, eventID, token string, lease time.Duration) (EventClaim, error)
 	// FinishEvent marks an event processed and remembers it for retention,
 	// whoever holds its claim.
@@ -52,10 +54,13 @@ type Store interface {
 	// Customer returns the customer linked to playerID, or ErrNotFound.
 	Customer(ctx context.Context, playerID string) (string, error)
 
-	// AddAttribution records a sale attributed to an ambassador, once per
-	// a.ID (whatever the ambassador: a second attribution of the same
-	// checkout or invoice never counts); it reports whether it was new. Stats are updated in the same
-	// step, so a duplicate never counts twice.
+	// AddAttribution records a sale attributed to an ambassador, or a
+	// refund of one, once per a.ID (whatever the ambassador: a second
+	// attribution of the same checkout, invoice or refund never counts);
+	// it reports whether it was new. Stats are updated in the same step,
+	// so a duplicate never counts twice: a checkout adds to Checkouts, an
+	// invoice to Invoices and Revenue, a refund to Refunds and subtracts
+	// its Amount from Revenue.
 	AddAttribution(ctx context.Context, a Attribution) (bool, error)
 	// AmbassadorStats returns the totals of an ambassador's attributions
 	// (zero totals if there are none).
@@ -93,11 +98,16 @@ const (
 	// AttributionInvoice: a paid invoice (first payment or renewal) that
 	// carried the code's discount: the basis for revenue share.
 	AttributionInvoice AttributionKind = "invoice"
+	// AttributionRefund: a refund (partial or full) of such an invoice's
+	// payment. Its ID is the refund's and its Amount, positive, comes off
+	// the ambassador's revenue in Currency.
+	AttributionRefund AttributionKind = "refund"
 )
 
 // Attribution is one sale credited to an ambassador.
 type Attribution struct {
-	// ID is the checkout session or invoice ID; attributions are unique by ID.
+	// ID is the checkout session, invoice or refund ID; attributions are
+	// unique by ID.
 	ID              string          `json:"id"`
 	Kind            AttributionKind `json:"kind"`
 	AmbassadorID    string          `json:"ambassador_id"`
@@ -117,6 +127,9 @@ type AmbassadorStats struct {
 	Checkouts int64 `json:"checkouts"`
 	// Invoices counts paid invoices carrying the ambassador's discount.
 	Invoices int64 `json:"invoices"`
-	// Revenue sums the paid invoice amounts by currency (minor units).
+	// Refunds counts refunds (partial or full) of those invoices.
+	Refunds int64 `json:"refunds"`
+	// Revenue sums the paid invoice amounts by currency (minor units),
+	// net of their refunds.
 	Revenue map[string]int64 `json:"revenue,omitempty"`
 }

@@ -33,7 +33,7 @@ func (s *Service) syncEvent(ctx context.Context, ev Event, c cause) error {
 		EventSubscriptionPaused, EventSubscriptionResumed:
 		err = s.syncSubscription(ctx, ev.ObjectID, "", c)
 	case EventInvoicePaid, EventInvoicePaymentFailed:
-		err = s.syncInvoice(ctx, ev.ObjectID, c)
+		_, _, err = s.syncInvoice(ctx, ev.ObjectID, c)
 	case EventChargeRefunded:
 		err = s.syncCharge(ctx, ev.ObjectID, c)
 	}
@@ -177,16 +177,16 @@ func (s *Service) syncCheckout(ctx context.Context, id string, c cause) (Checkou
 }
 
 // syncInvoice re-syncs the invoice's subscription and records revenue
-// attributed to an ambassador.
-func (s *Service) syncInvoice(ctx context.Context, id string, c cause) error {
+// attributed to an ambassador. It returns the invoice and its player.
+func (s *Service) syncInvoice(ctx context.Context, id string, c cause) (Invoice, string, error) {
 	inv, err := s.provider.GetInvoice(ctx, id)
 	if err != nil {
-		return s.fetchFailed(ctx, "invoice", id, err)
+		return inv, "", s.fetchFailed(ctx, "invoice", id, err)
 	}
 	player := inv.PlayerID
 	if inv.SubscriptionID != "" {
 		if err := s.syncSubscription(ctx, inv.SubscriptionID, player, c); err != nil && !errors.Is(err, errSkip) {
-			return err
+			return inv, player, err
 		}
 		if player == "" {
 			player, _ = s.store.GrantOwner(ctx, inv.SubscriptionID)
@@ -200,22 +200,27 @@ func (s *Service) syncInvoice(ctx context.Context, id string, c cause) error {
 			Amount: inv.AmountPaid, Currency: inv.Currency, At: s.now().UTC(),
 		}
 		if _, err := s.store.AddAttribution(ctx, a); err != nil {
-			return err
+			return inv, player, err
 		}
 	}
-	return nil
+	return inv, player, nil
 }
 
 // syncCharge handles a refund: a refunded subscription payment re-syncs
-// the subscription (the provider decides whether it ends); a fully
-// refunded one-time purchase revokes its grant.
+// the subscription (the provider decides whether it ends) and takes each
+// refund off the revenue of the invoice's ambassador; a fully refunded
+// one-time purchase revokes its grant.
 func (s *Service) syncCharge(ctx context.Context, id string, c cause) error {
 	ch, err := s.provider.GetCharge(ctx, id)
 	if err != nil {
 		return s.fetchFailed(ctx, "charge", id, err)
 	}
 	if ch.InvoiceID != "" {
-		return s.syncInvoice(ctx, ch.InvoiceID, c)
+		inv, player, err := s.syncInvoice(ctx, ch.InvoiceID, c)
+		if err != nil {
+			return err
+		}
+		return s.attributeRefunds(ctx, ch, inv, player)
 	}
 	if ch.PaymentIntentID == "" || !ch.Refunded {
 		return nil
@@ -239,6 +244,37 @@ func (s *Service) syncCharge(ctx context.Context, id string, c cause) error {
 			g.Version = c.version
 			g.SyncedAt = s.now().UTC()
 			return s.applyGrant(ctx, g, c)
+		}
+	}
+	return nil
+}
+
+// attributeRefunds records each refund of an invoice's charge against the
+// ambassador the invoice is attributed to, once per refund ID, so that
+// partial and full refunds alike come off the revenue exactly once, in
+// whatever order and however often the events arrive. Failed and
+// canceled refunds returned nothing and are not counted.
+func (s *Service) attributeRefunds(ctx context.Context, ch Charge, inv Invoice, player string) error {
+	amb := ambassadorOf(inv.Discount, nil)
+	if amb == "" || !inv.Paid {
+		return nil
+	}
+	d := inv.Discount
+	currency := ch.Currency
+	if currency == "" {
+		currency = inv.Currency
+	}
+	for _, r := range ch.Refunds {
+		if r.ID == "" || r.Amount <= 0 || r.Status == "failed" || r.Status == "canceled" {
+			continue
+		}
+		a := Attribution{
+			ID: r.ID, Kind: AttributionRefund, AmbassadorID: amb, PlayerID: player,
+			PromotionCodeID: d.PromotionCodeID, Code: d.Code, CouponID: d.CouponID,
+			Amount: r.Amount, Currency: currency, At: s.now().UTC(),
+		}
+		if _, err := s.store.AddAttribution(ctx, a); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -27,6 +27,11 @@ type Plan struct {
 	Rank int
 	// Prices are the provider prices that grant this plan. At least one.
 	Prices []Price
+	// MaxTrialDays is the longest free trial a checkout may ask for on
+	// this plan's subscription prices (CheckoutRequest.TrialDays). Zero
+	// means DefaultMaxTrialDays (30); at most MaxTrialDays (730, Stripe's
+	// limit).
+	MaxTrialDays int64
 }
 
 // Price is one provider price that grants a [Plan].

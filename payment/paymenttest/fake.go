@@ -361,7 +361,9 @@ func (f *Fake) GetCharge(ctx context.Context, id string) (payment.Charge, error)
 	if !ok {
 		return payment.Charge{}, notFound("charge.get", id)
 	}
-	return *ch, nil
+	out := *ch
+	out.Refunds = slices.Clone(ch.Refunds)
+	return out, nil
 }
 
 // ListEvents implements payment.Provider (newest first).
@@ -796,20 +798,52 @@ func (f *Fake) ChangePrice(subID, priceID string) error {
 	return nil
 }
 
-// Refund fully refunds the payment of a payment-mode session.
+// Refund fully refunds the payment of a payment-mode session. Refunding
+// it again only sends charge.refunded again.
 func (f *Fake) Refund(paymentIntentID string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, id := range slices.Sorted(maps.Keys(f.charges)) {
 		ch := f.charges[id]
 		if ch.PaymentIntentID == paymentIntentID {
-			ch.Refunded = true
-			ch.AmountRefunded = ch.Amount
-			f.emit(payment.EventChargeRefunded, "charge", ch.ID, map[string]any{"refunded": true})
-			return nil
+			if ch.Refunded {
+				f.emit(payment.EventChargeRefunded, "charge", ch.ID, map[string]any{"refunded": true, "amount_refunded": ch.AmountRefunded})
+				return nil
+			}
+			return f.refund(ch, 0)
 		}
 	}
 	return notFound("charge", paymentIntentID)
+}
+
+// RefundInvoice refunds amount (minor units; 0: all that is left) of the
+// charge that paid an invoice, as a new refund object, and sends
+// charge.refunded, as Stripe does for partial and full refunds alike.
+func (f *Fake) RefundInvoice(invoiceID string, amount int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, id := range slices.Sorted(maps.Keys(f.charges)) {
+		if ch := f.charges[id]; ch.InvoiceID == invoiceID {
+			return f.refund(ch, amount)
+		}
+	}
+	return notFound("charge", invoiceID)
+}
+
+// refund adds a refund of amount (0: the rest) to ch; f.mu must be held.
+func (f *Fake) refund(ch *payment.Charge, amount int64) error {
+	left := ch.Amount - ch.AmountRefunded
+	if amount == 0 {
+		amount = left
+	}
+	if amount <= 0 || amount > left {
+		return invalid("refund.create", fmt.Sprintf("refund of %d exceeds the %d left on charge %s", amount, left, ch.ID))
+	}
+	ch.Refunds = append(slices.Clone(ch.Refunds), payment.Refund{ID: f.id("re"), Amount: amount, Status: "succeeded"})
+	ch.AmountRefunded += amount
+	ch.Refunded = ch.AmountRefunded == ch.Amount
+	f.emit(payment.EventChargeRefunded, "charge", ch.ID, map[string]any{"refunded": ch.Refunded, "amount_refunded": ch.AmountRefunded})
+	return nil
 }
 
 // Emit appends an event of any type naming objectID (for unknown-type

@@ -30,6 +30,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) payment.Store) {
 		{"ClaimEventExpires", testClaimExpires},
 		{"ClaimEventConcurrent", testClaimConcurrent},
 		{"NextVersion", testNextVersion},
+		{"DuplicateClaimKeepsVersion", testDuplicateClaimKeepsVersion},
 		{"PutGrantVersions", testPutGrantVersions},
 		{"GrantsRoundTrip", testGrantsRoundTrip},
 		{"PutGrantConcurrent", testPutGrantConcurrent},
@@ -37,6 +38,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) payment.Store) {
 		{"Customer", testCustomer},
 		{"Attribution", testAttribution},
 		{"AttributionConcurrent", testAttributionConcurrent},
+		{"AttributionRefund", testAttributionRefund},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
@@ -196,6 +198,41 @@ func testNextVersion(t *testing.T, s payment.Store) {
 	}
 	if next <= last {
 		t.Fatalf("NextVersion = %d after %d", next, last)
+	}
+}
+
+// testDuplicateClaimKeepsVersion: a claim that finds the event finished
+// or claimed by another worker does not consume a version, so duplicate
+// deliveries leave the version counter where it was.
+func testDuplicateClaimKeepsVersion(t *testing.T, s payment.Store) {
+	ctx := context.Background()
+	if c := claim(t, s, "evt_dup_done", "tok_1", time.Hour); c.State != payment.ClaimAcquired {
+		t.Fatalf("first claim state = %v, want ClaimAcquired", c.State)
+	}
+	if err := s.FinishEvent(ctx, "evt_dup_done", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if c := claim(t, s, "evt_dup_busy", "tok_2", time.Hour); c.State != payment.ClaimAcquired {
+		t.Fatalf("first claim state = %v, want ClaimAcquired", c.State)
+	}
+	before, err := s.NextVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if c := claim(t, s, "evt_dup_done", fmt.Sprint("tok_d", i), time.Hour); c.State != payment.ClaimDone {
+			t.Fatalf("duplicate claim state = %v, want ClaimDone", c.State)
+		}
+		if c := claim(t, s, "evt_dup_busy", fmt.Sprint("tok_b", i), time.Hour); c.State != payment.ClaimBusy {
+			t.Fatalf("concurrent claim state = %v, want ClaimBusy", c.State)
+		}
+	}
+	after, err := s.NextVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := after, before+1; got != want {
+		t.Errorf("NextVersion after 10 refused claims = %d, want %d (refused claims must not consume versions)", got, want)
 	}
 }
 
@@ -400,5 +437,44 @@ func testAttributionConcurrent(t *testing.T, s payment.Store) {
 	}
 	if got.Invoices != 10 || got.Revenue["usd"] != 1000 {
 		t.Fatalf("after 40 adds of 10 distinct invoices: %+v, want 10 invoices, usd 1000", got)
+	}
+}
+
+// testAttributionRefund: refunds come off the revenue of the ambassador
+// they name, once per refund ID, and are counted.
+func testAttributionRefund(t *testing.T, s payment.Store) {
+	ctx := context.Background()
+	at := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	adds := []struct {
+		a   payment.Attribution
+		new bool
+	}{
+		{payment.Attribution{ID: "in_r1", Kind: payment.AttributionInvoice, AmbassadorID: "amb_r", Amount: 1000, Currency: "usd", At: at}, true},
+		{payment.Attribution{ID: "re_1", Kind: payment.AttributionRefund, AmbassadorID: "amb_r", Amount: 300, Currency: "usd", At: at}, true},
+		{payment.Attribution{ID: "re_1", Kind: payment.AttributionRefund, AmbassadorID: "amb_r", Amount: 300, Currency: "usd", At: at}, false},
+		{payment.Attribution{ID: "re_2", Kind: payment.AttributionRefund, AmbassadorID: "amb_r", Amount: 700, Currency: "usd", At: at}, true},
+		// A refund recorded before its sale (events out of order).
+		{payment.Attribution{ID: "re_3", Kind: payment.AttributionRefund, AmbassadorID: "amb_r", Amount: 500, Currency: "eur", At: at}, true},
+		{payment.Attribution{ID: "in_r2", Kind: payment.AttributionInvoice, AmbassadorID: "amb_r", Amount: 900, Currency: "eur", At: at}, true},
+	}
+	for i, ad := range adds {
+		got, err := s.AddAttribution(ctx, ad.a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != ad.new {
+			t.Errorf("add #%d (%s) new = %v, want %v", i, ad.a.ID, got, ad.new)
+		}
+	}
+	got, err := s.AmbassadorStats(ctx, "amb_r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := payment.AmbassadorStats{AmbassadorID: "amb_r", Invoices: 2, Refunds: 3, Revenue: map[string]int64{"usd": 0, "eur": 400}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("AmbassadorStats(amb_r) mismatch (-want +got):\n%s", diff)
+	}
+	if _, err := s.AddAttribution(ctx, payment.Attribution{ID: "re_neg", Kind: payment.AttributionRefund, AmbassadorID: "amb_r", Amount: -5, Currency: "usd"}); err == nil {
+		t.Error("AddAttribution with a negative amount succeeded")
 	}
 }

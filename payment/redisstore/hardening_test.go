@@ -119,3 +119,50 @@ func TestConcurrentDuplicatesAcrossServers(t *testing.T) {
 		t.Fatalf("entitlement = %+v, %v", ent, err)
 	}
 }
+
+// TestDuplicateWebhookKeepsVersion: redelivering a processed event is
+// answered as a duplicate without touching the version counter (every
+// duplicate used to INCR it).
+func TestDuplicateWebhookKeepsVersion(t *testing.T) {
+	s, rdb, p := newStore(t)
+	fake := paymenttest.NewFake(nil)
+	svc, err := payment.New(payment.Options{
+		Provider: fake, Store: s, WebhookSecrets: []payment.Secret{"whsec_d"},
+		Plans:  []payment.Plan{{ID: "vip", Prices: []payment.Price{{ID: "price_vip"}}}},
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.Subscribe("p1", "price_vip")
+	body := fake.Payload(fake.Events()[0])
+	ctx := context.Background()
+	deliver := func() payment.Result {
+		t.Helper()
+		r, err := svc.Webhooks().Process(ctx, body, paymenttest.Sign(body, time.Now(), "whsec_d"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := deliver(); r != payment.ResultProcessed {
+		t.Fatalf("first delivery = %v, want processed", r)
+	}
+	version := func() string {
+		t.Helper()
+		v, err := rdb.Get(ctx, p+"version").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	before := version()
+	for range 3 {
+		if r := deliver(); r != payment.ResultDuplicate {
+			t.Fatalf("redelivery = %v, want duplicate", r)
+		}
+	}
+	if got := version(); got != before {
+		t.Fatalf("version counter after 3 duplicates = %s, want %s", got, before)
+	}
+}

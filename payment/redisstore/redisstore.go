@@ -10,20 +10,22 @@
 // All keys start with Options.Prefix (default "bb:payment:"). Keys that a
 // script touches together share a Redis Cluster hash tag:
 //
-//	version                    counter behind NextVersion and ClaimEvent (INCR)
+//	version                    counter behind NextVersion and acquired claims (INCR)
 //	evt:<event>                "c:<token>" while claimed (SET NX PX lease), "done" once finished (PX retention)
 //	grants:{<player>}          hash: g:<source> → grant JSON, v:<source> → version
 //	owner:<source>             player holding the source's grant
 //	cust:<player>              provider customer ID
 //	amb:{a}:attr:<id>          attribution record (SET NX), unique per checkout or invoice
-//	amb:{a}:stats:<ambassador> hash: checkouts, invoices, rev:<currency>
+//	amb:{a}:stats:<ambassador> hash: checkouts, invoices, refunds, rev:<currency> (net of refunds)
 //
 // All attribution keys share one hash tag, so that an attribution is
 // recorded once by its ID whatever ambassador it names; sales are rare
 // enough for one cluster slot.
 //
 // An entitlement lookup is one HGETALL (one round trip). A webhook costs
-// three: claim (with its version, pipelined), grant write, finish.
+// four: claim, version (INCR, only once the claim is acquired, so that
+// duplicate deliveries take no version), grant write, finish. A duplicate
+// costs one.
 package redisstore
 
 import (
@@ -71,21 +73,20 @@ func New(rdb redis.UniversalClient, o Options) (*Store, error) {
 
 func (s *Store) grantsKey(player string) string { return s.prefix + "grants:{" + player + "}" }
 
-// ClaimEvent implements payment.Store: one pipeline of INCR (the version)
-// and a script that sets the claim unless the key exists, returning what
-// it found.
+// ClaimEvent implements payment.Store: a script sets the claim unless the
+// event's key exists and returns what it found; only when the claim is
+// acquired does an INCR take its version (a second round trip), so
+// duplicate and concurrent deliveries leave the version counter alone.
+// The two keys cannot share one script: the counter is one key for all
+// events, and a Redis Cluster script must stay within one slot.
 func (s *Store) ClaimEvent(ctx context.Context, eventID, token string, lease time.Duration) (payment.EventClaim, error) {
 	if eventID == "" || token == "" {
 		return payment.EventClaim{}, errors.New("redisstore: claim needs an event ID and a token")
 	}
-	pipe := s.rdb.Pipeline()
-	ver := pipe.Incr(ctx, s.prefix+"version")
-	claim := claimEvent.Eval(ctx, pipe, []string{s.prefix + "evt:" + eventID}, "c:"+token, max(lease, time.Millisecond).Milliseconds())
-	_, _ = pipe.Exec(ctx) // errors are read per command below
-	prev, err := claim.Text()
+	prev, err := claimEvent.Run(ctx, s.rdb, []string{s.prefix + "evt:" + eventID}, "c:"+token, max(lease, time.Millisecond).Milliseconds()).Text()
 	switch {
 	case errors.Is(err, redis.Nil):
-		v, err := ver.Result()
+		v, err := s.rdb.Incr(ctx, s.prefix+"version").Result()
 		if err != nil {
 			// The claim is ours but has no version: give it back (or
 			// let its lease run out).
@@ -259,6 +260,9 @@ if ARGV[2] == 'checkout' then
 elseif ARGV[2] == 'invoice' then
   redis.call('HINCRBY', KEYS[2], 'invoices', 1)
   if ARGV[3] ~= '0' then redis.call('HINCRBY', KEYS[2], 'rev:' .. ARGV[4], ARGV[3]) end
+elseif ARGV[2] == 'refund' then
+  redis.call('HINCRBY', KEYS[2], 'refunds', 1)
+  if ARGV[3] ~= '0' then redis.call('HINCRBY', KEYS[2], 'rev:' .. ARGV[4], '-' .. ARGV[3]) end
 end
 return 1
 `)
@@ -271,6 +275,9 @@ func (s *Store) statsKey(amb string) string { return s.prefix + "amb:{a}:stats:"
 func (s *Store) AddAttribution(ctx context.Context, a payment.Attribution) (bool, error) {
 	if a.ID == "" || a.AmbassadorID == "" {
 		return false, errors.New("redisstore: attribution needs an ID and an ambassador")
+	}
+	if a.Amount < 0 {
+		return false, errors.New("redisstore: negative attribution amount")
 	}
 	b, err := json.Marshal(a)
 	if err != nil {
@@ -301,6 +308,8 @@ func (s *Store) AmbassadorStats(ctx context.Context, ambassadorID string) (payme
 			out.Checkouts = n
 		case k == "invoices":
 			out.Invoices = n
+		case k == "refunds":
+			out.Refunds = n
 		case strings.HasPrefix(k, "rev:"):
 			if out.Revenue == nil {
 				out.Revenue = map[string]int64{}

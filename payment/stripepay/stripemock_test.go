@@ -229,6 +229,9 @@ func TestStripeMockCustomerAndObjects(t *testing.T) {
 	if ch, err := p.GetCharge(ctx, "ch_1"); err != nil || ch.ID == "" {
 		t.Fatalf("GetCharge = %+v, %v", ch, err)
 	}
+	if got := expand(rec.last(t, http.MethodGet, "/v1/charges/ch_1")); len(got) != 1 || got[0] != "refunds" {
+		t.Errorf("charge expand = %v, want [refunds]", got)
+	}
 	var n int
 	err = p.ListEvents(ctx, payment.EventQuery{Since: time.Unix(1_700_000_000, 0), Types: []string{payment.EventInvoicePaid, payment.EventChargeRefunded}, UndeliveredOnly: true},
 		func(e payment.Event) error { n++; return nil })

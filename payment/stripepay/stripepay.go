@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -48,7 +49,11 @@ type Options struct {
 	MaxNetworkRetries int64
 	DisableRetries    bool
 	// Logger receives stripe-go's own log lines at debug level (errors at
-	// warn). Default: slog.Default().
+	// warn), reduced to what identifies a request: method and path,
+	// object types and IDs, HTTP status, error type and code, request ID.
+	// Response bodies and error messages, which can carry customer data
+	// (emails, names, addresses), are never logged. Default:
+	// slog.Default().
 	Logger *slog.Logger
 }
 
@@ -377,6 +382,7 @@ func (p *Provider) GetInvoice(ctx context.Context, id string) (payment.Invoice, 
 func (p *Provider) GetCharge(ctx context.Context, id string) (payment.Charge, error) {
 	params := &stripe.ChargeParams{}
 	params.Context = ctx
+	params.AddExpand("refunds") // not included since API version 2022-11-15
 	ch, err := p.sc.Charges.Get(id, params)
 	if err != nil {
 		return payment.Charge{}, mapErr("charge.get", err)
@@ -392,6 +398,15 @@ func (p *Provider) GetCharge(ctx context.Context, id string) (payment.Charge, er
 	}
 	if ch.Customer != nil {
 		out.CustomerID = ch.Customer.ID
+	}
+	if ch.Refunds != nil {
+		for _, r := range ch.Refunds.Data {
+			if r != nil {
+				out.Refunds = append(out.Refunds, payment.Refund{ID: r.ID, Amount: r.Amount, Status: string(r.Status)})
+			}
+		}
+		// Stripe lists refunds newest first.
+		slices.Reverse(out.Refunds)
 	}
 	return out, nil
 }
@@ -474,11 +489,3 @@ func mapErr(op string, err error) error {
 	}
 	return pe
 }
-
-// slogLogger adapts slog to stripe-go's LeveledLoggerInterface.
-type slogLogger struct{ l *slog.Logger }
-
-func (s slogLogger) Debugf(f string, v ...any) { s.l.Debug(fmt.Sprintf(f, v...)) }
-func (s slogLogger) Infof(f string, v ...any)  { s.l.Debug(fmt.Sprintf(f, v...)) }
-func (s slogLogger) Warnf(f string, v ...any)  { s.l.Debug(fmt.Sprintf(f, v...)) }
-func (s slogLogger) Errorf(f string, v ...any) { s.l.Warn(fmt.Sprintf(f, v...)) }
