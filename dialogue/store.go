@@ -27,8 +27,13 @@ type Conversation struct {
 }
 
 // Store keeps conversation memory, keyed by session ID and owned by one
-// player and one NPC. Implementations bound the turns kept per conversation
-// and expire idle conversations. They must be safe for concurrent use.
+// player and one NPC. Implementations bound what they keep, so that no
+// player can exhaust them: the turns and bytes of each conversation (the
+// oldest turns go first), the conversations of each player (that player's
+// least recently active one goes first), and idle time. Only Append is
+// told the player, so a store that files conversations by player must find
+// the player of a session ID itself (dialogue/redisstore keeps an owner
+// key). Implementations must be safe for concurrent use.
 //
 // dialoguetest.TestStore checks an implementation against this contract.
 type Store interface {
@@ -37,11 +42,17 @@ type Store interface {
 	// Append adds a turn to conversation c.ID, creating it owned by
 	// c.Player and c.NPC if it does not exist (c.Turns and c.Summary are
 	// ignored). It returns an error matching [ErrNotOwner] if the
-	// conversation exists with another owner. It keeps only the newest
-	// turns up to the store's bound and restarts the idle timer.
+	// conversation exists with another owner, and one matching
+	// [ErrTooLarge] if the turn cannot fit the store's bound on one
+	// conversation even alone. It keeps only the newest turns up to the
+	// store's bounds and restarts the idle timer. Starting a conversation
+	// may evict the player's own least recently active one.
 	Append(ctx context.Context, c Conversation, t Turn) error
 	// SetSummary replaces the summary of an existing conversation, or
-	// returns an error matching [ErrNotFound].
+	// returns an error matching [ErrNotFound]. The summary counts against
+	// the conversation's byte bound: the oldest turns make room for it, and
+	// one too large even alone is refused with an error matching
+	// [ErrTooLarge].
 	SetSummary(ctx context.Context, id, summary string) error
 	// Delete forgets a conversation; deleting a missing one is not an
 	// error.

@@ -291,3 +291,27 @@ func BenchmarkMemoryStoreOnePlayer(b *testing.B) {
 		runtime.KeepAlive(s)
 	}
 }
+
+// BenchmarkMemoryStoreAppend measures an Append to a store holding 10,000
+// players' conversations (the heap of players costs O(log players)).
+//
+//	go test -run '^$' -bench MemoryStoreAppend ./dialogue
+func BenchmarkMemoryStoreAppend(b *testing.B) {
+	ctx := context.Background()
+	s := dialogue.NewMemoryStore(dialogue.MemoryStoreOptions{})
+	const players = 10_000
+	convs := make([]dialogue.Conversation, players)
+	for i := range convs {
+		convs[i] = dialogue.Conversation{ID: fmt.Sprint("s", i), Player: fmt.Sprint("p", i), NPC: "n"}
+	}
+	turn := dialogue.Turn{Player: "Where is the harbour master?", NPC: "Down by the third pier, past the nets."}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if err := s.Append(ctx, convs[i%players], turn); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
+}
