@@ -166,9 +166,8 @@ type MemoryStoreStats struct {
 // conversations are kept in the same order, and players in a heap by the
 // bytes they hold, so that the player holding the most loses a
 // conversation first when the store is full: one player, or a few, opening
-// sessions without end cannot evict another player's history. Eviction is
-// an optimisation loss, not an error: that conversation goes on without
-// history. Appends cost O(log players).
+// sessions without end cannot evict another player's history. An evicted
+// conversation is gone, as an expired one is. Appends cost O(log players).
 //
 // The zero value is not ready: use [NewMemoryStore]. It starts no
 // goroutines and is safe for concurrent use.
