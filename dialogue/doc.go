@@ -57,6 +57,15 @@
 // (idle TTL, bounded turns); dialogue/redisstore keeps them in Redis.
 // dialoguetest.TestStore checks any implementation.
 //
+// Stores bound what they keep, so that no player can exhaust them: turns
+// and bytes per conversation, conversations per player (a player past the
+// cap loses their own least recently active session) and idle time.
+// [MemoryStore] also holds at most MaxBytes (256 MiB by default) in all
+// and, when full, evicts from the player holding the most, so that a few
+// accounts opening sessions without end cannot evict another player's
+// history. In dialogue/redisstore every key expires and Redis's own
+// maxmemory bounds the total.
+//
 // # Security
 //
 // Callers authenticate with "authorization: Bearer <token>"; an

@@ -3,6 +3,9 @@ package dialogue_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -12,8 +15,24 @@ import (
 )
 
 func TestMemoryStoreConformance(t *testing.T) {
-	dialoguetest.TestStore(t, dialoguetest.StoreConfig{MaxTurns: 4}, func(t *testing.T) dialogue.Store {
-		return dialogue.NewMemoryStore(dialogue.MemoryStoreOptions{MaxTurns: 4, TTL: time.Hour})
+	opts := dialogue.MemoryStoreOptions{
+		MaxTurns:             4,
+		TTL:                  time.Hour,
+		MaxConversationBytes: 1024,
+		MaxSessionsPerPlayer: 8,
+		MaxBytes:             6 << 10, // less than one player's 8 full sessions
+	}
+	cfg := dialoguetest.StoreConfig{
+		MaxTurns:             opts.MaxTurns,
+		TTL:                  opts.TTL,
+		MaxConversationBytes: opts.MaxConversationBytes,
+		MaxSessionsPerPlayer: opts.MaxSessionsPerPlayer,
+		MaxBytes:             opts.MaxBytes,
+		Bytes:                func(s dialogue.Store) int64 { return s.(*dialogue.MemoryStore).Stats().Bytes },
+		Features:             dialoguetest.Expiry | dialoguetest.Budget,
+	}
+	dialoguetest.TestStore(t, cfg, func(t *testing.T) dialogue.Store {
+		return dialogue.NewMemoryStore(opts)
 	})
 }
 
@@ -53,15 +72,17 @@ func TestMemoryStoreSweep(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		s := dialogue.NewMemoryStore(dialogue.MemoryStoreOptions{TTL: time.Second})
+		// One player per conversation: a player's own sessions are capped
+		// (MaxSessionsPerPlayer), and this test is about the sweep.
 		for i := range 1000 {
-			c := dialogue.Conversation{ID: "old" + string(rune('a'+i%26)) + time.Duration(i).String(), Player: "p", NPC: "n"}
+			c := dialogue.Conversation{ID: "old" + string(rune('a'+i%26)) + time.Duration(i).String(), Player: fmt.Sprint("p", i), NPC: "n"}
 			if err := s.Append(ctx, c, dialogue.Turn{Player: "a", NPC: "b"}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		time.Sleep(2 * time.Second)
 		for i := range 24 {
-			c := dialogue.Conversation{ID: "new" + time.Duration(i).String(), Player: "p", NPC: "n"}
+			c := dialogue.Conversation{ID: "new" + time.Duration(i).String(), Player: fmt.Sprint("p", i), NPC: "n"}
 			if err := s.Append(ctx, c, dialogue.Turn{Player: "a", NPC: "b"}); err != nil {
 				t.Fatal(err)
 			}
@@ -103,4 +124,194 @@ func TestMemoryStoreBounded(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestMemoryStoreOnePlayerCannotEvictAnother: a player opening sessions
+// without end loses their own oldest sessions, not another player's. (With
+// one global LRU, the newest 100,000 sessions of one player evicted
+// everyone else.)
+func TestMemoryStoreOnePlayerCannotEvictAnother(t *testing.T) {
+	ctx := context.Background()
+	s := dialogue.NewMemoryStore(dialogue.MemoryStoreOptions{MaxConversations: 100})
+	victim := dialogue.Conversation{ID: "victim", Player: "v", NPC: "n"}
+	if err := s.Append(ctx, victim, dialogue.Turn{Player: "a", NPC: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 1000 {
+		c := dialogue.Conversation{ID: fmt.Sprint("hog", i), Player: "hog", NPC: "n"}
+		if err := s.Append(ctx, c, dialogue.Turn{Player: "a", NPC: "b"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Load(ctx, "victim"); err != nil {
+		t.Errorf("Load(victim) after another player opened 1,000 sessions = %v, want kept", err)
+	}
+	if n, want := s.Len(), 1+dialogue.DefaultMaxSessionsPerPlayer; n != want {
+		t.Errorf("Len = %d, want %d (the victim and the hog's newest sessions)", n, want)
+	}
+	for i := 1000 - dialogue.DefaultMaxSessionsPerPlayer; i < 1000; i++ {
+		if _, err := s.Load(ctx, fmt.Sprint("hog", i)); err != nil {
+			t.Errorf("Load(hog%d) = %v, want the hog's newest sessions kept", i, err)
+		}
+	}
+}
+
+// TestMemoryStoreFairEviction: when a few players fill the byte budget,
+// those holding the most lose their own oldest sessions; the bytes held
+// never exceed MaxBytes; players holding less keep their history.
+func TestMemoryStoreFairEviction(t *testing.T) {
+	ctx := context.Background()
+	const budget = 64 << 10
+	s := dialogue.NewMemoryStore(dialogue.MemoryStoreOptions{
+		MaxBytes: budget, MaxTurns: 8, MaxConversationBytes: 8 << 10, MaxSessionsPerPlayer: 100,
+	})
+	// Three quiet players, each with a conversation of a few turns.
+	var quiet []dialogue.Conversation
+	for i := range 3 {
+		c := dialogue.Conversation{ID: fmt.Sprint("quiet", i), Player: fmt.Sprint("q", i), NPC: "n"}
+		quiet = append(quiet, c)
+		for j := range 3 {
+			if err := s.Append(ctx, c, dialogue.Turn{Player: strings.Repeat("p", 500), NPC: fmt.Sprint("reply ", j)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Three hogs take turns opening full sessions, 10 budgets' worth.
+	line := dialogue.Turn{Player: strings.Repeat("h", 500), NPC: strings.Repeat("n", 500)}
+	for i := range 10 * budget / (8 * 1000) {
+		for h := range 3 {
+			c := dialogue.Conversation{ID: fmt.Sprint("hog", h, "-", i), Player: fmt.Sprint("hog", h), NPC: "n"}
+			for range 8 {
+				if err := s.Append(ctx, c, line); err != nil {
+					t.Fatal(err)
+				}
+				if st := s.Stats(); st.Bytes > budget {
+					t.Fatalf("Stats().Bytes = %d, over MaxBytes %d", st.Bytes, budget)
+				}
+			}
+		}
+	}
+	for _, c := range quiet {
+		got, err := s.Load(ctx, c.ID)
+		if err != nil || len(got.Turns) != 3 {
+			t.Errorf("quiet player %s: %d turns, %v; want 3, nil", c.Player, len(got.Turns), err)
+		}
+	}
+	st := s.Stats()
+	if st.EvictedBudget == 0 || st.Players != 6 {
+		t.Errorf("Stats = %+v, want budget evictions and all 6 players still present", st)
+	}
+}
+
+// TestMemoryStoreOnePlayerBytes is the figure behind the byte bound: one
+// player opening 1,000 full conversations (~168 KiB each, ~164 MiB in all)
+// leaves the store holding at most MaxSessionsPerPlayer conversations of
+// at most MaxConversationBytes each (~1 MiB), far under DefaultMaxBytes.
+func TestMemoryStoreOnePlayerBytes(t *testing.T) {
+	ctx := context.Background()
+	s := dialogue.NewMemoryStore(dialogue.MemoryStoreOptions{})
+	for i := range 1000 {
+		c := dialogue.Conversation{ID: fmt.Sprint("s", i), Player: "hog", NPC: "n"}
+		for j := range dialogue.DefaultMaxTurns {
+			if err := s.Append(ctx, c, fullTurn(j)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	st := s.Stats()
+	perConv := int64(dialogue.DefaultMaxConversationBytes + 256 + 32*dialogue.DefaultMaxTurns)
+	if bound := dialogue.DefaultMaxSessionsPerPlayer * perConv; st.Bytes > bound || st.Conversations != dialogue.DefaultMaxSessionsPerPlayer {
+		t.Errorf("after 1,000 full conversations: %d conversations, %d bytes; want %d, at most %d",
+			st.Conversations, st.Bytes, dialogue.DefaultMaxSessionsPerPlayer, bound)
+	}
+	t.Logf("one player, 1,000 full conversations: store holds %d conversations, %d bytes (%.2f MiB); MaxBytes %d MiB",
+		st.Conversations, st.Bytes, float64(st.Bytes)/(1<<20), dialogue.DefaultMaxBytes>>20)
+}
+
+// TestMemoryStoreSmallBudget: a budget smaller than a default conversation
+// lowers MaxConversationBytes to fit; a turn that cannot fit is refused
+// with ErrTooLarge and the bound holds.
+func TestMemoryStoreSmallBudget(t *testing.T) {
+	ctx := context.Background()
+	const budget = 2048
+	s := dialogue.NewMemoryStore(dialogue.MemoryStoreOptions{MaxBytes: budget, MaxTurns: 4})
+	c := dialogue.Conversation{ID: "s", Player: "p", NPC: "n"}
+	if err := s.Append(ctx, c, dialogue.Turn{Player: strings.Repeat("x", budget), NPC: "y"}); !errors.Is(err, dialogue.ErrTooLarge) {
+		t.Errorf("Append(turn over the whole budget) = %v, want ErrTooLarge", err)
+	}
+	for i := range 20 {
+		if err := s.Append(ctx, c, dialogue.Turn{Player: strings.Repeat("x", 500), NPC: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+		if st := s.Stats(); st.Bytes > budget {
+			t.Fatalf("Stats().Bytes = %d, over MaxBytes %d", st.Bytes, budget)
+		}
+	}
+	got, err := s.Load(ctx, "s")
+	if err != nil || len(got.Turns) == 0 || got.Turns[len(got.Turns)-1].NPC != "19" {
+		t.Errorf("Load = %d turns, %v; want the newest kept", len(got.Turns), err)
+	}
+}
+
+// fullTurn returns a turn as large as the service's default limits allow:
+// a 2,000-byte utterance and a 1,024-token (about 3,376-byte) reply, so 32
+// of them make the ~168 KiB of a full conversation. Each call allocates
+// fresh strings, as the service does.
+func fullTurn(i int) dialogue.Turn {
+	c := string(rune('a' + i%26))
+	return dialogue.Turn{Player: strings.Repeat(c, 2000), NPC: strings.Repeat(c, 3376)}
+}
+
+// BenchmarkMemoryStoreOnePlayer reports what a MemoryStore with default
+// options holds after one player opens 1,000 full conversations (32 turns of
+// fullTurn each): heap-MiB is the live heap it retains, measured after a GC.
+//
+//	go test -run '^$' -bench MemoryStoreOnePlayer -benchtime 1x ./dialogue
+func BenchmarkMemoryStoreOnePlayer(b *testing.B) {
+	const convs, turns = 1000, 32
+	ctx := context.Background()
+	for b.Loop() {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		s := dialogue.NewMemoryStore(dialogue.MemoryStoreOptions{})
+		for i := range convs {
+			c := dialogue.Conversation{ID: fmt.Sprint("s", i), Player: "hog", NPC: "n"}
+			for j := range turns {
+				if err := s.Append(ctx, c, fullTurn(j)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/(1<<20), "heap-MiB")
+		b.ReportMetric(float64(s.Len()), "conversations")
+		b.ReportMetric(float64(s.Stats().Bytes)/(1<<20), "counted-MiB")
+		runtime.KeepAlive(s)
+	}
+}
+
+// BenchmarkMemoryStoreAppend measures an Append to a store holding 10,000
+// players' conversations (the heap of players costs O(log players)).
+//
+//	go test -run '^$' -bench MemoryStoreAppend ./dialogue
+func BenchmarkMemoryStoreAppend(b *testing.B) {
+	ctx := context.Background()
+	s := dialogue.NewMemoryStore(dialogue.MemoryStoreOptions{})
+	const players = 10_000
+	convs := make([]dialogue.Conversation, players)
+	for i := range convs {
+		convs[i] = dialogue.Conversation{ID: fmt.Sprint("s", i), Player: fmt.Sprint("p", i), NPC: "n"}
+	}
+	turn := dialogue.Turn{Player: "Where is the harbour master?", NPC: "Down by the third pier, past the nets."}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if err := s.Append(ctx, convs[i%players], turn); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
 }
