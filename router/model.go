@@ -91,6 +91,15 @@ type Request struct {
 	NPC string
 
 	// Sampling. Zero means the tier's default.
+	//
+	// MaxTokens limits the reply. Zero means the tier's MaxTokens, or
+	// [DefaultMaxTokens] when the tier sets none; a tier's MaxTokens is
+	// also the ceiling. The limit is sent to the backend and enforced by
+	// the router as well: a backend that ignores it has its stream ended
+	// after MaxTokens text deltas (or MaxTokens × [ReplyBytesPerToken]
+	// bytes of text, cut on a UTF-8 boundary), with a last delta carrying
+	// [FinishLength], exactly as if the backend had stopped there, and its
+	// request cancelled. Negative is an error ([ErrInvalidRequest]).
 	MaxTokens   int
 	Temperature *float64
 	Stop        []string
