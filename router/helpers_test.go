@@ -168,7 +168,7 @@ func (s *instantStream) Recv() (router.Delta, error) {
 	s.i++
 	if s.i == len(s.tokens) {
 		d.FinishReason = router.FinishStop
-		d.Usage = &router.Usage{PromptTokens: 3, CompletionTokens: len(s.tokens)}
+		d.Usage = &router.Usage{PromptTokens: 3, CompletionTokens: len(s.tokens), Reported: true}
 	}
 	return d, nil
 }

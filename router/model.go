@@ -129,10 +129,17 @@ const (
 	FinishScripted  FinishReason = "scripted"
 )
 
-// Usage counts the tokens of one completion.
+// Usage counts the tokens of one completion, as the backend reported them.
+//
+// Reported says whether the backend reported the counts at all: the zero
+// Usage (Reported false) means "not reported", and zero counts then say
+// nothing, while a reported zero is a zero. In a [Delta], where Usage is a
+// pointer, a nil Usage is not reported and a non-nil one is, whatever its
+// Reported field says.
 type Usage struct {
 	PromptTokens     int
 	CompletionTokens int
+	Reported         bool
 }
 
 // Delta is one piece of a streamed completion. Text is the new text since

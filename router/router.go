@@ -106,6 +106,7 @@ func (r *Router) Generate(ctx context.Context, req Request) (*Result, error) {
 		b.WriteString(d.Text)
 		if d.Usage != nil {
 			res.Usage = *d.Usage
+			res.Usage.Reported = true
 		}
 		if d.FinishReason != "" {
 			res.FinishReason = d.FinishReason

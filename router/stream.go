@@ -258,12 +258,11 @@ func (l lease) finish(o outcome, kind ErrorKind, now, sent time.Time, tokens int
 		t.st.total.Record(total)
 		rep.st.total.Record(total)
 		t.st.recordService(total)
+		// Reported counts win, zeros included; without them the output
+		// is the number of deltas.
 		in, out := 0, tokens
 		if usage != nil {
-			in = usage.PromptTokens
-			if usage.CompletionTokens > 0 {
-				out = usage.CompletionTokens
-			}
+			in, out = usage.PromptTokens, usage.CompletionTokens
 		}
 		t.st.tokensIn.Add(uint64(in))
 		rep.st.tokensIn.Add(uint64(in))
