@@ -192,3 +192,42 @@ func TestLimitKeepsHonestReplies(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkRunawayBackend streams from a server that ignores max_tokens,
+// through router/openai, with MaxTokens 256: it reports the deltas the
+// caller received and the chunks the server wrote per stream, and the
+// bytes allocated. Without the router's limit the stream never ended.
+func BenchmarkRunawayBackend(b *testing.B) {
+	srv := newRunawayServer(b)
+	m, err := openai.New(openai.Options{BaseURL: srv.URL + "/v1"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	r, err := router.New(router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{{Name: "a", Model: m}}}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	var deltas int
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := r.Stream(context.Background(), router.Request{MaxTokens: 256})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for {
+			_, err := s.Recv()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			deltas++
+		}
+		s.Close()
+	}
+	b.ReportMetric(float64(deltas)/float64(b.N), "deltas/stream")
+	b.ReportMetric(float64(srv.chunks.Load())/float64(b.N), "server-chunks/stream")
+}
