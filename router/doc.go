@@ -89,6 +89,8 @@
 // A backend that goes past it has its stream ended there with
 // [FinishLength], as a well-behaved backend would, and its request
 // cancelled; the caller handles it like any reply cut by its length.
+// TierStats.LengthCapped and ReplicaStats.LengthCapped count such replies,
+// which point at a backend that ignores max_tokens.
 //
 // # Replicas
 //

@@ -75,8 +75,8 @@ func TestRunawayBackendCapped(t *testing.T) {
 					t.Errorf("backend sent %d deltas for a limit of %d", n, tt.want)
 				}
 				st, _ := r.Stats().Tier("t")
-				if st.InFlight != 0 || st.Successes != 1 {
-					t.Errorf("stats: %d in flight, %d successes; want 0, 1", st.InFlight, st.Successes)
+				if st.InFlight != 0 || st.Successes != 1 || st.LengthCapped != 1 || st.Replicas[0].LengthCapped != 1 {
+					t.Errorf("stats: %d in flight, %d successes, %d capped (replica %d); want 0, 1, 1 (1)", st.InFlight, st.Successes, st.LengthCapped, st.Replicas[0].LengthCapped)
 				}
 			})
 		})
@@ -186,6 +186,9 @@ func TestLimitKeepsHonestReplies(t *testing.T) {
 		res, err := r.Generate(context.Background(), router.Request{MaxTokens: 3})
 		if err != nil || res.Text != "a b c" || res.FinishReason != router.FinishStop {
 			t.Errorf("got %q %q, %v; want %q %q", res.Text, res.FinishReason, err, "a b c", router.FinishStop)
+		}
+		if st, _ := r.Stats().Tier("t"); st.LengthCapped != 0 {
+			t.Errorf("an honest reply counted as capped")
 		}
 		if _, err := r.Stream(context.Background(), router.Request{MaxTokens: -1}); !errors.Is(err, router.ErrInvalidRequest) {
 			t.Errorf("MaxTokens -1: err = %v, want ErrInvalidRequest", err)

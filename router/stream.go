@@ -171,6 +171,8 @@ func (a *attempt) limit(d *Delta) {
 	}
 	d.FinishReason = FinishLength
 	d.Usage = nil
+	a.l.tier.st.capped.Add(1)
+	a.l.rep.st.capped.Add(1)
 	a.t.logger.Debug("router: reply cut at its limit; the backend ignored max_tokens",
 		"tier", a.t.cfg.Name, "replica", a.l.rep.cfg.Name, "max_tokens", a.maxTokens, "bytes", a.bytes)
 }
