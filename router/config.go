@@ -14,6 +14,18 @@ const (
 	DefaultStallGrace   = time.Second
 )
 
+// Reply limits. The router enforces a reply's token limit itself, whatever
+// the backend does with max_tokens; see [Request.MaxTokens].
+const (
+	// DefaultMaxTokens is the token limit of a request when neither it
+	// nor its tier sets one. It is also sent to the backend.
+	DefaultMaxTokens = 1024
+	// ReplyBytesPerToken bounds a reply's text in bytes: at most
+	// MaxTokens × ReplyBytesPerToken, so that a backend sending few but
+	// huge deltas is bounded too. Real tokens average about 4 bytes.
+	ReplyBytesPerToken = 32
+)
+
 // OverflowAction is what a tier does with a request it cannot admit within
 // its queue bound and the request's deadline.
 type OverflowAction int
@@ -93,7 +105,7 @@ type Tier struct {
 	ModelName string
 	Adapter   string
 	// MaxTokens is the default and the ceiling of Request.MaxTokens; zero
-	// leaves it to the request and the backend.
+	// means no ceiling, and [DefaultMaxTokens] for requests that set none.
 	MaxTokens int
 	// Temperature is the default when the request sets none; nil leaves it
 	// to the backend.

@@ -80,6 +80,18 @@
 // also starts the request on the next tier; the first token wins and the
 // loser is cancelled.
 //
+// # Reply limits
+//
+// Every reply is bounded on the client side, whatever the backend does with
+// max_tokens: Request.MaxTokens, else the tier's MaxTokens, else
+// [DefaultMaxTokens] (1024) is sent to the backend and enforced by the
+// router, in text deltas and in bytes (MaxTokens × [ReplyBytesPerToken]).
+// A backend that goes past it has its stream ended there with
+// [FinishLength], as a well-behaved backend would, and its request
+// cancelled; the caller handles it like any reply cut by its length.
+// TierStats.LengthCapped and ReplicaStats.LengthCapped count such replies,
+// which point at a backend that ignores max_tokens.
+//
 // # Replicas
 //
 // A replica is chosen among those with room and a closed (or probing)

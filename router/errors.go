@@ -31,6 +31,9 @@ var (
 	// ErrUnknownTier means Request.Tier named a tier the router does not
 	// have.
 	ErrUnknownTier = errors.New("router: unknown tier")
+	// ErrInvalidRequest means a Request field is out of range (for
+	// example a negative MaxTokens).
+	ErrInvalidRequest = errors.New("router: invalid request")
 	// ErrClosed is returned by a Router after Close.
 	ErrClosed = errors.New("router: closed")
 	// ErrEmptyStream means a backend ended a stream without producing any

@@ -256,18 +256,22 @@ func TestQueuedRequestKeepsTimeForFallback(t *testing.T) {
 // TestFailedReconfigureKeepsBreakers: a configuration that Reconfigure
 // rejects changes nothing, not even the breaker settings of tiers it
 // shares with the running one.
+//
+// On a fake clock, so that the 5s cooldown cannot end before the check.
 func TestFailedReconfigureKeepsBreakers(t *testing.T) {
-	main := router.Tier{Name: "main", Replicas: []router.Replica{{Name: "m", Model: failing{}}}, Breaker: router.Breaker{ConsecutiveFailures: 1}}
-	r := mustRouter(t, router.WithTier(main))
-	lenient := main
-	lenient.Breaker.ConsecutiveFailures = 100
-	if err := r.Reconfigure(router.WithTier(lenient), router.WithFallback("main", "nowhere")); err == nil {
-		t.Fatal("Reconfigure accepted a chain to an unknown tier")
-	}
-	r.Generate(context.Background(), router.Request{})
-	if st, _ := r.Stats().Tier("main"); st.Replicas[0].Breaker != router.BreakerOpen {
-		t.Errorf("after 1 failure with ConsecutiveFailures 1: breaker %v, want open", st.Replicas[0].Breaker)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		main := router.Tier{Name: "main", Replicas: []router.Replica{{Name: "m", Model: failing{}}}, Breaker: router.Breaker{ConsecutiveFailures: 1}}
+		r := mustRouter(t, router.WithTier(main))
+		lenient := main
+		lenient.Breaker.ConsecutiveFailures = 100
+		if err := r.Reconfigure(router.WithTier(lenient), router.WithFallback("main", "nowhere")); err == nil {
+			t.Fatal("Reconfigure accepted a chain to an unknown tier")
+		}
+		r.Generate(context.Background(), router.Request{})
+		if st, _ := r.Stats().Tier("main"); st.Replicas[0].Breaker != router.BreakerOpen {
+			t.Errorf("after 1 failure with ConsecutiveFailures 1: breaker %v, want open", st.Replicas[0].Breaker)
+		}
+	})
 }
 
 // TestHedgeTie: when the primary and the hedge both have a first token,

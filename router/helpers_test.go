@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -166,9 +168,139 @@ func (s *instantStream) Recv() (router.Delta, error) {
 	s.i++
 	if s.i == len(s.tokens) {
 		d.FinishReason = router.FinishStop
-		d.Usage = &router.Usage{PromptTokens: 3, CompletionTokens: len(s.tokens)}
+		d.Usage = &router.Usage{PromptTokens: 3, CompletionTokens: len(s.tokens), Reported: true}
 	}
 	return d, nil
 }
 
 func (s *instantStream) Close() error { return nil }
+
+// paced is an in-memory Model whose streams wait TTFT before the first
+// token and Gap between tokens (timers, so tests run it inside
+// testing/synctest), and which counts what it served. With Tokens nil it
+// streams "w0", " w1", ... forever, ignoring Request.MaxTokens, like a
+// runaway backend; with StallAfter > 0 it stops sending after that many
+// tokens and waits for the context.
+type paced struct {
+	TTFT, Gap  time.Duration
+	Tokens     []string
+	StallAfter int
+
+	started, inFlight, maxInFlight, cancelled, sent atomic.Int64
+}
+
+func (m *paced) Generate(context.Context, router.Request) (*router.Response, error) {
+	return nil, errors.New("paced: Generate not used")
+}
+
+func (m *paced) Stream(ctx context.Context, req router.Request) (router.Stream, error) {
+	m.started.Add(1)
+	n := m.inFlight.Add(1)
+	for {
+		old := m.maxInFlight.Load()
+		if n <= old || m.maxInFlight.CompareAndSwap(old, n) {
+			break
+		}
+	}
+	return &pacedStream{m: m, ctx: ctx}, nil
+}
+
+type pacedStream struct {
+	m      *paced
+	ctx    context.Context
+	i      int
+	ended  bool
+	closed bool
+}
+
+func (s *pacedStream) wait(d time.Duration) error {
+	if s.m.StallAfter > 0 && s.i >= s.m.StallAfter {
+		d = time.Duration(1<<63 - 1)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-s.ctx.Done():
+		if !s.ended {
+			s.ended = true
+			s.m.cancelled.Add(1)
+		}
+		return s.ctx.Err()
+	}
+}
+
+func (s *pacedStream) Recv() (router.Delta, error) {
+	if s.ended {
+		return router.Delta{}, io.EOF
+	}
+	d := s.m.Gap
+	if s.i == 0 {
+		d = s.m.TTFT
+	}
+	if err := s.wait(d); err != nil {
+		return router.Delta{}, err
+	}
+	var dl router.Delta
+	if s.m.Tokens == nil {
+		dl.Text = " w" + strconv.Itoa(s.i)
+		if s.i == 0 {
+			dl.Text = "w0"
+		}
+	} else {
+		dl.Text = s.m.Tokens[s.i]
+		if s.i == len(s.m.Tokens)-1 {
+			dl.FinishReason = router.FinishStop
+			s.ended = true
+		}
+	}
+	s.i++
+	s.m.sent.Add(1)
+	return dl, nil
+}
+
+func (s *pacedStream) Close() error {
+	if !s.closed {
+		s.closed = true
+		if !s.ended && s.ctx.Err() != nil {
+			s.m.cancelled.Add(1)
+		}
+		s.ended = true
+		s.m.inFlight.Add(-1)
+	}
+	return nil
+}
+
+// waitUntil polls cond until it holds, failing the test if it does not
+// within a minute: the bound only catches a hang, it never measures speed.
+func waitUntil(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after a minute", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// switchable is an in-memory Model that fails every stream before its
+// first token while Fail is set, and answers "ok" otherwise. It counts the
+// streams it was asked for.
+type switchable struct {
+	Fail  atomic.Bool
+	calls atomic.Int64
+}
+
+func (m *switchable) Generate(context.Context, router.Request) (*router.Response, error) {
+	return nil, errors.New("switchable: Generate not used")
+}
+
+func (m *switchable) Stream(context.Context, router.Request) (router.Stream, error) {
+	m.calls.Add(1)
+	if m.Fail.Load() {
+		return nil, errors.New("switchable: down")
+	}
+	return &instantStream{tokens: []string{"ok"}}, nil
+}

@@ -91,6 +91,15 @@ type Request struct {
 	NPC string
 
 	// Sampling. Zero means the tier's default.
+	//
+	// MaxTokens limits the reply. Zero means the tier's MaxTokens, or
+	// [DefaultMaxTokens] when the tier sets none; a tier's MaxTokens is
+	// also the ceiling. The limit is sent to the backend and enforced by
+	// the router as well: a backend that ignores it has its stream ended
+	// after MaxTokens text deltas (or MaxTokens × [ReplyBytesPerToken]
+	// bytes of text, cut on a UTF-8 boundary), with a last delta carrying
+	// [FinishLength], exactly as if the backend had stopped there, and its
+	// request cancelled. Negative is an error ([ErrInvalidRequest]).
 	MaxTokens   int
 	Temperature *float64
 	Stop        []string
@@ -120,10 +129,17 @@ const (
 	FinishScripted  FinishReason = "scripted"
 )
 
-// Usage counts the tokens of one completion.
+// Usage counts the tokens of one completion, as the backend reported them.
+//
+// Reported says whether the backend reported the counts at all: the zero
+// Usage (Reported false) means "not reported", and zero counts then say
+// nothing, while a reported zero is a zero. In a [Delta], where Usage is a
+// pointer, a nil Usage is not reported and a non-nil one is, whatever its
+// Reported field says.
 type Usage struct {
 	PromptTokens     int
 	CompletionTokens int
+	Reported         bool
 }
 
 // Delta is one piece of a streamed completion. Text is the new text since

@@ -7,6 +7,7 @@ import (
 	"io"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -161,13 +162,10 @@ func TestQueueThenDowngrade(t *testing.T) {
 		_, err := r.Generate(ctx, router.Request{Tier: "big"})
 		waiterDone <- err
 	}()
-	for {
+	waitUntil(t, "waiter queued", func() bool {
 		st, _ := r.Stats().Tier("big")
-		if st.Queued == 1 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return st.Queued == 1
+	})
 	// That it does not wait is checked with a fake clock in
 	// TestFullQueueOverflowsAtOnce; a wall-clock bound here was flaky on
 	// a loaded machine.
@@ -205,91 +203,100 @@ func TestQueueThenDowngrade(t *testing.T) {
 }
 
 // TestQueueOrder: waiters are served by importance, then deadline, then
-// arrival.
+// arrival. It runs on a fake clock, so that each waiter is queued before
+// the next arrives however loaded the machine is.
 func TestQueueOrder(t *testing.T) {
-	g := newGate()
-	r := mustRouter(t, router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{{Name: "a", Model: g}}, MaxConcurrent: 1, MaxQueued: 10, QueueTimeout: 10 * time.Second}))
-	ctx := context.Background()
-	var wg sync.WaitGroup
-	errs := make(chan error, 10)
-	start := func(npc string, imp router.Importance, deadline time.Duration) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ctx := ctx
-			if deadline > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, deadline)
-				defer cancel()
-			}
-			_, err := r.Generate(ctx, router.Request{NPC: npc, Importance: imp})
-			errs <- err
-		}()
-	}
-	waitQueued := func(n int64) {
-		for {
-			if st, _ := r.Stats().Tier("t"); st.Queued == n {
-				return
-			}
-			time.Sleep(time.Millisecond)
+	synctest.Test(t, func(t *testing.T) {
+		g := newGate()
+		r := mustRouter(t, router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{{Name: "a", Model: g}}, MaxConcurrent: 1, MaxQueued: 10, QueueTimeout: 10 * time.Second}))
+		ctx := context.Background()
+		var wg sync.WaitGroup
+		errs := make(chan error, 10)
+		start := func(npc string, imp router.Importance, deadline time.Duration) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx := ctx
+				if deadline > 0 {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, deadline)
+					defer cancel()
+				}
+				_, err := r.Generate(ctx, router.Request{NPC: npc, Importance: imp})
+				errs <- err
+			}()
+			synctest.Wait()
 		}
-	}
-	start("first", router.Generic, 0)
-	for len(g.order()) < 1 {
-		time.Sleep(time.Millisecond)
-	}
-	start("generic-early", router.Generic, 0)
-	waitQueued(1)
-	start("generic-late", router.Generic, 0)
-	waitQueued(2)
-	start("generic-deadline", router.Generic, 5*time.Second)
-	waitQueued(3)
-	start("major", router.Major, 0)
-	waitQueued(4)
-	start("elite", router.Elite, 0)
-	waitQueued(5)
-	g.release(6)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Error(err)
+		queued := func() int64 {
+			st, _ := r.Stats().Tier("t")
+			return st.Queued
 		}
-	}
-	want := []string{"first", "major", "elite", "generic-deadline", "generic-early", "generic-late"}
-	if diff := cmp.Diff(want, g.order()); diff != "" {
-		t.Errorf("service order (-want +got):\n%s", diff)
-	}
+		start("first", router.Generic, 0)
+		if got := g.order(); len(got) != 1 {
+			t.Fatalf("started %v, want the first request", got)
+		}
+		for i, w := range []struct {
+			npc      string
+			imp      router.Importance
+			deadline time.Duration
+		}{
+			{"generic-early", router.Generic, 0},
+			{"generic-late", router.Generic, 0},
+			{"generic-deadline", router.Generic, 5 * time.Second},
+			{"major", router.Major, 0},
+			{"elite", router.Elite, 0},
+		} {
+			start(w.npc, w.imp, w.deadline)
+			if got, want := queued(), int64(i+1); got != want {
+				t.Fatalf("after %s: %d queued, want %d", w.npc, got, want)
+			}
+		}
+		g.release(6)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Error(err)
+			}
+		}
+		want := []string{"first", "major", "elite", "generic-deadline", "generic-early", "generic-late"}
+		if diff := cmp.Diff(want, g.order()); diff != "" {
+			t.Errorf("service order (-want +got):\n%s", diff)
+		}
+	})
 }
 
 // TestQueueWaitBoundedByDeadline: a queued request gives up at its
 // deadline even when QueueTimeout is longer, and reports the deadline.
 func TestQueueWaitBoundedByDeadline(t *testing.T) {
-	g := newGate()
-	r := mustRouter(t, router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{{Name: "a", Model: g}}, MaxConcurrent: 1, MaxQueued: 1, QueueTimeout: 10 * time.Second}))
-	// The first stream holds the only slot until its gate opens.
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if s, err := r.Stream(context.Background(), router.Request{}); err == nil {
-			drain(s)
+	synctest.Test(t, func(t *testing.T) {
+		g := newGate()
+		r := mustRouter(t, router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{{Name: "a", Model: g}}, MaxConcurrent: 1, MaxQueued: 1, QueueTimeout: 10 * time.Second, StallTimeout: time.Hour}))
+		// The first stream holds the only slot until its gate opens.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if s, err := r.Stream(context.Background(), router.Request{}); err == nil {
+				drain(s)
+			}
+		}()
+		synctest.Wait()
+		if got := g.order(); len(got) != 1 {
+			t.Fatalf("started %v, want the first request", got)
 		}
-	}()
-	for len(g.order()) < 1 {
-		time.Sleep(time.Millisecond)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	_, err := r.Generate(ctx, router.Request{})
-	if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, router.ErrSaturated) {
-		t.Errorf("err = %v", err)
-	}
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("waited %v past a 30ms deadline", d)
-	}
-	g.release(1)
-	<-done
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err := r.Generate(ctx, router.Request{})
+		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, router.ErrSaturated) {
+			t.Errorf("err = %v", err)
+		}
+		if got, want := time.Since(start), 30*time.Millisecond; got != want {
+			t.Errorf("waited %v with a %v deadline", got, want)
+		}
+		g.release(1)
+		<-done
+	})
 }
 
 func TestBackendErrorFallsBack(t *testing.T) {
@@ -334,62 +341,75 @@ func TestBackendErrorFallsBack(t *testing.T) {
 
 // TestBreaker: consecutive failures open the breaker, an open breaker is
 // skipped without a request, and after the cooldown one probe closes it.
+// The cooldown runs on a fake clock: on a loaded machine a wall-clock one
+// could end before the test looks at the open breaker.
 func TestBreaker(t *testing.T) {
-	flaky := newBackend(t, llmtest.Behavior{Status: 500})
-	good := newBackend(t, llmtest.Behavior{Tokens: []string{"ok"}})
-	cooldown := 100 * time.Millisecond
-	r := mustRouter(t,
-		router.WithTier(router.Tier{Name: "main", Replicas: []router.Replica{flaky.replica("only")}, Breaker: router.Breaker{ConsecutiveFailures: 3, Cooldown: cooldown}}),
-		router.WithTier(tier("backup", good.replica("b"))),
-		router.WithFallback("main", "backup"),
-	)
-	ctx := context.Background()
-	for i := range 3 {
-		res, err := r.Generate(ctx, router.Request{Tier: "main"})
-		if err != nil || res.Receipt.Tier != "backup" {
-			t.Fatalf("request %d: %v %+v", i, err, res)
+	synctest.Test(t, func(t *testing.T) {
+		flaky := &switchable{}
+		flaky.Fail.Store(true)
+		good := instant{tokens: []string{"ok"}}
+		const cooldown = 100 * time.Millisecond
+		r := mustRouter(t,
+			router.WithTier(router.Tier{Name: "main", Replicas: []router.Replica{{Name: "only", Model: flaky}}, Breaker: router.Breaker{ConsecutiveFailures: 3, Cooldown: cooldown}}),
+			router.WithTier(tier("backup", router.Replica{Name: "b", Model: good})),
+			router.WithFallback("main", "backup"),
+		)
+		ctx := context.Background()
+		breaker := func() router.BreakerState {
+			st, _ := r.Stats().Tier("main")
+			rs, _ := st.Replica("only")
+			return rs.Breaker
 		}
-	}
-	st, _ := r.Stats().Tier("main")
-	if rs, _ := st.Replica("only"); rs.Breaker != router.BreakerOpen {
-		t.Fatalf("breaker %v after 3 failures, want open", rs.Breaker)
-	}
-	res, err := r.Generate(ctx, router.Request{Tier: "main"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !containsReason(res.Receipt.Reasons, router.ReasonCircuitOpen) {
-		t.Errorf("open breaker: reasons %v", res.Receipt.Reasons)
-	}
-	if n := flaky.srv.Stats().Requests; n != 3 {
-		t.Errorf("open breaker still sent requests: server saw %d, want 3", n)
-	}
+		for i := range 3 {
+			res, err := r.Generate(ctx, router.Request{Tier: "main"})
+			if err != nil || res.Receipt.Tier != "backup" {
+				t.Fatalf("request %d: %v %+v", i, err, res)
+			}
+		}
+		if b := breaker(); b != router.BreakerOpen {
+			t.Fatalf("breaker %v after 3 failures, want open", b)
+		}
+		res, err := r.Generate(ctx, router.Request{Tier: "main"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !containsReason(res.Receipt.Reasons, router.ReasonCircuitOpen) {
+			t.Errorf("open breaker: reasons %v", res.Receipt.Reasons)
+		}
+		if n := flaky.calls.Load(); n != 3 {
+			t.Errorf("open breaker still sent requests: model saw %d, want 3", n)
+		}
 
-	// Half-open: the probe fails, the breaker opens again.
-	time.Sleep(cooldown + 10*time.Millisecond)
-	if st, _ := r.Stats().Tier("main"); st.Replicas[0].Breaker != router.BreakerHalfOpen {
-		t.Errorf("after cooldown: %v, want half_open", st.Replicas[0].Breaker)
-	}
-	if _, err := r.Generate(ctx, router.Request{Tier: "main"}); err != nil {
-		t.Fatal(err)
-	}
-	if n := flaky.srv.Stats().Requests; n != 4 {
-		t.Errorf("half-open probe: server saw %d requests, want 4", n)
-	}
-	if st, _ := r.Stats().Tier("main"); st.Replicas[0].Breaker != router.BreakerOpen {
-		t.Errorf("failed probe: %v, want open", st.Replicas[0].Breaker)
-	}
+		// Half-open: the probe fails, the breaker opens again.
+		time.Sleep(cooldown - time.Millisecond)
+		if b := breaker(); b != router.BreakerOpen {
+			t.Errorf("before the cooldown: %v, want open", b)
+		}
+		time.Sleep(time.Millisecond)
+		if b := breaker(); b != router.BreakerHalfOpen {
+			t.Errorf("after cooldown: %v, want half_open", b)
+		}
+		if _, err := r.Generate(ctx, router.Request{Tier: "main"}); err != nil {
+			t.Fatal(err)
+		}
+		if n := flaky.calls.Load(); n != 4 {
+			t.Errorf("half-open probe: model saw %d requests, want 4", n)
+		}
+		if b := breaker(); b != router.BreakerOpen {
+			t.Errorf("failed probe: %v, want open", b)
+		}
 
-	// Half-open: the probe succeeds, the breaker closes.
-	flaky.srv.SetBehavior(llmtest.Behavior{Tokens: []string{"back"}})
-	time.Sleep(cooldown + 10*time.Millisecond)
-	res, err = r.Generate(ctx, router.Request{Tier: "main"})
-	if err != nil || res.Receipt.Tier != "main" || res.Text != "back" {
-		t.Fatalf("probe: %v %+v", err, res)
-	}
-	if st, _ := r.Stats().Tier("main"); st.Replicas[0].Breaker != router.BreakerClosed {
-		t.Errorf("after a good probe: %v, want closed", st.Replicas[0].Breaker)
-	}
+		// Half-open: the probe succeeds, the breaker closes.
+		flaky.Fail.Store(false)
+		time.Sleep(cooldown)
+		res, err = r.Generate(ctx, router.Request{Tier: "main"})
+		if err != nil || res.Receipt.Tier != "main" || res.Text != "ok" {
+			t.Fatalf("probe: %v %+v", err, res)
+		}
+		if b := breaker(); b != router.BreakerClosed {
+			t.Errorf("after a good probe: %v, want closed", b)
+		}
+	})
 }
 
 func TestBreakerFailureRate(t *testing.T) {
@@ -428,72 +448,72 @@ func containsReason(rs []router.Reason, want router.Reason) bool {
 
 // TestPredictedDeadlineMiss: a tier whose TTFT p95 exceeds the time left
 // is skipped for the next one; the prior is the TTFT target, then the
-// measured p95.
+// measured p95. It runs on a fake clock so that the measured TTFT is the
+// model's 60ms, not the machine's load.
 func TestPredictedDeadlineMiss(t *testing.T) {
-	slow := newBackend(t, llmtest.Behavior{TTFT: 60 * time.Millisecond})
-	fast := newBackend(t, llmtest.Behavior{Tokens: []string{"quick"}})
-	r := mustRouter(t,
-		router.WithTier(router.Tier{Name: "big", Replicas: []router.Replica{slow.replica("s")}, TTFTTarget: 500 * time.Millisecond}),
-		router.WithTier(tier("small", fast.replica("f"))),
-		router.WithFallback("big", "small"),
-	)
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	res, err := r.Generate(ctx, router.Request{Tier: "big"})
-	cancel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Receipt.Tier != "small" || !containsReason(res.Receipt.Reasons, router.ReasonPredictedLate) {
-		t.Errorf("prior 500ms vs 200ms left: %+v", res.Receipt)
-	}
-	if n := slow.srv.Stats().Requests; n != 0 {
-		t.Errorf("predicted-late tier got %d requests", n)
-	}
-	// Without a deadline the tier serves, and learns its real TTFT (~60ms).
-	for range 3 {
-		if res, err := r.Generate(context.Background(), router.Request{Tier: "big"}); err != nil || res.Receipt.Tier != "big" {
-			t.Fatalf("%v %+v", err, res)
+	synctest.Test(t, func(t *testing.T) {
+		slow := &paced{TTFT: 60 * time.Millisecond, Tokens: []string{"slow"}}
+		fast := instant{tokens: []string{"quick"}}
+		r := mustRouter(t,
+			router.WithTier(router.Tier{Name: "big", Replicas: []router.Replica{{Name: "s", Model: slow}}, TTFTTarget: 500 * time.Millisecond}),
+			router.WithTier(tier("small", router.Replica{Name: "f", Model: fast})),
+			router.WithFallback("big", "small"),
+		)
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		res, err := r.Generate(ctx, router.Request{Tier: "big"})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	st, _ := r.Stats().Tier("big")
-	if st.RecentTTFTP95 < 50*time.Millisecond || st.RecentTTFTP95 > 400*time.Millisecond {
-		t.Fatalf("recent TTFT p95 = %v, want about 60ms", st.RecentTTFTP95)
-	}
-	// 200ms left now fits the measured p95.
-	ctx, cancel = context.WithTimeout(context.Background(), 200*time.Millisecond+st.RecentTTFTP95)
-	res, err = r.Generate(ctx, router.Request{Tier: "big"})
-	cancel()
-	if err != nil || res.Receipt.Tier != "big" {
-		t.Errorf("measured p95 fits: %v %+v", err, res)
-	} else if res.Receipt.Timing.PredictedTTFT != st.RecentTTFTP95 {
-		t.Errorf("predicted TTFT %v, want the p95 %v", res.Receipt.Timing.PredictedTTFT, st.RecentTTFTP95)
-	}
-	// 20ms left does not.
-	ctx, cancel = context.WithTimeout(context.Background(), 20*time.Millisecond)
-	res, err = r.Generate(ctx, router.Request{Tier: "big"})
-	cancel()
-	if err != nil || res.Receipt.Tier != "small" {
-		t.Errorf("measured p95 too slow: %v %+v", err, res)
-	}
+		if res.Receipt.Tier != "small" || !containsReason(res.Receipt.Reasons, router.ReasonPredictedLate) {
+			t.Errorf("prior 500ms vs 200ms left: %+v", res.Receipt)
+		}
+		if n := slow.started.Load(); n != 0 {
+			t.Errorf("predicted-late tier got %d requests", n)
+		}
+		// Without a deadline the tier serves, and learns its real TTFT (60ms).
+		for range 3 {
+			if res, err := r.Generate(context.Background(), router.Request{Tier: "big"}); err != nil || res.Receipt.Tier != "big" {
+				t.Fatalf("%v %+v", err, res)
+			}
+		}
+		st, _ := r.Stats().Tier("big")
+		if st.RecentTTFTP95 < 50*time.Millisecond || st.RecentTTFTP95 > 80*time.Millisecond {
+			t.Fatalf("recent TTFT p95 = %v, want about 60ms", st.RecentTTFTP95)
+		}
+		// 200ms left now fits the measured p95.
+		ctx, cancel = context.WithTimeout(context.Background(), 200*time.Millisecond+st.RecentTTFTP95)
+		res, err = r.Generate(ctx, router.Request{Tier: "big"})
+		cancel()
+		if err != nil || res.Receipt.Tier != "big" {
+			t.Errorf("measured p95 fits: %v %+v", err, res)
+		} else if res.Receipt.Timing.PredictedTTFT != st.RecentTTFTP95 {
+			t.Errorf("predicted TTFT %v, want the p95 %v", res.Receipt.Timing.PredictedTTFT, st.RecentTTFTP95)
+		}
+		// 20ms left does not.
+		ctx, cancel = context.WithTimeout(context.Background(), 20*time.Millisecond)
+		res, err = r.Generate(ctx, router.Request{Tier: "big"})
+		cancel()
+		if err != nil || res.Receipt.Tier != "small" {
+			t.Errorf("measured p95 too slow: %v %+v", err, res)
+		}
+	})
 }
 
 // TestHedge: a slow tier is hedged on the next one; the first token wins
-// and the loser is cancelled on the wire.
+// and the loser is cancelled on the wire. The slow tier takes a minute, so
+// only the hedge can answer in time, however loaded the machine.
 func TestHedge(t *testing.T) {
-	slow := newBackend(t, llmtest.Behavior{TTFT: 2 * time.Second, Tokens: []string{"slow"}})
+	slow := newBackend(t, llmtest.Behavior{TTFT: time.Minute, Tokens: []string{"slow"}})
 	fast := newBackend(t, llmtest.Behavior{TTFT: 5 * time.Millisecond, Tokens: []string{"fast"}})
 	r := mustRouter(t,
-		router.WithTier(router.Tier{Name: "big", Replicas: []router.Replica{slow.replica("s")}, HedgeAfter: 20 * time.Millisecond}),
+		router.WithTier(router.Tier{Name: "big", Replicas: []router.Replica{slow.replica("s")}, HedgeAfter: 20 * time.Millisecond, StallTimeout: 2 * time.Minute}),
 		router.WithTier(tier("small", fast.replica("f"))),
 		router.WithFallback("big", "small"),
 	)
-	start := time.Now()
 	res, err := r.Generate(context.Background(), router.Request{Tier: "big"})
 	if err != nil {
 		t.Fatal(err)
-	}
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("hedged request took %v", d)
 	}
 	if res.Text != "fast" || res.Receipt.Tier != "small" || !containsReason(res.Receipt.Reasons, router.ReasonHedge) || res.Receipt.Attempts != 2 {
 		t.Errorf("result %+v", res)
@@ -503,13 +523,27 @@ func TestHedge(t *testing.T) {
 	if st.Hedges != 1 || st.InFlight != 0 {
 		t.Errorf("big stats %+v", st)
 	}
+}
 
-	// The primary answers before the hedge delay: no hedge.
-	slow.srv.SetBehavior(llmtest.Behavior{Tokens: []string{"slow"}})
-	res, err = r.Generate(context.Background(), router.Request{Tier: "big"})
-	if err != nil || res.Text != "slow" || containsReason(res.Receipt.Reasons, router.ReasonHedge) {
-		t.Errorf("no hedge: %v %+v", err, res)
-	}
+// TestNoHedgeBeforeDelay: a primary that answers before HedgeAfter is not
+// hedged. On a fake clock, so that "before" does not depend on the load.
+func TestNoHedgeBeforeDelay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		primary := &paced{TTFT: 19 * time.Millisecond, Tokens: []string{"slow"}}
+		hedge := &paced{Tokens: []string{"fast"}}
+		r := mustRouter(t,
+			router.WithTier(router.Tier{Name: "big", Replicas: []router.Replica{{Name: "s", Model: primary}}, HedgeAfter: 20 * time.Millisecond}),
+			router.WithTier(tier("small", router.Replica{Name: "f", Model: hedge})),
+			router.WithFallback("big", "small"),
+		)
+		res, err := r.Generate(context.Background(), router.Request{Tier: "big"})
+		if err != nil || res.Text != "slow" || containsReason(res.Receipt.Reasons, router.ReasonHedge) {
+			t.Errorf("no hedge: %v %+v", err, res)
+		}
+		if n := hedge.started.Load(); n != 0 {
+			t.Errorf("hedge tier got %d requests", n)
+		}
+	})
 }
 
 // TestNoFallbackAfterFirstToken: a stream cut after its first token ends
@@ -550,31 +584,49 @@ func TestNoFallbackAfterFirstToken(t *testing.T) {
 	}
 }
 
+// TestStallGuard: a stream whose next token does not come within
+// StallTimeout is truncated with ErrStalled and cancelled; a stall before
+// the first token falls back. On a fake clock, so that a loaded machine's
+// slow token is never taken for a stall.
 func TestStallGuard(t *testing.T) {
-	stall := newBackend(t, llmtest.Behavior{Tokens: llmtest.Words(5), Fault: llmtest.Stall, FaultAfter: 2})
-	next := newBackend(t, llmtest.Behavior{Tokens: []string{"next"}})
-	r := mustRouter(t,
-		router.WithTier(router.Tier{Name: "big", Replicas: []router.Replica{stall.replica("s")}, StallTimeout: 40 * time.Millisecond}),
-		router.WithTier(tier("small", next.replica("n"))),
-		router.WithFallback("big", "small"),
-	)
-	s, err := r.Stream(context.Background(), router.Request{Tier: "big"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = drain(s)
-	var te *router.TruncatedError
-	if !errors.As(err, &te) || !errors.Is(err, router.ErrStalled) || te.Tokens != 2 {
-		t.Fatalf("err = %v, want a stall truncation", err)
-	}
-	waitFor(t, stall.srv, "stalled request cancelled", func(s llmtest.Stats) bool { return s.Cancelled == 1 && s.InFlight == 0 })
+	synctest.Test(t, func(t *testing.T) {
+		stall := &paced{Tokens: llmtest.Words(5), StallAfter: 2}
+		next := instant{tokens: []string{"next"}}
+		const timeout = 40 * time.Millisecond
+		r := mustRouter(t,
+			router.WithTier(router.Tier{Name: "big", Replicas: []router.Replica{{Name: "s", Model: stall}}, StallTimeout: timeout}),
+			router.WithTier(tier("small", router.Replica{Name: "n", Model: next})),
+			router.WithFallback("big", "small"),
+		)
+		s, err := r.Stream(context.Background(), router.Request{Tier: "big"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		_, err = drain(s)
+		var te *router.TruncatedError
+		if !errors.As(err, &te) || !errors.Is(err, router.ErrStalled) || te.Tokens != 2 {
+			t.Fatalf("err = %v, want a stall truncation", err)
+		}
+		if got := time.Since(start); got != timeout {
+			t.Errorf("stalled stream cut after %v, want %v", got, timeout)
+		}
+		synctest.Wait()
+		if n, inFlight := stall.cancelled.Load(), stall.inFlight.Load(); n != 1 || inFlight != 0 {
+			t.Errorf("stalled request: %d cancelled, %d in flight; want 1, 0", n, inFlight)
+		}
 
-	// A stall before the first token falls back.
-	stall.srv.SetBehavior(llmtest.Behavior{Fault: llmtest.Stall})
-	res, err := r.Generate(context.Background(), router.Request{Tier: "big"})
-	if err != nil || res.Receipt.Tier != "small" || !containsReason(res.Receipt.Reasons, router.ReasonBackendError) {
-		t.Errorf("stall before first token: %v %+v", err, res)
-	}
+		// A stall before the first token falls back.
+		r2 := mustRouter(t,
+			router.WithTier(router.Tier{Name: "big", Replicas: []router.Replica{{Name: "s", Model: newGate()}}, StallTimeout: timeout}),
+			router.WithTier(tier("small", router.Replica{Name: "n", Model: next})),
+			router.WithFallback("big", "small"),
+		)
+		res, err := r2.Generate(context.Background(), router.Request{Tier: "big"})
+		if err != nil || res.Receipt.Tier != "small" || !containsReason(res.Receipt.Reasons, router.ReasonBackendError) {
+			t.Errorf("stall before first token: %v %+v", err, res)
+		}
+	})
 }
 
 func TestMinTokensPerSecond(t *testing.T) {
@@ -656,9 +708,7 @@ func TestSpill(t *testing.T) {
 			drain(s)
 		}
 	}()
-	for len(held.order()) < 1 {
-		time.Sleep(time.Millisecond)
-	}
+	waitUntil(t, "held stream started", func() bool { return len(held.order()) >= 1 })
 	res, err = r.Generate(context.Background(), router.Request{AffinityKey: "k"})
 	if err != nil {
 		t.Fatalf("owner %s full: %v", owner, err)
@@ -700,9 +750,7 @@ func TestLeastLoaded(t *testing.T) {
 			}
 		}
 	}()
-	for len(held.order()) < 1 {
-		time.Sleep(time.Millisecond)
-	}
+	waitUntil(t, "held stream started", func() bool { return len(held.order()) >= 1 })
 	for i := range 50 {
 		res, err := r.Generate(context.Background(), router.Request{})
 		if err != nil {
@@ -723,7 +771,7 @@ func TestReconfigureUnderLoad(t *testing.T) {
 	b := newBackend(t, llmtest.Behavior{Tokens: llmtest.Words(10), TokenDelay: time.Millisecond})
 	cfg := func(rep router.Replica, limit int) []router.Option {
 		return []router.Option{
-			router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{rep}, MaxConcurrent: limit, MaxQueued: 100, QueueTimeout: 5 * time.Second}),
+			router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{rep}, MaxConcurrent: limit, MaxQueued: 100, QueueTimeout: time.Minute, StallTimeout: time.Minute}),
 		}
 	}
 	r := mustRouter(t, cfg(a.replica("a"), 8)...)
@@ -895,51 +943,61 @@ func TestHooksAndStatsCarryOver(t *testing.T) {
 
 // TestSlowReaderIsNotAStall: the stall guard measures the backend, not the
 // caller; a caller that pauses longer than StallTimeout between reads gets
-// the whole line.
+// the whole line. On a fake clock: the backend has every token ready, the
+// reader pauses 30ms each time.
 func TestSlowReaderIsNotAStall(t *testing.T) {
-	fast := newBackend(t, llmtest.Behavior{Tokens: llmtest.Words(4)})
-	r := mustRouter(t, router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{fast.replica("a")}, StallTimeout: 20 * time.Millisecond, MinTokensPerSecond: 1000, StallGrace: time.Millisecond}))
-	s, err := r.Stream(context.Background(), router.Request{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	var text string
-	for {
-		time.Sleep(30 * time.Millisecond) // the player listens
-		d, err := s.Recv()
-		if err == io.EOF {
-			break
-		}
+	synctest.Test(t, func(t *testing.T) {
+		fast := &paced{Tokens: llmtest.Words(4)}
+		r := mustRouter(t, router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{{Name: "a", Model: fast}}, StallTimeout: 20 * time.Millisecond, MinTokensPerSecond: 1000, StallGrace: time.Millisecond}))
+		s, err := r.Stream(context.Background(), router.Request{})
 		if err != nil {
-			t.Fatalf("slow reader cut off: %v", err)
+			t.Fatal(err)
 		}
-		text += d.Text
-	}
-	if text != "w0 w1 w2 w3" {
-		t.Errorf("text %q", text)
-	}
+		defer s.Close()
+		var text string
+		for {
+			time.Sleep(30 * time.Millisecond) // the player listens
+			d, err := s.Recv()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("slow reader cut off: %v", err)
+			}
+			text += d.Text
+		}
+		if text != "w0 w1 w2 w3" {
+			t.Errorf("text %q", text)
+		}
+	})
 }
 
 // TestHedgeOutcomes: the primary can still win after the hedge started
 // (the hedge is cancelled), and when both fail the chain goes on.
 func TestHedgeOutcomes(t *testing.T) {
 	t.Run("primary wins late", func(t *testing.T) {
-		primary := newBackend(t, llmtest.Behavior{TTFT: 40 * time.Millisecond, Tokens: []string{"primary"}})
-		hedge := newBackend(t, llmtest.Behavior{TTFT: 2 * time.Second, Tokens: []string{"hedge"}})
-		r := mustRouter(t,
-			router.WithTier(router.Tier{Name: "a", Replicas: []router.Replica{primary.replica("p")}, HedgeAfter: 10 * time.Millisecond}),
-			router.WithTier(tier("b", hedge.replica("h"))),
-			router.WithFallback("a", "b"),
-		)
-		res, err := r.Generate(context.Background(), router.Request{Tier: "a"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.Text != "primary" || res.Receipt.Tier != "a" || !containsReason(res.Receipt.Reasons, router.ReasonHedge) {
-			t.Errorf("result %+v", res)
-		}
-		waitFor(t, hedge.srv, "hedge cancelled", func(s llmtest.Stats) bool { return s.Cancelled == 1 && s.InFlight == 0 })
+		// On a fake clock, so that the primary's 40ms always comes after
+		// the 10ms hedge delay and before the hedge's 2s.
+		synctest.Test(t, func(t *testing.T) {
+			primary := &paced{TTFT: 40 * time.Millisecond, Tokens: []string{"primary"}}
+			hedge := &paced{TTFT: 2 * time.Second, Tokens: []string{"hedge"}}
+			r := mustRouter(t,
+				router.WithTier(router.Tier{Name: "a", Replicas: []router.Replica{{Name: "p", Model: primary}}, HedgeAfter: 10 * time.Millisecond}),
+				router.WithTier(tier("b", router.Replica{Name: "h", Model: hedge})),
+				router.WithFallback("a", "b"),
+			)
+			res, err := r.Generate(context.Background(), router.Request{Tier: "a"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Text != "primary" || res.Receipt.Tier != "a" || !containsReason(res.Receipt.Reasons, router.ReasonHedge) {
+				t.Errorf("result %+v", res)
+			}
+			synctest.Wait()
+			if n, inFlight := hedge.cancelled.Load(), hedge.inFlight.Load(); n != 1 || inFlight != 0 {
+				t.Errorf("hedge: %d cancelled, %d in flight; want 1, 0", n, inFlight)
+			}
+		})
 	})
 	t.Run("both fail", func(t *testing.T) {
 		slowBad := newBackend(t, llmtest.Behavior{HeaderDelay: 30 * time.Millisecond, Status: 500})
@@ -966,16 +1024,20 @@ func TestHedgeOutcomes(t *testing.T) {
 		bad := newBackend(t, llmtest.Behavior{Status: 500})
 		good := newBackend(t, llmtest.Behavior{Tokens: []string{"ok"}})
 		r := mustRouter(t,
-			router.WithTier(router.Tier{Name: "a", Replicas: []router.Replica{bad.replica("x")}, HedgeAfter: time.Second}),
+			router.WithTier(router.Tier{Name: "a", Replicas: []router.Replica{bad.replica("x")}, HedgeAfter: time.Minute}),
 			router.WithTier(tier("b", good.replica("y"))),
 			router.WithFallback("a", "b"),
 		)
-		start := time.Now()
+		// A minute's HedgeAfter: waiting for it instead of falling back
+		// at once would show as a hedge (or a hung test).
 		res, err := r.Generate(context.Background(), router.Request{Tier: "a"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if time.Since(start) > 500*time.Millisecond || res.Receipt.Tier != "b" || containsReason(res.Receipt.Reasons, router.ReasonHedge) || !containsReason(res.Receipt.Reasons, router.ReasonBackendError) {
+		if st, _ := r.Stats().Tier("a"); st.Hedges != 0 {
+			t.Errorf("hedged %d times", st.Hedges)
+		}
+		if res.Receipt.Tier != "b" || containsReason(res.Receipt.Reasons, router.ReasonHedge) || !containsReason(res.Receipt.Reasons, router.ReasonBackendError) {
 			t.Errorf("result %+v", res.Receipt)
 		}
 	})

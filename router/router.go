@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -105,6 +106,7 @@ func (r *Router) Generate(ctx context.Context, req Request) (*Result, error) {
 		b.WriteString(d.Text)
 		if d.Usage != nil {
 			res.Usage = *d.Usage
+			res.Usage.Reported = true
 		}
 		if d.FinishReason != "" {
 			res.FinishReason = d.FinishReason
@@ -126,13 +128,17 @@ func (r *Router) Generate(ctx context.Context, req Request) (*Result, error) {
 // every error it returns happened before any token reached the caller:
 // the request has then tried each tier of its fallback chain that applied
 // and the error is a *RouteError listing them (or ErrClosed, or an error
-// wrapping ErrUnknownTier). The caller must Close the stream.
+// wrapping ErrUnknownTier or ErrInvalidRequest). The caller must Close the
+// stream.
 //
 // Cancelling ctx cancels the request at any point; its deadline bounds
 // queueing and drives the deadline prediction.
 func (r *Router) Stream(ctx context.Context, req Request) (*RoutedStream, error) {
 	if r.closed.Load() {
 		return nil, ErrClosed
+	}
+	if req.MaxTokens < 0 {
+		return nil, fmt.Errorf("%w: negative MaxTokens %d", ErrInvalidRequest, req.MaxTokens)
 	}
 	c := r.cfg.Load()
 	start := time.Now()

@@ -87,3 +87,31 @@ func TestGenerate(t *testing.T) {
 		t.Errorf("result = %+v", res)
 	}
 }
+
+// TestResultUsageReported: Result.Usage says whether the backend reported
+// it.
+func TestResultUsageReported(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		model router.Model
+		want  router.Usage
+	}{
+		{"reported", instant{tokens: []string{"a", "b"}}, router.Usage{PromptTokens: 3, CompletionTokens: 2, Reported: true}},
+		{"absent", &paced{Tokens: []string{"a", "b"}}, router.Usage{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := mustRouter(t, router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{{Name: "a", Model: tt.model}}}))
+			res, err := r.Generate(context.Background(), router.Request{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Usage != tt.want {
+				t.Errorf("usage %+v, want %+v", res.Usage, tt.want)
+			}
+			st, _ := r.Stats().Tier("t")
+			if st.TokensOut != 2 {
+				t.Errorf("stats: %d tokens out, want 2", st.TokensOut)
+			}
+		})
+	}
+}

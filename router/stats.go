@@ -47,14 +47,17 @@ type ReplicaStats struct {
 	InFlight int64
 	// Requests counts requests sent to the replica; Successes those that
 	// ended with a finish reason.
-	Requests   uint64
-	Successes  uint64
-	Errors     ErrorCounts
-	TokensIn   uint64
-	TokensOut  uint64
-	TTFT       Latency
-	InterToken Latency
-	Total      Latency
+	Requests  uint64
+	Successes uint64
+	Errors    ErrorCounts
+	TokensIn  uint64
+	TokensOut uint64
+	// LengthCapped counts replies the router ended at their token limit
+	// because the backend went past max_tokens (see Request.MaxTokens).
+	LengthCapped uint64
+	TTFT         Latency
+	InterToken   Latency
+	Total        Latency
 }
 
 // TierStats is a snapshot of one tier.
@@ -71,12 +74,15 @@ type TierStats struct {
 	// Fallbacks counts requests that left this tier for the next one.
 	Fallbacks uint64
 	// Hedges counts hedged requests started on the next tier.
-	Hedges     uint64
-	TokensIn   uint64
-	TokensOut  uint64
-	TTFT       Latency
-	InterToken Latency
-	Total      Latency
+	Hedges    uint64
+	TokensIn  uint64
+	TokensOut uint64
+	// LengthCapped counts replies the router ended at their token limit
+	// because the backend went past max_tokens (see Request.MaxTokens).
+	LengthCapped uint64
+	TTFT         Latency
+	InterToken   Latency
+	Total        Latency
 	// RecentTTFTP95 is the TTFT p95 the deadline predictor uses.
 	RecentTTFTP95 time.Duration
 	Replicas      []ReplicaStats
@@ -114,6 +120,7 @@ type counters struct {
 	inflight  atomic.Int64
 	tokensIn  atomic.Uint64
 	tokensOut atomic.Uint64
+	capped    atomic.Uint64
 	ttft      stats.Histogram
 	itl       stats.Histogram
 	total     stats.Histogram
@@ -264,6 +271,7 @@ func (r *Router) Stats() Stats {
 			Hedges:        s.hedges.Load(),
 			TokensIn:      s.tokensIn.Load(),
 			TokensOut:     s.tokensOut.Load(),
+			LengthCapped:  s.capped.Load(),
 			TTFT:          latencyOf(&s.ttft),
 			InterToken:    latencyOf(&s.itl),
 			Total:         latencyOf(&s.total),
@@ -272,17 +280,18 @@ func (r *Router) Stats() Stats {
 		for _, rep := range t.replicas {
 			rs := rep.st
 			ts.Replicas = append(ts.Replicas, ReplicaStats{
-				Name:       rep.cfg.Name,
-				Breaker:    rs.br.snapshot(now),
-				InFlight:   rs.inflight.Load(),
-				Requests:   rs.requests.Load(),
-				Successes:  rs.successes.Load(),
-				Errors:     rs.errorCounts(),
-				TokensIn:   rs.tokensIn.Load(),
-				TokensOut:  rs.tokensOut.Load(),
-				TTFT:       latencyOf(&rs.ttft),
-				InterToken: latencyOf(&rs.itl),
-				Total:      latencyOf(&rs.total),
+				Name:         rep.cfg.Name,
+				Breaker:      rs.br.snapshot(now),
+				InFlight:     rs.inflight.Load(),
+				Requests:     rs.requests.Load(),
+				Successes:    rs.successes.Load(),
+				Errors:       rs.errorCounts(),
+				TokensIn:     rs.tokensIn.Load(),
+				TokensOut:    rs.tokensOut.Load(),
+				LengthCapped: rs.capped.Load(),
+				TTFT:         latencyOf(&rs.ttft),
+				InterToken:   latencyOf(&rs.itl),
+				Total:        latencyOf(&rs.total),
 			})
 		}
 		out.Tiers = append(out.Tiers, ts)

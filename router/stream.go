@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"slices"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // attempt is one request on one replica of one tier.
@@ -25,6 +27,9 @@ type attempt struct {
 	lastAt    time.Time
 	waited    time.Duration // time Recv spent waiting for tokens after the first
 	tokens    int
+	maxTokens int // the reply's limit in text deltas
+	bytes     int // text bytes so far
+	maxBytes  int
 	first     Delta
 	usage     *Usage
 	queued    time.Duration
@@ -60,6 +65,9 @@ func (t *tierRT) prepare(req Request, primary bool) Request {
 	if req.MaxTokens == 0 || (t.cfg.MaxTokens > 0 && req.MaxTokens > t.cfg.MaxTokens) {
 		req.MaxTokens = t.cfg.MaxTokens
 	}
+	if req.MaxTokens == 0 {
+		req.MaxTokens = DefaultMaxTokens
+	}
 	if req.Temperature == nil {
 		req.Temperature = t.cfg.Temperature
 	}
@@ -86,6 +94,11 @@ func (r *Router) try(ctx context.Context, t *tierRT, req *Request, primary bool,
 	rep.st.requests.Add(1)
 	prepared := t.prepare(*req, primary)
 	a.model = prepared.Model
+	a.maxTokens = prepared.MaxTokens
+	a.maxBytes = math.MaxInt
+	if prepared.MaxTokens <= math.MaxInt/ReplyBytesPerToken {
+		a.maxBytes = prepared.MaxTokens * ReplyBytesPerToken
+	}
 	if prepared.Adapter != "" {
 		a.model = prepared.Adapter
 	}
@@ -125,11 +138,43 @@ func (r *Router) try(ctx context.Context, t *tierRT, req *Request, primary bool,
 			return a, a.fail(ErrEmptyStream, false)
 		}
 		now := time.Now()
-		a.first, a.firstAt, a.lastAt, a.tokens = d, now, now, 1
+		a.tokens = 1
+		a.limit(&d)
+		a.first, a.firstAt, a.lastAt = d, now, now
 		a.timer.Stop()
 		a.l.recordFirst(now, now.Sub(a.sent))
 		return a, nil
 	}
+}
+
+// limit enforces the reply limit on d, a delta with text that has just
+// been counted: past maxTokens deltas its text is dropped, past maxBytes
+// it is cut on a rune boundary, and either way it becomes the last delta,
+// with FinishLength (the router then ends the attempt, which cancels the
+// backend's request).
+func (a *attempt) limit(d *Delta) {
+	a.bytes += len(d.Text)
+	switch {
+	case a.tokens > a.maxTokens:
+		a.tokens--
+		a.bytes -= len(d.Text)
+		d.Text = ""
+	case a.bytes > a.maxBytes:
+		keep := len(d.Text) - (a.bytes - a.maxBytes)
+		for keep > 0 && !utf8.RuneStart(d.Text[keep]) {
+			keep--
+		}
+		a.bytes -= len(d.Text) - keep
+		d.Text = d.Text[:keep]
+	default:
+		return
+	}
+	d.FinishReason = FinishLength
+	d.Usage = nil
+	a.l.tier.st.capped.Add(1)
+	a.l.rep.st.capped.Add(1)
+	a.t.logger.Debug("router: reply cut at its limit; the backend ignored max_tokens",
+		"tier", a.t.cfg.Name, "replica", a.l.rep.cfg.Name, "max_tokens", a.maxTokens, "bytes", a.bytes)
 }
 
 func (a *attempt) onStall() {
@@ -215,12 +260,11 @@ func (l lease) finish(o outcome, kind ErrorKind, now, sent time.Time, tokens int
 		t.st.total.Record(total)
 		rep.st.total.Record(total)
 		t.st.recordService(total)
+		// Reported counts win, zeros included; without them the output
+		// is the number of deltas.
 		in, out := 0, tokens
 		if usage != nil {
-			in = usage.PromptTokens
-			if usage.CompletionTokens > 0 {
-				out = usage.CompletionTokens
-			}
+			in, out = usage.PromptTokens, usage.CompletionTokens
 		}
 		t.st.tokensIn.Add(uint64(in))
 		rep.st.tokensIn.Add(uint64(in))
@@ -305,6 +349,9 @@ func (s *RoutedStream) Recv() (Delta, error) {
 		a.l.recordToken(now.Sub(a.lastAt))
 		a.lastAt = now
 		a.tokens++
+		if d.Text != "" {
+			a.limit(&d)
+		}
 		if d.FinishReason != "" {
 			s.finish(d, now)
 			return d, nil

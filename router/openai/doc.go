@@ -21,7 +21,10 @@
 // Streams are Server-Sent Events: "data:" lines, ending with
 // "data: [DONE]". The delta carrying the finish reason is returned with
 // the usage, after [DONE] has been read, so a stream that loses its end is
-// never mistaken for a complete one. Chunks of the usual shape are decoded
+// never mistaken for a complete one. Usage says whether the server reported
+// it (router.Usage.Reported; a nil Delta.Usage is not reported), so a
+// reported zero is never confused with an absent count; a usage chunk is
+// accepted before or after the finish chunk. Chunks of the usual shape are decoded
 // by a strict fast path (about four times faster than encoding/json, and
 // fuzzed against it); anything unusual goes through encoding/json.
 //
@@ -31,13 +34,19 @@
 //
 //   - An HTTP error status is an [*APIError] with the body's message; 429
 //     and 503 are wrapped in a *router.SaturatedError (errors.Is(err,
-//     router.ErrSaturated)), with the Retry-After hint, so the router falls
-//     back without blaming the replica's circuit breaker.
+//     router.ErrSaturated)), with the Retry-After hint (clamped to
+//     [MaxRetryAfter], one hour), so the router falls back without blaming
+//     the replica's circuit breaker.
 //   - An error payload inside a stream ({"error": {...}}, or vLLM's older
 //     {"object": "error", ...}) is an [*APIError] with StatusCode 0.
 //   - A stream cut before [DONE] is a [*StreamError] matching
 //     [ErrTruncated]; a chunk that is not the expected JSON one matching
-//     [ErrMalformed].
+//     [ErrMalformed]. So is a 200 that is no event stream at all (an HTML
+//     page from a proxy): a Content-Type other than text/event-stream, or
+//     a body without a single event.
+//   - A redirect to another host or scheme is refused ([ErrRedirect]), so
+//     the API key (whatever its header) never leaves the configured
+//     server; redirects on the same host are followed.
 //   - Cancelling the context returns the context's error and closes the
 //     connection, which the server sees as a client disconnect (vLLM then
 //     aborts the generation).
@@ -45,11 +54,13 @@
 // # Connections and retries
 //
 // A Model keeps a pool of keep-alive connections (Options.MaxConnsPerHost
-// idle ones per host, compression off). A request that fails before any
-// response byte (connection refused or reset) is retried up to MaxRetries
-// times with jittered exponential backoff, within the context's deadline;
-// nothing is retried once the server has answered. Options.Timeout bounds
-// each request as a whole.
+// idle ones per host, compression off). A request that provably never
+// reached a server (the connection could not be made: refused, no route,
+// DNS) is retried up to MaxRetries times with jittered exponential
+// backoff, within the context's deadline. Nothing else is retried: not a
+// timeout (a slow server would get each request again), not a connection
+// closed after the request was written; the router falls back instead.
+// Options.Timeout bounds each request as a whole.
 //
 // # Concurrency
 //

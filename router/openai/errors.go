@@ -20,6 +20,10 @@ var (
 	// ErrTruncated means the stream ended (connection closed or reset)
 	// before "data: [DONE]".
 	ErrTruncated = errors.New("openai: stream ended before [DONE]")
+	// ErrRedirect means the server redirected the request to another host
+	// (or scheme), which a Model refuses so that its API key never leaves
+	// the configured server.
+	ErrRedirect = errors.New("openai: redirect to another host refused")
 	// ErrClosed is returned by a Model after Close and by a stream's Recv
 	// after its Close.
 	ErrClosed = errors.New("openai: closed")
@@ -132,16 +136,23 @@ func httpError(resp *http.Response, body []byte) error {
 	return ae
 }
 
+// MaxRetryAfter is the longest Retry-After hint an [APIError] (and a
+// router.SaturatedError) reports; a longer one is clamped to it.
+const MaxRetryAfter = time.Hour
+
 func retryAfter(v string) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
+	if secs, err := strconv.ParseUint(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		if err != nil || secs > uint64(MaxRetryAfter/time.Second) {
+			return MaxRetryAfter
+		}
 		return time.Duration(secs) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		if d := time.Until(t); d > 0 {
-			return d
+			return min(d, MaxRetryAfter)
 		}
 	}
 	return 0

@@ -9,11 +9,12 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"mime"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/bodybroker/sdk/router"
@@ -58,19 +59,25 @@ type Options struct {
 	// ResponseHeaderTimeout bounds the wait for response headers on each
 	// try (zero: none). Used only when HTTPClient is nil.
 	ResponseHeaderTimeout time.Duration
-	// MaxRetries is the number of retries of a request that failed before
-	// any response byte arrived (connection refused or reset). Default 2;
-	// DisableRetries turns retries off. HTTP error statuses, 429 and 503
-	// included, are never retried here: the router falls back instead.
+	// MaxRetries is the number of retries of a request that provably never
+	// reached a server: the connection could not be made (connection
+	// refused, no route, DNS failure). Default 2; DisableRetries turns
+	// retries off. Nothing else is retried, since the server may already be
+	// generating: not a timeout (ResponseHeaderTimeout, a dial timeout),
+	// not a connection closed or reset after the request was written, not
+	// an HTTP error status (429 and 503 included): the router falls back
+	// instead.
 	MaxRetries     int
 	DisableRetries bool
 	// RetryBackoff is the first retry's delay, doubled for each further
 	// retry, with full jitter, and capped at 1s. Default 25ms.
 	RetryBackoff time.Duration
 
-	// HTTPClient, when set, is used as is (and never closed). Otherwise the
-	// Model creates a pooled keep-alive transport with MaxConnsPerHost
-	// idle connections (default 256) and closes it in Close.
+	// HTTPClient, when set, is used (and never closed or modified; the
+	// Model works on a copy whose CheckRedirect also refuses redirects to
+	// another host, see [ErrRedirect]). Otherwise the Model creates a
+	// pooled keep-alive transport with MaxConnsPerHost idle connections
+	// (default 256) and closes it in Close.
 	HTTPClient      *http.Client
 	MaxConnsPerHost int
 
@@ -143,7 +150,8 @@ func New(o Options) (*Model, error) {
 		}
 	}
 	if o.HTTPClient != nil {
-		m.client = o.HTTPClient
+		c := *o.HTTPClient
+		m.client = &c
 	} else {
 		m.own = &http.Transport{
 			Proxy: http.ProxyFromEnvironment,
@@ -163,7 +171,42 @@ func New(o Options) (*Model, error) {
 		}
 		m.client = &http.Client{Transport: m.own}
 	}
+	m.client.CheckRedirect = sameHost(m.client.CheckRedirect)
 	return m, nil
+}
+
+// sameHost returns a CheckRedirect that refuses a redirect to another
+// scheme or host (port included), where the API key header would follow
+// the request, and otherwise defers to next (nil: net/http's default).
+func sameHost(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		from := via[0].URL
+		if req.URL.Scheme != from.Scheme || req.URL.Host != from.Host {
+			return fmt.Errorf("%w: from %s://%s to %s://%s", ErrRedirect, from.Scheme, from.Host, req.URL.Scheme, req.URL.Host)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+}
+
+// unsent reports whether err, from http.Client.Do, proves that the request
+// never reached a server: the connection could not be made. A timeout
+// never qualifies.
+func unsent(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return false
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return true
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // Close releases the Model's idle connections (when it created its own
@@ -263,20 +306,15 @@ func (m *Model) encode(req router.Request, stream bool) ([]byte, error) {
 	return json.Marshal(w)
 }
 
-// do sends body, retrying failures that happened before any response byte.
-// It returns a 200 response or an error; the caller closes the body.
+// do sends body, retrying failures that provably never reached a server
+// (see [unsent]). It returns a 200 response or an error; the caller closes
+// the body.
 func (m *Model) do(ctx context.Context, body []byte, stream bool) (*http.Response, error) {
 	if m.closed.Load() {
 		return nil, ErrClosed
 	}
-	// A failure after the first response byte (inside the headers, say)
-	// is not retried: the server has the request and may be generating.
-	var answered atomic.Bool
-	tctx := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		GotFirstResponseByte: func() { answered.Store(true) },
-	})
 	for try := 0; ; try++ {
-		req, err := http.NewRequestWithContext(tctx, http.MethodPost, m.url, bytes.NewReader(body))
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.url, bytes.NewReader(body))
 		if err != nil {
 			return nil, err
 		}
@@ -294,7 +332,7 @@ func (m *Model) do(ctx context.Context, body []byte, stream bool) (*http.Respons
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			if try >= m.o.MaxRetries || answered.Load() {
+			if try >= m.o.MaxRetries || !unsent(err) {
 				return nil, fmt.Errorf("openai: %w", err)
 			}
 			backoff := min(m.o.RetryBackoff<<try, time.Second)
@@ -384,7 +422,7 @@ func (m *Model) Generate(ctx context.Context, req router.Request) (*router.Respo
 		return nil, malformed(data, errors.New("choice has neither message nor text"))
 	}
 	if wr.Usage != nil {
-		out.Usage = router.Usage{PromptTokens: wr.Usage.PromptTokens, CompletionTokens: wr.Usage.CompletionTokens}
+		out.Usage = router.Usage{PromptTokens: wr.Usage.PromptTokens, CompletionTokens: wr.Usage.CompletionTokens, Reported: true}
 	}
 	return out, nil
 }
@@ -403,7 +441,29 @@ func (m *Model) Stream(ctx context.Context, req router.Request) (router.Stream, 
 		cancel()
 		return nil, err
 	}
+	if err := checkEventStream(resp); err != nil {
+		resp.Body.Close()
+		cancel()
+		return nil, err
+	}
 	return &stream{ctx: ctx, cancel: cancel, body: resp.Body, sse: newSSEReader(resp.Body), usage: !m.o.DisableStreamUsage}, nil
+}
+
+// checkEventStream rejects a 200 whose Content-Type says it is not an event
+// stream (a proxy's HTML page, a whole JSON response): ErrMalformed, with
+// the start of the body. A response without a Content-Type is read as a
+// stream; [sseReader] then tells a body without any event.
+func checkEventStream(resp *http.Response) error {
+	ct := resp.Header.Get("Content-Type")
+	if ct == "" {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err == nil && mt == "text/event-stream" {
+		return nil
+	}
+	head, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+	return malformed(head, fmt.Errorf("Content-Type %q is not text/event-stream", ct))
 }
 
 // drainWait bounds how long Close waits for the end of a response body
@@ -419,6 +479,7 @@ type stream struct {
 	usage  bool // usage chunk expected after the finish reason
 
 	final  *router.Delta // the finish delta, held until usage or [DONE]
+	usageC *router.Usage // usage that came before the finish delta
 	done   bool
 	closed bool
 	err    error
@@ -452,6 +513,11 @@ func (s *stream) Recv() (router.Delta, error) {
 		data, err := s.sse.next()
 		if err != nil {
 			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				if !s.sse.events && s.sse.foreign != nil {
+					// Not one event, and lines that are no SSE field:
+					// not an event stream at all.
+					return s.fail(malformed(s.sse.foreign, errors.New("not an event stream")))
+				}
 				return s.fail(&StreamError{Kind: ErrTruncated})
 			}
 			if err == errEventTooLarge {
@@ -475,8 +541,13 @@ func (s *stream) Recv() (router.Delta, error) {
 			eb := errorBody{Error: c.Error, Message: c.Message, Type: c.Type}
 			return s.fail(eb.apiError(0))
 		}
-		if c.Usage != nil && s.final != nil {
-			s.final.Usage = &router.Usage{PromptTokens: c.Usage.PromptTokens, CompletionTokens: c.Usage.CompletionTokens}
+		if c.Usage != nil {
+			u := &router.Usage{PromptTokens: c.Usage.PromptTokens, CompletionTokens: c.Usage.CompletionTokens, Reported: true}
+			if s.final != nil {
+				s.final.Usage = u
+			} else {
+				s.usageC = u
+			}
 		}
 		if len(c.Choices) == 0 {
 			if c.Usage == nil {
@@ -494,9 +565,7 @@ func (s *stream) Recv() (router.Delta, error) {
 				return s.fail(malformed(data, errors.New("second finish reason")))
 			}
 			d.FinishReason = router.FinishReason(ch.FinishReason)
-			if c.Usage != nil {
-				d.Usage = &router.Usage{PromptTokens: c.Usage.PromptTokens, CompletionTokens: c.Usage.CompletionTokens}
-			}
+			d.Usage = s.usageC // this chunk's usage, or an earlier one
 			s.final = &d
 			continue
 		}

@@ -80,7 +80,7 @@ func TestStreamChat(t *testing.T) {
 	if diff := cmp.Diff([]string{"Well", " met", ", \"traveller\"."}, texts); diff != "" {
 		t.Errorf("texts (-want +got):\n%s", diff)
 	}
-	want := router.Delta{Text: ", \"traveller\".", FinishReason: router.FinishStop, Usage: &router.Usage{PromptTokens: 6, CompletionTokens: 3}}
+	want := router.Delta{Text: ", \"traveller\".", FinishReason: router.FinishStop, Usage: &router.Usage{PromptTokens: 6, CompletionTokens: 3, Reported: true}}
 	if diff := cmp.Diff(want, last); diff != "" {
 		t.Errorf("last delta (-want +got):\n%s", diff)
 	}
@@ -168,7 +168,7 @@ func TestCompletions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(&router.Response{Text: "abc", FinishReason: router.FinishStop, Usage: router.Usage{PromptTokens: 2, CompletionTokens: 3}, Model: "m"}, resp); diff != "" {
+	if diff := cmp.Diff(&router.Response{Text: "abc", FinishReason: router.FinishStop, Usage: router.Usage{PromptTokens: 2, CompletionTokens: 3, Reported: true}, Model: "m"}, resp); diff != "" {
 		t.Errorf("Generate (-want +got):\n%s", diff)
 	}
 	for _, r := range srv.Requests() {
@@ -185,7 +185,7 @@ func TestGenerateChat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(&router.Response{Text: "x", FinishReason: router.FinishLength, Usage: router.Usage{PromptTokens: 1, CompletionTokens: 1}, Model: "m"}, resp); diff != "" {
+	if diff := cmp.Diff(&router.Response{Text: "x", FinishReason: router.FinishLength, Usage: router.Usage{PromptTokens: 1, CompletionTokens: 1, Reported: true}, Model: "m"}, resp); diff != "" {
 		t.Errorf("Generate (-want +got):\n%s", diff)
 	}
 	if srv.Requests()[0].Stream {
@@ -278,19 +278,19 @@ func TestStreamFaults(t *testing.T) {
 	}
 }
 
-func TestRetryBeforeResponse(t *testing.T) {
+// TestNoRetryAfterRequestSent: a connection closed before any response
+// byte, but after the server read the request, is not retried: the
+// request reached the server, which may be generating. (Retries of
+// connections that could not be made: TestRetryConnectionRefused.)
+func TestNoRetryAfterRequestSent(t *testing.T) {
 	srv := newServer(t, llmtest.Behavior{})
 	srv.Script(llmtest.Behavior{Fault: llmtest.Hangup}, llmtest.Behavior{Fault: llmtest.Hangup})
 	m := newModel(t, srv, openai.Options{RetryBackoff: time.Millisecond})
-	s, err := m.Stream(context.Background(), router.Request{})
-	if err != nil {
-		t.Fatal(err)
+	if _, err := m.Stream(context.Background(), router.Request{}); err == nil || errors.Is(err, router.ErrSaturated) {
+		t.Errorf("err = %v, want a transport error", err)
 	}
-	if _, _, err := readAll(s); err != nil {
-		t.Fatal(err)
-	}
-	if n := srv.Stats().Requests; n != 3 {
-		t.Errorf("server saw %d requests, want 3", n)
+	if n := srv.Stats().Requests; n != 1 {
+		t.Errorf("server saw %d requests, want 1", n)
 	}
 
 	srv.Script(llmtest.Behavior{Fault: llmtest.Hangup})
@@ -377,14 +377,14 @@ func TestCancelReachesServer(t *testing.T) {
 }
 
 func TestTimeout(t *testing.T) {
-	srv := newServer(t, llmtest.Behavior{HeaderDelay: time.Second})
+	srv := newServer(t, llmtest.Behavior{HeaderDelay: time.Minute})
 	m := newModel(t, srv, openai.Options{Timeout: 20 * time.Millisecond})
 	start := time.Now()
 	_, err := m.Stream(context.Background(), router.Request{})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("err = %v, want DeadlineExceeded", err)
 	}
-	if d := time.Since(start); d > 500*time.Millisecond {
+	if d := time.Since(start); d > 30*time.Second { // only bounds a hang
 		t.Errorf("timeout took %v", d)
 	}
 }

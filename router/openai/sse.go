@@ -19,10 +19,16 @@ var errEventTooLarge = errors.New("SSE event larger than 1 MiB")
 // fields "event", "id" and "retry", which it ignores. Lines end with "\n"
 // or "\r\n"; a lone "\r" (which no OpenAI-compatible server sends) is not
 // a line end.
+//
+// It also notes whether it returned any event, and the first line that is
+// no SSE field at all (an HTML page, a JSON body), so that a body that was
+// never an event stream can be told from a truncated one.
 type sseReader struct {
-	r    *bufio.Reader
-	data []byte
-	has  bool
+	r       *bufio.Reader
+	data    []byte
+	has     bool
+	events  bool   // an event was returned
+	foreign []byte // the first line with an unknown field, at most 256 bytes
 }
 
 func newSSEReader(r io.Reader) *sseReader {
@@ -46,6 +52,7 @@ func (s *sseReader) next() ([]byte, error) {
 		}
 		if len(line) == 0 {
 			if s.has {
+				s.events = true
 				return s.data, nil
 			}
 			continue
@@ -61,6 +68,9 @@ func (s *sseReader) next() ([]byte, error) {
 			}
 		}
 		if string(field) != "data" {
+			if s.foreign == nil && string(field) != "event" && string(field) != "id" && string(field) != "retry" {
+				s.foreign = append([]byte(nil), line[:min(len(line), 256)]...)
+			}
 			continue
 		}
 		if len(s.data)+len(value)+1 > maxEventSize {

@@ -197,6 +197,7 @@ func (m *Model) Generate(ctx context.Context, req router.Request) (*router.Respo
 		}
 		if d.Usage != nil {
 			resp.Usage = *d.Usage
+			resp.Usage.Reported = true
 		}
 	}
 	resp.Text = b.String()
@@ -262,7 +263,7 @@ func (s *stream) Recv() (router.Delta, error) {
 	s.i++
 	if s.i == len(s.words) {
 		d.FinishReason = s.finish
-		d.Usage = &router.Usage{PromptTokens: s.prompt, CompletionTokens: len(s.words)}
+		d.Usage = &router.Usage{PromptTokens: s.prompt, CompletionTokens: len(s.words), Reported: true}
 	}
 	return d, nil
 }

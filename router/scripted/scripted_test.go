@@ -80,7 +80,7 @@ func TestStreamWords(t *testing.T) {
 	got := collect(t, mustStream(t, m, router.Request{Messages: []router.Message{{Content: "one two"}}}))
 	want := []router.Delta{
 		{Text: "Keep  "}, {Text: "your "}, {Text: "voice\n"},
-		{Text: "down.", FinishReason: router.FinishScripted, Usage: &router.Usage{PromptTokens: 2, CompletionTokens: 4}},
+		{Text: "down.", FinishReason: router.FinishScripted, Usage: &router.Usage{PromptTokens: 2, CompletionTokens: 4, Reported: true}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("deltas (-want +got):\n%s", diff)
@@ -93,7 +93,7 @@ func TestStreamWords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(&router.Response{Text: "Keep  your voice\ndown.", FinishReason: router.FinishScripted, Usage: router.Usage{CompletionTokens: 4}, Model: "stand-in"}, resp); diff != "" {
+	if diff := cmp.Diff(&router.Response{Text: "Keep  your voice\ndown.", FinishReason: router.FinishScripted, Usage: router.Usage{CompletionTokens: 4, Reported: true}, Model: "stand-in"}, resp); diff != "" {
 		t.Errorf("Generate (-want +got):\n%s", diff)
 	}
 }
