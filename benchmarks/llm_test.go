@@ -126,11 +126,11 @@ func llmClients() []llmClient {
 			cfg.BaseURL = baseURL
 			c := gopenai.NewClientWithConfig(cfg)
 			req := gopenai.ChatCompletionRequest{
-				Model:         "m",
-				Messages:      []gopenai.ChatCompletionMessage{{Role: gopenai.ChatMessageRoleUser, Content: "Hello there"}},
-				MaxTokens:     64,
-				Stream:        true,
-				StreamOptions: &gopenai.StreamOptions{IncludeUsage: true},
+				Model:               "m",
+				Messages:            []gopenai.ChatCompletionMessage{{Role: gopenai.ChatMessageRoleUser, Content: "Hello there"}},
+				MaxCompletionTokens: 64,
+				Stream:              true,
+				StreamOptions:       &gopenai.StreamOptions{IncludeUsage: true},
 			}
 			return func(ctx context.Context) (int, error) {
 				s, err := c.CreateChatCompletionStream(ctx, req)
