@@ -25,40 +25,82 @@ var chunkSeeds = []string{
 	` {"choices":[]} `,
 	`{"choices":[]} x`,
 	`[]`,
+	`{"choices": [`,
 }
 
-func TestFastChunkTakesCommonShapes(t *testing.T) {
-	for i, s := range chunkSeeds[:6] {
-		var c wireChunk
-		if !fastChunk([]byte(s), &c, nil) {
-			t.Errorf("seed %d: fast path not taken for %s", i, s)
-		}
+// TestDecodeChunkReuse decodes chunks one after another into one wireChunk,
+// as a stream does, and checks that each decodes exactly as into a fresh
+// value: nothing from an earlier chunk survives (a finish reason, a usage,
+// a second choice, an error), and the choices slice is reused (until a
+// chunk sets "choices" to null).
+func TestDecodeChunkReuse(t *testing.T) {
+	seq := []struct {
+		data    string
+		wantErr bool
+	}{
+		{`{"choices":[{"delta":{"content":"a"},"finish_reason":"stop"},{"text":"t","finish_reason":"length"}],"usage":{"prompt_tokens":1,"completion_tokens":2},"object":"x","message":"m","type":"y"}`, false},
+		{`{"choices":[{"delta":{"content":"b"}}]}`, false},
+		{`{"choices":[{"delta":null,"text":null,"finish_reason":null}]}`, false},
+		{`{"error":{"message":"boom"}}`, false},
+		{`{"choices":[{"delta":{"content":"c"}}]}`, false},
+		{`{"usage":{"prompt_tokens":1.5}}`, true},
+		{`{"choices":[{"delta":{"content":"d"}}]}`, false},
+		{`{"choices":[]}`, false},
+		{`{"choices":[{"delta":{"content":"e"}}]} x`, true},
+		{`{"choices":null}`, false},
+		{`{"choices":[{"text":"f"}]}`, false},
 	}
-	for _, s := range []string{chunkSeeds[6], chunkSeeds[7], chunkSeeds[8], chunkSeeds[9], chunkSeeds[10], chunkSeeds[11], chunkSeeds[14], chunkSeeds[15]} {
-		var c wireChunk
-		if fastChunk([]byte(s), &c, nil) {
-			t.Errorf("fast path taken for %s", s)
+	var c wireChunk
+	var first *wireChoice
+	for i, s := range seq {
+		err := c.decode([]byte(s.data))
+		if got := err != nil; got != s.wantErr {
+			t.Fatalf("chunk %d %s: error %v, want error %v", i, s.data, err, s.wantErr)
+		}
+		if err != nil {
+			continue
+		}
+		var want wireChunk
+		if err := json.Unmarshal([]byte(s.data), &want); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, c, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("chunk %d %s: (-fresh +reused):\n%s", i, s.data, diff)
+		}
+		switch {
+		case c.Choices == nil:
+			first = nil // "choices":null drops the buffer
+		case len(c.Choices) > 0:
+			if first == nil {
+				first = &c.Choices[0]
+			} else if &c.Choices[0] != first {
+				t.Errorf("chunk %d: choices slice reallocated", i)
+			}
 		}
 	}
 }
 
-// FuzzChunkDecoders checks that whenever the fast path accepts a chunk,
-// encoding/json accepts it too and decodes exactly the same values.
-func FuzzChunkDecoders(f *testing.F) {
-	for _, s := range chunkSeeds {
-		f.Add([]byte(s))
+// FuzzDecodeChunk checks the stream's decoder against encoding/json into a
+// fresh value: after any earlier chunk, decode accepts exactly what
+// json.Unmarshal accepts and yields exactly the same values.
+func FuzzDecodeChunk(f *testing.F) {
+	for i, s := range chunkSeeds {
+		f.Add([]byte(chunkSeeds[(i+4)%len(chunkSeeds)]), []byte(s))
 	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		var fast wireChunk
-		if !fastChunk(data, &fast, nil) {
+	f.Fuzz(func(t *testing.T, prev, data []byte) {
+		var c wireChunk
+		_ = c.decode(prev)
+		err := c.decode(data)
+		var want wireChunk
+		wantErr := json.Unmarshal(data, &want)
+		if (err != nil) != (wantErr != nil) {
+			t.Fatalf("decode error %v, encoding/json error %v, on %q", err, wantErr, data)
+		}
+		if err != nil {
 			return
 		}
-		var slow wireChunk
-		if err := json.Unmarshal(data, &slow); err != nil {
-			t.Fatalf("fast path accepted what encoding/json rejects (%v): %q", err, data)
-		}
-		if diff := cmp.Diff(slow, fast, cmpopts.EquateEmpty()); diff != "" {
-			t.Fatalf("decoders disagree on %q (-json +fast):\n%s", data, diff)
+		if diff := cmp.Diff(want, c, cmpopts.EquateEmpty()); diff != "" {
+			t.Fatalf("after %q, %q decodes differently (-fresh +reused):\n%s", prev, data, diff)
 		}
 	})
 }

@@ -24,9 +24,11 @@
 // never mistaken for a complete one. Usage says whether the server reported
 // it (router.Usage.Reported; a nil Delta.Usage is not reported), so a
 // reported zero is never confused with an absent count; a usage chunk is
-// accepted before or after the finish chunk. Chunks of the usual shape are decoded
-// by a strict fast path (about four times faster than encoding/json, and
-// fuzzed against it); anything unusual goes through encoding/json.
+// accepted before or after the finish chunk. Each chunk is decoded with
+// encoding/json into one value reused for the whole stream; a chunk that is
+// not valid JSON, or whose fields have the wrong types, is [ErrMalformed].
+// Decoding costs a few microseconds a chunk, against the 10–30 ms a model
+// spends producing one token.
 //
 // # Errors
 //

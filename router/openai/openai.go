@@ -534,7 +534,7 @@ func (s *stream) Recv() (router.Delta, error) {
 			return *s.final, nil
 		}
 		c := &s.chunk
-		if err := decodeChunk(data, c); err != nil {
+		if err := c.decode(data); err != nil {
 			return s.fail(malformed(data, err))
 		}
 		if c.Error != nil || c.Object == "error" {
