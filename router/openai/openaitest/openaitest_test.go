@@ -1,4 +1,4 @@
-package llmtest_test
+package openaitest_test
 
 import (
 	"bufio"
@@ -11,14 +11,14 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/bodybroker/sdk/internal/llmtest"
+	"github.com/bodybroker/sdk/router/openai/openaitest"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func post(t *testing.T, srv *llmtest.Server, body string) (*http.Response, []string) {
+func post(t *testing.T, srv *openaitest.Server, body string) (*http.Response, []string) {
 	t.Helper()
 	resp, err := srv.Client().Post(srv.URL+"/v1/chat/completions", "application/json", strings.NewReader(body))
 	if err != nil {
@@ -36,7 +36,7 @@ func post(t *testing.T, srv *llmtest.Server, body string) (*http.Response, []str
 }
 
 func TestStreamShape(t *testing.T) {
-	srv := llmtest.NewServer(llmtest.Behavior{Tokens: []string{"a", "b"}})
+	srv := openaitest.NewServer(openaitest.Behavior{Tokens: []string{"a", "b"}})
 	defer srv.Close()
 	_, lines := post(t, srv, `{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"x y"}]}`)
 	if len(lines) != 5 {
@@ -52,9 +52,9 @@ func TestStreamShape(t *testing.T) {
 }
 
 func TestScriptAndErrors(t *testing.T) {
-	srv := llmtest.NewServer(llmtest.Behavior{})
+	srv := openaitest.NewServer(openaitest.Behavior{})
 	defer srv.Close()
-	srv.Script(llmtest.Behavior{Status: 429, RetryAfter: 1500 * time.Millisecond})
+	srv.Script(openaitest.Behavior{Status: 429, RetryAfter: 1500 * time.Millisecond})
 	resp, lines := post(t, srv, `{"stream":true}`)
 	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "2" || !strings.Contains(lines[0], `"type":"RateLimitError"`) {
 		t.Errorf("429: %d %q %q", resp.StatusCode, resp.Header.Get("Retry-After"), lines)
@@ -70,7 +70,7 @@ func TestScriptAndErrors(t *testing.T) {
 }
 
 func TestObservesCancel(t *testing.T) {
-	srv := llmtest.NewServer(llmtest.Behavior{TTFT: time.Hour})
+	srv := openaitest.NewServer(openaitest.Behavior{TTFT: time.Hour})
 	defer srv.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/v1/completions", strings.NewReader(`{"stream":true,"prompt":"hi"}`))
@@ -82,7 +82,7 @@ func TestObservesCancel(t *testing.T) {
 	resp.Body.Close()
 	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer wcancel()
-	if err := srv.WaitFor(wctx, func(s llmtest.Stats) bool { return s.Cancelled == 1 && s.InFlight == 0 }); err != nil {
+	if err := srv.WaitFor(wctx, func(s openaitest.Stats) bool { return s.Cancelled == 1 && s.InFlight == 0 }); err != nil {
 		t.Fatal(err)
 	}
 	if got := srv.Requests()[0]; got.Path != "/v1/completions" || got.Prompt != "hi" {
@@ -91,7 +91,7 @@ func TestObservesCancel(t *testing.T) {
 }
 
 func TestCloseUnblocksStall(t *testing.T) {
-	srv := llmtest.NewServer(llmtest.Behavior{Fault: llmtest.Stall})
+	srv := openaitest.NewServer(openaitest.Behavior{Fault: openaitest.Stall})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -103,7 +103,7 @@ func TestCloseUnblocksStall(t *testing.T) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := srv.WaitFor(ctx, func(s llmtest.Stats) bool { return s.InFlight == 1 }); err != nil {
+	if err := srv.WaitFor(ctx, func(s openaitest.Stats) bool { return s.InFlight == 1 }); err != nil {
 		t.Fatal(err)
 	}
 	srv.Close()

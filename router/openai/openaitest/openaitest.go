@@ -1,33 +1,4 @@
-// Package llmtest is an OpenAI-compatible test server (loopback httptest)
-// with controllable latency and faults, for tests of router/openai, the
-// router and the dialogue service.
-//
-// # Usage
-//
-//	srv := llmtest.NewServer(llmtest.Behavior{TTFT: 20 * time.Millisecond, Tokens: llmtest.Words(50)})
-//	defer srv.Close()
-//	// point a client at srv.URL + "/v1"
-//
-// The server serves POST /v1/chat/completions and POST /v1/completions,
-// streaming (SSE "data:" lines ending with "data: [DONE]", usage in a last
-// chunk with empty choices when stream_options.include_usage is set) or not.
-// What it does for each request is a [Behavior]: set one for all requests
-// with [Server.SetBehavior], a sequence with [Server.Script], or a function
-// of the request with [Server.SetHandler]. Faults: HTTP errors with an
-// OpenAI error body (429 and 503 with Retry-After), connection drops
-// mid-stream, stalls, error payloads and malformed chunks mid-stream, a
-// delay before the response headers.
-//
-// Every request is recorded ([Server.Requests]), and [Server.Stats] counts
-// requests in flight and the ones the client abandoned (client
-// cancellation is observed through the request context), so tests can
-// assert that a cancelled or losing request really was cancelled on the
-// wire. [Server.WaitFor] polls a condition on the stats.
-//
-// # Concurrency
-//
-// All methods are safe for concurrent use. Close unblocks stalled handlers.
-package llmtest
+package openaitest
 
 import (
 	"context"
@@ -153,7 +124,7 @@ type Stats struct {
 	Connections int64 // TCP connections accepted
 }
 
-// Server is an OpenAI-compatible test server on a loopback port.
+// Server is an OpenAI-compatible stand-in model server on a loopback port.
 type Server struct {
 	// URL is the server's base URL (http://127.0.0.1:port), without /v1.
 	URL string
@@ -171,7 +142,9 @@ type Server struct {
 	requests, inflight, maxInflight, completed, cancelled, faults, conns atomic.Int64
 }
 
-// NewServer starts a server that answers every request with b.
+// NewServer starts a server on a loopback port that answers every request
+// with b. Like httptest.NewServer, it panics if it cannot listen. The
+// caller must call [Server.Close].
 func NewServer(b Behavior) *Server {
 	s := &Server{done: make(chan struct{}), record: true}
 	s.SetBehavior(b)
@@ -248,7 +221,7 @@ func (s *Server) WaitFor(ctx context.Context, cond func(Stats) bool) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("llmtest: condition not met: %w (stats %+v)", ctx.Err(), s.Stats())
+			return fmt.Errorf("openaitest: condition not met: %w (stats %+v)", ctx.Err(), s.Stats())
 		case <-t.C:
 		}
 	}
@@ -437,7 +410,7 @@ func (s *Server) unary(ctx context.Context, w http.ResponseWriter, b Behavior, c
 		choice["text"] = text
 	}
 	body, _ := json.Marshal(map[string]any{
-		"id": "cmpl-llmtest", "object": obj, "created": 0, "model": model,
+		"id": "cmpl-openaitest", "object": obj, "created": 0, "model": model,
 		"choices": []any{choice},
 		"usage":   map[string]int{"prompt_tokens": prompt, "completion_tokens": len(tokens), "total_tokens": prompt + len(tokens)},
 	})
@@ -455,11 +428,11 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, b Behavior, 
 	model, _ := json.Marshal(req.Model)
 	var prefix, mid, suffix string
 	if chat {
-		prefix = `data: {"id":"chatcmpl-llmtest","object":"chat.completion.chunk","created":0,"model":` + string(model) + `,"choices":[{"index":0,"delta":{"content":`
+		prefix = `data: {"id":"chatcmpl-openaitest","object":"chat.completion.chunk","created":0,"model":` + string(model) + `,"choices":[{"index":0,"delta":{"content":`
 		mid = `},"finish_reason":`
 		suffix = "}]}\n\n"
 	} else {
-		prefix = `data: {"id":"cmpl-llmtest","object":"text_completion","created":0,"model":` + string(model) + `,"choices":[{"index":0,"text":`
+		prefix = `data: {"id":"cmpl-openaitest","object":"text_completion","created":0,"model":` + string(model) + `,"choices":[{"index":0,"text":`
 		mid = `,"finish_reason":`
 		suffix = "}]}\n\n"
 	}
@@ -474,7 +447,7 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, b Behavior, 
 	}
 	if chat {
 		// vLLM's first chunk carries the role and no content.
-		buf = append(buf[:0], `data: {"id":"chatcmpl-llmtest","object":"chat.completion.chunk","created":0,"model":`...)
+		buf = append(buf[:0], `data: {"id":"chatcmpl-openaitest","object":"chat.completion.chunk","created":0,"model":`...)
 		buf = append(buf, model...)
 		buf = append(buf, `,"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}`+"\n\n"...)
 		if !write(buf) {
@@ -497,7 +470,7 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, b Behavior, 
 			}
 			return true
 		case StreamError:
-			write([]byte(`data: {"error":{"object":"error","message":"llmtest: injected generation failure","type":"InternalServerError","param":null,"code":500}}` + "\n\ndata: [DONE]\n\n"))
+			write([]byte(`data: {"error":{"object":"error","message":"openaitest: injected generation failure","type":"InternalServerError","param":null,"code":500}}` + "\n\ndata: [DONE]\n\n"))
 			return true
 		case Malformed:
 			return !write([]byte("data: {\"choices\": [{\"delta\": \n\n"))
@@ -542,7 +515,7 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, b Behavior, 
 		if chat {
 			obj = "chat.completion.chunk"
 		}
-		buf = fmt.Appendf(buf[:0], `data: {"id":"cmpl-llmtest","object":%q,"created":0,"model":%s,"choices":[],"usage":{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}}`+"\n\n",
+		buf = fmt.Appendf(buf[:0], `data: {"id":"cmpl-openaitest","object":%q,"created":0,"model":%s,"choices":[],"usage":{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}}`+"\n\n",
 			obj, model, prompt, len(tokens), prompt+len(tokens))
 		if !write(buf) {
 			return
