@@ -243,9 +243,9 @@ func TestStreamFaults(t *testing.T) {
 		wantIs    error
 		wantAPI   bool
 	}{
-		{"drop mid-stream", openaitest.Behavior{Tokens: openaitest.Words(5), Fault: openaitest.Drop, FaultAfter: 2}, 2, openai.ErrTruncated, false},
-		{"drop before first", openaitest.Behavior{Tokens: openaitest.Words(5), Fault: openaitest.Drop}, 0, openai.ErrTruncated, false},
-		{"no [DONE]", openaitest.Behavior{Tokens: openaitest.Words(3), Fault: openaitest.NoDone}, 2, openai.ErrTruncated, false},
+		{"drop mid-stream", openaitest.Behavior{Tokens: openaitest.Words(5), Fault: openaitest.Drop, FaultAfter: 2}, 2, openai.ErrIncomplete, false},
+		{"drop before first", openaitest.Behavior{Tokens: openaitest.Words(5), Fault: openaitest.Drop}, 0, openai.ErrIncomplete, false},
+		{"no [DONE]", openaitest.Behavior{Tokens: openaitest.Words(3), Fault: openaitest.NoDone}, 2, openai.ErrIncomplete, false},
 		{"malformed chunk", openaitest.Behavior{Tokens: openaitest.Words(5), Fault: openaitest.Malformed, FaultAfter: 1}, 1, openai.ErrMalformed, false},
 		{"error payload", openaitest.Behavior{Tokens: openaitest.Words(5), Fault: openaitest.StreamError, FaultAfter: 3}, 3, nil, true},
 	}
@@ -273,6 +273,48 @@ func TestStreamFaults(t *testing.T) {
 			}
 			if n := srv.Stats().Requests; n != 1 {
 				t.Errorf("server saw %d requests, want 1 (no retry after a response byte)", n)
+			}
+		})
+	}
+}
+
+// TestIncompleteThroughRouter: a stream the server cut is
+// openai.ErrIncomplete wherever it happens; the router calls it
+// router.ErrTruncated (a *router.TruncatedError with the backend's error
+// as its cause) only once tokens have reached the caller. Before the first
+// token it is a failed attempt the router may fall back from.
+func TestIncompleteThroughRouter(t *testing.T) {
+	tests := []struct {
+		name          string
+		faultAfter    int
+		wantTokens    int
+		wantTruncated bool
+	}{
+		{"after two tokens", 2, 2, true},
+		{"before the first", 0, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newServer(t, openaitest.Behavior{Tokens: openaitest.Words(5), Fault: openaitest.Drop, FaultAfter: tt.faultAfter})
+			m := newModel(t, srv, openai.Options{})
+			r, err := router.New(router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{{Name: "r", Model: m}}}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			var texts []string
+			s, err := r.Stream(context.Background(), router.Request{Tier: "t"})
+			if err == nil {
+				texts, _, err = readAll(s)
+			}
+			if len(texts) != tt.wantTokens {
+				t.Errorf("got %d tokens before the error, want %d", len(texts), tt.wantTokens)
+			}
+			if !errors.Is(err, openai.ErrIncomplete) {
+				t.Errorf("err = %v, want openai.ErrIncomplete", err)
+			}
+			if got := errors.Is(err, router.ErrTruncated); got != tt.wantTruncated {
+				t.Errorf("errors.Is(%v, router.ErrTruncated) = %v, want %v", err, got, tt.wantTruncated)
 			}
 		})
 	}

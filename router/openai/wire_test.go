@@ -205,7 +205,7 @@ func retryAfterOf(se *router.SaturatedError) time.Duration {
 }
 
 // TestHTMLBodyIsMalformed: a 200 that is not an event stream (a proxy's
-// HTML page) is ErrMalformed, not ErrTruncated, with or without a
+// HTML page) is ErrMalformed, not ErrIncomplete, with or without a
 // Content-Type.
 func TestHTMLBodyIsMalformed(t *testing.T) {
 	const page = "<!DOCTYPE html>\n<html><body>Welcome to nginx!</body></html>\n"
@@ -217,7 +217,7 @@ func TestHTMLBodyIsMalformed(t *testing.T) {
 			if err == nil {
 				_, _, err = readAll(s)
 			}
-			if !errors.Is(err, openai.ErrMalformed) || errors.Is(err, openai.ErrTruncated) {
+			if !errors.Is(err, openai.ErrMalformed) || errors.Is(err, openai.ErrIncomplete) {
 				t.Errorf("err = %v, want ErrMalformed", err)
 			}
 			if _, err := m.Generate(context.Background(), router.Request{}); !errors.Is(err, openai.ErrMalformed) {
