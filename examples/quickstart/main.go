@@ -5,10 +5,10 @@
 //
 //	go run ./examples/quickstart
 //
-// The model servers are stand-ins: a loopback server that speaks the
-// OpenAI-compatible API the way vLLM does (it streams canned tokens with a
-// realistic delay), a tier whose server is down, and scripted lines as the
-// last resort. Point openai.Options.BaseURL at a real vLLM, llama.cpp or
+// The model servers are stand-ins: loopback servers from
+// router/openai/openaitest that speak the OpenAI-compatible API the way
+// vLLM does (they stream canned tokens with a realistic delay), a tier
+// whose server is down, and scripted lines as the last resort. Point openai.Options.BaseURL at a real vLLM, llama.cpp or
 // Ollama server to use a real model.
 package main
 
