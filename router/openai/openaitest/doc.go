@@ -32,6 +32,13 @@
 // really was cancelled on the wire. [Server.WaitFor] polls a condition on
 // the stats.
 //
+// # Limits
+//
+// A server can be left running (a demo, an example): it reads request
+// bodies up to [MaxRequestBytes] (4 MiB; larger ones get HTTP 413) and
+// records the first requests up to [MaxRecordedBytes] (8 MiB of bodies and
+// headers), then only counts them (Stats.Unrecorded).
+//
 // # Concurrency
 //
 // All methods are safe for concurrent use. The caller must call

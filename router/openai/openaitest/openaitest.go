@@ -1,9 +1,12 @@
 package openaitest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -122,7 +125,21 @@ type Stats struct {
 	Cancelled   int64 // requests the client abandoned before the end
 	Faults      int64 // responses that ended with an injected fault or error status
 	Connections int64 // TCP connections accepted
+	Unrecorded  int64 // requests served but not kept for Requests: recording disabled or full
 }
+
+// Limits, in bytes, that keep a long-running server (a demo, an example
+// left running) from growing without end.
+const (
+	// MaxRequestBytes is the largest request body the server reads; a
+	// larger one is answered with HTTP 413 and an OpenAI error body.
+	MaxRequestBytes = 4 << 20
+	// MaxRecordedBytes bounds what [Server.Requests] keeps: the first
+	// requests whose bodies and headers add up to at most this many bytes.
+	// Later requests are served and counted (Stats.Unrecorded) but not
+	// kept.
+	MaxRecordedBytes = 8 << 20
+)
 
 // Server is an OpenAI-compatible stand-in model server on a loopback port.
 type Server struct {
@@ -137,16 +154,19 @@ type Server struct {
 	handler func(Request) Behavior
 	script  []Behavior
 	reqs    []Request
-	record  bool
+	record  bool  // false after DisableRecording or once full
+	kept    int64 // bytes of the requests in reqs
 
-	requests, inflight, maxInflight, completed, cancelled, faults, conns atomic.Int64
+	maxRequest, maxRecorded int64 // MaxRequestBytes, MaxRecordedBytes; tests lower them
+
+	requests, inflight, maxInflight, completed, cancelled, faults, conns, unrecorded atomic.Int64
 }
 
 // NewServer starts a server on a loopback port that answers every request
 // with b. Like httptest.NewServer, it panics if it cannot listen. The
 // caller must call [Server.Close].
 func NewServer(b Behavior) *Server {
-	s := &Server{done: make(chan struct{}), record: true}
+	s := &Server{done: make(chan struct{}), record: true, maxRequest: MaxRequestBytes, maxRecorded: MaxRecordedBytes}
 	s.SetBehavior(b)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/chat/completions", s.serve)
@@ -191,7 +211,9 @@ func (s *Server) DisableRecording() {
 	s.mu.Unlock()
 }
 
-// Requests returns the requests received so far, in arrival order.
+// Requests returns the requests received so far, in arrival order: the
+// first ones, up to [MaxRecordedBytes], unless recording was disabled.
+// Requests refused as malformed or too large are not among them.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -208,6 +230,7 @@ func (s *Server) Stats() Stats {
 		Cancelled:   s.cancelled.Load(),
 		Faults:      s.faults.Load(),
 		Connections: s.conns.Load(),
+		Unrecorded:  s.unrecorded.Load(),
 	}
 }
 
@@ -266,8 +289,20 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
+	s.mu.Lock()
+	maxRequest := s.maxRequest
+	s.mu.Unlock()
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequest))
+	if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+		s.faults.Add(1)
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", mbe.Limit), 0)
+		return
+	}
 	var wr wireRequest
-	if err := json.NewDecoder(r.Body).Decode(&wr); err != nil {
+	if err == nil {
+		err = json.NewDecoder(bytes.NewReader(body)).Decode(&wr)
+	}
+	if err != nil {
 		s.faults.Add(1)
 		writeError(w, http.StatusBadRequest, "invalid JSON: "+err.Error(), 0)
 		return
@@ -300,8 +335,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	} else {
 		b = s.handler(req)
 	}
-	if s.record {
+	if cost := int64(len(body)) + headerBytes(r.Header); s.record && s.kept+cost <= s.maxRecorded {
 		s.reqs = append(s.reqs, req)
+		s.kept += cost
+	} else {
+		s.record = false // keep a prefix of the arrivals
+		s.unrecorded.Add(1)
 	}
 	s.mu.Unlock()
 
@@ -536,6 +575,17 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, b Behavior, 
 		case <-s.done:
 		}
 	}
+}
+
+func headerBytes(h http.Header) int64 {
+	var n int
+	for k, vs := range h {
+		n += len(k)
+		for _, v := range vs {
+			n += len(v)
+		}
+	}
+	return int64(n)
 }
 
 // writeError writes an OpenAI-style error body.

@@ -110,3 +110,62 @@ func TestCloseUnblocksStall(t *testing.T) {
 	srv.Close()
 	<-done
 }
+
+// chatBody returns a chat request body of exactly n bytes.
+func chatBody(t *testing.T, n int) string {
+	t.Helper()
+	const head, tail = `{"model":"m","messages":[{"role":"user","content":"`, `"}]}`
+	if n < len(head)+len(tail) {
+		t.Fatalf("body of %d bytes is too small", n)
+	}
+	return head + strings.Repeat("a", n-len(head)-len(tail)) + tail
+}
+
+// TestRequestBodyLimit: a body over the limit (MaxRequestBytes) is
+// refused with 413 and an OpenAI error body, without being read to its end
+// or recorded.
+func TestRequestBodyLimit(t *testing.T) {
+	srv := openaitest.NewServer(openaitest.Behavior{})
+	defer srv.Close()
+	const limit = 4 << 10
+	openaitest.SetLimits(srv, limit, openaitest.MaxRecordedBytes)
+	resp, lines := post(t, srv, chatBody(t, limit+1))
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || len(lines) != 1 || !strings.Contains(lines[0], `"error"`) {
+		t.Errorf("got %d %q, want 413 with an error body", resp.StatusCode, lines)
+	}
+	if resp, _ := post(t, srv, chatBody(t, limit)); resp.StatusCode != http.StatusOK {
+		t.Errorf("a body of exactly the limit: got %d, want 200", resp.StatusCode)
+	}
+	if st := srv.Stats(); st.Requests != 2 || st.Faults != 1 || len(srv.Requests()) != 1 {
+		t.Errorf("stats %+v, %d recorded; want 2 requests, 1 fault, 1 recorded", st, len(srv.Requests()))
+	}
+}
+
+// TestRecordingBoundedInBytes: the server keeps requests until their bodies
+// and headers add up to the limit (MaxRecordedBytes), then only counts
+// them, so a long-running demo server does not grow without end.
+func TestRecordingBoundedInBytes(t *testing.T) {
+	srv := openaitest.NewServer(openaitest.Behavior{})
+	defer srv.Close()
+	const limit, keep = 64 << 10, 8
+	openaitest.SetLimits(srv, openaitest.MaxRequestBytes, limit)
+	// Headers add under 512 bytes each: 8 requests fit, a 9th does not.
+	const size = limit/keep - 512
+	for range keep + 2 {
+		if resp, _ := post(t, srv, chatBody(t, size)); resp.StatusCode != http.StatusOK {
+			t.Fatalf("got %d, want 200", resp.StatusCode)
+		}
+	}
+	if got := len(srv.Requests()); got != keep {
+		t.Errorf("recorded %d requests, want %d", got, keep)
+	}
+	if st := srv.Stats(); st.Requests != keep+2 || st.Unrecorded != 2 {
+		t.Errorf("stats %+v, want %d requests, 2 unrecorded", st, keep+2)
+	}
+
+	srv.DisableRecording()
+	post(t, srv, `{"stream":true}`)
+	if st := srv.Stats(); st.Unrecorded != 3 {
+		t.Errorf("after DisableRecording: %d unrecorded, want 3", st.Unrecorded)
+	}
+}
