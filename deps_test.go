@@ -15,12 +15,15 @@ const mod = "github.com/bodybroker/sdk"
 
 // rule forbids packages matching pkg (a package path, or a prefix ending in
 // "/...") from depending on any import path with one of the deny prefixes,
-// unless the package matches one of except.
+// unless the package matches one of except. With imports set, the rule
+// looks only at what the package's own files import (its tests included),
+// not at everything it links.
 type rule struct {
-	pkg    string
-	deny   []string
-	except []string
-	why    string
+	pkg     string
+	deny    []string
+	except  []string
+	imports bool
+	why     string
 }
 
 var rules = []rule{
@@ -79,8 +82,21 @@ var rules = []rule{
 	},
 	{
 		pkg:  mod + "/router/openai",
-		deny: []string{"github.com/redis/go-redis", mod + "/internal/llmtest"},
+		deny: []string{"github.com/redis/go-redis", mod + "/router/openai/openaitest"},
 		why:  "the OpenAI-compatible client needs net/http only",
+	},
+	{
+		pkg:  mod + "/router/openai/openaitest",
+		deny: []string{".", "testing"}, // ".": any non-standard import; see denied
+		why:  "the stand-in model server runs in examples and demo servers: standard library only, no package testing",
+	},
+	{
+		// Linking internal packages through public ones is fine; importing
+		// one is what a copied example cannot do.
+		pkg:     mod + "/examples/...",
+		deny:    []string{mod + "/internal"},
+		imports: true,
+		why:     "examples are copied into studios' modules, which cannot import the SDK's internal packages",
 	},
 	{
 		pkg:  mod + "/payment/paymenttest",
@@ -107,7 +123,7 @@ var rules = []rule{
 		pkg: mod + "/dialogue",
 		deny: []string{
 			"github.com/stripe/stripe-go", mod + "/payment", "github.com/redis/go-redis",
-			mod + "/router/openai", mod + "/router/scripted", mod + "/internal/llmtest",
+			mod + "/router/openai", mod + "/router/scripted", mod + "/router/openai/openaitest",
 		},
 		why: "dialogue depends on the router core only; its Redis store and the router's backends are the user's choice",
 	},
@@ -148,7 +164,8 @@ func denied(deny, dep string) bool {
 
 func TestDependencyDirections(t *testing.T) {
 	out, err := exec.Command("go", "list",
-		"-f", `{{.ImportPath}}{{range .Deps}} {{.}}{{end}}`, "./...").Output()
+		"-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}{{range .TestImports}} {{.}}{{end}}{{range .XTestImports}} {{.}}{{end}} |{{range .Deps}} {{.}}{{end}}`,
+		"./...").Output()
 	if err != nil {
 		if ee, ok := err.(*exec.ExitError); ok {
 			t.Fatalf("go list: %v\n%s", err, ee.Stderr)
@@ -157,11 +174,12 @@ func TestDependencyDirections(t *testing.T) {
 	}
 	checked := map[string]bool{}
 	for line := range strings.Lines(string(out)) {
-		fields := strings.Fields(line)
+		direct, linked, _ := strings.Cut(line, " |")
+		fields := strings.Fields(direct)
 		if len(fields) == 0 {
 			continue
 		}
-		pkg, deps := fields[0], fields[1:]
+		pkg, imports, deps := fields[0], fields[1:], strings.Fields(linked)
 	rules:
 		for _, r := range rules {
 			if !matches(r.pkg, pkg) {
@@ -173,10 +191,14 @@ func TestDependencyDirections(t *testing.T) {
 				}
 			}
 			checked[pkg] = true
+			deps, verb := deps, "depends on"
+			if r.imports {
+				deps, verb = imports, "imports"
+			}
 			for _, dep := range deps {
 				for _, d := range r.deny {
 					if denied(d, dep) {
-						t.Errorf("%s depends on %s: %s", pkg, dep, r.why)
+						t.Errorf("%s %s %s: %s", pkg, verb, dep, r.why)
 					}
 				}
 			}
@@ -184,6 +206,11 @@ func TestDependencyDirections(t *testing.T) {
 	}
 	if !checked[mod+"/internal/stats"] {
 		t.Errorf("internal/stats was not checked; is go list output parsed right?\n%s", out)
+	}
+	for _, p := range []string{mod + "/router/openai/openaitest", mod + "/examples/quickstart"} {
+		if !checked[p] {
+			t.Errorf("%s was not checked", p)
+		}
 	}
 	t.Logf("checked %d packages", len(checked))
 }

@@ -15,8 +15,8 @@ import (
 
 	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
-	"github.com/bodybroker/sdk/internal/llmtest"
 	"github.com/bodybroker/sdk/router"
+	"github.com/bodybroker/sdk/router/openai/openaitest"
 )
 
 func httpServer(t testing.TB, svc *dialogue.Service) *httptest.Server {
@@ -175,7 +175,7 @@ func TestHTTPErrors(t *testing.T) {
 // TestHTTPDisconnectCancelsBackend: an SSE client that goes away cancels
 // the backend request.
 func TestHTTPDisconnectCancelsBackend(t *testing.T) {
-	llm := llmServer(t, llmtest.Behavior{Tokens: llmtest.Words(500), TokenDelay: 20 * time.Millisecond})
+	llm := llmServer(t, openaitest.Behavior{Tokens: openaitest.Words(500), TokenDelay: 20 * time.Millisecond})
 	svc := newRouterService(t, router.WithTier(router.Tier{Name: router.Tier1, Replicas: []router.Replica{{Name: "llm", Model: openaiModel(t, llm)}}}))
 	s := httpServer(t, svc)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -188,7 +188,7 @@ func TestHTTPDisconnectCancelsBackend(t *testing.T) {
 	resp.Body.Close()
 	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer wcancel()
-	if err := llm.WaitFor(wctx, func(s llmtest.Stats) bool { return s.Cancelled == 1 && s.InFlight == 0 }); err != nil {
+	if err := llm.WaitFor(wctx, func(s openaitest.Stats) bool { return s.Cancelled == 1 && s.InFlight == 0 }); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -13,21 +13,21 @@ import (
 
 	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
-	"github.com/bodybroker/sdk/internal/llmtest"
 	"github.com/bodybroker/sdk/router"
 	"github.com/bodybroker/sdk/router/openai"
+	"github.com/bodybroker/sdk/router/openai/openaitest"
 	"github.com/bodybroker/sdk/router/scripted"
 )
 
 // llmServer starts an OpenAI-compatible test server.
-func llmServer(t testing.TB, b llmtest.Behavior) *llmtest.Server {
+func llmServer(t testing.TB, b openaitest.Behavior) *openaitest.Server {
 	t.Helper()
-	s := llmtest.NewServer(b)
+	s := openaitest.NewServer(b)
 	t.Cleanup(s.Close)
 	return s
 }
 
-func openaiModel(t testing.TB, s *llmtest.Server) *openai.Model {
+func openaiModel(t testing.TB, s *openaitest.Server) *openai.Model {
 	t.Helper()
 	m, err := openai.New(openai.Options{BaseURL: s.URL + "/v1", Model: "npc-7b", DisableRetries: true, Logger: discardLogger()})
 	if err != nil {
@@ -72,7 +72,7 @@ func newRouterServiceAnd(t testing.TB, opts ...router.Option) (*dialogue.Service
 // real TCP connection makes the router cancel the HTTP request to the
 // OpenAI-compatible server, which observes it.
 func TestCancellationReachesBackend(t *testing.T) {
-	llm := llmServer(t, llmtest.Behavior{Tokens: llmtest.Words(500), TokenDelay: 20 * time.Millisecond})
+	llm := llmServer(t, openaitest.Behavior{Tokens: openaitest.Words(500), TokenDelay: 20 * time.Millisecond})
 	svc := newRouterService(t, router.WithTier(router.Tier{Name: router.Tier1, Replicas: []router.Replica{{Name: "llm", Model: openaiModel(t, llm)}}}))
 	h := serve(t, svc, true, nil)
 
@@ -90,7 +90,7 @@ func TestCancellationReachesBackend(t *testing.T) {
 	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer wcancel()
 	start := time.Now()
-	if err := llm.WaitFor(wctx, func(s llmtest.Stats) bool { return s.Cancelled == 1 && s.InFlight == 0 }); err != nil {
+	if err := llm.WaitFor(wctx, func(s openaitest.Stats) bool { return s.Cancelled == 1 && s.InFlight == 0 }); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("backend saw the cancellation %v after the client cancelled", time.Since(start))
@@ -103,7 +103,7 @@ func TestCancellationReachesBackend(t *testing.T) {
 // up, and the NPC says one of its own fallback lines; the reply says so
 // and the player sees no error.
 func TestAllTiersDownFallbackLine(t *testing.T) {
-	down := llmServer(t, llmtest.Behavior{Status: 503, ErrorMessage: "overloaded"})
+	down := llmServer(t, openaitest.Behavior{Status: 503, ErrorMessage: "overloaded"})
 	m := openaiModel(t, down)
 	svc := newRouterService(t,
 		router.WithTier(router.Tier{Name: router.Tier2, Replicas: []router.Replica{{Name: "mid", Model: m}}}),
@@ -149,7 +149,7 @@ func TestAllTiersDownFallbackLine(t *testing.T) {
 // TestScriptedLastTier: with router/scripted as the last tier, an outage
 // of the model tiers gives a scripted line, reported as such.
 func TestScriptedLastTier(t *testing.T) {
-	down := llmServer(t, llmtest.Behavior{Status: 503})
+	down := llmServer(t, openaitest.Behavior{Status: 503})
 	lines, err := scripted.New(scripted.Options{NPCLines: map[string][]string{"mara": {"The tide waits for no one."}}})
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +174,7 @@ func TestScriptedLastTier(t *testing.T) {
 // TestRealRouterStreams: tokens from an OpenAI-compatible server reach the
 // client as they are generated, with the model's name and usage.
 func TestRealRouterStreams(t *testing.T) {
-	llm := llmServer(t, llmtest.Behavior{Tokens: []string{"Aye", ".", " Ask", " away", "."}, PromptTokens: 77})
+	llm := llmServer(t, openaitest.Behavior{Tokens: []string{"Aye", ".", " Ask", " away", "."}, PromptTokens: 77})
 	svc := newRouterService(t, router.WithTier(router.Tier{Name: router.Tier1, Adapter: "guard-lora",
 		Replicas: []router.Replica{{Name: "llm", Model: openaiModel(t, llm)}}}))
 	h := serve(t, svc, true, nil)
@@ -280,10 +280,10 @@ func TestCancellationReachesBackendEveryPath(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			llm := llmServer(t, llmtest.Behavior{Tokens: llmtest.Words(2000), TokenDelay: 20 * time.Millisecond})
+			llm := llmServer(t, openaitest.Behavior{Tokens: openaitest.Words(2000), TokenDelay: 20 * time.Millisecond})
 			svc := newRouterService(t, router.WithTier(router.Tier{Name: router.Tier1, Replicas: []router.Replica{{Name: "llm", Model: openaiModel(t, llm)}}}))
 			h := serve(t, svc, true, nil)
-			wait := func(what string, cond func(llmtest.Stats) bool) {
+			wait := func(what string, cond func(openaitest.Stats) bool) {
 				t.Helper()
 				ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 				defer cancel()
@@ -291,8 +291,8 @@ func TestCancellationReachesBackendEveryPath(t *testing.T) {
 					t.Fatalf("waiting for the backend to %s: %v (stats %+v)", what, err, llm.Stats())
 				}
 			}
-			tt.run(t, h, func() { wait("start", func(s llmtest.Stats) bool { return s.InFlight == 1 }) })
-			wait("see the cancellation", func(s llmtest.Stats) bool { return s.Cancelled == 1 && s.InFlight == 0 })
+			tt.run(t, h, func() { wait("start", func(s openaitest.Stats) bool { return s.InFlight == 1 }) })
+			wait("see the cancellation", func(s openaitest.Stats) bool { return s.Cancelled == 1 && s.InFlight == 0 })
 			if s := llm.Stats(); s.Completed != 0 || s.Requests != 1 {
 				t.Errorf("backend stats %+v, want one request, not completed", s)
 			}

@@ -16,10 +16,10 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/bodybroker/sdk/internal/llmtest"
 	"github.com/bodybroker/sdk/internal/stats"
 	"github.com/bodybroker/sdk/router"
 	"github.com/bodybroker/sdk/router/openai"
+	"github.com/bodybroker/sdk/router/openai/openaitest"
 )
 
 // handStream is a minimal hand-written client for the same stream: POST,
@@ -75,7 +75,7 @@ func handStream(client *http.Client, url string, body []byte) (string, error) {
 // cost; router/openai's chunk decoder is faster than encoding/json, which
 // can make added-vs-hand negative.
 func BenchmarkAddedLatency(b *testing.B) {
-	srv := llmtest.NewServer(llmtest.Behavior{Tokens: llmtest.Words(50)})
+	srv := openaitest.NewServer(openaitest.Behavior{Tokens: openaitest.Words(50)})
 	srv.DisableRecording()
 	defer srv.Close()
 	m, err := openai.New(openai.Options{BaseURL: srv.URL + "/v1", Model: "m"})
@@ -157,7 +157,7 @@ type concurrentResult struct {
 // configuration (nil: as given). The router's stats must agree with the
 // streams' results.
 func runConcurrent(tb testing.TB, n int, tune func(*router.Tier)) concurrentResult {
-	srv := llmtest.NewServer(llmtest.Behavior{Tokens: llmtest.Words(20), TTFT: 20 * time.Millisecond, TokenDelay: 2 * time.Millisecond})
+	srv := openaitest.NewServer(openaitest.Behavior{Tokens: openaitest.Words(20), TTFT: 20 * time.Millisecond, TokenDelay: 2 * time.Millisecond})
 	srv.DisableRecording()
 	defer srv.Close()
 	m, err := openai.New(openai.Options{BaseURL: srv.URL + "/v1", Model: "m", MaxConnsPerHost: n})
@@ -221,7 +221,7 @@ func TestThousandConcurrentStreams(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const n, tokens = 1000, 20
 		const ttft, gap = 20 * time.Millisecond, 2 * time.Millisecond
-		m := &paced{TTFT: ttft, Gap: gap, Tokens: llmtest.Words(tokens)}
+		m := &paced{TTFT: ttft, Gap: gap, Tokens: openaitest.Words(tokens)}
 		r := mustRouter(t, router.WithTier(router.Tier{Name: router.Tier1, Replicas: []router.Replica{{Name: "a", Model: m}}, MaxConcurrent: n}))
 		var (
 			wg       sync.WaitGroup

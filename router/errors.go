@@ -20,7 +20,9 @@ var (
 	// plus its recent TTFT p95 exceeded the request's remaining deadline.
 	ErrPredictedLate = errors.New("router: predicted to miss the deadline")
 	// ErrTruncated means a stream ended after at least one token had been
-	// returned, without a finish reason. The error is a [*TruncatedError].
+	// returned, without a finish reason. The error is a [*TruncatedError]
+	// whose cause is the stall guard's error or the backend's (for
+	// router/openai, openai.ErrIncomplete when the server cut the stream).
 	ErrTruncated = errors.New("router: stream truncated")
 	// ErrStalled is the cause of a truncation by the stall guard: no token
 	// arrived within the tier's StallTimeout.

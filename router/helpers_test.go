@@ -11,20 +11,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bodybroker/sdk/internal/llmtest"
 	"github.com/bodybroker/sdk/router"
 	"github.com/bodybroker/sdk/router/openai"
+	"github.com/bodybroker/sdk/router/openai/openaitest"
 )
 
-// backend is an llmtest server and an openai.Model talking to it.
+// backend is an openaitest server and an openai.Model talking to it.
 type backend struct {
-	srv   *llmtest.Server
+	srv   *openaitest.Server
 	model *openai.Model
 }
 
-func newBackend(t testing.TB, b llmtest.Behavior) *backend {
+func newBackend(t testing.TB, b openaitest.Behavior) *backend {
 	t.Helper()
-	srv := llmtest.NewServer(b)
+	srv := openaitest.NewServer(b)
 	m, err := openai.New(openai.Options{BaseURL: srv.URL + "/v1", Model: "base", RetryBackoff: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +61,7 @@ func drain(s *router.RoutedStream) (string, error) {
 	}
 }
 
-func waitFor(t testing.TB, srv *llmtest.Server, what string, cond func(llmtest.Stats) bool) {
+func waitFor(t testing.TB, srv *openaitest.Server, what string, cond func(openaitest.Stats) bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -12,8 +12,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/bodybroker/sdk/internal/llmtest"
 	"github.com/bodybroker/sdk/router"
+	"github.com/bodybroker/sdk/router/openai/openaitest"
 	"github.com/bodybroker/sdk/router/scripted"
 )
 
@@ -124,8 +124,8 @@ func TestNewValidates(t *testing.T) {
 // QueueTimeout, then downgrades it; a full queue downgrades at once; with
 // OverflowFail the request fails with ErrSaturated.
 func TestQueueThenDowngrade(t *testing.T) {
-	slow := newBackend(t, llmtest.Behavior{Tokens: llmtest.Words(3), Fault: llmtest.Stall, FaultAfter: 1})
-	fast := newBackend(t, llmtest.Behavior{Tokens: []string{"fast"}})
+	slow := newBackend(t, openaitest.Behavior{Tokens: openaitest.Words(3), Fault: openaitest.Stall, FaultAfter: 1})
+	fast := newBackend(t, openaitest.Behavior{Tokens: []string{"fast"}})
 	big := router.Tier{Name: "big", Replicas: []router.Replica{slow.replica("s")}, MaxConcurrent: 1, MaxQueued: 1, QueueTimeout: 30 * time.Millisecond}
 	r := mustRouter(t,
 		router.WithTier(big),
@@ -300,9 +300,9 @@ func TestQueueWaitBoundedByDeadline(t *testing.T) {
 }
 
 func TestBackendErrorFallsBack(t *testing.T) {
-	bad := newBackend(t, llmtest.Behavior{Status: 500, ErrorMessage: "engine dead"})
-	busy := newBackend(t, llmtest.Behavior{Status: 429, RetryAfter: time.Second})
-	good := newBackend(t, llmtest.Behavior{Tokens: []string{"ok"}})
+	bad := newBackend(t, openaitest.Behavior{Status: 500, ErrorMessage: "engine dead"})
+	busy := newBackend(t, openaitest.Behavior{Status: 429, RetryAfter: time.Second})
+	good := newBackend(t, openaitest.Behavior{Tokens: []string{"ok"}})
 	r := mustRouter(t,
 		router.WithTier(tier(router.Tier3, bad.replica("bad"))),
 		router.WithTier(tier(router.Tier2, busy.replica("busy"))),
@@ -328,7 +328,7 @@ func TestBackendErrorFallsBack(t *testing.T) {
 	}
 
 	// Everything fails: a RouteError listing each tier, never a success.
-	good.srv.SetBehavior(llmtest.Behavior{Status: 500})
+	good.srv.SetBehavior(openaitest.Behavior{Status: 500})
 	_, err = r.Generate(context.Background(), router.Request{Responsibility: router.StoryCritical})
 	var re *router.RouteError
 	if !errors.As(err, &re) || len(re.Attempts) != 3 || !errors.Is(err, router.ErrSaturated) {
@@ -504,8 +504,8 @@ func TestPredictedDeadlineMiss(t *testing.T) {
 // and the loser is cancelled on the wire. The slow tier takes a minute, so
 // only the hedge can answer in time, however loaded the machine.
 func TestHedge(t *testing.T) {
-	slow := newBackend(t, llmtest.Behavior{TTFT: time.Minute, Tokens: []string{"slow"}})
-	fast := newBackend(t, llmtest.Behavior{TTFT: 5 * time.Millisecond, Tokens: []string{"fast"}})
+	slow := newBackend(t, openaitest.Behavior{TTFT: time.Minute, Tokens: []string{"slow"}})
+	fast := newBackend(t, openaitest.Behavior{TTFT: 5 * time.Millisecond, Tokens: []string{"fast"}})
 	r := mustRouter(t,
 		router.WithTier(router.Tier{Name: "big", Replicas: []router.Replica{slow.replica("s")}, HedgeAfter: 20 * time.Millisecond, StallTimeout: 2 * time.Minute}),
 		router.WithTier(tier("small", fast.replica("f"))),
@@ -518,7 +518,7 @@ func TestHedge(t *testing.T) {
 	if res.Text != "fast" || res.Receipt.Tier != "small" || !containsReason(res.Receipt.Reasons, router.ReasonHedge) || res.Receipt.Attempts != 2 {
 		t.Errorf("result %+v", res)
 	}
-	waitFor(t, slow.srv, "loser cancelled", func(s llmtest.Stats) bool { return s.Cancelled == 1 && s.InFlight == 0 })
+	waitFor(t, slow.srv, "loser cancelled", func(s openaitest.Stats) bool { return s.Cancelled == 1 && s.InFlight == 0 })
 	st, _ := r.Stats().Tier("big")
 	if st.Hedges != 1 || st.InFlight != 0 {
 		t.Errorf("big stats %+v", st)
@@ -549,8 +549,8 @@ func TestNoHedgeBeforeDelay(t *testing.T) {
 // TestNoFallbackAfterFirstToken: a stream cut after its first token ends
 // with a TruncatedError and never moves to the next tier.
 func TestNoFallbackAfterFirstToken(t *testing.T) {
-	cut := newBackend(t, llmtest.Behavior{Tokens: llmtest.Words(5), Fault: llmtest.Drop, FaultAfter: 2})
-	next := newBackend(t, llmtest.Behavior{})
+	cut := newBackend(t, openaitest.Behavior{Tokens: openaitest.Words(5), Fault: openaitest.Drop, FaultAfter: 2})
+	next := newBackend(t, openaitest.Behavior{})
 	r := mustRouter(t,
 		router.WithTier(tier("big", cut.replica("c"))),
 		router.WithTier(tier("small", next.replica("n"))),
@@ -577,7 +577,7 @@ func TestNoFallbackAfterFirstToken(t *testing.T) {
 	}
 
 	// Before the first token the same drop falls back.
-	cut.srv.SetBehavior(llmtest.Behavior{Fault: llmtest.Drop})
+	cut.srv.SetBehavior(openaitest.Behavior{Fault: openaitest.Drop})
 	res, err := r.Generate(context.Background(), router.Request{Tier: "big"})
 	if err != nil || res.Receipt.Tier != "small" {
 		t.Errorf("drop before the first token: %v %+v", err, res)
@@ -590,7 +590,7 @@ func TestNoFallbackAfterFirstToken(t *testing.T) {
 // slow token is never taken for a stall.
 func TestStallGuard(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		stall := &paced{Tokens: llmtest.Words(5), StallAfter: 2}
+		stall := &paced{Tokens: openaitest.Words(5), StallAfter: 2}
 		next := instant{tokens: []string{"next"}}
 		const timeout = 40 * time.Millisecond
 		r := mustRouter(t,
@@ -630,7 +630,7 @@ func TestStallGuard(t *testing.T) {
 }
 
 func TestMinTokensPerSecond(t *testing.T) {
-	trickle := newBackend(t, llmtest.Behavior{Tokens: llmtest.Words(20), TokenDelay: 25 * time.Millisecond})
+	trickle := newBackend(t, openaitest.Behavior{Tokens: openaitest.Words(20), TokenDelay: 25 * time.Millisecond})
 	r := mustRouter(t, router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{trickle.replica("a")}, MinTokensPerSecond: 100, StallGrace: 60 * time.Millisecond}))
 	s, err := r.Stream(context.Background(), router.Request{})
 	if err != nil {
@@ -767,8 +767,8 @@ func TestLeastLoaded(t *testing.T) {
 // TestReconfigureUnderLoad: streams keep flowing while the configuration
 // is swapped; in-flight streams finish on the old configuration.
 func TestReconfigureUnderLoad(t *testing.T) {
-	a := newBackend(t, llmtest.Behavior{Tokens: llmtest.Words(10), TokenDelay: time.Millisecond})
-	b := newBackend(t, llmtest.Behavior{Tokens: llmtest.Words(10), TokenDelay: time.Millisecond})
+	a := newBackend(t, openaitest.Behavior{Tokens: openaitest.Words(10), TokenDelay: time.Millisecond})
+	b := newBackend(t, openaitest.Behavior{Tokens: openaitest.Words(10), TokenDelay: time.Millisecond})
 	cfg := func(rep router.Replica, limit int) []router.Option {
 		return []router.Option{
 			router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{rep}, MaxConcurrent: limit, MaxQueued: 100, QueueTimeout: time.Minute, StallTimeout: time.Minute}),
@@ -831,8 +831,8 @@ func TestReconfigureUnderLoad(t *testing.T) {
 }
 
 func TestCancelBeforeFirstToken(t *testing.T) {
-	slow := newBackend(t, llmtest.Behavior{TTFT: 5 * time.Second})
-	next := newBackend(t, llmtest.Behavior{})
+	slow := newBackend(t, openaitest.Behavior{TTFT: 5 * time.Second})
+	next := newBackend(t, openaitest.Behavior{})
 	r := mustRouter(t,
 		router.WithTier(tier("big", slow.replica("s"))),
 		router.WithTier(tier("small", next.replica("n"))),
@@ -847,7 +847,7 @@ func TestCancelBeforeFirstToken(t *testing.T) {
 	if n := next.srv.Stats().Requests; n != 0 {
 		t.Errorf("the caller's deadline caused a fallback (%d requests)", n)
 	}
-	waitFor(t, slow.srv, "cancelled on the wire", func(s llmtest.Stats) bool { return s.Cancelled == 1 && s.InFlight == 0 })
+	waitFor(t, slow.srv, "cancelled on the wire", func(s openaitest.Stats) bool { return s.Cancelled == 1 && s.InFlight == 0 })
 	st, _ := r.Stats().Tier("big")
 	if st.Errors.Deadline != 1 || st.InFlight != 0 {
 		t.Errorf("stats %+v", st.Errors)
@@ -871,7 +871,7 @@ func TestClose(t *testing.T) {
 }
 
 func TestEmptyCompletionFallsBack(t *testing.T) {
-	empty := newBackend(t, llmtest.Behavior{Tokens: []string{}})
+	empty := newBackend(t, openaitest.Behavior{Tokens: []string{}})
 	lines := mustScripted(t, scripted.Options{Default: []string{"A line."}, Lines: map[router.Responsibility][]string{}})
 	r := mustRouter(t,
 		router.WithTier(tier("llm", empty.replica("e"))),
@@ -892,8 +892,8 @@ func TestEmptyCompletionFallsBack(t *testing.T) {
 }
 
 func TestHooksAndStatsCarryOver(t *testing.T) {
-	bad := newBackend(t, llmtest.Behavior{Status: 500})
-	good := newBackend(t, llmtest.Behavior{Tokens: []string{"a", "b"}})
+	bad := newBackend(t, openaitest.Behavior{Status: 500})
+	good := newBackend(t, openaitest.Behavior{Tokens: []string{"a", "b"}})
 	var mu sync.Mutex
 	var routed []string
 	var fallbacks []string
@@ -947,7 +947,7 @@ func TestHooksAndStatsCarryOver(t *testing.T) {
 // reader pauses 30ms each time.
 func TestSlowReaderIsNotAStall(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		fast := &paced{Tokens: llmtest.Words(4)}
+		fast := &paced{Tokens: openaitest.Words(4)}
 		r := mustRouter(t, router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{{Name: "a", Model: fast}}, StallTimeout: 20 * time.Millisecond, MinTokensPerSecond: 1000, StallGrace: time.Millisecond}))
 		s, err := r.Stream(context.Background(), router.Request{})
 		if err != nil {
@@ -1000,9 +1000,9 @@ func TestHedgeOutcomes(t *testing.T) {
 		})
 	})
 	t.Run("both fail", func(t *testing.T) {
-		slowBad := newBackend(t, llmtest.Behavior{HeaderDelay: 30 * time.Millisecond, Status: 500})
-		bad := newBackend(t, llmtest.Behavior{HeaderDelay: 30 * time.Millisecond, Status: 500})
-		good := newBackend(t, llmtest.Behavior{Tokens: []string{"last"}})
+		slowBad := newBackend(t, openaitest.Behavior{HeaderDelay: 30 * time.Millisecond, Status: 500})
+		bad := newBackend(t, openaitest.Behavior{HeaderDelay: 30 * time.Millisecond, Status: 500})
+		good := newBackend(t, openaitest.Behavior{Tokens: []string{"last"}})
 		r := mustRouter(t,
 			router.WithTier(router.Tier{Name: "a", Replicas: []router.Replica{slowBad.replica("x")}, HedgeAfter: 10 * time.Millisecond}),
 			router.WithTier(tier("b", bad.replica("y"))),
@@ -1021,8 +1021,8 @@ func TestHedgeOutcomes(t *testing.T) {
 		}
 	})
 	t.Run("primary fails before the hedge delay", func(t *testing.T) {
-		bad := newBackend(t, llmtest.Behavior{Status: 500})
-		good := newBackend(t, llmtest.Behavior{Tokens: []string{"ok"}})
+		bad := newBackend(t, openaitest.Behavior{Status: 500})
+		good := newBackend(t, openaitest.Behavior{Tokens: []string{"ok"}})
 		r := mustRouter(t,
 			router.WithTier(router.Tier{Name: "a", Replicas: []router.Replica{bad.replica("x")}, HedgeAfter: time.Minute}),
 			router.WithTier(tier("b", good.replica("y"))),

@@ -5,10 +5,10 @@
 //
 //	go run ./examples/quickstart
 //
-// The model servers are stand-ins: a loopback server that speaks the
-// OpenAI-compatible API the way vLLM does (it streams canned tokens with a
-// realistic delay), a tier whose server is down, and scripted lines as the
-// last resort. Point openai.Options.BaseURL at a real vLLM, llama.cpp or
+// The model servers are stand-ins: loopback servers from
+// router/openai/openaitest that speak the OpenAI-compatible API the way
+// vLLM does (they stream canned tokens with a realistic delay), a tier
+// whose server is down, and scripted lines as the last resort. Point openai.Options.BaseURL at a real vLLM, llama.cpp or
 // Ollama server to use a real model.
 package main
 
@@ -29,9 +29,9 @@ import (
 	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
 	"github.com/bodybroker/sdk/eventbus"
-	"github.com/bodybroker/sdk/internal/llmtest"
 	"github.com/bodybroker/sdk/router"
 	"github.com/bodybroker/sdk/router/openai"
+	"github.com/bodybroker/sdk/router/openai/openaitest"
 	"github.com/bodybroker/sdk/router/scripted"
 )
 
@@ -51,21 +51,21 @@ func run() error {
 	// 1. Model servers. Tier 1 is a small, fast model; tier 2 a mid-size
 	// model with LoRA adapters; tier 3 (personalized adapters) is down, so
 	// its requests fall back to tier 2 before the player sees anything.
-	small := llmtest.NewServer(llmtest.Behavior{
+	small := openaitest.NewServer(openaitest.Behavior{
 		TTFT: 15 * time.Millisecond, TokenDelay: 5 * time.Millisecond,
 		Tokens: pieces("Hail, traveller."),
 	})
 	defer small.Close()
-	mid := llmtest.NewServer(llmtest.Behavior{})
+	mid := openaitest.NewServer(openaitest.Behavior{})
 	defer mid.Close()
 	// The stand-in answers in character: it reads the persona from the
 	// system message the dialogue service assembled.
-	mid.SetHandler(func(req llmtest.Request) llmtest.Behavior {
+	mid.SetHandler(func(req openaitest.Request) openaitest.Behavior {
 		line := "The tide turns at dusk. Be at the pier, and come alone."
 		if len(req.Messages) > 0 && strings.Contains(req.Messages[0].Content, "queen") {
 			line = "Not here. The walls have ears; meet me in the chapel."
 		}
-		return llmtest.Behavior{TTFT: 40 * time.Millisecond, TokenDelay: 12 * time.Millisecond, Tokens: pieces(line)}
+		return openaitest.Behavior{TTFT: 40 * time.Millisecond, TokenDelay: 12 * time.Millisecond, Tokens: pieces(line)}
 	})
 
 	tier1, err := openai.New(openai.Options{BaseURL: small.URL + "/v1", Model: "microsoft/Phi-3-mini-4k-instruct"})

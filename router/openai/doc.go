@@ -42,7 +42,7 @@
 //   - An error payload inside a stream ({"error": {...}}, or vLLM's older
 //     {"object": "error", ...}) is an [*APIError] with StatusCode 0.
 //   - A stream cut before [DONE] is a [*StreamError] matching
-//     [ErrTruncated]; a chunk that is not the expected JSON one matching
+//     [ErrIncomplete]; a chunk that is not the expected JSON one matching
 //     [ErrMalformed]. So is a 200 that is no event stream at all (an HTML
 //     page from a proxy): a Content-Type other than text/event-stream, or
 //     a body without a single event.

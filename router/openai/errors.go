@@ -17,9 +17,14 @@ var (
 	// ErrMalformed means a stream chunk or response body was not the JSON
 	// the OpenAI API defines.
 	ErrMalformed = errors.New("openai: malformed response")
-	// ErrTruncated means the stream ended (connection closed or reset)
-	// before "data: [DONE]".
-	ErrTruncated = errors.New("openai: stream ended before [DONE]")
+	// ErrIncomplete means the server's response ended before it was
+	// complete: a stream whose connection closed or reset before
+	// "data: [DONE]", or that sent [DONE] before a finish reason; a
+	// non-streaming body cut while it was read. It says nothing about
+	// whether tokens had reached the caller; the router reports a cut
+	// after the first token as router.ErrTruncated, with this error as
+	// the cause.
+	ErrIncomplete = errors.New("openai: incomplete response")
 	// ErrRedirect means the server redirected the request to another host
 	// (or scheme), which a Model refuses so that its API key never leaves
 	// the configured server.
@@ -59,11 +64,11 @@ func (e *APIError) Error() string {
 	return b.String()
 }
 
-// StreamError reports a stream that could not be read to its end: a
-// truncated body ([ErrTruncated]) or a malformed chunk ([ErrMalformed]).
+// StreamError reports a response that could not be read to its end: an
+// incomplete one ([ErrIncomplete]) or a malformed chunk ([ErrMalformed]).
 // Unwrap returns the sentinel and the underlying cause.
 type StreamError struct {
-	Kind  error  // ErrTruncated or ErrMalformed
+	Kind  error  // ErrIncomplete or ErrMalformed
 	Data  string // the offending chunk (malformed), at most 256 bytes
 	Cause error
 }

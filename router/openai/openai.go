@@ -398,7 +398,7 @@ func (m *Model) Generate(ctx context.Context, req router.Request) (*router.Respo
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, &StreamError{Kind: ErrTruncated, Cause: err}
+		return nil, &StreamError{Kind: ErrIncomplete, Cause: err}
 	}
 	var wr wireResponse
 	if err := json.Unmarshal(data, &wr); err != nil {
@@ -496,7 +496,7 @@ func (s *stream) fail(err error) (router.Delta, error) {
 
 // Recv returns the next delta. The delta with the finish reason carries the
 // usage (when the server sends it) and is returned only after "[DONE]" has
-// been read, so that a stream missing its end is reported as ErrTruncated
+// been read, so that a stream missing its end is reported as ErrIncomplete
 // rather than as a success.
 func (s *stream) Recv() (router.Delta, error) {
 	if s.err != nil {
@@ -518,18 +518,18 @@ func (s *stream) Recv() (router.Delta, error) {
 					// not an event stream at all.
 					return s.fail(malformed(s.sse.foreign, errors.New("not an event stream")))
 				}
-				return s.fail(&StreamError{Kind: ErrTruncated})
+				return s.fail(&StreamError{Kind: ErrIncomplete})
 			}
 			if err == errEventTooLarge {
 				return s.fail(malformed(nil, err))
 			}
-			return s.fail(&StreamError{Kind: ErrTruncated, Cause: err})
+			return s.fail(&StreamError{Kind: ErrIncomplete, Cause: err})
 		}
 		if string(data) == "[DONE]" {
 			s.done = true
 			if s.final == nil {
 				// [DONE] without a finish reason: the server gave up.
-				return s.fail(&StreamError{Kind: ErrTruncated, Cause: errors.New("[DONE] before a finish reason")})
+				return s.fail(&StreamError{Kind: ErrIncomplete, Cause: errors.New("[DONE] before a finish reason")})
 			}
 			return *s.final, nil
 		}

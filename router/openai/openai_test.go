@@ -11,9 +11,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/goleak"
 
-	"github.com/bodybroker/sdk/internal/llmtest"
 	"github.com/bodybroker/sdk/router"
 	"github.com/bodybroker/sdk/router/openai"
+	"github.com/bodybroker/sdk/router/openai/openaitest"
 	"github.com/bodybroker/sdk/router/routertest"
 )
 
@@ -21,7 +21,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func newModel(t testing.TB, srv *llmtest.Server, o openai.Options) *openai.Model {
+func newModel(t testing.TB, srv *openaitest.Server, o openai.Options) *openai.Model {
 	t.Helper()
 	o.BaseURL = srv.URL + "/v1"
 	m, err := openai.New(o)
@@ -32,9 +32,9 @@ func newModel(t testing.TB, srv *llmtest.Server, o openai.Options) *openai.Model
 	return m
 }
 
-func newServer(t testing.TB, b llmtest.Behavior) *llmtest.Server {
+func newServer(t testing.TB, b openaitest.Behavior) *openaitest.Server {
 	t.Helper()
-	srv := llmtest.NewServer(b)
+	srv := openaitest.NewServer(b)
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -59,7 +59,7 @@ func readAll(s router.Stream) (texts []string, last router.Delta, err error) {
 func ptr[T any](v T) *T { return &v }
 
 func TestStreamChat(t *testing.T) {
-	srv := newServer(t, llmtest.Behavior{Tokens: []string{"Well", " met", ", \"traveller\"."}})
+	srv := newServer(t, openaitest.Behavior{Tokens: []string{"Well", " met", ", \"traveller\"."}})
 	m := newModel(t, srv, openai.Options{Model: "base", APIKey: "sk-test", SendPriority: true})
 	req := router.Request{
 		Messages:    []router.Message{{Role: router.RoleSystem, Content: "You are a guard."}, {Role: router.RoleUser, Content: "Hello there"}},
@@ -96,7 +96,7 @@ func TestStreamChat(t *testing.T) {
 	if diff := cmp.Diff([]string{"\n"}, got.Stop); diff != "" {
 		t.Errorf("stop (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]llmtest.Message{{Role: "system", Content: "You are a guard."}, {Role: "user", Content: "Hello there"}}, got.Messages); diff != "" {
+	if diff := cmp.Diff([]openaitest.Message{{Role: "system", Content: "You are a guard."}, {Role: "user", Content: "Hello there"}}, got.Messages); diff != "" {
 		t.Errorf("messages (-want +got):\n%s", diff)
 	}
 	if h := got.Header.Get("Authorization"); h != "Bearer sk-test" {
@@ -105,7 +105,7 @@ func TestStreamChat(t *testing.T) {
 }
 
 func TestOptionsOnTheWire(t *testing.T) {
-	srv := newServer(t, llmtest.Behavior{})
+	srv := newServer(t, openaitest.Behavior{})
 	tests := []struct {
 		name       string
 		o          openai.Options
@@ -150,7 +150,7 @@ func TestOptionsOnTheWire(t *testing.T) {
 }
 
 func TestCompletions(t *testing.T) {
-	srv := newServer(t, llmtest.Behavior{Tokens: []string{"a", "b", "c"}})
+	srv := newServer(t, openaitest.Behavior{Tokens: []string{"a", "b", "c"}})
 	m := newModel(t, srv, openai.Options{Endpoint: openai.Completions, Model: "m"})
 	req := router.Request{Messages: []router.Message{{Role: router.RoleSystem, Content: "sys"}, {Role: router.RoleUser, Content: "hi"}}}
 	s, err := m.Stream(context.Background(), req)
@@ -179,7 +179,7 @@ func TestCompletions(t *testing.T) {
 }
 
 func TestGenerateChat(t *testing.T) {
-	srv := newServer(t, llmtest.Behavior{Tokens: []string{"x", "y"}})
+	srv := newServer(t, openaitest.Behavior{Tokens: []string{"x", "y"}})
 	m := newModel(t, srv, openai.Options{Model: "m"})
 	resp, err := m.Generate(context.Background(), router.Request{MaxTokens: 1, Messages: []router.Message{{Role: router.RoleUser, Content: "q"}}})
 	if err != nil {
@@ -196,15 +196,15 @@ func TestGenerateChat(t *testing.T) {
 func TestHTTPErrors(t *testing.T) {
 	tests := []struct {
 		name          string
-		b             llmtest.Behavior
+		b             openaitest.Behavior
 		wantSaturated bool
 		wantStatus    int
 		wantRetry     time.Duration
 	}{
-		{"429", llmtest.Behavior{Status: 429, ErrorMessage: "slow down", RetryAfter: 2 * time.Second}, true, 429, 2 * time.Second},
-		{"503", llmtest.Behavior{Status: 503}, true, 503, 0},
-		{"500", llmtest.Behavior{Status: 500, ErrorMessage: "boom"}, false, 500, 0},
-		{"404 unknown adapter", llmtest.Behavior{Status: 404, ErrorMessage: "The model `x` does not exist."}, false, 404, 0},
+		{"429", openaitest.Behavior{Status: 429, ErrorMessage: "slow down", RetryAfter: 2 * time.Second}, true, 429, 2 * time.Second},
+		{"503", openaitest.Behavior{Status: 503}, true, 503, 0},
+		{"500", openaitest.Behavior{Status: 500, ErrorMessage: "boom"}, false, 500, 0},
+		{"404 unknown adapter", openaitest.Behavior{Status: 404, ErrorMessage: "The model `x` does not exist."}, false, 404, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -238,16 +238,16 @@ func TestHTTPErrors(t *testing.T) {
 func TestStreamFaults(t *testing.T) {
 	tests := []struct {
 		name      string
-		b         llmtest.Behavior
+		b         openaitest.Behavior
 		wantTexts int
 		wantIs    error
 		wantAPI   bool
 	}{
-		{"drop mid-stream", llmtest.Behavior{Tokens: llmtest.Words(5), Fault: llmtest.Drop, FaultAfter: 2}, 2, openai.ErrTruncated, false},
-		{"drop before first", llmtest.Behavior{Tokens: llmtest.Words(5), Fault: llmtest.Drop}, 0, openai.ErrTruncated, false},
-		{"no [DONE]", llmtest.Behavior{Tokens: llmtest.Words(3), Fault: llmtest.NoDone}, 2, openai.ErrTruncated, false},
-		{"malformed chunk", llmtest.Behavior{Tokens: llmtest.Words(5), Fault: llmtest.Malformed, FaultAfter: 1}, 1, openai.ErrMalformed, false},
-		{"error payload", llmtest.Behavior{Tokens: llmtest.Words(5), Fault: llmtest.StreamError, FaultAfter: 3}, 3, nil, true},
+		{"drop mid-stream", openaitest.Behavior{Tokens: openaitest.Words(5), Fault: openaitest.Drop, FaultAfter: 2}, 2, openai.ErrIncomplete, false},
+		{"drop before first", openaitest.Behavior{Tokens: openaitest.Words(5), Fault: openaitest.Drop}, 0, openai.ErrIncomplete, false},
+		{"no [DONE]", openaitest.Behavior{Tokens: openaitest.Words(3), Fault: openaitest.NoDone}, 2, openai.ErrIncomplete, false},
+		{"malformed chunk", openaitest.Behavior{Tokens: openaitest.Words(5), Fault: openaitest.Malformed, FaultAfter: 1}, 1, openai.ErrMalformed, false},
+		{"error payload", openaitest.Behavior{Tokens: openaitest.Words(5), Fault: openaitest.StreamError, FaultAfter: 3}, 3, nil, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -278,13 +278,55 @@ func TestStreamFaults(t *testing.T) {
 	}
 }
 
+// TestIncompleteThroughRouter: a stream the server cut is
+// openai.ErrIncomplete wherever it happens; the router calls it
+// router.ErrTruncated (a *router.TruncatedError with the backend's error
+// as its cause) only once tokens have reached the caller. Before the first
+// token it is a failed attempt the router may fall back from.
+func TestIncompleteThroughRouter(t *testing.T) {
+	tests := []struct {
+		name          string
+		faultAfter    int
+		wantTokens    int
+		wantTruncated bool
+	}{
+		{"after two tokens", 2, 2, true},
+		{"before the first", 0, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newServer(t, openaitest.Behavior{Tokens: openaitest.Words(5), Fault: openaitest.Drop, FaultAfter: tt.faultAfter})
+			m := newModel(t, srv, openai.Options{})
+			r, err := router.New(router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{{Name: "r", Model: m}}}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			var texts []string
+			s, err := r.Stream(context.Background(), router.Request{Tier: "t"})
+			if err == nil {
+				texts, _, err = readAll(s)
+			}
+			if len(texts) != tt.wantTokens {
+				t.Errorf("got %d tokens before the error, want %d", len(texts), tt.wantTokens)
+			}
+			if !errors.Is(err, openai.ErrIncomplete) {
+				t.Errorf("err = %v, want openai.ErrIncomplete", err)
+			}
+			if got := errors.Is(err, router.ErrTruncated); got != tt.wantTruncated {
+				t.Errorf("errors.Is(%v, router.ErrTruncated) = %v, want %v", err, got, tt.wantTruncated)
+			}
+		})
+	}
+}
+
 // TestNoRetryAfterRequestSent: a connection closed before any response
 // byte, but after the server read the request, is not retried: the
 // request reached the server, which may be generating. (Retries of
 // connections that could not be made: TestRetryConnectionRefused.)
 func TestNoRetryAfterRequestSent(t *testing.T) {
-	srv := newServer(t, llmtest.Behavior{})
-	srv.Script(llmtest.Behavior{Fault: llmtest.Hangup}, llmtest.Behavior{Fault: llmtest.Hangup})
+	srv := newServer(t, openaitest.Behavior{})
+	srv.Script(openaitest.Behavior{Fault: openaitest.Hangup}, openaitest.Behavior{Fault: openaitest.Hangup})
 	m := newModel(t, srv, openai.Options{RetryBackoff: time.Millisecond})
 	if _, err := m.Stream(context.Background(), router.Request{}); err == nil || errors.Is(err, router.ErrSaturated) {
 		t.Errorf("err = %v, want a transport error", err)
@@ -293,7 +335,7 @@ func TestNoRetryAfterRequestSent(t *testing.T) {
 		t.Errorf("server saw %d requests, want 1", n)
 	}
 
-	srv.Script(llmtest.Behavior{Fault: llmtest.Hangup})
+	srv.Script(openaitest.Behavior{Fault: openaitest.Hangup})
 	m2 := newModel(t, srv, openai.Options{DisableRetries: true})
 	if _, err := m2.Stream(context.Background(), router.Request{}); err == nil || errors.Is(err, router.ErrSaturated) {
 		t.Errorf("with retries disabled: err = %v, want a transport error", err)
@@ -304,7 +346,7 @@ func TestNoRetryAfterRequestSent(t *testing.T) {
 // response headers is not retried (a response byte has arrived, so the
 // server may be generating already), for Stream and Generate.
 func TestNoRetryAfterResponseByte(t *testing.T) {
-	srv := newServer(t, llmtest.Behavior{Fault: llmtest.PartialHeader})
+	srv := newServer(t, openaitest.Behavior{Fault: openaitest.PartialHeader})
 	m := newModel(t, srv, openai.Options{RetryBackoff: time.Millisecond, MaxRetries: 3})
 	if _, err := m.Stream(context.Background(), router.Request{}); err == nil || errors.Is(err, router.ErrSaturated) {
 		t.Errorf("Stream: err = %v, want a transport error", err)
@@ -323,7 +365,7 @@ func TestNoRetryAfterResponseByte(t *testing.T) {
 // TestCloseAfterDoneDoesNotHang: a server that sends [DONE] but never ends
 // the response body cannot make Close block.
 func TestCloseAfterDoneDoesNotHang(t *testing.T) {
-	srv := newServer(t, llmtest.Behavior{Tokens: []string{"ok"}, Fault: llmtest.HoldAfterDone})
+	srv := newServer(t, openaitest.Behavior{Tokens: []string{"ok"}, Fault: openaitest.HoldAfterDone})
 	m := newModel(t, srv, openai.Options{})
 	s, err := m.Stream(context.Background(), router.Request{})
 	if err != nil {
@@ -349,7 +391,7 @@ func TestCloseAfterDoneDoesNotHang(t *testing.T) {
 }
 
 func TestCancelReachesServer(t *testing.T) {
-	srv := newServer(t, llmtest.Behavior{Tokens: llmtest.Words(5), Fault: llmtest.Stall, FaultAfter: 1})
+	srv := newServer(t, openaitest.Behavior{Tokens: openaitest.Words(5), Fault: openaitest.Stall, FaultAfter: 1})
 	m := newModel(t, srv, openai.Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	s, err := m.Stream(ctx, router.Request{})
@@ -371,13 +413,13 @@ func TestCancelReachesServer(t *testing.T) {
 	s.Close()
 	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer wcancel()
-	if err := srv.WaitFor(wctx, func(st llmtest.Stats) bool { return st.Cancelled == 1 && st.InFlight == 0 }); err != nil {
+	if err := srv.WaitFor(wctx, func(st openaitest.Stats) bool { return st.Cancelled == 1 && st.InFlight == 0 }); err != nil {
 		t.Error(err)
 	}
 }
 
 func TestTimeout(t *testing.T) {
-	srv := newServer(t, llmtest.Behavior{HeaderDelay: time.Minute})
+	srv := newServer(t, openaitest.Behavior{HeaderDelay: time.Minute})
 	m := newModel(t, srv, openai.Options{Timeout: 20 * time.Millisecond})
 	start := time.Now()
 	_, err := m.Stream(context.Background(), router.Request{})
@@ -390,7 +432,7 @@ func TestTimeout(t *testing.T) {
 }
 
 func TestKeepAlive(t *testing.T) {
-	srv := newServer(t, llmtest.Behavior{Tokens: llmtest.Words(10)})
+	srv := newServer(t, openaitest.Behavior{Tokens: openaitest.Words(10)})
 	m := newModel(t, srv, openai.Options{})
 	for range 20 {
 		s, err := m.Stream(context.Background(), router.Request{})
@@ -423,7 +465,7 @@ func TestNewValidates(t *testing.T) {
 }
 
 func TestClosed(t *testing.T) {
-	srv := newServer(t, llmtest.Behavior{})
+	srv := newServer(t, openaitest.Behavior{})
 	m := newModel(t, srv, openai.Options{})
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
@@ -443,7 +485,7 @@ func TestConformance(t *testing.T) {
 	}{{"chat", openai.Chat}, {"completions", openai.Completions}} {
 		t.Run(ep.name, func(t *testing.T) {
 			routertest.TestModel(t, func(t *testing.T, line string, tokenDelay time.Duration) router.Model {
-				srv := newServer(t, llmtest.Behavior{Tokens: routertest.Words(line), TokenDelay: tokenDelay})
+				srv := newServer(t, openaitest.Behavior{Tokens: routertest.Words(line), TokenDelay: tokenDelay})
 				return newModel(t, srv, openai.Options{Endpoint: ep.e, Model: "m"})
 			})
 		})

@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bodybroker/sdk/internal/llmtest"
 	"github.com/bodybroker/sdk/router"
 	"github.com/bodybroker/sdk/router/openai"
+	"github.com/bodybroker/sdk/router/openai/openaitest"
 )
 
 // fixedServer answers every request with status, Content-Type ct (none
@@ -66,7 +66,7 @@ func newModelAt(t testing.TB, url string, o openai.Options) *openai.Model {
 // request once: a timeout is never retried (the server may be working on
 // it).
 func TestNoRetryOnHeaderTimeout(t *testing.T) {
-	srv := newServer(t, llmtest.Behavior{HeaderDelay: time.Minute})
+	srv := newServer(t, openaitest.Behavior{HeaderDelay: time.Minute})
 	m := newModel(t, srv, openai.Options{ResponseHeaderTimeout: 50 * time.Millisecond, MaxRetries: 3, RetryBackoff: time.Millisecond})
 	for _, call := range []string{"Stream", "Generate"} {
 		var err error
@@ -81,7 +81,7 @@ func TestNoRetryOnHeaderTimeout(t *testing.T) {
 	}
 	wctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := srv.WaitFor(wctx, func(st llmtest.Stats) bool { return st.InFlight == 0 }); err != nil {
+	if err := srv.WaitFor(wctx, func(st openaitest.Stats) bool { return st.InFlight == 0 }); err != nil {
 		t.Fatal(err)
 	}
 	if n := srv.Stats().Requests; n != 2 {
@@ -105,7 +105,7 @@ func refusedAddr(t testing.TB) string {
 // retried (the request provably never reached a server), up to
 // MaxRetries times.
 func TestRetryConnectionRefused(t *testing.T) {
-	srv := newServer(t, llmtest.Behavior{})
+	srv := newServer(t, openaitest.Behavior{})
 	refused := refusedAddr(t)
 	var dials atomic.Int64
 	refuseFirst := func(n int64) *http.Client {
@@ -205,7 +205,7 @@ func retryAfterOf(se *router.SaturatedError) time.Duration {
 }
 
 // TestHTMLBodyIsMalformed: a 200 that is not an event stream (a proxy's
-// HTML page) is ErrMalformed, not ErrTruncated, with or without a
+// HTML page) is ErrMalformed, not ErrIncomplete, with or without a
 // Content-Type.
 func TestHTMLBodyIsMalformed(t *testing.T) {
 	const page = "<!DOCTYPE html>\n<html><body>Welcome to nginx!</body></html>\n"
@@ -217,7 +217,7 @@ func TestHTMLBodyIsMalformed(t *testing.T) {
 			if err == nil {
 				_, _, err = readAll(s)
 			}
-			if !errors.Is(err, openai.ErrMalformed) || errors.Is(err, openai.ErrTruncated) {
+			if !errors.Is(err, openai.ErrMalformed) || errors.Is(err, openai.ErrIncomplete) {
 				t.Errorf("err = %v, want ErrMalformed", err)
 			}
 			if _, err := m.Generate(context.Background(), router.Request{}); !errors.Is(err, openai.ErrMalformed) {

@@ -1,38 +1,12 @@
-// Package llmtest is an OpenAI-compatible test server (loopback httptest)
-// with controllable latency and faults, for tests of router/openai, the
-// router and the dialogue service.
-//
-// # Usage
-//
-//	srv := llmtest.NewServer(llmtest.Behavior{TTFT: 20 * time.Millisecond, Tokens: llmtest.Words(50)})
-//	defer srv.Close()
-//	// point a client at srv.URL + "/v1"
-//
-// The server serves POST /v1/chat/completions and POST /v1/completions,
-// streaming (SSE "data:" lines ending with "data: [DONE]", usage in a last
-// chunk with empty choices when stream_options.include_usage is set) or not.
-// What it does for each request is a [Behavior]: set one for all requests
-// with [Server.SetBehavior], a sequence with [Server.Script], or a function
-// of the request with [Server.SetHandler]. Faults: HTTP errors with an
-// OpenAI error body (429 and 503 with Retry-After), connection drops
-// mid-stream, stalls, error payloads and malformed chunks mid-stream, a
-// delay before the response headers.
-//
-// Every request is recorded ([Server.Requests]), and [Server.Stats] counts
-// requests in flight and the ones the client abandoned (client
-// cancellation is observed through the request context), so tests can
-// assert that a cancelled or losing request really was cancelled on the
-// wire. [Server.WaitFor] polls a condition on the stats.
-//
-// # Concurrency
-//
-// All methods are safe for concurrent use. Close unblocks stalled handlers.
-package llmtest
+package openaitest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -151,9 +125,23 @@ type Stats struct {
 	Cancelled   int64 // requests the client abandoned before the end
 	Faults      int64 // responses that ended with an injected fault or error status
 	Connections int64 // TCP connections accepted
+	Unrecorded  int64 // requests served but not kept for Requests: recording disabled or full
 }
 
-// Server is an OpenAI-compatible test server on a loopback port.
+// Limits, in bytes, that keep a long-running server (a demo, an example
+// left running) from growing without end.
+const (
+	// MaxRequestBytes is the largest request body the server reads; a
+	// larger one is answered with HTTP 413 and an OpenAI error body.
+	MaxRequestBytes = 4 << 20
+	// MaxRecordedBytes bounds what [Server.Requests] keeps: the first
+	// requests whose bodies and headers add up to at most this many bytes.
+	// Later requests are served and counted (Stats.Unrecorded) but not
+	// kept.
+	MaxRecordedBytes = 8 << 20
+)
+
+// Server is an OpenAI-compatible stand-in model server on a loopback port.
 type Server struct {
 	// URL is the server's base URL (http://127.0.0.1:port), without /v1.
 	URL string
@@ -166,14 +154,19 @@ type Server struct {
 	handler func(Request) Behavior
 	script  []Behavior
 	reqs    []Request
-	record  bool
+	record  bool  // false after DisableRecording or once full
+	kept    int64 // bytes of the requests in reqs
 
-	requests, inflight, maxInflight, completed, cancelled, faults, conns atomic.Int64
+	maxRequest, maxRecorded int64 // MaxRequestBytes, MaxRecordedBytes; tests lower them
+
+	requests, inflight, maxInflight, completed, cancelled, faults, conns, unrecorded atomic.Int64
 }
 
-// NewServer starts a server that answers every request with b.
+// NewServer starts a server on a loopback port that answers every request
+// with b. Like httptest.NewServer, it panics if it cannot listen. The
+// caller must call [Server.Close].
 func NewServer(b Behavior) *Server {
-	s := &Server{done: make(chan struct{}), record: true}
+	s := &Server{done: make(chan struct{}), record: true, maxRequest: MaxRequestBytes, maxRecorded: MaxRecordedBytes}
 	s.SetBehavior(b)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/chat/completions", s.serve)
@@ -218,7 +211,9 @@ func (s *Server) DisableRecording() {
 	s.mu.Unlock()
 }
 
-// Requests returns the requests received so far, in arrival order.
+// Requests returns the requests received so far, in arrival order: the
+// first ones, up to [MaxRecordedBytes], unless recording was disabled.
+// Requests refused as malformed or too large are not among them.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -235,6 +230,7 @@ func (s *Server) Stats() Stats {
 		Cancelled:   s.cancelled.Load(),
 		Faults:      s.faults.Load(),
 		Connections: s.conns.Load(),
+		Unrecorded:  s.unrecorded.Load(),
 	}
 }
 
@@ -248,7 +244,7 @@ func (s *Server) WaitFor(ctx context.Context, cond func(Stats) bool) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("llmtest: condition not met: %w (stats %+v)", ctx.Err(), s.Stats())
+			return fmt.Errorf("openaitest: condition not met: %w (stats %+v)", ctx.Err(), s.Stats())
 		case <-t.C:
 		}
 	}
@@ -293,8 +289,20 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
+	s.mu.Lock()
+	maxRequest := s.maxRequest
+	s.mu.Unlock()
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequest))
+	if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+		s.faults.Add(1)
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", mbe.Limit), 0)
+		return
+	}
 	var wr wireRequest
-	if err := json.NewDecoder(r.Body).Decode(&wr); err != nil {
+	if err == nil {
+		err = json.NewDecoder(bytes.NewReader(body)).Decode(&wr)
+	}
+	if err != nil {
 		s.faults.Add(1)
 		writeError(w, http.StatusBadRequest, "invalid JSON: "+err.Error(), 0)
 		return
@@ -327,8 +335,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	} else {
 		b = s.handler(req)
 	}
-	if s.record {
+	if cost := int64(len(body)) + headerBytes(r.Header); s.record && s.kept+cost <= s.maxRecorded {
 		s.reqs = append(s.reqs, req)
+		s.kept += cost
+	} else {
+		s.record = false // keep a prefix of the arrivals
+		s.unrecorded.Add(1)
 	}
 	s.mu.Unlock()
 
@@ -437,7 +449,7 @@ func (s *Server) unary(ctx context.Context, w http.ResponseWriter, b Behavior, c
 		choice["text"] = text
 	}
 	body, _ := json.Marshal(map[string]any{
-		"id": "cmpl-llmtest", "object": obj, "created": 0, "model": model,
+		"id": "cmpl-openaitest", "object": obj, "created": 0, "model": model,
 		"choices": []any{choice},
 		"usage":   map[string]int{"prompt_tokens": prompt, "completion_tokens": len(tokens), "total_tokens": prompt + len(tokens)},
 	})
@@ -455,11 +467,11 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, b Behavior, 
 	model, _ := json.Marshal(req.Model)
 	var prefix, mid, suffix string
 	if chat {
-		prefix = `data: {"id":"chatcmpl-llmtest","object":"chat.completion.chunk","created":0,"model":` + string(model) + `,"choices":[{"index":0,"delta":{"content":`
+		prefix = `data: {"id":"chatcmpl-openaitest","object":"chat.completion.chunk","created":0,"model":` + string(model) + `,"choices":[{"index":0,"delta":{"content":`
 		mid = `},"finish_reason":`
 		suffix = "}]}\n\n"
 	} else {
-		prefix = `data: {"id":"cmpl-llmtest","object":"text_completion","created":0,"model":` + string(model) + `,"choices":[{"index":0,"text":`
+		prefix = `data: {"id":"cmpl-openaitest","object":"text_completion","created":0,"model":` + string(model) + `,"choices":[{"index":0,"text":`
 		mid = `,"finish_reason":`
 		suffix = "}]}\n\n"
 	}
@@ -474,7 +486,7 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, b Behavior, 
 	}
 	if chat {
 		// vLLM's first chunk carries the role and no content.
-		buf = append(buf[:0], `data: {"id":"chatcmpl-llmtest","object":"chat.completion.chunk","created":0,"model":`...)
+		buf = append(buf[:0], `data: {"id":"chatcmpl-openaitest","object":"chat.completion.chunk","created":0,"model":`...)
 		buf = append(buf, model...)
 		buf = append(buf, `,"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}`+"\n\n"...)
 		if !write(buf) {
@@ -497,7 +509,7 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, b Behavior, 
 			}
 			return true
 		case StreamError:
-			write([]byte(`data: {"error":{"object":"error","message":"llmtest: injected generation failure","type":"InternalServerError","param":null,"code":500}}` + "\n\ndata: [DONE]\n\n"))
+			write([]byte(`data: {"error":{"object":"error","message":"openaitest: injected generation failure","type":"InternalServerError","param":null,"code":500}}` + "\n\ndata: [DONE]\n\n"))
 			return true
 		case Malformed:
 			return !write([]byte("data: {\"choices\": [{\"delta\": \n\n"))
@@ -542,7 +554,7 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, b Behavior, 
 		if chat {
 			obj = "chat.completion.chunk"
 		}
-		buf = fmt.Appendf(buf[:0], `data: {"id":"cmpl-llmtest","object":%q,"created":0,"model":%s,"choices":[],"usage":{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}}`+"\n\n",
+		buf = fmt.Appendf(buf[:0], `data: {"id":"cmpl-openaitest","object":%q,"created":0,"model":%s,"choices":[],"usage":{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}}`+"\n\n",
 			obj, model, prompt, len(tokens), prompt+len(tokens))
 		if !write(buf) {
 			return
@@ -563,6 +575,17 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, b Behavior, 
 		case <-s.done:
 		}
 	}
+}
+
+func headerBytes(h http.Header) int64 {
+	var n int
+	for k, vs := range h {
+		n += len(k)
+		for _, v := range vs {
+			n += len(v)
+		}
+	}
+	return int64(n)
 }
 
 // writeError writes an OpenAI-style error body.
