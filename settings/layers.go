@@ -199,7 +199,6 @@ func clampTo(v any, lo, hi float64) (any, bool) {
 	return v, false
 }
 
-
 // Rev returns the stored revision of key (0 when the player never set
 // it): what a client sends back as Change.IfRev.
 func (r *Resolved) Rev(key string) int64 { return r.revs[key] }
