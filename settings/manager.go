@@ -90,6 +90,7 @@ type Manager struct {
 	closed   bool
 	previews map[string]*preview // by player
 	stats    Stats
+	expiring sync.WaitGroup // preview timers' callbacks in flight; Close waits
 
 	subMu sync.Mutex
 	subs  map[*Subscription]struct{}
@@ -652,7 +653,8 @@ func (m *Manager) notify(ctx context.Context, c Changed) {
 }
 
 // Close stops every preview timer (open previews are dropped: their
-// values were never stored) and closes every Subscription. It is
+// values were never stored), waits for a timeout revert in progress, and
+// closes every Subscription. It is
 // idempotent; later calls return ErrClosed, as do other methods.
 func (m *Manager) Close() error {
 	m.mu.Lock()
@@ -666,6 +668,7 @@ func (m *Manager) Close() error {
 		delete(m.previews, p)
 	}
 	m.mu.Unlock()
+	m.expiring.Wait() // a timer that fired before Stop finds the preview gone
 	m.subMu.Lock()
 	for s := range m.subs {
 		s.closeLocked()

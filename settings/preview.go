@@ -179,6 +179,14 @@ func (m *Manager) Revert(ctx context.Context, player, id string) error {
 // expire reverts a preview whose timeout passed; it runs on the
 // preview's timer.
 func (m *Manager) expire(player, id string) {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return
+	}
+	m.expiring.Add(1)
+	m.mu.Unlock()
+	defer m.expiring.Done()
 	unlock := m.lock(player)
 	defer unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
