@@ -32,6 +32,17 @@ func (l Layer) String() string {
 // MarshalText encodes the layer's name.
 func (l Layer) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
 
+// UnmarshalText decodes a layer's name.
+func (l *Layer) UnmarshalText(b []byte) error {
+	for i, n := range layerNames {
+		if n == string(b) {
+			*l = Layer(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: unknown layer %q", ErrMalformed, b)
+}
+
 // ConflictPolicy says how a write based on a stale revision of a key is
 // resolved. The zero value is ConflictReject.
 type ConflictPolicy uint8

@@ -54,6 +54,9 @@ func normalize(s *Setting, v any) (any, error) {
 			if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
 				return i, nil
 			}
+			if f, err := n.Float64(); err == nil {
+				return normalize(s, f)
+			}
 		}
 	case Float:
 		switch n := v.(type) {
