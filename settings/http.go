@@ -74,7 +74,9 @@ var ErrUnauthenticated = errors.New("settings: unauthenticated")
 // wrong_type, out_of_range, not_allowed, binding_conflict, server_only,
 // too_large), unauthenticated 401, not_found 404 (no such preview),
 // conflict 409, too_large 413, resource_exhausted 429 (too many
-// previews), unavailable 503 (closed), internal 500 (message withheld).
+// previews), unavailable 503 (closed), internal 500 (message withheld);
+// routing errors too: an unknown path is not_found 404, another method
+// unimplemented 405 with an Allow header.
 // Request bodies are read up to HandlerOptions.MaxBodyBytes. A nil
 // Authenticate panics here rather than on the first request.
 func (m *Manager) Handler(o HandlerOptions) http.Handler {
@@ -97,6 +99,20 @@ func (m *Manager) Handler(o HandlerOptions) http.Handler {
 	mux.HandleFunc("POST "+PathPreviewID, h.auth(h.preview))
 	mux.HandleFunc("POST "+PathConfirm, h.auth(h.confirm))
 	mux.HandleFunc("POST "+PathRevert, h.auth(h.revert))
+	// Routing errors answer the same JSON as every other error, not
+	// net/http's plain text.
+	for path, allow := range map[string]string{
+		PathSettings: "GET, PATCH", PathExplain: "GET", PathReset: "POST",
+		PathPreview: "POST", PathPreviewID: "POST", PathConfirm: "POST", PathRevert: "POST",
+	} {
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			writeJSON(w, http.StatusMethodNotAllowed, HTTPError{Code: "unimplemented", Message: "method " + r.Method + " not allowed; use " + allow})
+		})
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, HTTPError{Code: "not_found", Message: "no such path"})
+	})
 	return mux
 }
 

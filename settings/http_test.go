@@ -117,6 +117,8 @@ func TestHTTPErrors(t *testing.T) {
 		{"no preview", "POST", "/settings/preview/nope/confirm", "tok-p1", "", 404, "not_found"},
 		{"bad timeout", "POST", "/settings/preview", "tok-p1", `{"timeout":"1h"}`, 400, "invalid_argument"},
 		{"unknown explain", "GET", "/settings/explain/x.y", "tok-p1", "", 400, "invalid_argument"},
+		{"unknown path", "GET", "/nope", "tok-p1", "", 404, "not_found"},
+		{"wrong method", "DELETE", "/settings", "tok-p1", "", 405, "unimplemented"},
 	} {
 		var e settings.HTTPError
 		if code := call(t, srv, tc.method, tc.path, tc.token, tc.body, &e); code != tc.status || e.Code != tc.code {
