@@ -257,18 +257,29 @@ func (m *Manager) load(ctx context.Context, player string) (Snapshot, error) {
 	if snap.Schema >= m.schema.version || len(snap.Entries) == 0 {
 		return snap, nil
 	}
-	writes, err := MigrateEntries(m.schema, snap)
-	if err != nil {
-		return Snapshot{}, err
+	for attempt := 0; ; attempt++ {
+		writes, err := MigrateEntries(m.schema, snap)
+		if err != nil {
+			return Snapshot{}, err
+		}
+		next, err := m.store.Apply(ctx, player, m.schema.version, writes)
+		if errors.Is(err, ErrConflict) && attempt < 2 {
+			// Another server wrote meanwhile (perhaps migrating the same
+			// document): read again and migrate what is there, if needed.
+			if snap, err = m.store.Load(ctx, player); err != nil {
+				return Snapshot{}, fmt.Errorf("settings: load %s: %w", player, err)
+			}
+			if snap.Schema >= m.schema.version {
+				return snap, nil
+			}
+			continue
+		}
+		if err != nil {
+			return Snapshot{}, fmt.Errorf("settings: store migrated %s: %w", player, err)
+		}
+		m.count(func(s *Stats) { s.Migrated++ })
+		return next, nil
 	}
-	next, err := m.store.Apply(ctx, player, m.schema.version, writes)
-	if err != nil {
-		return Snapshot{}, fmt.Errorf("settings: store migrated %s: %w", player, err)
-	}
-	m.mu.Lock()
-	m.stats.Migrated++
-	m.mu.Unlock()
-	return next, nil
 }
 
 // MigrateEntries runs the schema's migrations over a snapshot of an older

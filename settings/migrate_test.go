@@ -264,3 +264,72 @@ func TestConcurrentDevicesMerge(t *testing.T) {
 		}
 	}
 }
+
+// racingStore lets another server migrate the same document between
+// the Manager's Load and its Apply.
+type racingStore struct {
+	settings.MemoryStore
+	once func()
+}
+
+func (s *racingStore) Apply(ctx context.Context, player string, schema int, ws []settings.Write) (settings.Snapshot, error) {
+	if f := s.once; f != nil {
+		s.once = nil
+		f()
+	}
+	return s.MemoryStore.Apply(ctx, player, schema, ws)
+}
+
+func TestConcurrentMigrationRetries(t *testing.T) {
+	ctx := context.Background()
+	store := &racingStore{}
+	if _, err := store.MemoryStore.Apply(ctx, "p1", 1, []settings.Write{{Key: "video.quality", Value: json.RawMessage(`1`)}}); err != nil {
+		t.Fatal(err)
+	}
+	other := newManager(t, settings.Options{Store: &store.MemoryStore})
+	store.once = func() {
+		if _, err := other.Get(ctx, "p1", settings.Target{}); err != nil {
+			t.Error(err)
+		}
+	}
+	m := newManager(t, settings.Options{Store: store})
+	r, err := m.Get(ctx, "p1", settings.Target{})
+	if err != nil {
+		t.Fatalf("Get racing another server's migration: %v", err)
+	}
+	if v, _ := r.Value("video.textures"); v != int64(1) {
+		t.Errorf("video.textures %v, want the preset 1", v)
+	}
+}
+
+func TestExtendSchema(t *testing.T) {
+	s, err := settings.Builtin().Extend(3, []settings.Setting{
+		{Key: "studio.crosshair", Type: settings.String, Default: "dot", Since: 3,
+			Choices: []settings.Choice{{Value: "dot", Label: "Dot"}, {Value: "cross", Label: "Cross"}}},
+	}, map[int]settings.Migration{2: func(map[string]any) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newManager(t, settings.Options{Schema: s})
+	if _, err := m.Set(context.Background(), "p1", []settings.Change{{Key: "studio.crosshair", Value: "cross"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Set(context.Background(), "p1", []settings.Change{{Key: "studio.crosshair", Value: "circle"}}); !errors.Is(err, settings.ErrNotAllowed) {
+		t.Errorf("circle: %v, want ErrNotAllowed", err)
+	}
+	for name, tc := range map[string]struct {
+		v  int
+		ss []settings.Setting
+		ms map[int]settings.Migration
+	}{
+		"duplicate":      {3, []settings.Setting{{Key: "audio.music", Type: settings.Float, Default: 0.5, Since: 3}}, map[int]settings.Migration{2: func(map[string]any) error { return nil }}},
+		"no migration":   {3, []settings.Setting{{Key: "studio.x", Type: settings.Bool, Default: false, Since: 3}}, nil},
+		"bad default":    {2, []settings.Setting{{Key: "studio.x", Type: settings.Int, Default: 9, Min: 0, Max: 1, HasRange: true, Since: 2}}, nil},
+		"bad key":        {2, []settings.Setting{{Key: "Studio X", Type: settings.Bool, Default: false, Since: 2}}, nil},
+		"since too late": {2, []settings.Setting{{Key: "studio.x", Type: settings.Bool, Default: false, Since: 5}}, nil},
+	} {
+		if _, err := settings.Builtin().Extend(tc.v, tc.ss, tc.ms); !errors.Is(err, settings.ErrInvalidSchema) {
+			t.Errorf("%s: %v, want ErrInvalidSchema", name, err)
+		}
+	}
+}
