@@ -13,6 +13,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -374,6 +375,10 @@ func (m *Manager) validateChanges(changes []Change, server bool) (map[string]any
 	var probs []Problem
 	size := 0
 	for _, c := range changes {
+		if _, dup := in[c.Key]; dup {
+			probs = append(probs, Problem{Key: c.Key, Reason: "changed twice in one write", Err: ErrNotAllowed})
+			continue
+		}
 		b, err := json.Marshal(c.Value)
 		if err != nil {
 			probs = append(probs, Problem{Key: c.Key, Reason: "value cannot be encoded", Err: ErrWrongType})
@@ -395,20 +400,10 @@ func (m *Manager) validateChanges(changes []Change, server bool) (map[string]any
 		probs = append(probs, ve.Problems...)
 	}
 	if probs != nil {
-		slices.SortStableFunc(probs, func(a, b Problem) int { return cmpString(a.Key, b.Key) })
+		slices.SortStableFunc(probs, func(a, b Problem) int { return strings.Compare(a.Key, b.Key) })
 		return nil, &ValidationError{Problems: probs}
 	}
 	return out, nil
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Set validates a client's changes and stores them atomically. Every

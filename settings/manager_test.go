@@ -68,6 +68,8 @@ func TestSetValidatesEveryKey(t *testing.T) {
 		{Key: "controls.bindings", Value: map[string]any{"jump": "Space", "fire": "Space"}},
 		{Key: "gameplay.language", Value: "en-US-x-pirate"},
 		{Key: "audio.music", Value: 0.5}, // valid, but the write is all or nothing
+		{Key: "audio.voice", Value: 0.5},
+		{Key: "audio.voice", Value: 0.6},
 	})
 	var ve *settings.ValidationError
 	if !errors.As(err, &ve) {
@@ -81,6 +83,7 @@ func TestSetValidatesEveryKey(t *testing.T) {
 		"audio.master": settings.ErrOutOfRange, "video.vsync": settings.ErrWrongType,
 		"video.resolution": settings.ErrNotAllowed, "no.such": settings.ErrUnknownKey,
 		"controls.bindings": settings.ErrBindingConflict, "gameplay.language": settings.ErrNotAllowed,
+		"audio.voice": settings.ErrNotAllowed, // changed twice
 	}
 	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b error) bool { return a == b })); diff != "" {
 		t.Errorf("problems (-want +got):\n%s\n%v", diff, err)
