@@ -1,5 +1,7 @@
 package settings
 
+import "slices"
+
 // BuiltinVersion is the version of the [Builtin] schema.
 //
 // Version 1 is the original SaveGame's settings, with their keys,
@@ -18,9 +20,11 @@ var scalabilityChoices = []Choice{
 	{int64(0), "Low"}, {int64(1), "Medium"}, {int64(2), "High"}, {int64(3), "Epic"}, {int64(4), "Cinematic"},
 }
 
-// ScalabilityGroups lists the video scalability keys the quality preset
+// ScalabilityGroups returns the video scalability keys the quality preset
 // (video.quality) expands to, in UE5's order.
-var ScalabilityGroups = []string{
+func ScalabilityGroups() []string { return slices.Clone(scalabilityGroups) }
+
+var scalabilityGroups = []string{
 	"video.view_distance", "video.anti_aliasing", "video.shadows", "video.post_processing",
 	"video.textures", "video.effects", "video.foliage", "video.shading",
 }
@@ -72,7 +76,7 @@ var builtinSettings = func() []Setting {
 		{Key: "video.frame_rate_limit", Type: Int, Default: int64(60), Min: 0, Max: 360, HasRange: true, Units: "fps",
 			Tags: []Tag{TagLocal}, Since: 1, Doc: "frame-rate cap; 0 means uncapped"},
 	}
-	for _, k := range ScalabilityGroups {
+	for _, k := range scalabilityGroups {
 		ss = append(ss, scalability(k))
 	}
 	ss = append(ss,
@@ -129,7 +133,7 @@ func migrateV1(values map[string]any) error {
 	if !ok || f != float64(int64(f)) || f < 0 || f > 3 {
 		return nil // invalid in version 1 too: resolving ignores it, the groups keep their defaults
 	}
-	for _, k := range ScalabilityGroups {
+	for _, k := range scalabilityGroups {
 		if _, set := values[k]; !set {
 			values[k] = f
 		}

@@ -65,7 +65,7 @@ func ExportINI(r *Resolved) []byte {
 		fmt.Fprintf(&b, "FrameRateLimit=%.6f\n", float64(v))
 	}
 	b.WriteString("Version=5\n\n[ScalabilityGroups]\nsg.ResolutionQuality=100\n")
-	for _, k := range ScalabilityGroups {
+	for _, k := range scalabilityGroups {
 		if v, ok := get(k).(int64); ok {
 			done[k] = true
 			fmt.Fprintf(&b, "%s=%d\n", ueScalability[k], v)

@@ -35,7 +35,8 @@ type Caller struct {
 	Service bool
 }
 
-// HandlerOptions configures [Manager.Handler]. Authenticate is required.
+// HandlerOptions configures [Manager.Handler]. Authenticate is required;
+// the other zero values mean the documented defaults.
 type HandlerOptions struct {
 	// Authenticate identifies the caller from the bearer token of the
 	// request's "Authorization: Bearer <token>" header. It returns an

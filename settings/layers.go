@@ -105,7 +105,7 @@ type Explanation struct {
 }
 
 // Resolved is the effective settings of one player for one Target. It is
-// immutable and safe for concurrent use.
+// immutable and safe for concurrent use; the zero value has no keys.
 type Resolved struct {
 	values  map[string]any
 	explain map[string]*Explanation

@@ -259,7 +259,7 @@ func (m *Manager) load(ctx context.Context, player string) (Snapshot, error) {
 		return snap, nil
 	}
 	for attempt := 0; ; attempt++ {
-		writes, err := MigrateEntries(m.schema, snap)
+		writes, err := migrateEntries(m.schema, snap)
 		if err != nil {
 			return Snapshot{}, err
 		}
@@ -283,12 +283,12 @@ func (m *Manager) load(ctx context.Context, player string) (Snapshot, error) {
 	}
 }
 
-// MigrateEntries runs the schema's migrations over a snapshot of an older
+// migrateEntries runs the schema's migrations over a snapshot of an older
 // version (0 counts as 1) and returns the writes that bring it to the
 // current version: changed and added keys, deletions, each conditional on
 // the revision in snap. Keys the migrations do not touch, known or not,
 // are left alone.
-func MigrateEntries(s *Schema, snap Snapshot) ([]Write, error) {
+func migrateEntries(s *Schema, snap Snapshot) ([]Write, error) {
 	values := make(map[string]any, len(snap.Entries))
 	for k, e := range snap.Entries {
 		var v any
@@ -466,7 +466,7 @@ func (m *Manager) expandPreset(values map[string]any, revs map[string]int64) {
 	if !ok {
 		return
 	}
-	for _, k := range ScalabilityGroups {
+	for _, k := range scalabilityGroups {
 		if _, known := m.schema.byKey[k]; !known {
 			continue
 		}

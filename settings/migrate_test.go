@@ -103,7 +103,7 @@ func TestMigrationProperties(t *testing.T) {
 		// The quality preset reaches every scalability group the player
 		// had not set.
 		if q, ok := stored["video.quality"]; ok {
-			for _, g := range settings.ScalabilityGroups {
+			for _, g := range settings.ScalabilityGroups() {
 				if got[g] != q {
 					t.Fatalf("case %d: %s = %v, want the preset %v", i, g, got[g], q)
 				}

@@ -78,8 +78,9 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Store is a settings.Store on files. It holds no goroutines and needs no
-// closing.
+// Store is a settings.Store on files, safe for concurrent use within one
+// process. It holds no goroutines and needs no closing. The zero value is
+// not usable: create one with New.
 type Store struct {
 	opts  Options
 	seed  maphash.Seed

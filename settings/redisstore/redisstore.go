@@ -48,6 +48,7 @@ type Options struct {
 // Store is a settings.Store on Redis. It is safe for concurrent use by
 // many goroutines and processes; it holds no goroutines and needs no
 // closing (close the client you passed in when you are done with it).
+// The zero value is not usable: create one with New.
 type Store struct {
 	rdb    redis.UniversalClient
 	prefix string
