@@ -91,3 +91,25 @@ func BenchmarkLoad(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/load")
 }
+
+// BenchmarkGetFullProfile: the whole read path of a full profile from its
+// file: read, decode, validate every value, resolve every layer.
+func BenchmarkGetFullProfile(b *testing.B) {
+	s, _ := New(Options{Dir: b.TempDir()})
+	ctx := context.Background()
+	if _, err := s.Apply(ctx, "p1", settings.BuiltinVersion, profileWrites()); err != nil {
+		b.Fatal(err)
+	}
+	m, err := settings.New(settings.Options{Store: s})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.Get(ctx, "p1", settings.Target{Mode: "ranked"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/profile")
+}
