@@ -3,6 +3,7 @@ package settings_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -361,5 +362,33 @@ func TestOptionsValidated(t *testing.T) {
 		if _, err := settings.New(o); !errors.Is(err, settings.ErrInvalidOptions) {
 			t.Errorf("%s: %v, want ErrInvalidOptions", name, err)
 		}
+	}
+}
+
+func TestServerOnlyAndSizeLimits(t *testing.T) {
+	s, err := settings.Builtin().Extend(settings.BuiltinVersion, []settings.Setting{
+		{Key: "studio.ranked_banned", Type: settings.Bool, Default: false, Since: 2, Tags: []settings.Tag{settings.TagServerOnly}},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newManager(t, settings.Options{Schema: s, MaxDocumentBytes: 512})
+	ctx := t.Context()
+	change := []settings.Change{{Key: "studio.ranked_banned", Value: false}}
+	if _, err := m.Set(ctx, "p1", change); !errors.Is(err, settings.ErrServerOnly) {
+		t.Errorf("client write of a server-only key: %v, want ErrServerOnly", err)
+	}
+	if _, err := m.SetServer(ctx, "p1", []settings.Change{{Key: "studio.ranked_banned", Value: true}}); err != nil {
+		t.Errorf("server write: %v", err)
+	}
+	big := map[string]string{}
+	for i := range 40 {
+		big[fmt.Sprintf("action_%02d", i)] = fmt.Sprintf("Key_%02d", i)
+	}
+	if _, err := m.Set(ctx, "p1", []settings.Change{{Key: "controls.bindings", Value: big}}); !errors.Is(err, settings.ErrTooLarge) {
+		t.Errorf("change set over MaxDocumentBytes: %v, want ErrTooLarge", err)
+	}
+	if got := m.Stats().Rejected; got != 2 {
+		t.Errorf("Rejected %d, want 2", got)
 	}
 }
