@@ -57,7 +57,9 @@ var ErrUnauthenticated = errors.New("settings: unauthenticated")
 //   - GET [PathSettings]?platform=&device=&mode=: the caller's resolved
 //     settings as [Exported] (values, display labels, revisions).
 //   - PATCH [PathSettings]: body {"changes":[{"key":…,"value":…,"rev":…}]},
-//     as [Manager.Set]; answers the [Result].
+//     as [Manager.Set]; answers the [Result]. "rev" is the key's revision
+//     from GET's "revs" (absent or 0: the client saw no stored value; -1:
+//     write regardless).
 //   - GET [PathExplain]: the key's [Explanation] (same query as GET).
 //   - POST [PathReset]: body {"groups":[…]} (empty or absent: all);
 //     answers the Result.
