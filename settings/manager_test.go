@@ -392,3 +392,29 @@ func TestServerOnlyAndSizeLimits(t *testing.T) {
 		t.Errorf("Rejected %d, want 2", got)
 	}
 }
+
+// A preview timing out while the Manager closes: Close waits for the
+// revert in flight, and nothing runs after it returns.
+func TestCloseDuringTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m, _ := settings.New(settings.Options{})
+		sub, _ := m.Subscribe(settings.Match{})
+		ctx := context.Background()
+		p, _ := m.Begin(ctx, "p1", time.Second)
+		_ = m.Preview(ctx, "p1", p.ID, map[string]any{"audio.master": 0.1})
+		<-sub.C()
+		done := make(chan struct{})
+		go func() {
+			time.Sleep(time.Second) // wakes with the preview's timer
+			_ = m.Close()
+			close(done)
+		}()
+		<-done
+		synctest.Wait()
+		for c := range sub.C() { // closed by Close; at most the revert
+			if c.Kind != settings.KindReverted {
+				t.Errorf("after Close: %+v", c)
+			}
+		}
+	})
+}
