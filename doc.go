@@ -27,7 +27,8 @@
 //     with history, replay and statistics. Redis Streams and pub/sub
 //     transports in eventbus/redisbus; the conformance suite in
 //     eventbus/eventbustest.
-//   - internal/stats: the streaming latency sketch behind every Stats().
+//   - latency: the one latency summary every Stats() reports (p50 to
+//     p99.9 within 0.78 %), and the streaming sketch behind it.
 //
 // See the README for the two set-up commands, and examples/quickstart for
 // the packages assembled into a server.

@@ -15,7 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
-	"github.com/bodybroker/sdk/internal/stats"
+	"github.com/bodybroker/sdk/latency"
 	"github.com/bodybroker/sdk/router"
 	"github.com/bodybroker/sdk/router/scripted"
 )
@@ -38,7 +38,7 @@ func BenchmarkTTFTAdded(b *testing.B) {
 		Messages: []router.Message{{Role: router.RoleSystem, Content: "You are a guard."}, {Role: router.RoleUser, Content: "Halt?"}}}
 	in := &dialoguev1.StreamSayRequest{Utterance: &dialoguev1.Utterance{NpcId: "guard", Text: "Halt?"}}
 
-	var hd, hg stats.Histogram
+	var hd, hg latency.Histogram
 	b.ReportAllocs()
 	for b.Loop() {
 		t0 := time.Now()

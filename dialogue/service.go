@@ -19,7 +19,7 @@ import (
 
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
 	"github.com/bodybroker/sdk/eventbus"
-	"github.com/bodybroker/sdk/internal/stats"
+	"github.com/bodybroker/sdk/latency"
 	"github.com/bodybroker/sdk/router"
 )
 
@@ -160,7 +160,7 @@ type Service struct {
 
 	requests, fallbacks, interrupted, truncated, clipped, failed, publishErrors, rateLimited atomic.Uint64
 	active                                                                                   atomic.Int64
-	ttft, total                                                                              stats.Histogram
+	ttft, total                                                                              latency.Histogram
 }
 
 // New validates opts and returns a Service.
@@ -316,7 +316,7 @@ type Stats struct {
 	Active int64
 	// TTFT and Total are latency distributions of replies, measured from
 	// the request to the first text and to the end.
-	TTFT, Total stats.Snapshot
+	TTFT, Total latency.Summary
 }
 
 // Stats returns a snapshot of the service's counters.
@@ -331,8 +331,8 @@ func (s *Service) Stats() Stats {
 		PublishErrors: s.publishErrors.Load(),
 		RateLimited:   s.rateLimited.Load(),
 		Active:        s.active.Load(),
-		TTFT:          s.ttft.Snapshot(),
-		Total:         s.total.Snapshot(),
+		TTFT:          s.ttft.Summary(),
+		Total:         s.total.Summary(),
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/bodybroker/sdk/internal/stats"
+	"github.com/bodybroker/sdk/latency"
 )
 
 // MemoryFeatures are the guarantees of the in-process transport.
@@ -45,7 +45,7 @@ type Bus struct {
 	// totals do not shrink when a subscription closes.
 	retiredMu  sync.Mutex
 	retired    SubscriptionStats
-	retiredLat stats.Histogram
+	retiredLat latency.Histogram
 	// Subscriptions removed from subs whose workers have not finished:
 	// Stats still counts them (retiredMu; lock order b.mu, then retiredMu).
 	closing map[*Subscription]struct{}
@@ -86,7 +86,7 @@ type topicState struct {
 	retried      atomic.Uint64
 	deadLettered atomic.Uint64
 	drops        dropCounters
-	lat          atomic.Pointer[stats.Histogram]
+	lat          atomic.Pointer[latency.Histogram]
 
 	// In-memory transport: matching subscriptions and history. mu orders
 	// history appends with subscription changes, so a subscription that
@@ -97,21 +97,21 @@ type topicState struct {
 	hHead int
 }
 
-func (ts *topicState) latency() *stats.Histogram {
+func (ts *topicState) latency() *latency.Histogram {
 	if ts == nil {
 		return &discardHist
 	}
 	if h := ts.lat.Load(); h != nil {
 		return h
 	}
-	h := new(stats.Histogram)
+	h := new(latency.Histogram)
 	if !ts.lat.CompareAndSwap(nil, h) {
 		h = ts.lat.Load()
 	}
 	return h
 }
 
-var discardHist stats.Histogram
+var discardHist latency.Histogram
 
 // New returns a Bus. The zero Options give an in-memory bus.
 func New(opts Options) (*Bus, error) {
@@ -611,7 +611,7 @@ func (b *Bus) stop(ctx context.Context, immediate bool) {
 // include subscriptions that have closed; Subscriptions lists the open ones.
 func (b *Bus) Stats() Stats {
 	st := Stats{Topics: make(map[string]TopicStats)}
-	var all stats.Histogram
+	var all latency.Histogram
 	b.topics.Range(func(k, v any) bool {
 		ts := v.(*topicState)
 		t := TopicStats{
@@ -623,7 +623,7 @@ func (b *Bus) Stats() Stats {
 			Dropped:      ts.drops.snapshot(),
 		}
 		if h := ts.lat.Load(); h != nil {
-			t.Latency = h.Snapshot()
+			t.Latency = h.Summary()
 		}
 		st.Topics[k.(string)] = t
 		st.Published += t.Published
@@ -657,7 +657,7 @@ func (b *Bus) Stats() Stats {
 		st.Dropped.add(ss.Dropped)
 		all.Merge(&s.lat)
 	}
-	st.Latency = all.Snapshot()
+	st.Latency = all.Summary()
 	if b.tr != nil {
 		st.Transport = b.tr.Stats()
 	} else {

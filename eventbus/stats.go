@@ -3,7 +3,7 @@ package eventbus
 import (
 	"sync/atomic"
 
-	"github.com/bodybroker/sdk/internal/stats"
+	"github.com/bodybroker/sdk/latency"
 )
 
 // Drops counts events dropped, by reason. Nothing is dropped without being
@@ -92,7 +92,7 @@ type TopicStats struct {
 	DeadLettered uint64 `json:"dead_lettered"`
 	Dropped      Drops  `json:"dropped"`
 	// Latency is publish → handler call, over all subscriptions.
-	Latency stats.Snapshot `json:"latency"`
+	Latency latency.Summary `json:"latency"`
 }
 
 // SubscriptionStats are the counters of one subscription.
@@ -118,7 +118,7 @@ type SubscriptionStats struct {
 	QueueCapacity int  `json:"queue_capacity"`
 	Lagging       bool `json:"lagging"`
 	// Latency is publish → handler call (first attempt).
-	Latency stats.Snapshot `json:"latency"`
+	Latency latency.Summary `json:"latency"`
 }
 
 // Stats is a point-in-time view of a Bus.
@@ -131,7 +131,7 @@ type Stats struct {
 	Panics       uint64                `json:"panics"`
 	Duplicates   uint64                `json:"duplicates"`
 	Dropped      Drops                 `json:"dropped"`
-	Latency      stats.Snapshot        `json:"latency"`
+	Latency      latency.Summary       `json:"latency"`
 	Topics       map[string]TopicStats `json:"topics"`
 	// Subscriptions lists the open subscriptions, oldest first.
 	Subscriptions []SubscriptionStats `json:"subscriptions"`
@@ -149,7 +149,7 @@ func (s *Subscription) Stats() SubscriptionStats {
 		Panics:       s.panics.Load(),
 		Duplicates:   s.duplicates.Load(),
 		Dropped:      s.drops.snapshot(),
-		Latency:      s.lat.Snapshot(),
+		Latency:      s.lat.Summary(),
 	}
 	st.Received = st.Dropped.Superseded // replaced in place: received, never queued on their own
 	for _, w := range s.workers {

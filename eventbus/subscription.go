@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/bodybroker/sdk/internal/stats"
+	"github.com/bodybroker/sdk/latency"
 )
 
 // Handler handles one event. A nil error acknowledges it; an error makes the
@@ -61,7 +61,7 @@ type Subscription struct {
 	panics       atomic.Uint64
 	duplicates   atomic.Uint64
 	drops        dropCounters
-	lat          stats.Histogram
+	lat          latency.Histogram
 }
 
 type tsubRef struct{ TransportSubscription }

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/bodybroker/sdk/eventbus"
-	"github.com/bodybroker/sdk/internal/stats"
+	"github.com/bodybroker/sdk/latency"
 )
 
 // Secret is a credential (an API key or a webhook signing secret). It
@@ -169,7 +169,7 @@ type Service struct {
 	ranks   map[string]int
 
 	counters counters
-	latency  stats.Histogram
+	latency  latency.Histogram
 
 	codeLimit *codeLimiter
 	codeCache *codeCache
@@ -387,7 +387,7 @@ type Stats struct {
 	EntitlementChanges uint64
 	PublishErrors      uint64
 	// Latency is the time to verify, de-duplicate and sync one event.
-	Latency stats.Snapshot
+	Latency latency.Summary
 }
 
 type counters struct {
@@ -401,7 +401,7 @@ func (s *Service) Stats() Stats {
 		Received: c.received.Load(), Processed: c.processed.Load(), Duplicates: c.duplicates.Load(), InProgress: c.inProgress.Load(),
 		Ignored: c.ignored.Load(), BadSignature: c.badSig.Load(), Malformed: c.malformed.Load(),
 		APIVersionMismatch: c.mismatch.Load(), Failed: c.failed.Load(), FinishErrors: c.finishErrors.Load(), EntitlementChanges: c.changes.Load(),
-		PublishErrors: c.publishErrors.Load(), Latency: s.latency.Snapshot(),
+		PublishErrors: c.publishErrors.Load(), Latency: s.latency.Summary(),
 	}
 }
 

@@ -127,8 +127,8 @@
 //
 // [Router.Stats] returns per-tier and per-replica counts (requests,
 // successes, errors by kind, in flight, queued, fallbacks, tokens in and
-// out) and TTFT, inter-token and total latency quantiles from the
-// internal/stats streaming sketch.
+// out) and TTFT, inter-token and total latency as [latency.Summary] values
+// from one streaming sketch.
 //
 // # Concurrency
 //

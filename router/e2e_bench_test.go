@@ -16,7 +16,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/bodybroker/sdk/internal/stats"
+	"github.com/bodybroker/sdk/latency"
 	"github.com/bodybroker/sdk/router"
 	"github.com/bodybroker/sdk/router/openai"
 	"github.com/bodybroker/sdk/router/openai/openaitest"
@@ -112,7 +112,7 @@ func BenchmarkAddedLatency(b *testing.B) {
 			text = append(text, d.Text...)
 		}
 	}
-	var hh, mh, rh stats.Histogram
+	var hh, mh, rh latency.Histogram
 	b.ReportAllocs()
 	for b.Loop() {
 		t0 := time.Now()
