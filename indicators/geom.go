@@ -30,7 +30,9 @@ func (v Vec3) Len() float64 { return math.Sqrt(v.Dot(v)) }
 // finite reports whether every coordinate is a finite number.
 func (v Vec3) finite() bool { return finite(v.X) && finite(v.Y) && finite(v.Z) }
 
-func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+// finite reports whether f is neither NaN nor infinite (both give NaN for
+// f−f).
+func finite(f float64) bool { return f-f == 0 }
 
 // Color is a straight (not premultiplied) RGBA colour with components in
 // [0, 1], in sRGB. The zero value is transparent black.

@@ -74,6 +74,8 @@ type Placement struct {
 	// Clamped reports that the target is off screen and (X, Y) lies on
 	// the safe area's boundary.
 	Clamped bool
+
+	dx, dy float64 // the direction Angle is computed from, lazily in frames
 }
 
 // Place returns where the indicator for p goes: on the target when it is
@@ -88,12 +90,14 @@ func Place(p Projection, vp Viewport, a Area) (Placement, error) {
 	if err != nil {
 		return Placement{}, err
 	}
-	return place(p, a.Shape, cx, cy, hw, hh), nil
+	pl := place(p, a.Shape, cx, cy, hw, hh)
+	pl.Angle = math.Atan2(pl.dy, pl.dx)
+	return pl, nil
 }
 
 func place(p Projection, shape AreaShape, cx, cy, hw, hh float64) Placement {
 	if p.OnScreen {
-		return Placement{X: p.X, Y: p.Y, Angle: p.Angle(), Region: RegionOnScreen}
+		return Placement{X: p.X, Y: p.Y, Region: RegionOnScreen, dx: p.DirX, dy: p.DirY}
 	}
 	dx, dy := p.DirX, p.DirY
 	if !p.Behind {
@@ -107,10 +111,16 @@ func place(p Projection, shape AreaShape, cx, cy, hw, hh float64) Placement {
 		dy = 1
 	}
 	var t float64
+	ax, ay := dx/hw, dy/hh
 	if shape == Ellipse {
-		t = 1 / math.Sqrt((dx/hw)*(dx/hw)+(dy/hh)*(dy/hh))
+		t = 1 / math.Sqrt(ax*ax+ay*ay)
 	} else {
-		t = 1 / math.Max(math.Abs(dx)/hw, math.Abs(dy)/hh)
+		ax, ay = math.Abs(ax), math.Abs(ay)
+		if ax > ay {
+			t = 1 / ax
+		} else {
+			t = 1 / ay
+		}
 	}
 	x, y := cx+dx*t, cy+dy*t
 	if !finite(x) || !finite(y) { // a direction too small to scale: fall back to the bottom edge
@@ -118,7 +128,7 @@ func place(p Projection, shape AreaShape, cx, cy, hw, hh float64) Placement {
 	}
 	pl := Placement{
 		X: clamp(x, cx-hw, cx+hw), Y: clamp(y, cy-hh, cy+hh),
-		Angle: math.Atan2(dy, dx), Clamped: true,
+		Clamped: true, dx: dx, dy: dy,
 	}
 	// The region is the edge the direction points at, judged against the
 	// safe rectangle's diagonals.

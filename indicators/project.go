@@ -206,7 +206,7 @@ func (p *Projector) Project(t Vec3) Projection {
 		out.X, out.Y = p.cx+nx*p.hw, p.cy-ny*p.hh
 		out.OnScreen = nx >= -1 && nx <= 1 && ny >= -1 && ny <= 1
 		dx, dy := nx*p.hw, -ny*p.hh
-		if l := math.Hypot(dx, dy); l > 0 {
+		if l := math.Sqrt(dx*dx + dy*dy); l > 0 {
 			out.DirX, out.DirY = dx/l, dy/l
 		}
 		if !out.OnScreen && out.DirX == 0 && out.DirY == 0 {
@@ -220,7 +220,7 @@ func (p *Projector) Project(t Vec3) Projection {
 	// just in front of the plane, so the bearing is continuous there.
 	out.Behind = true
 	dx, dy := xc*p.hw, -yc*p.hh
-	l := math.Hypot(dx, dy)
+	l := math.Sqrt(dx*dx + dy*dy)
 	if l <= 1e-12*(math.Abs(wc)*(p.hw+p.hh)) || l == 0 {
 		dx, dy, l = 0, 1, 1 // straight behind: the bottom edge
 	}
