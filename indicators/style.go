@@ -91,9 +91,9 @@ func (s Shape) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 type Easing uint8
 
 const (
-	Smooth    Easing = iota // smoothstep, 3t²−2t³; the default
-	Linear                  // t
-	OutCubic                // 1−(1−t)³: quick start, soft landing
+	Smooth   Easing = iota // smoothstep, 3t²−2t³; the default
+	Linear                 // t
+	OutCubic               // 1−(1−t)³: quick start, soft landing
 	numEasings
 )
 
