@@ -5,7 +5,11 @@ import "math"
 // Vec3 is a point or direction in world space. The world is Z-up (Unreal
 // convention) unless a [Camera] says otherwise through its Up vector. The
 // zero value is the origin.
-type Vec3 struct{ X, Y, Z float64 }
+type Vec3 struct {
+	X float64 `json:"x"`
+	Y float64 `json:"y"`
+	Z float64 `json:"z"`
+}
 
 // Add returns v+w.
 func (v Vec3) Add(w Vec3) Vec3 { return Vec3{v.X + w.X, v.Y + w.Y, v.Z + w.Z} }
@@ -36,7 +40,12 @@ func finite(f float64) bool { return f-f == 0 }
 
 // Color is a straight (not premultiplied) RGBA colour with components in
 // [0, 1], in sRGB. The zero value is transparent black.
-type Color struct{ R, G, B, A float64 }
+type Color struct {
+	R float64 `json:"r"`
+	G float64 `json:"g"`
+	B float64 `json:"b"`
+	A float64 `json:"a"`
+}
 
 // Mat4 is a 4×4 matrix in row-major order that maps a world point
 // (x, y, z, 1), as a column vector, to clip space: clip = M·p. It follows the
