@@ -35,7 +35,7 @@ type SubtletyError struct {
 }
 
 func (e *SubtletyError) Error() string {
-	return fmt.Sprintf("indicators: style is not subtle: %s = %g exceeds %g", e.Field, e.Value, e.Limit)
+	return fmt.Sprintf("indicators: style is not subtle: %s = %.3g exceeds %.3g", e.Field, e.Value, e.Limit)
 }
 
 // Unwrap returns [ErrNotSubtle].
