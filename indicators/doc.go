@@ -85,6 +85,15 @@
 // a second (WCAG 2.3.1, XAG 118). [Simulate], [Contrast] and [DeltaE] let
 // designers check their own palettes.
 //
+// # Server-decided indicators
+//
+// A server that decides what each player may see (team visibility, line
+// of sight, quest state) publishes a [Visible] payload per player on
+// [TopicVisible], keyed by player ID, with exact targets only where the
+// player may know them and [Rough] sectors and bands elsewhere. The client
+// subscribes with the KeepLatest overflow policy and hands each payload to
+// [Set.Apply], which adds, updates and fades out indicators by key.
+//
 // # Bad input
 //
 // NaN, infinite or huge (beyond [MaxCoord]) coordinates are rejected with

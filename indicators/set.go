@@ -175,6 +175,7 @@ type Set struct {
 	nextID  ID
 	entries []entry
 	index   map[ID]int
+	keys    map[string]ID // Apply's keys
 	cands   []int32
 	sel     []int32
 
@@ -373,6 +374,7 @@ func (s *Set) Clear() {
 	clear(s.entries)
 	s.entries = s.entries[:0]
 	clear(s.index)
+	clear(s.keys)
 }
 
 // Len returns the number of indicators in the set, including expired ones

@@ -407,6 +407,9 @@ func TestMerge(t *testing.T) {
 	if st, _ := find(f.States, c); st.Merged != 0 {
 		t.Errorf("far one %+v, want Merged 0", st)
 	}
+	if got, want := s.Stats(), (Stats{Indicators: 3, Shown: 2, Merged: 1, Frames: 1}); got != want {
+		t.Errorf("Stats = %+v, want %+v", got, want)
+	}
 }
 
 func TestGuide(t *testing.T) {
