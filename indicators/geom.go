@@ -54,11 +54,6 @@ type Color struct {
 // (positive in front). Row 2 (clip z) is not used.
 type Mat4 [16]float64
 
-// clipRow returns row r of m applied to p.
-func (m *Mat4) clipRow(r int, p Vec3) float64 {
-	return m[4*r]*p.X + m[4*r+1]*p.Y + m[4*r+2]*p.Z + m[4*r+3]
-}
-
 func clamp(x, lo, hi float64) float64 {
 	if x < lo {
 		return lo

@@ -142,7 +142,7 @@ func TestFadeAndExpiry(t *testing.T) {
 		start := time.Now()
 		var dst []State
 		for _, w := range want {
-			time.Sleep(start.Add(w.at).Sub(time.Now()))
+			time.Sleep(time.Until(start.Add(w.at)))
 			f := mustFrame(t, s, lookX, hd, dst)
 			dst = f.States
 			st, ok := find(f.States, id)
