@@ -543,3 +543,39 @@ func TestFrameDoesNotAllocate(t *testing.T) {
 		t.Errorf("Frame allocates %g times per call, want 0", n)
 	}
 }
+
+// TestConcurrentUse runs writers and frames at once, for the race detector.
+func TestConcurrentUse(t *testing.T) {
+	s := mustNew(t, Options{})
+	done := make(chan struct{})
+	for w := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			r := rand.New(rand.NewPCG(uint64(w), 9))
+			var dst []State
+			for range 200 {
+				switch r.IntN(5) {
+				case 0:
+					s.Add(Indicator{Target: Vec3{r.NormFloat64() * 1000, r.NormFloat64() * 1000, 0}})
+				case 1:
+					s.UpdateLocation(ID(r.IntN(50)+1), Vec3{X: r.NormFloat64() * 1000})
+				case 2:
+					s.Remove(ID(r.IntN(50) + 1))
+				case 3:
+					s.SetProfile(Profile{Scale: 1 + r.Float64()})
+					s.Stats()
+				default:
+					f, err := s.Frame(lookX, hd, dst)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					dst = f.States
+				}
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+}
