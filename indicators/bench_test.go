@@ -29,6 +29,9 @@ func BenchmarkFrame10k(b *testing.B) {
 	}
 	dst := make([]State, 0, n)
 	cam := Camera{Forward: Vec3{X: 1}, Position: Vec3{Z: 2}}
+	if _, err := s.Frame(cam, hd, dst); err != nil { // warm-up: grows the set's scratch slices
+		b.Fatal(err)
+	}
 	frame := 0
 	b.ReportAllocs()
 	for b.Loop() {

@@ -55,7 +55,8 @@ func (vp Viewport) validate() error {
 	return nil
 }
 
-// Projection is where a world point lands on a viewport.
+// Projection is where a world point lands on a viewport: a plain value
+// from [Projector.Project].
 type Projection struct {
 	// X, Y is the projected point in screen pixels (Y down). For a target
 	// that is Behind it is not the perspective image (which would be
@@ -209,9 +210,6 @@ func (p *Projector) Project(t Vec3) Projection {
 		if l := math.Sqrt(dx*dx + dy*dy); l > 0 {
 			out.DirX, out.DirY = dx/l, dy/l
 		}
-		if !out.OnScreen && out.DirX == 0 && out.DirY == 0 {
-			out.DirY = 1 // unreachable: off screen implies off centre
-		}
 		return out
 	}
 	// Behind the near plane. The perspective divide by a negative w would
@@ -221,7 +219,7 @@ func (p *Projector) Project(t Vec3) Projection {
 	out.Behind = true
 	dx, dy := xc*p.hw, -yc*p.hh
 	l := math.Sqrt(dx*dx + dy*dy)
-	if l <= 1e-12*(math.Abs(wc)*(p.hw+p.hh)) || l == 0 {
+	if l <= 1e-12*math.Abs(wc)*(p.hw+p.hh) {
 		dx, dy, l = 0, 1, 1 // straight behind: the bottom edge
 	}
 	out.DirX, out.DirY = dx/l, dy/l
