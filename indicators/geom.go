@@ -51,7 +51,8 @@ type Color struct {
 // (x, y, z, 1), as a column vector, to clip space: clip = M·p. It follows the
 // common OpenGL/Direct3D convention for the rows this package reads: clip x
 // points right, clip y up, and clip w is the distance in front of the camera
-// (positive in front). Row 2 (clip z) is not used.
+// (positive in front). Row 2 (clip z) is not used. The zero matrix is
+// rejected as singular.
 type Mat4 [16]float64
 
 func clamp(x, lo, hi float64) float64 {

@@ -66,7 +66,7 @@ func (r Region) String() string {
 	return fmt.Sprintf("Region(%d)", uint8(r))
 }
 
-// Placement is where an indicator is drawn.
+// Placement is where an indicator is drawn: a plain value from [Place].
 type Placement struct {
 	X, Y   float64 // screen pixels, Y down
 	Angle  float64 // see [Projection.Angle]
@@ -170,7 +170,8 @@ func Band(d float64, edges []float64) int {
 }
 
 // Rough is what a player may know of a hidden target: a horizontal bearing
-// sector and a distance band, not its position. A server sends Rough
+// sector and a distance band, not its position. The zero value is sector 0
+// of 1 (any bearing) in band 0. A server sends Rough
 // instead of coordinates, so a modified client learns nothing more; the
 // client turns it back into a stand-in location with [Rough.Location] and
 // indicates that.

@@ -94,7 +94,8 @@ type Options struct {
 	Guide             Guide
 }
 
-// State is one indicator as a frame draws it.
+// State is one indicator as a frame draws it: a plain value, which a
+// renderer reads and may keep.
 type State struct {
 	ID      ID      `json:"id"`
 	Kind    Kind    `json:"kind"`
@@ -129,7 +130,8 @@ type State struct {
 	Leaving bool `json:"leaving,omitempty"`
 }
 
-// GuideState is the guide's place in a frame.
+// GuideState is the guide's place in a frame; the zero value is an
+// inactive guide.
 type GuideState struct {
 	Active   bool `json:"active"` // the guide is enabled
 	Position Vec3 `json:"position"`
@@ -137,7 +139,9 @@ type GuideState struct {
 	Target ID `json:"target"`
 }
 
-// Frame is one frame's output.
+// Frame is one frame's output, returned by [Set.Frame]. Its States share
+// storage with the dst slice passed in, so the caller owns them until it
+// passes that storage to the next Frame call.
 type Frame struct {
 	// States are the indicators to draw, ordered by ID. The slice is the
 	// dst passed to [Set.Frame], grown as needed.
@@ -146,7 +150,7 @@ type Frame struct {
 	At     time.Time  `json:"-"`
 }
 
-// Stats is a snapshot of a set's counters.
+// Stats is a snapshot of a set's counters, from [Set.Stats].
 type Stats struct {
 	Indicators int    // in the set
 	Shown      int    // shown in the last frame (not counting fading out)
