@@ -497,32 +497,31 @@ func (s *Set) Frame(cam Camera, vp Viewport, dst []State) (Frame, error) {
 	}
 	mergeR2 := mergeR * mergeR
 	merged := 0
-	for n := len(cands); n > 0 && len(sel) < bud.Max; n-- {
+	n := len(cands)
+	for ; n > 0 && len(sel) < bud.Max; n-- {
 		i := cands[0]
 		cands[0] = cands[n-1]
 		siftDown(cands[:n-1], 0, less)
 		e := &s.entries[i]
-		if perRegion[e.pl.Region] >= bud.MaxPerRegion {
+		if !bud.NoMerge && s.absorb(sel, e, mergeR2) {
+			merged++
 			continue
 		}
-		if !bud.NoMerge {
-			absorbed := false
-			for _, j := range sel {
-				o := &s.entries[j]
-				if dx, dy := o.pl.X-e.pl.X, o.pl.Y-e.pl.Y; o.style == e.style && dx*dx+dy*dy < mergeR2 {
-					o.merged++
-					merged++
-					absorbed = true
-					break
-				}
-			}
-			if absorbed {
-				continue
-			}
+		if perRegion[e.pl.Region] >= bud.MaxPerRegion {
+			continue
 		}
 		e.pick = true
 		perRegion[e.pl.Region]++
 		sel = append(sel, i)
+	}
+	// Candidates left once the budget is full still count toward the
+	// indicator they would merge into.
+	if !bud.NoMerge && len(sel) > 0 {
+		for _, i := range cands[:n] {
+			if s.absorb(sel, &s.entries[i], mergeR2) {
+				merged++
+			}
+		}
 	}
 	s.cands, s.sel = cands[:0], sel[:0]
 
@@ -600,6 +599,19 @@ func (s *Set) Frame(cam Camera, vp Viewport, dst []State) (Frame, error) {
 	s.stats.Shown = len(sel)
 	s.stats.Merged = merged
 	return Frame{States: states, Guide: g, At: nowT}, nil
+}
+
+// absorb folds e into the first selected indicator of the same style
+// drawn closer than the merge radius (squared: r2), if there is one.
+func (s *Set) absorb(sel []int32, e *entry, r2 float64) bool {
+	for _, j := range sel {
+		o := &s.entries[j]
+		if dx, dy := o.pl.X-e.pl.X, o.pl.Y-e.pl.Y; o.style == e.style && dx*dx+dy*dy < r2 {
+			o.merged++
+			return true
+		}
+	}
+	return false
 }
 
 // heapify and siftDown keep a binary heap of indices ordered by less,

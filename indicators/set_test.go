@@ -579,3 +579,18 @@ func TestConcurrentUse(t *testing.T) {
 		<-done
 	}
 }
+
+// TestMergeCountsBeyondBudget: indicators that would merge into a shown one
+// count toward it even when the budget is already full.
+func TestMergeCountsBeyondBudget(t *testing.T) {
+	s := mustNew(t, Options{Appearance: Appearance{NoFade: true}, Budget: Budget{Max: 1}})
+	top, _ := s.Add(Indicator{Target: Vec3{X: 100, Y: -1000}, Priority: 3})
+	for range 4 {
+		s.Add(Indicator{Target: Vec3{X: 100, Y: -1001}})
+	}
+	s.Add(Indicator{Target: Vec3{X: 100, Y: 1000}}) // far away: hidden by the budget, not merged
+	f := mustFrame(t, s, lookX, hd, nil)
+	if len(f.States) != 1 || f.States[0].ID != top || f.States[0].Merged != 4 {
+		t.Errorf("states %+v, want only %d with Merged 4", f.States, top)
+	}
+}
