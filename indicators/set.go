@@ -199,6 +199,7 @@ type entry struct {
 	changed  time.Duration // last shown↔hidden change
 	fadeAt   time.Duration
 	fadeFrom float64
+	styled   time.Duration // last style change (Contextual)
 	shown    bool
 	ever     bool // has been shown
 	expired  bool
@@ -458,10 +459,18 @@ func (s *Set) Frame(cam Camera, vp Viewport, dst []State) (Frame, error) {
 		case ScreenEdge:
 			e.style, ok = Marker, !pr.OnScreen && !s.noEdge
 		case Contextual:
-			e.style, ok = Marker, !e.ind.Inactive
+			// The style follows visibility every frame, but a shown
+			// indicator keeps its style for MinDwell, so a target
+			// hovering at the screen edge does not flip between glow
+			// and marker.
+			want := Marker
 			if pr.OnScreen {
-				e.style = Glow
+				want = Glow
 			}
+			if e.style != want && (e.style == 0 || !e.shown || t-e.styled >= bud.MinDwell) {
+				e.style, e.styled = want, t
+			}
+			ok = !e.ind.Inactive
 		}
 		if !ok || e.expired || !(e.score > 0) {
 			continue

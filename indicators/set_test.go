@@ -594,3 +594,34 @@ func TestMergeCountsBeyondBudget(t *testing.T) {
 		t.Errorf("states %+v, want only %d with Merged 4", f.States, top)
 	}
 }
+
+// TestContextualStyleDwell: a shown contextual indicator whose target
+// hovers at the screen edge changes style at most once per MinDwell.
+func TestContextualStyleDwell(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := mustNew(t, Options{Budget: Budget{MinDwell: 500 * time.Millisecond}})
+		id, _ := s.Add(Indicator{Target: Vec3{X: 100}, Kind: Contextual})
+		var dst []State
+		changes, last := 0, Style(0)
+		for frame := range 300 { // 5 s
+			// Just inside, then just outside the right edge.
+			y := -100*math.Tan(math.Pi/6)*16/9 + 1 - 2*float64(frame%2)
+			s.UpdateLocation(id, Vec3{X: 100, Y: y})
+			f := mustFrame(t, s, lookX, hd, dst)
+			dst = f.States
+			if st, ok := find(f.States, id); ok {
+				if last != 0 && st.Style != last {
+					changes++
+				}
+				last = st.Style
+			}
+			time.Sleep(frameDT)
+		}
+		if changes > 11 {
+			t.Errorf("%d style changes in 5 s, want ≤ 11 (one per 500 ms dwell)", changes)
+		}
+		if changes == 0 {
+			t.Error("the style never changed; the target does not cross the edge")
+		}
+	})
+}
