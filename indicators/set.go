@@ -49,7 +49,8 @@ type Budget struct {
 	Enter, Exit float64
 	// MinDwell is the least time an indicator stays shown, or hidden
 	// after it was shown, before the budget or thresholds may change
-	// that; zero means 500 ms. NoDwell turns this off.
+	// that, and the least time a shown Contextual indicator keeps its
+	// style (glow or marker); zero means 500 ms. NoDwell turns this off.
 	MinDwell time.Duration
 	NoDwell  bool
 	// MergeRadius merges an indicator into a higher-ranked one of the

@@ -21,7 +21,8 @@ const (
 	MinionNPC
 	// Contextual is shown while it is active (see [Set.SetActive]) and
 	// picks its style every frame: a glow on the target while it is on
-	// screen, an edge marker while it is off screen.
+	// screen, an edge marker while it is off screen (kept for at least
+	// [Budget].MinDwell, so a target at the edge does not flicker).
 	Contextual
 	numKinds
 )
