@@ -44,8 +44,9 @@
 // behind the camera; it turns only around the straight-behind axis.
 //
 // For targets a player may only know roughly, [Quantize] snaps bearings to
-// 8 or 16 sectors, and [Roughen] reduces a position to a sector and a
-// distance band that a server can send instead of coordinates.
+// 8 or 16 sectors (Indicator.Sectors does so in frames), and [Roughen]
+// reduces a position to a sector and a distance band that a server can
+// send instead of coordinates.
 //
 // # Styles, subtlety and animation
 //

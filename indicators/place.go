@@ -107,6 +107,12 @@ func place(p Projection, shape AreaShape, cx, cy, hw, hh float64) Placement {
 			dx, dy = ex, ey
 		}
 	}
+	return clampDir(dx, dy, shape, cx, cy, hw, hh)
+}
+
+// clampDir places a marker where the ray from (cx, cy) along (dx, dy)
+// meets the safe area's boundary.
+func clampDir(dx, dy float64, shape AreaShape, cx, cy, hw, hh float64) Placement {
 	if dx == 0 && dy == 0 {
 		dy = 1
 	}

@@ -32,6 +32,11 @@ type Indicator struct {
 	// Inactive starts a Contextual indicator hidden; see
 	// [Set.SetActive]. Other kinds ignore it.
 	Inactive bool
+	// Sectors, if positive, snaps the indicator's on-screen bearing to
+	// that many sectors (8 or 16, say; see [Quantize]) while it is off
+	// screen, for targets the player should know only roughly. It must
+	// not exceed 360.
+	Sectors int
 }
 
 // Budget bounds attention: how many indicators show at once, and how they
@@ -297,7 +302,8 @@ func (ind *Indicator) validate() (priority float64, err error) {
 	if priority == 0 {
 		priority = 1
 	}
-	if !(priority >= 0 && priority <= 100) || ind.Kind >= numKinds || ind.Meaning >= numMeanings || ind.Duration < 0 {
+	if !(priority >= 0 && priority <= 100) || ind.Kind >= numKinds || ind.Meaning >= numMeanings || ind.Duration < 0 ||
+		ind.Sectors < 0 || ind.Sectors > 360 {
 		return 0, fmt.Errorf("%w: indicator %+v", ErrBadOptions, *ind)
 	}
 	return priority, nil
@@ -451,6 +457,10 @@ func (s *Set) Frame(cam Camera, vp Viewport, dst []State) (Frame, error) {
 		}
 		pr := proj.Project(e.ind.Target)
 		e.pl = place(pr, shape, cx, cy, hw, hh)
+		if n := e.ind.Sectors; n > 0 && e.pl.Clamped {
+			a := Quantize(math.Atan2(e.pl.dy, e.pl.dx), n)
+			e.pl = clampDir(math.Cos(a), math.Sin(a), shape, cx, cy, hw, hh)
+		}
 		e.dist, e.behind = pr.Distance, pr.Behind
 		e.score = e.priority * (1 - pr.Distance/app.MaxDistance)
 		var ok bool

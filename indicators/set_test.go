@@ -625,3 +625,34 @@ func TestContextualStyleDwell(t *testing.T) {
 		}
 	})
 }
+
+// TestSectors: an indicator with Sectors shows only quantised bearings,
+// still on the safe area's boundary.
+func TestSectors(t *testing.T) {
+	s := mustNew(t, Options{Appearance: Appearance{NoFade: true}, Budget: Budget{NoDwell: true}})
+	id, _ := s.Add(Indicator{Kind: ScreenEdge, Sectors: 8})
+	seen := map[float64]bool{}
+	for deg := 0; deg < 360; deg++ {
+		th := float64(deg) * math.Pi / 180
+		s.UpdateLocation(id, Vec3{1000 * math.Cos(th), 1000 * math.Sin(th), 300 * math.Sin(3*th)})
+		f := mustFrame(t, s, lookX, hd, nil)
+		st, ok := find(f.States, id)
+		if !ok {
+			continue
+		}
+		k := st.Angle / (math.Pi / 4)
+		if math.Abs(k-math.Round(k)) > 1e-9 {
+			t.Fatalf("at %d°: angle %g is not a multiple of 45°", deg, st.Angle*180/math.Pi)
+		}
+		seen[math.Round(k)] = true
+		if ux, uy := math.Abs(st.X-960)/940, math.Abs(st.Y-540)/520; math.Abs(math.Max(ux, uy)-1) > 1e-9 {
+			t.Fatalf("at %d°: %+v is off the boundary", deg, st)
+		}
+	}
+	if len(seen) < 4 {
+		t.Errorf("only %d distinct sectors seen", len(seen))
+	}
+	if _, err := s.Add(Indicator{Sectors: 400}); !errors.Is(err, ErrBadOptions) {
+		t.Errorf("Add(Sectors 400) = %v, want ErrBadOptions", err)
+	}
+}
