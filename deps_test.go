@@ -142,6 +142,16 @@ var rules = []rule{
 		deny: []string{"."}, // any non-standard import; see denied
 		why:  "the latency summary is a public leaf: standard library only",
 	},
+	{
+		pkg:  mod + "/indicators",
+		deny: []string{".", "net"}, // standard library only, and no network
+		why:  "the indicator math is engine-neutral: game clients embed it, linking neither the bus, protobuf, Redis nor the network",
+	},
+	{
+		pkg:  mod + "/examples/indicators-png",
+		deny: []string{mod + "/internal"},
+		why:  "examples get copied, so they import nothing internal",
+	},
 }
 
 func matches(pattern, path string) bool {
