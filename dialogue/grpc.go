@@ -131,29 +131,23 @@ var errNoAction = &FieldError{Field: "action", Reason: "a ConverseRequest needs 
 // reply in progress (its last chunk says FINISH_REASON_INTERRUPTED) before
 // the next starts, so only one goroutine ever sends. A turn the service
 // refuses is answered with a TurnError and the stream goes on. A second
-// goroutine reads requests; it ends when the stream does. When the server
+// goroutine reads requests ([readRequests]); it ends when the stream does.
+// The handler returns as soon as the stream's context ends, whatever it
+// was waiting for. When the server
 // drains, the stream ends with Unavailable once the reply in progress is
 // done.
 func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.ConverseRequest, dialoguev1.ConverseResponse]) error {
 	ctx := stream.Context()
-	type recvd struct {
-		m   *dialoguev1.ConverseRequest
-		err error
-	}
+	// The reader is the one goroutine that calls stream.Recv. It delivers
+	// every result, the final error included, until Converse returns
+	// (quit): it must never drop the error that says the stream has ended,
+	// or the loop below would wait for a message that cannot come. When
+	// Converse returns first, the reader is left in Recv only until grpc
+	// ends the stream, which it does as soon as Converse returns.
 	recv := make(chan recvd)
-	go func() {
-		for {
-			m, err := stream.Recv()
-			select {
-			case recv <- recvd{m, err}:
-			case <-ctx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
+	quit := make(chan struct{})
+	defer close(quit)
+	go readRequests(stream, recv, quit)
 
 	// result ends a turn; session and npc are set when it was answered.
 	type result struct {
@@ -193,6 +187,10 @@ func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.Conver
 
 	for {
 		select {
+		case <-ctx.Done():
+			// The stream has ended (client cancelled, connection lost,
+			// server stopped); the deferred stop ends the reply.
+			return toStatus(ctx.Err())
 		case r := <-done:
 			done, cancel = nil, nil
 			answered(r)
@@ -289,6 +287,28 @@ func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.Conver
 			default:
 				return toStatus(errNoAction)
 			}
+		}
+	}
+}
+
+// recvd is one result of a Converse stream's Recv.
+type recvd struct {
+	m   *dialoguev1.ConverseRequest
+	err error
+}
+
+// readRequests receives from stream until Recv fails, handing every
+// result to recv, until quit is closed.
+func readRequests(stream grpc.BidiStreamingServer[dialoguev1.ConverseRequest, dialoguev1.ConverseResponse], recv chan<- recvd, quit <-chan struct{}) {
+	for {
+		m, err := stream.Recv()
+		select {
+		case recv <- recvd{m, err}:
+		case <-quit:
+			return
+		}
+		if err != nil {
+			return
 		}
 	}
 }
