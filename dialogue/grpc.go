@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -239,7 +240,7 @@ func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.Conver
 					u.SessionId = session
 				}
 				turnNo++
-				n := turnNo
+				n, owned := turnNo, session
 				var tctx context.Context
 				tctx, cancel = context.WithCancelCause(ctx)
 				done = make(chan result, 1)
@@ -266,20 +267,30 @@ func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.Conver
 						return stream.Send(&dialoguev1.ConverseResponse{Turn: n, Chunk: c})
 					})
 					if err != nil && !sent {
+						refused := turnError(err)
 						switch {
+						case refused != nil && (tctx.Err() == nil || codes.Code(refused.GetCode()) != codes.Unavailable):
+							// The service refused the turn (another
+							// player's session, say): that is the
+							// answer, even if the player interrupted
+							// meanwhile. Only Unavailable may be the
+							// interruption's doing.
+							err = stream.Send(&dialoguev1.ConverseResponse{Turn: n, Error: refused})
 						case context.Cause(tctx) == errInterrupted:
 							// Interrupted before the reply began (in
 							// moderation, say): whatever that step
 							// returned, the turn ends like any other
-							// interrupted one.
-							err = stream.Send(&dialoguev1.ConverseResponse{Turn: n, Chunk: &dialoguev1.Chunk{
-								SentenceEnd: true, Final: true,
-								Completion: &dialoguev1.Completion{FinishReason: dialoguev1.FinishReason_FINISH_REASON_INTERRUPTED, SessionId: u.GetSessionId()},
-							}})
-						case tctx.Err() == nil:
-							if te := turnError(err); te != nil {
-								err = stream.Send(&dialoguev1.ConverseResponse{Turn: n, Error: te})
+							// interrupted one. It names its session
+							// only if this stream already had it
+							// answered: the ID the client sent may be
+							// another player's, not yet checked.
+							c := &dialoguev1.Completion{FinishReason: dialoguev1.FinishReason_FINISH_REASON_INTERRUPTED}
+							if u.GetSessionId() == owned {
+								c.SessionId = owned
 							}
+							err = stream.Send(&dialoguev1.ConverseResponse{Turn: n, Chunk: &dialoguev1.Chunk{
+								SentenceEnd: true, Final: true, Completion: c,
+							}})
 						}
 					}
 					done <- result{err, sess, u.GetNpcId()}

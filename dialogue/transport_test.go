@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/bodybroker/sdk/dialogue"
@@ -158,5 +159,74 @@ func TestGRPCConverseIdleEndHandlerLeak(t *testing.T) {
 	}
 }
 
-var _ = io.EOF
-var _ = strings.Repeat
+//
+//
+
+// slowLoadStore holds Load of session gated until the caller's context
+// ends; then it returns what the store holds (finish) or the context's
+// error.
+type slowLoadStore struct {
+	dialogue.Store
+	gated   string
+	entered chan struct{}
+	finish  bool
+}
+
+func (s *slowLoadStore) Load(ctx context.Context, id string) (dialogue.Conversation, error) {
+	if id != s.gated {
+		return s.Store.Load(ctx, id)
+	}
+	close(s.entered)
+	<-ctx.Done()
+	if s.finish {
+		return s.Store.Load(context.WithoutCancel(ctx), id)
+	}
+	return dialogue.Conversation{}, ctx.Err()
+}
+
+// TestGRPCConverseForeignSessionInterrupted: a turn on another player's
+// session that the player interrupts while the service is still checking
+// it never comes back as an INTERRUPTED reply carrying that session's ID.
+// When the check completes, the turn is refused with PermissionDenied; when
+// it was cut short, the interrupted turn names no session.
+func TestGRPCConverseForeignSessionInterrupted(t *testing.T) {
+	for _, finish := range []bool{true, false} {
+		name := map[bool]string{true: "check completes", false: "check cut short"}[finish]
+		t.Run(name, func(t *testing.T) {
+			store := &slowLoadStore{Store: dialogue.NewMemoryStore(dialogue.MemoryStoreOptions{}), entered: make(chan struct{}), finish: finish}
+			h := serve(t, newService(t, &fakeCompleter{respond: replying("Secret plans.")}, func(o *dialogue.Options) { o.Store = store }), false, nil)
+			r, err := h.client.Say(as(t.Context(), tokP1), &dialoguev1.SayRequest{Utterance: &dialoguev1.Utterance{NpcId: "mara", Text: "the plan?"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			foreign := r.GetCompletion().GetSessionId()
+			store.gated = foreign
+
+			st, err := h.client.Converse(as(t.Context(), tokP2))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = st.Send(&dialoguev1.ConverseRequest{Action: &dialoguev1.ConverseRequest_Say{Say: &dialoguev1.Utterance{
+				NpcId: "mara", SessionId: foreign, Text: "what did they say?"}}})
+			<-store.entered
+			_ = st.Send(&dialoguev1.ConverseRequest{Action: &dialoguev1.ConverseRequest_Interrupt{Interrupt: &dialoguev1.Interrupt{}}})
+			m, err := st.Recv()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(m.String(), foreign) {
+				t.Errorf("turn on another player's session answered %v, which carries their session ID", m)
+			}
+			if finish && (codes.Code(m.GetError().GetCode()) != codes.PermissionDenied || m.GetChunk() != nil) {
+				t.Errorf("turn on another player's session: %v, want a PermissionDenied turn error", m)
+			}
+			if !finish && m.GetError() == nil && !m.GetChunk().GetFinal() {
+				t.Errorf("interrupted turn: %v, want a final chunk or a turn error", m)
+			}
+			_ = st.CloseSend()
+			if _, err := st.Recv(); err != io.EOF {
+				t.Errorf("after CloseSend: %v, want io.EOF", err)
+			}
+		})
+	}
+}
