@@ -93,7 +93,13 @@
 // [Service], [Personas], [MemoryStore], [TokenAuthenticator] and [Server]
 // are safe for concurrent use. The service starts no goroutines of its
 // own; a Converse stream runs a reader goroutine and one goroutine for the
-// reply in progress, and both end with the stream. [Server.Shutdown]
+// reply in progress, and both end with the stream. StreamSay and Converse
+// send through a writer goroutine of their own, so that a client that
+// stops reading cannot hold the handler: a reply chunk the client does not
+// accept within the send timeout ([WithSendTimeout], default
+// [DefaultSendTimeout]; over HTTP, a write deadline) ends the call,
+// cancels the backend request, releases its router slot and is counted in
+// Stats.SlowClients ([ErrSlowClient]). [Server.Shutdown]
 // lets Converse streams finish their current reply and then ends them
 // with Unavailable; [Server.Close] stops at once, also during a Shutdown.
 package dialogue

@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -36,9 +37,106 @@ const ServiceName = "bodybroker.dialogue.v1.DialogueService"
 // refused before they are decoded. Converse streams on such a server are
 // not drained by its GracefulStop; they end when their clients close them
 // or when the server stops.
-func (s *Service) Register(r grpc.ServiceRegistrar) {
-	dialoguev1.RegisterDialogueServiceServer(r, &grpcHandler{s: s})
+//
+// A reply chunk the client does not accept within the send timeout
+// ([WithSendTimeout], default [DefaultSendTimeout]) ends the call: see
+// [ErrSlowClient].
+func (s *Service) Register(r grpc.ServiceRegistrar, opts ...TransportOption) {
+	dialoguev1.RegisterDialogueServiceServer(r, &grpcHandler{s: s, sendTimeout: transportConfig(opts).sendTimeout})
 }
+
+// DefaultSendTimeout is how long a reply chunk may wait for the client to
+// accept it unless [WithSendTimeout] or ServerOptions.SendTimeout says
+// otherwise.
+const DefaultSendTimeout = 10 * time.Second
+
+// A TransportOption tunes [Service.Register] and [Service.HTTPHandler].
+type TransportOption interface{ apply(*transportOptions) }
+
+type transportOptions struct {
+	sendTimeout time.Duration
+}
+
+type sendTimeoutOption time.Duration
+
+func (o sendTimeoutOption) apply(t *transportOptions) { t.sendTimeout = time.Duration(o) }
+
+// WithSendTimeout bounds how long one reply chunk may wait for the client
+// to accept it: for gRPC, until the client's flow-control window has room
+// for it; for HTTP, until the connection has taken it (a write deadline).
+// A client that does not read for that long has its call ended, its
+// backend request cancelled and its router slot released, and is counted
+// in Stats.SlowClients (see [ErrSlowClient]). The default is
+// [DefaultSendTimeout]. WithSendTimeout panics if d is not positive.
+func WithSendTimeout(d time.Duration) TransportOption {
+	if d <= 0 {
+		panic("dialogue: WithSendTimeout needs a positive duration")
+	}
+	return sendTimeoutOption(d)
+}
+
+func transportConfig(opts []TransportOption) transportOptions {
+	t := transportOptions{sendTimeout: DefaultSendTimeout}
+	for _, o := range opts {
+		o.apply(&t)
+	}
+	return t
+}
+
+// outbox sends a stream's messages from a goroutine of its own, so that a
+// client that stops reading cannot hold the handler: grpc-go's Send blocks
+// while the client's flow-control window is full, and nothing but the
+// handler returning ends the stream and unblocks it. send gives up after
+// the timeout; the writer goroutine then stays in Send until the handler
+// has returned and grpc has ended the stream. The handler owns the outbox
+// and closes it when it returns, after its last send; sends never overlap.
+type outbox[T any] struct {
+	svc     *Service
+	timeout time.Duration
+	in      chan *T
+	out     chan error // buffered: a writer that was given up on never blocks
+	timer   *time.Timer
+	stalled atomic.Bool
+}
+
+func newOutbox[T any](svc *Service, timeout time.Duration, send func(*T) error) *outbox[T] {
+	o := &outbox[T]{svc: svc, timeout: timeout, in: make(chan *T), out: make(chan error, 1)}
+	go func() {
+		for m := range o.in {
+			o.out <- send(m)
+		}
+	}()
+	return o
+}
+
+// send sends m, or returns an error matching [ErrSlowClient] if the client
+// has not accepted it within the timeout; after that, every send fails.
+func (o *outbox[T]) send(m *T) error {
+	if o.stalled.Load() {
+		return ErrSlowClient
+	}
+	if o.timer == nil {
+		o.timer = time.NewTimer(o.timeout)
+	} else {
+		o.timer.Reset(o.timeout)
+	}
+	defer o.timer.Stop()
+	select {
+	case o.in <- m:
+		select {
+		case err := <-o.out:
+			return err
+		case <-o.timer.C:
+		}
+	case <-o.timer.C: // unreachable while sends never overlap
+	}
+	o.stalled.Store(true)
+	o.svc.slowClients.Add(1)
+	return fmt.Errorf("%w: a reply chunk waited %v", ErrSlowClient, o.timeout)
+}
+
+// close ends the writer once its send in progress, if any, returns.
+func (o *outbox[T]) close() { close(o.in) }
 
 // Interceptors returns unary and stream server interceptors that, for the
 // dialogue service's methods only, recover panics (as Internal) and
@@ -111,6 +209,8 @@ type grpcHandler struct {
 	// drain is closed when a [Server] begins a graceful shutdown; nil for
 	// a handler registered on a studio's own server.
 	drain <-chan struct{}
+	// sendTimeout bounds each Send (see [WithSendTimeout]).
+	sendTimeout time.Duration
 }
 
 func (h *grpcHandler) Say(ctx context.Context, req *dialoguev1.SayRequest) (*dialoguev1.SayResponse, error) {
@@ -119,8 +219,10 @@ func (h *grpcHandler) Say(ctx context.Context, req *dialoguev1.SayRequest) (*dia
 }
 
 func (h *grpcHandler) StreamSay(req *dialoguev1.StreamSayRequest, stream grpc.ServerStreamingServer[dialoguev1.StreamSayResponse]) error {
+	out := newOutbox(h.s, h.sendTimeout, stream.Send)
+	defer out.close()
 	err := h.s.StreamSay(stream.Context(), req.GetUtterance(), func(c *dialoguev1.Chunk) error {
-		return stream.Send(&dialoguev1.StreamSayResponse{Chunk: c})
+		return out.send(&dialoguev1.StreamSayResponse{Chunk: c})
 	})
 	return toStatus(err)
 }
@@ -139,6 +241,10 @@ var errNoAction = &FieldError{Field: "action", Reason: "a ConverseRequest needs 
 // done.
 func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.ConverseRequest, dialoguev1.ConverseResponse]) error {
 	ctx := stream.Context()
+	// Replies are sent through out, closed after the last reply has
+	// ended (the deferred stop below runs first).
+	out := newOutbox(h.s, h.sendTimeout, stream.Send)
+	defer out.close()
 	// The reader is the one goroutine that calls stream.Recv. It delivers
 	// every result, the final error included, until Converse returns
 	// (quit): it must never drop the error that says the stream has ended,
@@ -264,7 +370,7 @@ func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.Conver
 						if c.GetFinal() {
 							sess = c.GetCompletion().GetSessionId()
 						}
-						return stream.Send(&dialoguev1.ConverseResponse{Turn: n, Chunk: c})
+						return out.send(&dialoguev1.ConverseResponse{Turn: n, Chunk: c})
 					})
 					if err != nil && !sent {
 						refused := turnError(err)
@@ -275,7 +381,7 @@ func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.Conver
 							// answer, even if the player interrupted
 							// meanwhile. Only Unavailable may be the
 							// interruption's doing.
-							err = stream.Send(&dialoguev1.ConverseResponse{Turn: n, Error: refused})
+							err = out.send(&dialoguev1.ConverseResponse{Turn: n, Error: refused})
 						case context.Cause(tctx) == errInterrupted:
 							// Interrupted before the reply began (in
 							// moderation, say): whatever that step
@@ -288,7 +394,7 @@ func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.Conver
 							if u.GetSessionId() == owned {
 								c.SessionId = owned
 							}
-							err = stream.Send(&dialoguev1.ConverseResponse{Turn: n, Chunk: &dialoguev1.Chunk{
+							err = out.send(&dialoguev1.ConverseResponse{Turn: n, Chunk: &dialoguev1.Chunk{
 								SentenceEnd: true, Final: true, Completion: c,
 							}})
 						}
@@ -349,6 +455,9 @@ type ServerOptions struct {
 	// MaxConnectionIdle closes connections without streams after this
 	// long; 0 means 15 minutes.
 	MaxConnectionIdle time.Duration
+	// SendTimeout bounds how long one reply chunk may wait for the client
+	// to accept it (see [WithSendTimeout]); 0 means [DefaultSendTimeout].
+	SendTimeout time.Duration
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 	// ExtraOptions are appended to the grpc.ServerOptions the Server
@@ -396,6 +505,12 @@ func NewServer(svc *Service, opts ServerOptions) (*Server, error) {
 	if opts.MaxConnectionIdle <= 0 {
 		opts.MaxConnectionIdle = 15 * time.Minute
 	}
+	if opts.SendTimeout < 0 {
+		return nil, errors.New("dialogue: ServerOptions.SendTimeout must not be negative")
+	}
+	if opts.SendTimeout == 0 {
+		opts.SendTimeout = DefaultSendTimeout
+	}
 	unary, stream := Interceptors(opts.Authenticator, opts.Logger)
 	so := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(unary),
@@ -413,7 +528,7 @@ func NewServer(svc *Service, opts ServerOptions) (*Server, error) {
 	so = append(so, opts.ExtraOptions...)
 	gs := grpc.NewServer(so...)
 	drain := make(chan struct{})
-	dialoguev1.RegisterDialogueServiceServer(gs, &grpcHandler{s: svc, drain: drain})
+	dialoguev1.RegisterDialogueServiceServer(gs, &grpcHandler{s: svc, drain: drain, sendTimeout: opts.SendTimeout})
 	hs := health.NewServer()
 	hs.SetServingStatus(ServiceName, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(gs, hs)

@@ -143,6 +143,7 @@ type Service struct {
 	log     *slog.Logger
 
 	requests, fallbacks, interrupted, truncated, failed, publishErrors, rateLimited atomic.Uint64
+	slowClients                                                                     atomic.Uint64 // counted by the transports
 	active                                                                          atomic.Int64
 	ttft, total                                                                     stats.Histogram
 }
@@ -235,6 +236,9 @@ type Stats struct {
 	// RateLimited counts requests refused by the per-player rate limit
 	// (also counted in Failed).
 	RateLimited uint64
+	// SlowClients counts calls ended because the client did not accept a
+	// reply chunk within the transport's send timeout (ErrSlowClient).
+	SlowClients uint64
 	// Active is the number of replies in progress.
 	Active int64
 	// TTFT and Total are latency distributions of replies, measured from
@@ -252,6 +256,7 @@ func (s *Service) Stats() Stats {
 		Failed:        s.failed.Load(),
 		PublishErrors: s.publishErrors.Load(),
 		RateLimited:   s.rateLimited.Load(),
+		SlowClients:   s.slowClients.Load(),
 		Active:        s.active.Load(),
 		TTFT:          s.ttft.Snapshot(),
 		Total:         s.total.Snapshot(),

@@ -5,8 +5,11 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/http/httptest"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,17 +20,18 @@ import (
 
 	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/router"
 )
 
 // studioServer runs svc on a studio's own *grpc.Server (Register and
 // Interceptors, as a studio embeds the service) on a loopback TCP port,
 // and returns it with its address. The caller stops it.
-func studioServer(t testing.TB, svc *dialogue.Service) (*grpc.Server, string, <-chan error) {
+func studioServer(t testing.TB, svc *dialogue.Service, opts ...dialogue.TransportOption) (*grpc.Server, string, <-chan error) {
 	t.Helper()
 	unary, stream := dialogue.Interceptors(testAuth(t), discardLogger())
 	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(unary), grpc.ChainStreamInterceptor(stream),
 		grpc.MaxRecvMsgSize(svc.Limits().MaxMessageBytes))
-	svc.Register(gs)
+	svc.Register(gs, opts...)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -228,5 +232,150 @@ func TestGRPCConverseForeignSessionInterrupted(t *testing.T) {
 				t.Errorf("after CloseSend: %v, want io.EOF", err)
 			}
 		})
+	}
+}
+
+// endlessStream is a backend that never stops talking: it answers 2 KiB
+// deltas until its context is cancelled or it is closed, and reports
+// Close on closed (a router stream releases its slot there).
+type endlessStream struct {
+	ctx    context.Context
+	closed chan struct{}
+	once   sync.Once
+}
+
+var endlessDelta = strings.Repeat("Word after word. ", 120)
+
+func (s *endlessStream) Recv() (router.Delta, error) {
+	if err := s.ctx.Err(); err != nil {
+		return router.Delta{}, err
+	}
+	return router.Delta{Text: endlessDelta}, nil
+}
+
+func (s *endlessStream) Close() error {
+	s.once.Do(func() { close(s.closed) })
+	return nil
+}
+
+func (s *endlessStream) Receipt() router.Receipt { return router.Receipt{} }
+
+// endlessBackend answers every request with an endless stream and hands
+// each on started.
+func endlessBackend() (*fakeCompleter, <-chan *endlessStream) {
+	started := make(chan *endlessStream, 16)
+	return &fakeCompleter{respond: func(ctx context.Context, req router.Request) (dialogue.CompletionStream, error) {
+		s := &endlessStream{ctx: ctx, closed: make(chan struct{})}
+		started <- s
+		return s, nil
+	}}, started
+}
+
+// waitEnded waits, with a deadline that only bounds a hang, for the
+// backend stream to be closed and its context cancelled, and for the
+// service to have no reply in progress.
+func waitEnded(t *testing.T, svc *dialogue.Service, s *endlessStream) {
+	t.Helper()
+	select {
+	case <-s.closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the backend stream of a client that never reads was not closed")
+	}
+	select {
+	case <-s.ctx.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the backend request of a client that never reads was not cancelled")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for svc.Stats().Active != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("Stats().Active = %d, want 0", svc.Stats().Active)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestGRPCClientNeverReads: a gRPC client that opens a stream and never
+// reads fills its flow-control window; the reply chunk that then waits
+// longer than the send timeout ends the call, cancels the backend request
+// and releases its slot, and is counted. It used to hold them forever.
+func TestGRPCClientNeverReads(t *testing.T) {
+	const timeout = 50 * time.Millisecond
+	small := []grpc.DialOption{grpc.WithInitialWindowSize(64 << 10), grpc.WithInitialConnWindowSize(64 << 10)}
+	tests := []struct {
+		name string
+		open func(t *testing.T, svc *dialogue.Service) (conn *grpc.ClientConn, start func(ctx context.Context) error)
+	}{
+		{"StreamSay on Server", func(t *testing.T, svc *dialogue.Service) (*grpc.ClientConn, func(context.Context) error) {
+			h := serve(t, svc, true, func(o *dialogue.ServerOptions) { o.SendTimeout = timeout })
+			conn := dial(t, h.conn.Target(), small...)
+			return conn, func(ctx context.Context) error {
+				_, err := dialoguev1.NewDialogueServiceClient(conn).StreamSay(ctx, &dialoguev1.StreamSayRequest{
+					Utterance: &dialoguev1.Utterance{NpcId: "mara", Text: "Talk."}})
+				return err
+			}
+		}},
+		{"Converse on a studio server", func(t *testing.T, svc *dialogue.Service) (*grpc.ClientConn, func(context.Context) error) {
+			gs, target, served := studioServer(t, svc, dialogue.WithSendTimeout(timeout))
+			t.Cleanup(func() { gs.Stop(); <-served })
+			conn := dial(t, target, small...)
+			return conn, func(ctx context.Context) error {
+				st, err := dialoguev1.NewDialogueServiceClient(conn).Converse(ctx)
+				if err != nil {
+					return err
+				}
+				return st.Send(&dialoguev1.ConverseRequest{Action: &dialoguev1.ConverseRequest_Say{Say: &dialoguev1.Utterance{NpcId: "mara", Text: "Talk."}}})
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fc, started := endlessBackend()
+			svc := newService(t, fc, nil)
+			conn, start := tt.open(t, svc)
+			defer conn.Close()
+			ctx, cancel := context.WithCancel(as(t.Context(), tokP1))
+			defer cancel()
+			if err := start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			waitEnded(t, svc, <-started)
+			if got := svc.Stats().SlowClients; got != 1 {
+				t.Errorf("Stats().SlowClients = %d, want 1", got)
+			}
+		})
+	}
+}
+
+// TestHTTPClientNeverReads: an HTTP client that sends StreamSay requests,
+// pipelined on one connection, and never reads the answer has its stream
+// ended by the write deadline: the backend request is cancelled, the
+// slot released, the client counted.
+func TestHTTPClientNeverReads(t *testing.T) {
+	fc, started := endlessBackend()
+	svc := newService(t, fc, nil)
+	hs := httptest.NewServer(svc.HTTPHandler(testAuth(t), discardLogger(), dialogue.WithSendTimeout(50*time.Millisecond)))
+	defer hs.Close()
+	conn, err := net.Dial("tcp", hs.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.(*net.TCPConn).SetReadBuffer(4 << 10)
+	body := `{"utterance":{"npcId":"mara","text":"Talk."}}`
+	req := "POST " + dialogue.PathStreamSay + " HTTP/1.1\r\nHost: npc\r\nAuthorization: Bearer " + tokP1 +
+		"\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+	if _, err := io.WriteString(conn, req+req); err != nil { // pipelined
+		t.Fatal(err)
+	}
+	waitEnded(t, svc, <-started)
+	if got := svc.Stats().SlowClients; got != 1 {
+		t.Errorf("Stats().SlowClients = %d, want 1", got)
+	}
+	// The pipelined request behind it holds nothing either.
+	select {
+	case s := <-started:
+		waitEnded(t, svc, s)
+	default:
 	}
 }
