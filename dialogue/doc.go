@@ -27,7 +27,7 @@
 //
 // To embed in a studio's own server, install the interceptors from
 // [Interceptors] (they act on this service's methods only), bound message
-// sizes with grpc.MaxRecvMsgSize(svc.Limits().MaxMessageBytes), and call
+// sizes with grpc.MaxRecvMsgSize(svc.MaxRecvMsgSize()), and call
 // [Service.Register]; see the examples. [Service.HTTPHandler] serves the
 // same calls as JSON (protojson) over HTTP, with StreamSay as Server-Sent
 // Events, for clients without a gRPC stack.

@@ -63,7 +63,7 @@ func ExampleService_Register() {
 	}
 	unary, stream := dialogue.Interceptors(auth, nil)
 	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(unary), grpc.ChainStreamInterceptor(stream),
-		grpc.MaxRecvMsgSize(svc.Limits().MaxMessageBytes))
+		grpc.MaxRecvMsgSize(svc.MaxRecvMsgSize()))
 	svc.Register(gs)
 	// ... register the studio's own services on gs here ...
 

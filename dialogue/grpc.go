@@ -22,6 +22,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
 )
 
@@ -33,8 +35,9 @@ const ServiceName = "bodybroker.dialogue.v1.DialogueService"
 // context: install [Interceptors] on that server, or your own interceptors
 // that call [WithIdentity]; calls without one fail with Unauthenticated.
 // Bound request sizes on that server with
-// grpc.MaxRecvMsgSize(s.Limits().MaxMessageBytes) so oversize messages are
-// refused before they are decoded. Converse streams on such a server are
+// grpc.MaxRecvMsgSize(s.MaxRecvMsgSize()) (see [Service.MaxRecvMsgSize]);
+// the service refuses messages over Limits.MaxMessageBytes itself, with
+// InvalidArgument, as over HTTP. Converse streams on such a server are
 // not drained by its GracefulStop; they end when their clients close them
 // or when the server stops.
 //
@@ -43,6 +46,29 @@ const ServiceName = "bodybroker.dialogue.v1.DialogueService"
 // [ErrSlowClient].
 func (s *Service) Register(r grpc.ServiceRegistrar, opts ...TransportOption) {
 	dialoguev1.RegisterDialogueServiceServer(r, &grpcHandler{s: s, sendTimeout: transportConfig(opts).sendTimeout})
+}
+
+// MaxRecvMsgSize is the grpc.MaxRecvMsgSize to give a *grpc.Server that
+// hosts the service: Limits.MaxMessageBytes plus as much again, at least
+// 64 KiB, of headroom. The service checks Limits.MaxMessageBytes itself,
+// after authentication, and answers InvalidArgument (Unauthenticated
+// first for a caller without credentials). grpc-go answers a message over
+// its own bound with ResourceExhausted before any interceptor or handler
+// runs, so that bound must sit above the service's, yet close enough that
+// a stream cannot make the server buffer much more than the limit.
+// Messages over MaxRecvMsgSize, far beyond any a correct client sends,
+// still get grpc-go's ResourceExhausted.
+func (s *Service) MaxRecvMsgSize() int {
+	l := s.opts.Limits.MaxMessageBytes
+	return l + max(l, 64<<10)
+}
+
+// checkSize refuses a request message over Limits.MaxMessageBytes.
+func (s *Service) checkSize(m proto.Message) error {
+	if n, limit := proto.Size(m), s.opts.Limits.MaxMessageBytes; n > limit {
+		return &FieldError{Field: "message", Reason: fmt.Sprintf("%d bytes, over the %d-byte limit", n, limit), TooLarge: true}
+	}
+	return nil
 }
 
 // DefaultSendTimeout is how long a reply chunk may wait for the client to
@@ -214,11 +240,17 @@ type grpcHandler struct {
 }
 
 func (h *grpcHandler) Say(ctx context.Context, req *dialoguev1.SayRequest) (*dialoguev1.SayResponse, error) {
+	if err := h.s.checkSize(req); err != nil {
+		return nil, toStatus(err)
+	}
 	resp, err := h.s.Say(ctx, req.GetUtterance())
 	return resp, toStatus(err)
 }
 
 func (h *grpcHandler) StreamSay(req *dialoguev1.StreamSayRequest, stream grpc.ServerStreamingServer[dialoguev1.StreamSayResponse]) error {
+	if err := h.s.checkSize(req); err != nil {
+		return toStatus(err)
+	}
 	out := newOutbox(h.s, h.sendTimeout, stream.Send)
 	defer out.close()
 	err := h.s.StreamSay(stream.Context(), req.GetUtterance(), func(c *dialoguev1.Chunk) error {
@@ -254,7 +286,7 @@ func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.Conver
 	recv := make(chan recvd)
 	quit := make(chan struct{})
 	defer close(quit)
-	go readRequests(stream, recv, quit)
+	go h.readRequests(stream, recv, quit)
 
 	// result ends a turn; session and npc are set when it was answered.
 	type result struct {
@@ -414,11 +446,17 @@ type recvd struct {
 	err error
 }
 
-// readRequests receives from stream until Recv fails, handing every
-// result to recv, until quit is closed.
-func readRequests(stream grpc.BidiStreamingServer[dialoguev1.ConverseRequest, dialoguev1.ConverseResponse], recv chan<- recvd, quit <-chan struct{}) {
+// readRequests receives from stream until Recv fails or a message is
+// over the size limit, handing every result to recv, until quit is
+// closed.
+func (h *grpcHandler) readRequests(stream grpc.BidiStreamingServer[dialoguev1.ConverseRequest, dialoguev1.ConverseResponse], recv chan<- recvd, quit <-chan struct{}) {
 	for {
 		m, err := stream.Recv()
+		if err == nil {
+			if err = h.s.checkSize(m); err != nil {
+				m = nil
+			}
+		}
 		select {
 		case recv <- recvd{m, err}:
 		case <-quit:
@@ -515,7 +553,7 @@ func NewServer(svc *Service, opts ServerOptions) (*Server, error) {
 	so := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(unary),
 		grpc.ChainStreamInterceptor(stream),
-		grpc.MaxRecvMsgSize(svc.opts.Limits.MaxMessageBytes),
+		grpc.MaxRecvMsgSize(svc.MaxRecvMsgSize()),
 		grpc.MaxConcurrentStreams(opts.MaxConcurrentStreams),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: opts.KeepaliveMinTime, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{

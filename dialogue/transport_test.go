@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
@@ -30,7 +31,7 @@ func studioServer(t testing.TB, svc *dialogue.Service, opts ...dialogue.Transpor
 	t.Helper()
 	unary, stream := dialogue.Interceptors(testAuth(t), discardLogger())
 	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(unary), grpc.ChainStreamInterceptor(stream),
-		grpc.MaxRecvMsgSize(svc.Limits().MaxMessageBytes))
+		grpc.MaxRecvMsgSize(svc.MaxRecvMsgSize()))
 	svc.Register(gs, opts...)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -377,5 +378,81 @@ func TestHTTPClientNeverReads(t *testing.T) {
 	case s := <-started:
 		waitEnded(t, svc, s)
 	default:
+	}
+}
+
+// TestGRPCOversizeInvalidArgument: a request over Limits.MaxMessageBytes is
+// InvalidArgument on every method, as over HTTP (400), on the ready-made
+// Server and on a studio's own server set up as Register's documentation
+// says; unauthenticated, it is Unauthenticated. grpc-go's own
+// MaxRecvMsgSize used to refuse it first with ResourceExhausted, which the
+// API reserves for rate limits.
+func TestGRPCOversizeInvalidArgument(t *testing.T) {
+	const limit = 4096
+	newSvc := func(t *testing.T) *dialogue.Service {
+		return newService(t, &fakeCompleter{respond: replying("Mm.")}, func(o *dialogue.Options) { o.Limits.MaxMessageBytes = limit })
+	}
+	servers := map[string]func(t *testing.T) dialoguev1.DialogueServiceClient{
+		"Server": func(t *testing.T) dialoguev1.DialogueServiceClient {
+			return serve(t, newSvc(t), true, nil).client
+		},
+		"studio server": func(t *testing.T) dialoguev1.DialogueServiceClient {
+			gs, target, served := studioServer(t, newSvc(t))
+			t.Cleanup(func() { gs.Stop(); <-served })
+			conn := dial(t, target)
+			t.Cleanup(func() { _ = conn.Close() })
+			return dialoguev1.NewDialogueServiceClient(conn)
+		},
+	}
+	// The service's field checks would refuse this too, once grpc-go lets
+	// it reach them.
+	big := &dialoguev1.Utterance{NpcId: "mara", Text: "hi", Context: &dialoguev1.GameContext{Region: strings.Repeat("r", limit+100)}}
+	calls := map[string]func(ctx context.Context, c dialoguev1.DialogueServiceClient) error{
+		"Say": func(ctx context.Context, c dialoguev1.DialogueServiceClient) error {
+			_, err := c.Say(ctx, &dialoguev1.SayRequest{Utterance: big})
+			return err
+		},
+		"StreamSay": func(ctx context.Context, c dialoguev1.DialogueServiceClient) error {
+			st, err := c.StreamSay(ctx, &dialoguev1.StreamSayRequest{Utterance: big})
+			if err != nil {
+				return err
+			}
+			_, err = st.Recv()
+			return err
+		},
+		"Converse": func(ctx context.Context, c dialoguev1.DialogueServiceClient) error {
+			st, err := c.Converse(ctx)
+			if err != nil {
+				return err
+			}
+			if err := st.Send(&dialoguev1.ConverseRequest{Action: &dialoguev1.ConverseRequest_Say{Say: big}}); err != nil && err != io.EOF {
+				return err
+			}
+			for {
+				m, err := st.Recv()
+				if err != nil {
+					return err
+				}
+				if m.GetError() != nil {
+					return status.Error(codes.Code(m.GetError().GetCode()), m.GetError().GetMessage())
+				}
+			}
+		},
+	}
+	for sname, newClient := range servers {
+		t.Run(sname, func(t *testing.T) {
+			c := newClient(t)
+			for cname, call := range calls {
+				for _, authed := range []bool{true, false} {
+					want, ctx := codes.InvalidArgument, as(t.Context(), tokP1)
+					if !authed {
+						want, ctx = codes.Unauthenticated, t.Context()
+					}
+					if err := call(ctx, c); status.Code(err) != want {
+						t.Errorf("%s (authenticated %v) with a %d-byte region over a %d-byte limit: %v, want %v", cname, authed, limit+100, limit, err, want)
+					}
+				}
+			}
+		})
 	}
 }
