@@ -61,9 +61,13 @@
 // overrides are honoured only for services. Each player has a token-bucket
 // rate limit (ResourceExhausted), requests and messages have size limits,
 // handler panics become Internal, and [Code] maps every error to a status
-// code in one place. [Server] adds keepalive enforcement, TLS through
-// standard credentials, the standard health service, server reflection and
-// a graceful [Server.Shutdown] bounded by its context.
+// code in one place. A request message over Limits.MaxMessageBytes is
+// InvalidArgument on both transports. [Server] adds keepalive enforcement,
+// TLS through standard credentials, the standard health service, server
+// reflection if ServerOptions.Reflection asks for it (it is off by
+// default) and a graceful [Server.Shutdown] bounded by its context. The
+// HTTP handler answers every error, 404 and 405 included, with the same
+// JSON error object.
 //
 // # Conversations
 //

@@ -116,7 +116,8 @@ func ExampleService_Register() {
 }
 
 // The ready-made server: auth, limits, keepalive enforcement, health,
-// reflection, and a graceful shutdown bounded by a deadline.
+// optional reflection (ServerOptions.Reflection), and a graceful shutdown
+// bounded by a deadline.
 func ExampleNewServer() {
 	svc, closeRouter := exampleService()
 	defer closeRouter()

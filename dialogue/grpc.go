@@ -265,7 +265,9 @@ var errNoAction = &FieldError{Field: "action", Reason: "a ConverseRequest needs 
 // Converse runs one reply at a time; a new turn or an Interrupt cancels the
 // reply in progress (its last chunk says FINISH_REASON_INTERRUPTED) before
 // the next starts, so only one goroutine ever sends. A turn the service
-// refuses is answered with a TurnError and the stream goes on. A second
+// refuses is answered with a TurnError and the stream goes on; a
+// ConverseRequest over Limits.MaxMessageBytes ends the stream with
+// InvalidArgument, like a malformed one. A second
 // goroutine reads requests ([readRequests]); it ends when the stream does.
 // The handler returns as soon as the stream's context ends, whatever it
 // was waiting for. When the server
@@ -498,6 +500,11 @@ type ServerOptions struct {
 	SendTimeout time.Duration
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+	// Reflection registers gRPC server reflection, for grpcurl and
+	// similar tools. It is off by default: reflection shows every
+	// service and message on the server to anyone who can connect, which
+	// production servers rarely want.
+	Reflection bool
 	// ExtraOptions are appended to the grpc.ServerOptions the Server
 	// builds (stats handlers, more interceptors).
 	ExtraOptions []grpc.ServerOption
@@ -505,7 +512,8 @@ type ServerOptions struct {
 
 // Server is a ready-to-run gRPC server for the dialogue service: auth and
 // panic-recovery interceptors, message size limits, keepalive enforcement,
-// the standard health service and server reflection. Create it with
+// bounded sends, the standard health service and, if
+// ServerOptions.Reflection is set, server reflection. Create it with
 // [NewServer], run it with Serve, stop it with Shutdown or Close.
 type Server struct {
 	grpc   *grpc.Server
@@ -570,7 +578,9 @@ func NewServer(svc *Service, opts ServerOptions) (*Server, error) {
 	hs := health.NewServer()
 	hs.SetServingStatus(ServiceName, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(gs, hs)
-	reflection.Register(gs)
+	if opts.Reflection {
+		reflection.Register(gs)
+	}
 	return &Server{grpc: gs, health: hs, drain: drain}, nil
 }
 

@@ -350,7 +350,7 @@ func TestGRPCPanicRecovery(t *testing.T) {
 }
 
 func TestGRPCHealthAndReflection(t *testing.T) {
-	h := serve(t, newService(t, &fakeCompleter{respond: replying("x")}, nil), true, nil)
+	h := serve(t, newService(t, &fakeCompleter{respond: replying("x")}, nil), true, func(o *dialogue.ServerOptions) { o.Reflection = true })
 	ctx := t.Context()
 	hr, err := healthpb.NewHealthClient(h.conn).Check(ctx, &healthpb.HealthCheckRequest{Service: dialogue.ServiceName})
 	if err != nil || hr.GetStatus() != healthpb.HealthCheckResponse_SERVING {

@@ -41,7 +41,8 @@ const (
 //
 // Errors are JSON {"code": "permission_denied", "message": "..."} with the
 // HTTP status grpc-gateway uses for that code (400, 401, 403, 429, 503,
-// 504, ...). Bodies larger than Limits.MaxMessageBytes are refused. When the
+// 504, ...); so are routing errors: an unknown path is 404 "not_found",
+// another method than POST is 405 "unimplemented" with "Allow: POST". Bodies larger than Limits.MaxMessageBytes are refused. When the
 // client disconnects, the backend request is cancelled. Each event of a
 // StreamSay answer must be taken by the connection within the send timeout
 // ([WithSendTimeout], default [DefaultSendTimeout]), enforced with a write
@@ -62,6 +63,21 @@ func (s *Service) HTTPHandler(a Authenticator, log *slog.Logger, opts ...Transpo
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+PathSay, h.say)
 	mux.HandleFunc("POST "+PathStreamSay, h.streamSay)
+	// Routing errors answer the same JSON as every other error, not
+	// net/http's plain text.
+	notAllowed := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", http.MethodPost)
+		writeJSONError(w, http.StatusMethodNotAllowed, httpError{
+			Code: codeName(codes.Unimplemented), Message: "method " + r.Method + " not allowed; use POST",
+		})
+	}
+	mux.HandleFunc(PathSay, notAllowed)
+	mux.HandleFunc(PathStreamSay, notAllowed)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSONError(w, http.StatusNotFound, httpError{
+			Code: codeName(codes.NotFound), Message: "no such path; the dialogue service serves POST " + PathSay + " and " + PathStreamSay,
+		})
+	})
 	return h.recover(mux)
 }
 
@@ -241,11 +257,15 @@ func codeName(c codes.Code) string {
 }
 
 func writeError(w http.ResponseWriter, err error) {
-	b, _ := json.Marshal(errorBody(err))
-	w.Header().Set("Content-Type", "application/json")
 	if Code(err) == codes.Unauthenticated {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="bodybroker"`)
 	}
-	w.WriteHeader(httpStatus(Code(err)))
+	writeJSONError(w, httpStatus(Code(err)), errorBody(err))
+}
+
+func writeJSONError(w http.ResponseWriter, status int, e httpError) {
+	b, _ := json.Marshal(e)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }

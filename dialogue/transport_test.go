@@ -3,8 +3,10 @@ package dialogue_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strconv"
@@ -17,6 +19,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 
 	"github.com/bodybroker/sdk/dialogue"
@@ -454,5 +457,59 @@ func TestGRPCOversizeInvalidArgument(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHTTPRoutingErrorsJSON: an unknown path (404) and a method other than
+// POST (405, with Allow) answer the same JSON error object as every other
+// HTTP error; they used to be net/http's plain text.
+func TestHTTPRoutingErrorsJSON(t *testing.T) {
+	s := httpServer(t, newService(t, &fakeCompleter{respond: replying("x")}, nil))
+	tests := []struct {
+		method, path string
+		status       int
+		code, allow  string
+	}{
+		{http.MethodGet, dialogue.PathSay, http.StatusMethodNotAllowed, "unimplemented", http.MethodPost},
+		{http.MethodPut, dialogue.PathStreamSay, http.StatusMethodNotAllowed, "unimplemented", http.MethodPost},
+		{http.MethodPost, "/" + dialogue.ServiceName + "/Nope", http.StatusNotFound, "not_found", ""},
+		{http.MethodGet, "/", http.StatusNotFound, "not_found", ""},
+	}
+	for _, tt := range tests {
+		req, err := http.NewRequestWithContext(t.Context(), tt.method, s.URL+tt.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var e struct{ Code, Message string }
+		if err := json.Unmarshal(body, &e); err != nil || e.Code != tt.code || e.Message == "" {
+			t.Errorf("%s %s: body %q, want a JSON error with code %q and a message", tt.method, tt.path, body, tt.code)
+		}
+		if resp.StatusCode != tt.status || resp.Header.Get("Content-Type") != "application/json" || resp.Header.Get("Allow") != tt.allow {
+			t.Errorf("%s %s: %d, Content-Type %q, Allow %q; want %d, application/json, Allow %q",
+				tt.method, tt.path, resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Allow"), tt.status, tt.allow)
+		}
+	}
+}
+
+// TestGRPCReflectionOptional: server reflection is off unless
+// ServerOptions.Reflection turns it on (TestGRPCHealthAndReflection has
+// it on).
+func TestGRPCReflectionOptional(t *testing.T) {
+	h := serve(t, newService(t, &fakeCompleter{respond: replying("x")}, nil), false, nil)
+	rs, err := reflectionpb.NewServerReflectionClient(h.conn).ServerReflectionInfo(t.Context())
+	if err == nil {
+		err = rs.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}})
+	}
+	if err == nil {
+		_, err = rs.Recv()
+	}
+	if status.Code(err) != codes.Unimplemented {
+		t.Errorf("reflection on a default Server: %v, want Unimplemented", err)
 	}
 }
