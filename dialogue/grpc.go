@@ -147,14 +147,11 @@ func (o *outbox[T]) send(m *T) error {
 		o.timer.Reset(o.timeout)
 	}
 	defer o.timer.Stop()
+	o.in <- m // the writer is idle: sends never overlap, and the last one returned
 	select {
-	case o.in <- m:
-		select {
-		case err := <-o.out:
-			return err
-		case <-o.timer.C:
-		}
-	case <-o.timer.C: // unreachable while sends never overlap
+	case err := <-o.out:
+		return err
+	case <-o.timer.C:
 	}
 	o.stalled.Store(true)
 	o.svc.slowClients.Add(1)
@@ -264,15 +261,17 @@ var errNoAction = &FieldError{Field: "action", Reason: "a ConverseRequest needs 
 
 // Converse runs one reply at a time; a new turn or an Interrupt cancels the
 // reply in progress (its last chunk says FINISH_REASON_INTERRUPTED) before
-// the next starts, so only one goroutine ever sends. A turn the service
+// the next starts, so only one reply ever sends. A turn the service
 // refuses is answered with a TurnError and the stream goes on; a
 // ConverseRequest over Limits.MaxMessageBytes ends the stream with
-// InvalidArgument, like a malformed one. A second
-// goroutine reads requests ([readRequests]); it ends when the stream does.
-// The handler returns as soon as the stream's context ends, whatever it
-// was waiting for. When the server
-// drains, the stream ends with Unavailable once the reply in progress is
-// done.
+// InvalidArgument, like a malformed one. When the server drains, the
+// stream ends with Unavailable once the reply in progress is done.
+//
+// Goroutines: the reply in progress is owned by Converse, which cancels
+// it and waits for it before returning; the reader (readRequests) and the
+// outbox's writer are owned by the stream: they end when grpc ends it,
+// which it does as soon as Converse returns. Converse itself returns as
+// soon as the stream's context ends, whatever it was waiting for.
 func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.ConverseRequest, dialoguev1.ConverseResponse]) error {
 	ctx := stream.Context()
 	// Replies are sent through out, closed after the last reply has

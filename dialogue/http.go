@@ -48,8 +48,9 @@ const (
 // ([WithSendTimeout], default [DefaultSendTimeout]), enforced with a write
 // deadline: a client that stops reading (or pipelines requests behind a
 // stream it does not read) has its stream ended and its backend request
-// cancelled ([ErrSlowClient]). The deadline is cleared when the stream
-// ends, so a keep-alive connection's next request starts afresh. log may
+// cancelled ([ErrSlowClient]). For a StreamSay answer these deadlines
+// replace the http.Server's WriteTimeout, and they are cleared when the
+// stream ends, so a keep-alive connection's next request starts afresh. log may
 // be nil; a must not be: a nil Authenticator panics here rather than on
 // the first request.
 func (s *Service) HTTPHandler(a Authenticator, log *slog.Logger, opts ...TransportOption) http.Handler {
