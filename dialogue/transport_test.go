@@ -24,6 +24,7 @@ import (
 
 	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/internal/llmtest"
 	"github.com/bodybroker/sdk/router"
 )
 
@@ -511,5 +512,50 @@ func TestGRPCReflectionOptional(t *testing.T) {
 	}
 	if status.Code(err) != codes.Unimplemented {
 		t.Errorf("reflection on a default Server: %v, want Unimplemented", err)
+	}
+}
+
+// TestGRPCClientNeverReadsFreesRouterSlot: through a real router whose
+// tier has one slot, a player whose stream is never read holds the slot
+// only until the send timeout; then the next player gets a real reply,
+// not a fallback line. The slot used to stay taken for as long as the
+// stream stayed open.
+func TestGRPCClientNeverReadsFreesRouterSlot(t *testing.T) {
+	tokens := make([]string, 200) // 200 KiB: more than flow control holds
+	for i := range tokens {
+		tokens[i] = " " + strings.Repeat("x", 1023)
+	}
+	llm := llmServer(t, llmtest.Behavior{Tokens: tokens})
+	svc := newRouterService(t, router.WithTier(router.Tier{Name: router.Tier1, MaxConcurrent: 1,
+		Replicas: []router.Replica{{Name: "llm", Model: openaiModel(t, llm)}}}))
+	h := serve(t, svc, true, func(o *dialogue.ServerOptions) { o.SendTimeout = 100 * time.Millisecond })
+	slow := dial(t, h.conn.Target(), grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))
+	defer slow.Close()
+	ctx, cancel := context.WithCancel(as(t.Context(), tokP1))
+	defer cancel()
+	if _, err := dialoguev1.NewDialogueServiceClient(slow).StreamSay(ctx, &dialoguev1.StreamSayRequest{
+		Utterance: &dialoguev1.Utterance{NpcId: "guard", Text: "Talk."}}); err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer wcancel()
+	if err := llm.WaitFor(wctx, func(s llmtest.Stats) bool { return s.Requests == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	// The backend may well have written the whole reply into socket
+	// buffers; the slot is the router's, held until the dialogue service
+	// closes the stream. Other players get fallback lines until then.
+	for {
+		r, err := h.client.Say(as(wctx, tokP2), &dialoguev1.SayRequest{Utterance: &dialoguev1.Utterance{NpcId: "guard", Text: "Me now?"}})
+		if err != nil {
+			t.Fatalf("the slot of a client that never reads was not released: %v", err)
+		}
+		if !r.GetCompletion().GetFallback() {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := svc.Stats().SlowClients; got != 1 {
+		t.Errorf("Stats().SlowClients = %d, want 1", got)
 	}
 }
