@@ -142,8 +142,9 @@ type Service struct {
 	limiter *limiter
 	log     *slog.Logger
 
+	slowClients atomic.Uint64 // counted by the transports (ErrSlowClient)
+
 	requests, fallbacks, interrupted, truncated, failed, publishErrors, rateLimited atomic.Uint64
-	slowClients                                                                     atomic.Uint64 // counted by the transports
 	active                                                                          atomic.Int64
 	ttft, total                                                                     stats.Histogram
 }
