@@ -141,8 +141,8 @@ type Service struct {
 	opts    Options
 	limiter *limiter
 	log     *slog.Logger
-
-	slowClients atomic.Uint64 // counted by the transports (ErrSlowClient)
+	// slowClients is counted by the transports (ErrSlowClient).
+	slowClients atomic.Uint64
 
 	requests, fallbacks, interrupted, truncated, failed, publishErrors, rateLimited atomic.Uint64
 	active                                                                          atomic.Int64
