@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -24,7 +25,6 @@ import (
 
 	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
-	"github.com/bodybroker/sdk/internal/llmtest"
 	"github.com/bodybroker/sdk/router"
 )
 
@@ -240,16 +240,17 @@ func TestGRPCConverseForeignSessionInterrupted(t *testing.T) {
 	}
 }
 
-// endlessStream is a backend that never stops talking: it answers 2 KiB
-// deltas until its context is cancelled or it is closed, and reports
-// Close on closed (a router stream releases its slot there).
+// endlessStream is a backend that never stops talking: it answers 1 KiB
+// deltas until its context is cancelled or it is closed (or the service's
+// reply bound, where there is one, cuts it), and reports Close on closed
+// (a router stream releases its slot there).
 type endlessStream struct {
 	ctx    context.Context
 	closed chan struct{}
 	once   sync.Once
 }
 
-var endlessDelta = strings.Repeat("Word after word. ", 120)
+var endlessDelta = strings.Repeat("Word after word. ", 60)
 
 func (s *endlessStream) Recv() (router.Delta, error) {
 	if err := s.ctx.Err(); err != nil {
@@ -268,7 +269,7 @@ func (s *endlessStream) Receipt() router.Receipt { return router.Receipt{} }
 // endlessBackend answers every request with an endless stream and hands
 // each on started.
 func endlessBackend() (*fakeCompleter, <-chan *endlessStream) {
-	started := make(chan *endlessStream, 16)
+	started := make(chan *endlessStream, 1024)
 	return &fakeCompleter{respond: func(ctx context.Context, req router.Request) (dialogue.CompletionStream, error) {
 		s := &endlessStream{ctx: ctx, closed: make(chan struct{})}
 		started <- s
@@ -276,90 +277,118 @@ func endlessBackend() (*fakeCompleter, <-chan *endlessStream) {
 	}}, started
 }
 
-// waitEnded waits, with a deadline that only bounds a hang, for the
-// backend stream to be closed and its context cancelled, and for the
-// service to have no reply in progress.
-func waitEnded(t *testing.T, svc *dialogue.Service, s *endlessStream) {
+// waitSlowClient waits, with a deadline that only bounds a hang, until the
+// service has counted a slow client and has no reply in progress, and
+// checks that every backend stream started was closed and its context
+// cancelled.
+func waitSlowClient(t *testing.T, svc *dialogue.Service, started <-chan *endlessStream) {
 	t.Helper()
-	select {
-	case <-s.closed:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the backend stream of a client that never reads was not closed")
-	}
-	select {
-	case <-s.ctx.Done():
-	case <-time.After(30 * time.Second):
-		t.Fatal("the backend request of a client that never reads was not cancelled")
-	}
 	deadline := time.Now().Add(30 * time.Second)
-	for svc.Stats().Active != 0 {
+	for svc.Stats().SlowClients == 0 || svc.Stats().Active != 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("Stats().Active = %d, want 0", svc.Stats().Active)
+			t.Fatalf("a client that never reads: Stats() = %+v, want SlowClients 1 and Active 0", svc.Stats())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	if got := svc.Stats().SlowClients; got != 1 {
+		t.Errorf("Stats().SlowClients = %d, want 1", got)
+	}
+	for {
+		select {
+		case s := <-started:
+			select {
+			case <-s.closed:
+			case <-time.After(30 * time.Second):
+				t.Fatal("a backend stream of a client that never reads was not closed")
+			}
+			select {
+			case <-s.ctx.Done():
+			case <-time.After(30 * time.Second):
+				t.Fatal("a backend request of a client that never reads was not cancelled")
+			}
+		default:
+			return
+		}
+	}
 }
 
-// TestGRPCClientNeverReads: a gRPC client that opens a stream and never
-// reads fills its flow-control window; the reply chunk that then waits
-// longer than the send timeout ends the call, cancels the backend request
-// and releases its slot, and is counted. It used to hold them forever.
+// neverRead opens a Converse stream on conn and says turn after turn
+// without ever reading a reply, until the server ends the stream or
+// maxTurns: enough unread replies to fill any flow-control window, even
+// where the service bounds each reply's length.
+func neverRead(t *testing.T, conn *grpc.ClientConn, maxTurns int) {
+	t.Helper()
+	st, err := dialoguev1.NewDialogueServiceClient(conn).Converse(as(t.Context(), tokP1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	say := &dialoguev1.ConverseRequest{Action: &dialoguev1.ConverseRequest_Say{Say: &dialoguev1.Utterance{NpcId: "mara", Text: "Talk."}}}
+	for range maxTurns {
+		if err := st.Send(say); err != nil {
+			return // the server ended the stream
+		}
+	}
+}
+
+// smallWindows make a client's flow-control windows fill fast.
+var smallWindows = []grpc.DialOption{grpc.WithInitialWindowSize(64 << 10), grpc.WithInitialConnWindowSize(64 << 10)}
+
+// TestGRPCClientNeverReads: a gRPC client that talks on a Converse stream
+// and never reads fills its flow-control window; the reply chunk that then
+// waits longer than the send timeout ends the stream, cancels the backend
+// request, releases its slot and is counted. They used to be held for as
+// long as the stream stayed open.
 func TestGRPCClientNeverReads(t *testing.T) {
 	const timeout = 50 * time.Millisecond
-	small := []grpc.DialOption{grpc.WithInitialWindowSize(64 << 10), grpc.WithInitialConnWindowSize(64 << 10)}
 	tests := []struct {
-		name string
-		open func(t *testing.T, svc *dialogue.Service) (conn *grpc.ClientConn, start func(ctx context.Context) error)
+		name   string
+		target func(t *testing.T, svc *dialogue.Service) string
 	}{
-		{"StreamSay on Server", func(t *testing.T, svc *dialogue.Service) (*grpc.ClientConn, func(context.Context) error) {
-			h := serve(t, svc, true, func(o *dialogue.ServerOptions) { o.SendTimeout = timeout })
-			conn := dial(t, h.conn.Target(), small...)
-			return conn, func(ctx context.Context) error {
-				_, err := dialoguev1.NewDialogueServiceClient(conn).StreamSay(ctx, &dialoguev1.StreamSayRequest{
-					Utterance: &dialoguev1.Utterance{NpcId: "mara", Text: "Talk."}})
-				return err
-			}
+		{"Server", func(t *testing.T, svc *dialogue.Service) string {
+			return serve(t, svc, true, func(o *dialogue.ServerOptions) { o.SendTimeout = timeout }).conn.Target()
 		}},
-		{"Converse on a studio server", func(t *testing.T, svc *dialogue.Service) (*grpc.ClientConn, func(context.Context) error) {
+		{"studio server", func(t *testing.T, svc *dialogue.Service) string {
 			gs, target, served := studioServer(t, svc, dialogue.WithSendTimeout(timeout))
 			t.Cleanup(func() { gs.Stop(); <-served })
-			conn := dial(t, target, small...)
-			return conn, func(ctx context.Context) error {
-				st, err := dialoguev1.NewDialogueServiceClient(conn).Converse(ctx)
-				if err != nil {
-					return err
-				}
-				return st.Send(&dialoguev1.ConverseRequest{Action: &dialoguev1.ConverseRequest_Say{Say: &dialoguev1.Utterance{NpcId: "mara", Text: "Talk."}}})
-			}
+			return target
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fc, started := endlessBackend()
 			svc := newService(t, fc, nil)
-			conn, start := tt.open(t, svc)
+			conn := dial(t, tt.target(t, svc), smallWindows...)
 			defer conn.Close()
-			ctx, cancel := context.WithCancel(as(t.Context(), tokP1))
-			defer cancel()
-			if err := start(ctx); err != nil {
-				t.Fatal(err)
-			}
-			waitEnded(t, svc, <-started)
-			if got := svc.Stats().SlowClients; got != 1 {
-				t.Errorf("Stats().SlowClients = %d, want 1", got)
-			}
+			neverRead(t, conn, 200)
+			waitSlowClient(t, svc, started)
 		})
 	}
 }
 
+// smallBufferListener is a listener whose connections have small send
+// buffers.
+type smallBufferListener struct{ net.Listener }
+
+// Accept shrinks each connection's send buffer, so that a client that
+// never reads fills it fast.
+func (l smallBufferListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(4 << 10)
+	}
+	return c, err
+}
+
 // TestHTTPClientNeverReads: an HTTP client that sends StreamSay requests,
-// pipelined on one connection, and never reads the answer has its stream
-// ended by the write deadline: the backend request is cancelled, the
-// slot released, the client counted.
+// pipelined on one connection, and never reads the answers has its stream
+// ended by the write deadline: the backend request is cancelled, the slot
+// released, the client counted.
 func TestHTTPClientNeverReads(t *testing.T) {
 	fc, started := endlessBackend()
 	svc := newService(t, fc, nil)
-	hs := httptest.NewServer(svc.HTTPHandler(testAuth(t), discardLogger(), dialogue.WithSendTimeout(50*time.Millisecond)))
+	hs := httptest.NewUnstartedServer(svc.HTTPHandler(testAuth(t), discardLogger(), dialogue.WithSendTimeout(50*time.Millisecond)))
+	hs.Listener = smallBufferListener{hs.Listener}
+	hs.Start()
 	defer hs.Close()
 	conn, err := net.Dial("tcp", hs.Listener.Addr().String())
 	if err != nil {
@@ -370,19 +399,10 @@ func TestHTTPClientNeverReads(t *testing.T) {
 	body := `{"utterance":{"npcId":"mara","text":"Talk."}}`
 	req := "POST " + dialogue.PathStreamSay + " HTTP/1.1\r\nHost: npc\r\nAuthorization: Bearer " + tokP1 +
 		"\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
-	if _, err := io.WriteString(conn, req+req); err != nil { // pipelined
+	if _, err := io.WriteString(conn, strings.Repeat(req, 32)); err != nil { // pipelined
 		t.Fatal(err)
 	}
-	waitEnded(t, svc, <-started)
-	if got := svc.Stats().SlowClients; got != 1 {
-		t.Errorf("Stats().SlowClients = %d, want 1", got)
-	}
-	// The pipelined request behind it holds nothing either.
-	select {
-	case s := <-started:
-		waitEnded(t, svc, s)
-	default:
-	}
+	waitSlowClient(t, svc, started)
 }
 
 // TestGRPCOversizeInvalidArgument: a request over Limits.MaxMessageBytes is
@@ -516,37 +536,27 @@ func TestGRPCReflectionOptional(t *testing.T) {
 }
 
 // TestGRPCClientNeverReadsFreesRouterSlot: through a real router whose
-// tier has one slot, a player whose stream is never read holds the slot
-// only until the send timeout; then the next player gets a real reply,
-// not a fallback line. The slot used to stay taken for as long as the
-// stream stayed open.
+// tier has one slot, a player who never reads holds the slot only until
+// the send timeout; then the next player gets a real reply, not a
+// fallback line. The slot used to stay taken for as long as the stream
+// stayed open.
 func TestGRPCClientNeverReadsFreesRouterSlot(t *testing.T) {
-	tokens := make([]string, 200) // 200 KiB: more than flow control holds
-	for i := range tokens {
-		tokens[i] = " " + strings.Repeat("x", 1023)
-	}
-	llm := llmServer(t, llmtest.Behavior{Tokens: tokens})
 	svc := newRouterService(t, router.WithTier(router.Tier{Name: router.Tier1, MaxConcurrent: 1,
-		Replicas: []router.Replica{{Name: "llm", Model: openaiModel(t, llm)}}}))
+		Replicas: []router.Replica{{Name: "endless", Model: endlessModel{}}}}))
 	h := serve(t, svc, true, func(o *dialogue.ServerOptions) { o.SendTimeout = 100 * time.Millisecond })
-	slow := dial(t, h.conn.Target(), grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))
+	slow := dial(t, h.conn.Target(), smallWindows...)
 	defer slow.Close()
-	ctx, cancel := context.WithCancel(as(t.Context(), tokP1))
+	neverRead(t, slow, 200)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	if _, err := dialoguev1.NewDialogueServiceClient(slow).StreamSay(ctx, &dialoguev1.StreamSayRequest{
-		Utterance: &dialoguev1.Utterance{NpcId: "guard", Text: "Talk."}}); err != nil {
-		t.Fatal(err)
+	for svc.Stats().SlowClients == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("a client that never reads was not cut off")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	wctx, wcancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer wcancel()
-	if err := llm.WaitFor(wctx, func(s llmtest.Stats) bool { return s.Requests == 1 }); err != nil {
-		t.Fatal(err)
-	}
-	// The backend may well have written the whole reply into socket
-	// buffers; the slot is the router's, held until the dialogue service
-	// closes the stream. Other players get fallback lines until then.
 	for {
-		r, err := h.client.Say(as(wctx, tokP2), &dialoguev1.SayRequest{Utterance: &dialoguev1.Utterance{NpcId: "guard", Text: "Me now?"}})
+		r, err := h.client.Say(as(ctx, tokP2), &dialoguev1.SayRequest{Utterance: &dialoguev1.Utterance{NpcId: "guard", Text: "Me now?", MaxTokens: 8}})
 		if err != nil {
 			t.Fatalf("the slot of a client that never reads was not released: %v", err)
 		}
@@ -555,7 +565,34 @@ func TestGRPCClientNeverReadsFreesRouterSlot(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if got := svc.Stats().SlowClients; got != 1 {
-		t.Errorf("Stats().SlowClients = %d, want 1", got)
-	}
 }
+
+// endlessModel is a router.Model whose streams answer 1 KiB tokens until
+// cancelled, or until the request's MaxTokens.
+type endlessModel struct{}
+
+func (endlessModel) Generate(context.Context, router.Request) (*router.Response, error) {
+	return nil, errors.New("endlessModel: streaming only")
+}
+
+func (endlessModel) Stream(ctx context.Context, req router.Request) (router.Stream, error) {
+	return &endlessModelStream{ctx: ctx, left: req.MaxTokens}, nil
+}
+
+type endlessModelStream struct {
+	ctx  context.Context
+	left int
+}
+
+func (s *endlessModelStream) Recv() (router.Delta, error) {
+	if err := s.ctx.Err(); err != nil {
+		return router.Delta{}, err
+	}
+	if s.left <= 0 {
+		return router.Delta{}, io.EOF
+	}
+	s.left--
+	return router.Delta{Text: endlessDelta}, nil
+}
+
+func (s *endlessModelStream) Close() error { return nil }
