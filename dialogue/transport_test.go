@@ -313,19 +313,34 @@ func waitSlowClient(t *testing.T, svc *dialogue.Service, started <-chan *endless
 }
 
 // neverRead opens a Converse stream on conn and says turn after turn
-// without ever reading a reply, until the server ends the stream or
-// maxTurns: enough unread replies to fill any flow-control window, even
-// where the service bounds each reply's length.
-func neverRead(t *testing.T, conn *grpc.ClientConn, maxTurns int) {
+// without ever reading a reply, each once the last has ended (a new turn
+// would cut it short), until svc counts a slow client or maxTurns: enough
+// unread replies to fill any flow-control window, even where the service
+// bounds each reply's length.
+func neverRead(t *testing.T, svc *dialogue.Service, conn *grpc.ClientConn, maxTurns int) {
 	t.Helper()
 	st, err := dialoguev1.NewDialogueServiceClient(conn).Converse(as(t.Context(), tokP1))
 	if err != nil {
 		t.Fatal(err)
 	}
 	say := &dialoguev1.ConverseRequest{Action: &dialoguev1.ConverseRequest_Say{Say: &dialoguev1.Utterance{NpcId: "mara", Text: "Talk."}}}
-	for range maxTurns {
+	deadline := time.Now().Add(30 * time.Second)
+	for turn := range maxTurns {
 		if err := st.Send(say); err != nil {
 			return // the server ended the stream
+		}
+		for {
+			s := svc.Stats()
+			if s.SlowClients > 0 {
+				return
+			}
+			if s.Requests > uint64(turn) && s.Active == 0 {
+				break // the reply ended, unread
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("turn %d of a client that never reads neither ended nor was cut off: Stats() = %+v", turn+1, s)
+			}
+			time.Sleep(time.Millisecond)
 		}
 	}
 }
@@ -359,7 +374,7 @@ func TestGRPCClientNeverReads(t *testing.T) {
 			svc := newService(t, fc, nil)
 			conn := dial(t, tt.target(t, svc), smallWindows...)
 			defer conn.Close()
-			neverRead(t, conn, 200)
+			neverRead(t, svc, conn, 200)
 			waitSlowClient(t, svc, started)
 		})
 	}
@@ -546,7 +561,7 @@ func TestGRPCClientNeverReadsFreesRouterSlot(t *testing.T) {
 	h := serve(t, svc, true, func(o *dialogue.ServerOptions) { o.SendTimeout = 100 * time.Millisecond })
 	slow := dial(t, h.conn.Target(), smallWindows...)
 	defer slow.Close()
-	neverRead(t, slow, 200)
+	neverRead(t, svc, slow, 200)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	for svc.Stats().SlowClients == 0 {
