@@ -21,7 +21,6 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
-
 	"google.golang.org/protobuf/proto"
 
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
