@@ -27,7 +27,7 @@
 //
 // To embed in a studio's own server, install the interceptors from
 // [Interceptors] (they act on this service's methods only), bound message
-// sizes with grpc.MaxRecvMsgSize(svc.Limits().MaxMessageBytes), and call
+// sizes with grpc.MaxRecvMsgSize(svc.MaxRecvMsgSize()), and call
 // [Service.Register]; see the examples. [Service.HTTPHandler] serves the
 // same calls as JSON (protojson) over HTTP, with StreamSay as Server-Sent
 // Events, for clients without a gRPC stack.
@@ -79,9 +79,13 @@
 // [Service.Say] and Options.Responsibilities). Each player has a token-bucket
 // rate limit (ResourceExhausted), requests and messages have size limits,
 // handler panics become Internal, and [Code] maps every error to a status
-// code in one place. [Server] adds keepalive enforcement, TLS through
-// standard credentials, the standard health service, server reflection and
-// a graceful [Server.Shutdown] bounded by its context.
+// code in one place. A request message over Limits.MaxMessageBytes is
+// InvalidArgument on both transports. [Server] adds keepalive enforcement,
+// TLS through standard credentials, the standard health service, server
+// reflection if ServerOptions.Reflection asks for it (it is off by
+// default) and a graceful [Server.Shutdown] bounded by its context. The
+// HTTP handler answers every error, 404 and 405 included, with the same
+// JSON error object.
 //
 // # Conversations
 //
@@ -122,7 +126,13 @@
 // [Service], [Personas], [MemoryStore], [TokenAuthenticator] and [Server]
 // are safe for concurrent use. The service starts no goroutines of its
 // own; a Converse stream runs a reader goroutine and one goroutine for the
-// reply in progress, and both end with the stream. [Server.Shutdown]
+// reply in progress, and both end with the stream. StreamSay and Converse
+// send through a writer goroutine of their own, so that a client that
+// stops reading cannot hold the handler: a reply chunk the client does not
+// accept within the send timeout ([WithSendTimeout], default
+// [DefaultSendTimeout]; over HTTP, a write deadline) ends the call,
+// cancels the backend request, releases its router slot and is counted in
+// Stats.SlowClients ([ErrSlowClient]). [Server.Shutdown]
 // lets Converse streams finish their current reply and then ends them
 // with Unavailable; [Server.Close] stops at once, also during a Shutdown.
 package dialogue

@@ -63,7 +63,7 @@ func ExampleService_Register() {
 	}
 	unary, stream := dialogue.Interceptors(auth, nil)
 	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(unary), grpc.ChainStreamInterceptor(stream),
-		grpc.MaxRecvMsgSize(svc.Limits().MaxMessageBytes))
+		grpc.MaxRecvMsgSize(svc.MaxRecvMsgSize()))
 	svc.Register(gs)
 	// ... register the studio's own services on gs here ...
 
@@ -116,7 +116,8 @@ func ExampleService_Register() {
 }
 
 // The ready-made server: auth, limits, keepalive enforcement, health,
-// reflection, and a graceful shutdown bounded by a deadline.
+// optional reflection (ServerOptions.Reflection), and a graceful shutdown
+// bounded by a deadline.
 func ExampleNewServer() {
 	svc, closeRouter := exampleService()
 	defer closeRouter()

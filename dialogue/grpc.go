@@ -10,15 +10,18 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
 )
@@ -31,13 +34,131 @@ const ServiceName = "bodybroker.dialogue.v1.DialogueService"
 // context: install [Interceptors] on that server, or your own interceptors
 // that call [WithIdentity]; calls without one fail with Unauthenticated.
 // Bound request sizes on that server with
-// grpc.MaxRecvMsgSize(s.Limits().MaxMessageBytes) so oversize messages are
-// refused before they are decoded. Converse streams on such a server are
+// grpc.MaxRecvMsgSize(s.MaxRecvMsgSize()) (see [Service.MaxRecvMsgSize]);
+// the service refuses messages over Limits.MaxMessageBytes itself, with
+// InvalidArgument, as over HTTP. Converse streams on such a server are
 // not drained by its GracefulStop; they end when their clients close them
 // or when the server stops.
-func (s *Service) Register(r grpc.ServiceRegistrar) {
-	dialoguev1.RegisterDialogueServiceServer(r, &grpcHandler{s: s})
+//
+// A reply chunk the client does not accept within the send timeout
+// ([WithSendTimeout], default [DefaultSendTimeout]) ends the call: see
+// [ErrSlowClient].
+func (s *Service) Register(r grpc.ServiceRegistrar, opts ...TransportOption) {
+	dialoguev1.RegisterDialogueServiceServer(r, &grpcHandler{s: s, sendTimeout: transportConfig(opts).sendTimeout})
 }
+
+// MaxRecvMsgSize is the grpc.MaxRecvMsgSize to give a *grpc.Server that
+// hosts the service: Limits.MaxMessageBytes plus as much again, at least
+// 64 KiB, of headroom. The service checks Limits.MaxMessageBytes itself,
+// after authentication, and answers InvalidArgument (Unauthenticated
+// first for a caller without credentials). grpc-go answers a message over
+// its own bound with ResourceExhausted before any interceptor or handler
+// runs, so that bound must sit above the service's, yet close enough that
+// a stream cannot make the server buffer much more than the limit.
+// Messages over MaxRecvMsgSize, far beyond any a correct client sends,
+// still get grpc-go's ResourceExhausted.
+func (s *Service) MaxRecvMsgSize() int {
+	l := s.opts.Limits.MaxMessageBytes
+	return l + max(l, 64<<10)
+}
+
+// checkSize refuses a request message over Limits.MaxMessageBytes.
+func (s *Service) checkSize(m proto.Message) error {
+	if n, limit := proto.Size(m), s.opts.Limits.MaxMessageBytes; n > limit {
+		return &FieldError{Field: "message", Reason: fmt.Sprintf("%d bytes, over the %d-byte limit", n, limit), TooLarge: true}
+	}
+	return nil
+}
+
+// DefaultSendTimeout is how long a reply chunk may wait for the client to
+// accept it unless [WithSendTimeout] or ServerOptions.SendTimeout says
+// otherwise.
+const DefaultSendTimeout = 10 * time.Second
+
+// A TransportOption tunes [Service.Register] and [Service.HTTPHandler].
+type TransportOption interface{ apply(*transportOptions) }
+
+type transportOptions struct {
+	sendTimeout time.Duration
+}
+
+type sendTimeoutOption time.Duration
+
+func (o sendTimeoutOption) apply(t *transportOptions) { t.sendTimeout = time.Duration(o) }
+
+// WithSendTimeout bounds how long one reply chunk may wait for the client
+// to accept it: for gRPC, until the client's flow-control window has room
+// for it; for HTTP, until the connection has taken it (a write deadline).
+// A client that does not read for that long has its call ended, its
+// backend request cancelled and its router slot released, and is counted
+// in Stats.SlowClients (see [ErrSlowClient]). The default is
+// [DefaultSendTimeout]. WithSendTimeout panics if d is not positive.
+func WithSendTimeout(d time.Duration) TransportOption {
+	if d <= 0 {
+		panic("dialogue: WithSendTimeout needs a positive duration")
+	}
+	return sendTimeoutOption(d)
+}
+
+func transportConfig(opts []TransportOption) transportOptions {
+	t := transportOptions{sendTimeout: DefaultSendTimeout}
+	for _, o := range opts {
+		o.apply(&t)
+	}
+	return t
+}
+
+// outbox sends a stream's messages from a goroutine of its own, so that a
+// client that stops reading cannot hold the handler: grpc-go's Send blocks
+// while the client's flow-control window is full, and nothing but the
+// handler returning ends the stream and unblocks it. send gives up after
+// the timeout; the writer goroutine then stays in Send until the handler
+// has returned and grpc has ended the stream. The handler owns the outbox
+// and closes it when it returns, after its last send; sends never overlap.
+type outbox[T any] struct {
+	svc     *Service
+	timeout time.Duration
+	in      chan *T
+	out     chan error // buffered: a writer that was given up on never blocks
+	timer   *time.Timer
+	stalled atomic.Bool
+}
+
+func newOutbox[T any](svc *Service, timeout time.Duration, send func(*T) error) *outbox[T] {
+	o := &outbox[T]{svc: svc, timeout: timeout, in: make(chan *T), out: make(chan error, 1)}
+	go func() {
+		for m := range o.in {
+			o.out <- send(m)
+		}
+	}()
+	return o
+}
+
+// send sends m, or returns an error matching [ErrSlowClient] if the client
+// has not accepted it within the timeout; after that, every send fails.
+func (o *outbox[T]) send(m *T) error {
+	if o.stalled.Load() {
+		return ErrSlowClient
+	}
+	if o.timer == nil {
+		o.timer = time.NewTimer(o.timeout)
+	} else {
+		o.timer.Reset(o.timeout)
+	}
+	defer o.timer.Stop()
+	o.in <- m // the writer is idle: sends never overlap, and the last one returned
+	select {
+	case err := <-o.out:
+		return err
+	case <-o.timer.C:
+	}
+	o.stalled.Store(true)
+	o.svc.slowClients.Add(1)
+	return fmt.Errorf("%w: a reply chunk waited %v", ErrSlowClient, o.timeout)
+}
+
+// close ends the writer once its send in progress, if any, returns.
+func (o *outbox[T]) close() { close(o.in) }
 
 // Interceptors returns unary and stream server interceptors that, for the
 // dialogue service's methods only, recover panics (as Internal) and
@@ -110,16 +231,26 @@ type grpcHandler struct {
 	// drain is closed when a [Server] begins a graceful shutdown; nil for
 	// a handler registered on a studio's own server.
 	drain <-chan struct{}
+	// sendTimeout bounds each Send (see [WithSendTimeout]).
+	sendTimeout time.Duration
 }
 
 func (h *grpcHandler) Say(ctx context.Context, req *dialoguev1.SayRequest) (*dialoguev1.SayResponse, error) {
+	if err := h.s.checkSize(req); err != nil {
+		return nil, toStatus(err)
+	}
 	resp, err := h.s.Say(ctx, req.GetUtterance())
 	return resp, toStatus(err)
 }
 
 func (h *grpcHandler) StreamSay(req *dialoguev1.StreamSayRequest, stream grpc.ServerStreamingServer[dialoguev1.StreamSayResponse]) error {
+	if err := h.s.checkSize(req); err != nil {
+		return toStatus(err)
+	}
+	out := newOutbox(h.s, h.sendTimeout, stream.Send)
+	defer out.close()
 	err := h.s.StreamSay(stream.Context(), req.GetUtterance(), func(c *dialoguev1.Chunk) error {
-		return stream.Send(&dialoguev1.StreamSayResponse{Chunk: c})
+		return out.send(&dialoguev1.StreamSayResponse{Chunk: c})
 	})
 	return toStatus(err)
 }
@@ -129,31 +260,33 @@ var errNoAction = &FieldError{Field: "action", Reason: "a ConverseRequest needs 
 
 // Converse runs one reply at a time; a new turn or an Interrupt cancels the
 // reply in progress (its last chunk says FINISH_REASON_INTERRUPTED) before
-// the next starts, so only one goroutine ever sends. A turn the service
-// refuses is answered with a TurnError and the stream goes on. A second
-// goroutine reads requests; it ends when the stream does. When the server
-// drains, the stream ends with Unavailable once the reply in progress is
-// done.
+// the next starts, so only one reply ever sends. A turn the service
+// refuses is answered with a TurnError and the stream goes on; a
+// ConverseRequest over Limits.MaxMessageBytes ends the stream with
+// InvalidArgument, like a malformed one. When the server drains, the
+// stream ends with Unavailable once the reply in progress is done.
+//
+// Goroutines: the reply in progress is owned by Converse, which cancels
+// it and waits for it before returning; the reader (readRequests) and the
+// outbox's writer are owned by the stream: they end when grpc ends it,
+// which it does as soon as Converse returns. Converse itself returns as
+// soon as the stream's context ends, whatever it was waiting for.
 func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.ConverseRequest, dialoguev1.ConverseResponse]) error {
 	ctx := stream.Context()
-	type recvd struct {
-		m   *dialoguev1.ConverseRequest
-		err error
-	}
+	// Replies are sent through out, closed after the last reply has
+	// ended (the deferred stop below runs first).
+	out := newOutbox(h.s, h.sendTimeout, stream.Send)
+	defer out.close()
+	// The reader is the one goroutine that calls stream.Recv. It delivers
+	// every result, the final error included, until Converse returns
+	// (quit): it must never drop the error that says the stream has ended,
+	// or the loop below would wait for a message that cannot come. When
+	// Converse returns first, the reader is left in Recv only until grpc
+	// ends the stream, which it does as soon as Converse returns.
 	recv := make(chan recvd)
-	go func() {
-		for {
-			m, err := stream.Recv()
-			select {
-			case recv <- recvd{m, err}:
-			case <-ctx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
+	quit := make(chan struct{})
+	defer close(quit)
+	go h.readRequests(stream, recv, quit)
 
 	// result ends a turn; session and npc are set when it was answered.
 	type result struct {
@@ -193,6 +326,10 @@ func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.Conver
 
 	for {
 		select {
+		case <-ctx.Done():
+			// The stream has ended (client cancelled, connection lost,
+			// server stopped); the deferred stop ends the reply.
+			return toStatus(ctx.Err())
 		case r := <-done:
 			done, cancel = nil, nil
 			answered(r)
@@ -241,7 +378,7 @@ func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.Conver
 					u.SessionId = session
 				}
 				turnNo++
-				n := turnNo
+				n, owned := turnNo, session
 				var tctx context.Context
 				tctx, cancel = context.WithCancelCause(ctx)
 				done = make(chan result, 1)
@@ -265,23 +402,33 @@ func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.Conver
 						if c.GetFinal() {
 							sess = c.GetCompletion().GetSessionId()
 						}
-						return stream.Send(&dialoguev1.ConverseResponse{Turn: n, Chunk: c})
+						return out.send(&dialoguev1.ConverseResponse{Turn: n, Chunk: c})
 					})
 					if err != nil && !sent {
+						refused := turnError(err)
 						switch {
+						case refused != nil && (tctx.Err() == nil || codes.Code(refused.GetCode()) != codes.Unavailable):
+							// The service refused the turn (another
+							// player's session, say): that is the
+							// answer, even if the player interrupted
+							// meanwhile. Only Unavailable may be the
+							// interruption's doing.
+							err = out.send(&dialoguev1.ConverseResponse{Turn: n, Error: refused})
 						case context.Cause(tctx) == errInterrupted:
 							// Interrupted before the reply began (in
 							// moderation, say): whatever that step
 							// returned, the turn ends like any other
-							// interrupted one.
-							err = stream.Send(&dialoguev1.ConverseResponse{Turn: n, Chunk: &dialoguev1.Chunk{
-								SentenceEnd: true, Final: true,
-								Completion: &dialoguev1.Completion{FinishReason: dialoguev1.FinishReason_FINISH_REASON_INTERRUPTED, SessionId: u.GetSessionId()},
-							}})
-						case tctx.Err() == nil:
-							if te := turnError(err); te != nil {
-								err = stream.Send(&dialoguev1.ConverseResponse{Turn: n, Error: te})
+							// interrupted one. It names its session
+							// only if this stream already had it
+							// answered: the ID the client sent may be
+							// another player's, not yet checked.
+							c := &dialoguev1.Completion{FinishReason: dialoguev1.FinishReason_FINISH_REASON_INTERRUPTED}
+							if u.GetSessionId() == owned {
+								c.SessionId = owned
 							}
+							err = out.send(&dialoguev1.ConverseResponse{Turn: n, Chunk: &dialoguev1.Chunk{
+								SentenceEnd: true, Final: true, Completion: c,
+							}})
 						}
 					}
 					done <- result{err, sess, u.GetNpcId()}
@@ -289,6 +436,34 @@ func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.Conver
 			default:
 				return toStatus(errNoAction)
 			}
+		}
+	}
+}
+
+// recvd is one result of a Converse stream's Recv.
+type recvd struct {
+	m   *dialoguev1.ConverseRequest
+	err error
+}
+
+// readRequests receives from stream until Recv fails or a message is
+// over the size limit, handing every result to recv, until quit is
+// closed.
+func (h *grpcHandler) readRequests(stream grpc.BidiStreamingServer[dialoguev1.ConverseRequest, dialoguev1.ConverseResponse], recv chan<- recvd, quit <-chan struct{}) {
+	for {
+		m, err := stream.Recv()
+		if err == nil {
+			if err = h.s.checkSize(m); err != nil {
+				m = nil
+			}
+		}
+		select {
+		case recv <- recvd{m, err}:
+		case <-quit:
+			return
+		}
+		if err != nil {
+			return
 		}
 	}
 }
@@ -318,8 +493,16 @@ type ServerOptions struct {
 	// MaxConnectionIdle closes connections without streams after this
 	// long; 0 means 15 minutes.
 	MaxConnectionIdle time.Duration
+	// SendTimeout bounds how long one reply chunk may wait for the client
+	// to accept it (see [WithSendTimeout]); 0 means [DefaultSendTimeout].
+	SendTimeout time.Duration
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+	// Reflection registers gRPC server reflection, for grpcurl and
+	// similar tools. It is off by default: reflection shows every
+	// service and message on the server to anyone who can connect, which
+	// production servers rarely want.
+	Reflection bool
 	// ExtraOptions are appended to the grpc.ServerOptions the Server
 	// builds (stats handlers, more interceptors).
 	ExtraOptions []grpc.ServerOption
@@ -327,7 +510,8 @@ type ServerOptions struct {
 
 // Server is a ready-to-run gRPC server for the dialogue service: auth and
 // panic-recovery interceptors, message size limits, keepalive enforcement,
-// the standard health service and server reflection. Create it with
+// bounded sends, the standard health service and, if
+// ServerOptions.Reflection is set, server reflection. Create it with
 // [NewServer], run it with Serve, stop it with Shutdown or Close.
 type Server struct {
 	grpc   *grpc.Server
@@ -365,11 +549,17 @@ func NewServer(svc *Service, opts ServerOptions) (*Server, error) {
 	if opts.MaxConnectionIdle <= 0 {
 		opts.MaxConnectionIdle = 15 * time.Minute
 	}
+	if opts.SendTimeout < 0 {
+		return nil, errors.New("dialogue: ServerOptions.SendTimeout must not be negative")
+	}
+	if opts.SendTimeout == 0 {
+		opts.SendTimeout = DefaultSendTimeout
+	}
 	unary, stream := Interceptors(opts.Authenticator, opts.Logger)
 	so := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(unary),
 		grpc.ChainStreamInterceptor(stream),
-		grpc.MaxRecvMsgSize(svc.opts.Limits.MaxMessageBytes),
+		grpc.MaxRecvMsgSize(svc.MaxRecvMsgSize()),
 		grpc.MaxConcurrentStreams(opts.MaxConcurrentStreams),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: opts.KeepaliveMinTime, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{
@@ -382,11 +572,13 @@ func NewServer(svc *Service, opts ServerOptions) (*Server, error) {
 	so = append(so, opts.ExtraOptions...)
 	gs := grpc.NewServer(so...)
 	drain := make(chan struct{})
-	dialoguev1.RegisterDialogueServiceServer(gs, &grpcHandler{s: svc, drain: drain})
+	dialoguev1.RegisterDialogueServiceServer(gs, &grpcHandler{s: svc, drain: drain, sendTimeout: opts.SendTimeout})
 	hs := health.NewServer()
 	hs.SetServingStatus(ServiceName, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(gs, hs)
-	reflection.Register(gs)
+	if opts.Reflection {
+		reflection.Register(gs)
+	}
 	return &Server{grpc: gs, health: hs, drain: drain}, nil
 }
 

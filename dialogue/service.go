@@ -157,6 +157,8 @@ type Service struct {
 	opts    Options
 	limiter *limiter
 	log     *slog.Logger
+	// slowClients is counted by the transports (ErrSlowClient).
+	slowClients atomic.Uint64
 
 	requests, fallbacks, interrupted, truncated, clipped, failed, publishErrors, rateLimited atomic.Uint64
 	active                                                                                   atomic.Int64
@@ -312,6 +314,9 @@ type Stats struct {
 	// RateLimited counts requests refused by the per-player rate limit
 	// (also counted in Failed).
 	RateLimited uint64
+	// SlowClients counts calls ended because the client did not accept a
+	// reply chunk within the transport's send timeout (ErrSlowClient).
+	SlowClients uint64
 	// Active is the number of replies in progress.
 	Active int64
 	// TTFT and Total are latency distributions of replies, measured from
@@ -330,6 +335,7 @@ func (s *Service) Stats() Stats {
 		Failed:        s.failed.Load(),
 		PublishErrors: s.publishErrors.Load(),
 		RateLimited:   s.rateLimited.Load(),
+		SlowClients:   s.slowClients.Load(),
 		Active:        s.active.Load(),
 		TTFT:          s.ttft.Summary(),
 		Total:         s.total.Summary(),

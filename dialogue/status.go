@@ -11,6 +11,12 @@ import (
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
 )
 
+// ErrSlowClient: the client did not accept a reply chunk within the send
+// timeout ([WithSendTimeout]); the call was ended, its backend request
+// cancelled and its router slot released. [Code] maps it to
+// DeadlineExceeded, though a client that does not read will rarely see it.
+var ErrSlowClient = errors.New("dialogue: the client did not accept the reply in time")
+
 // Code maps an error from this package to its gRPC status code. It is the
 // one place where errors become codes; both transports use it.
 //
@@ -20,7 +26,7 @@ import (
 //	ErrPermissionDenied, ErrNotOwner          PermissionDenied
 //	ErrSessionNotFound                        NotFound
 //	ErrRateLimited                            ResourceExhausted
-//	context.DeadlineExceeded                  DeadlineExceeded
+//	context.DeadlineExceeded, ErrSlowClient   DeadlineExceeded
 //	context.Canceled                          Canceled
 //	ErrClosed, ErrUnavailable                 Unavailable
 //	a *status.Status error                    its own code
@@ -40,7 +46,7 @@ func Code(err error) codes.Code {
 		return codes.NotFound
 	case errors.Is(err, ErrRateLimited):
 		return codes.ResourceExhausted
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, ErrSlowClient):
 		return codes.DeadlineExceeded
 	case errors.Is(err, context.Canceled):
 		return codes.Canceled
