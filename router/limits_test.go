@@ -58,7 +58,7 @@ func TestRunawayBackendCapped(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				m := &paced{Gap: time.Millisecond} // endless
-				r := mustRouter(t, router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{{Name: "a", Model: m}}, MaxTokens: tt.tier, MaxConcurrent: 1}))
+				r := mustRouter(t, router.Options{Tiers: []router.Tier{{Name: "t", Replicas: []router.Replica{{Name: "a", Model: m}}, MaxTokens: tt.tier, MaxConcurrent: 1}}})
 				s, err := r.Stream(context.Background(), router.Request{MaxTokens: tt.req})
 				if err != nil {
 					t.Fatal(err)
@@ -104,7 +104,7 @@ func (fatStream) Close() error                  { return nil }
 func TestReplyBytesCapped(t *testing.T) {
 	for _, size := range []int{1 << 10, 64 << 10} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
-			r := mustRouter(t, router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{{Name: "a", Model: fat{Size: size}}}}))
+			r := mustRouter(t, router.Options{Tiers: []router.Tier{{Name: "t", Replicas: []router.Replica{{Name: "a", Model: fat{Size: size}}}}}})
 			const maxTokens = 100
 			s, err := r.Stream(context.Background(), router.Request{MaxTokens: maxTokens})
 			if err != nil {
@@ -161,7 +161,7 @@ func TestRunawayHTTPBackendCapped(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	r := mustRouter(t, router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{{Name: "a", Model: m}}, MaxConcurrent: 1}))
+	r := mustRouter(t, router.Options{Tiers: []router.Tier{{Name: "t", Replicas: []router.Replica{{Name: "a", Model: m}}, MaxConcurrent: 1}}})
 	s, err := r.Stream(context.Background(), router.Request{MaxTokens: 64})
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +182,7 @@ func TestRunawayHTTPBackendCapped(t *testing.T) {
 func TestLimitKeepsHonestReplies(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		m := &paced{Tokens: []string{"a", " b", " c"}}
-		r := mustRouter(t, router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{{Name: "a", Model: m}}}))
+		r := mustRouter(t, router.Options{Tiers: []router.Tier{{Name: "t", Replicas: []router.Replica{{Name: "a", Model: m}}}}})
 		res, err := r.Generate(context.Background(), router.Request{MaxTokens: 3})
 		if err != nil || res.Text != "a b c" || res.FinishReason != router.FinishStop {
 			t.Errorf("got %q %q, %v; want %q %q", res.Text, res.FinishReason, err, "a b c", router.FinishStop)
@@ -207,7 +207,7 @@ func BenchmarkRunawayBackend(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer m.Close()
-	r, err := router.New(router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{{Name: "a", Model: m}}}))
+	r, err := router.New(router.Options{Tiers: []router.Tier{{Name: "t", Replicas: []router.Replica{{Name: "a", Model: m}}}}})
 	if err != nil {
 		b.Fatal(err)
 	}
