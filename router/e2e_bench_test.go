@@ -141,7 +141,6 @@ func BenchmarkAddedLatency(b *testing.B) {
 	b.ReportMetric(float64(rp.Microseconds()), "router-p50-µs")
 	b.ReportMetric(float64((rp - hp).Microseconds()), "added-vs-hand-p50-µs")
 	b.ReportMetric(float64((rp - mp).Microseconds()), "added-vs-model-p50-µs")
-	b.ReportMetric(0, "ns/op")
 }
 
 // concurrentResult is what runConcurrent saw.

@@ -130,86 +130,86 @@ func TestNewValidates(t *testing.T) {
 
 // TestQueueThenDowngrade: a full tier queues the request for at most
 // QueueTimeout, then downgrades it; a full queue downgrades at once; with
-// OverflowFail the request fails with ErrSaturated.
+// OverflowFail the request fails with ErrSaturated. It runs on a fake
+// clock, so that the wait is measured exactly and a waiter is known to be
+// queued once every goroutine is blocked.
 func TestQueueThenDowngrade(t *testing.T) {
-	slow := newBackend(t, openaitest.Behavior{Tokens: openaitest.Words(3), Fault: openaitest.Stall, FaultAfter: 1})
-	fast := newBackend(t, openaitest.Behavior{Tokens: []string{"fast"}})
-	big := router.Tier{Name: "big", Replicas: []router.Replica{slow.replica("s")}, MaxConcurrent: 1, MaxQueued: 1, QueueTimeout: 30 * time.Millisecond}
-	r := mustRouter(t, router.Options{
-		Tiers: []router.Tier{
-			big,
-			tier("small", fast.replica("f")),
-		},
-		Fallbacks: [][]string{{"big", "small"}},
-	})
-	ctx := context.Background()
-	hold, err := r.Stream(ctx, router.Request{Tier: "big"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hold.Close()
+	synctest.Test(t, func(t *testing.T) {
+		slow := &paced{Tokens: openaitest.Words(3), StallAfter: 1}
+		fast := instant{tokens: []string{"fast"}}
+		big := router.Tier{Name: "big", Replicas: []router.Replica{{Name: "s", Model: slow}}, MaxConcurrent: 1, MaxQueued: 1, QueueTimeout: 30 * time.Millisecond}
+		small := tier("small", router.Replica{Name: "f", Model: fast})
+		r := mustRouter(t, router.Options{
+			Tiers:     []router.Tier{big, small},
+			Fallbacks: [][]string{{"big", "small"}},
+		})
+		ctx := context.Background()
+		hold, err := r.Stream(ctx, router.Request{Tier: "big"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer hold.Close()
 
-	// Queued, then timed out, then downgraded.
-	start := time.Now()
-	res, err := r.Generate(ctx, router.Request{Tier: "big"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if waited := time.Since(start); waited < 30*time.Millisecond {
-		t.Errorf("downgraded after %v, before the queue timeout", waited)
-	}
-	if diff := cmp.Diff([]router.Reason{router.ReasonExplicitTier, router.ReasonDowngrade, router.ReasonLeastLoaded}, res.Receipt.Reasons); diff != "" {
-		t.Errorf("reasons (-want +got):\n%s", diff)
-	}
-	if res.Receipt.Tier != "small" || res.Text != "fast" || res.Receipt.Attempts != 2 {
-		t.Errorf("result %+v", res)
-	}
+		// Queued, then timed out, then downgraded.
+		start := time.Now()
+		res, err := r.Generate(ctx, router.Request{Tier: "big"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if waited := time.Since(start); waited != 30*time.Millisecond {
+			t.Errorf("downgraded after %v, want the queue timeout (30ms)", waited)
+		}
+		if diff := cmp.Diff([]router.Reason{router.ReasonExplicitTier, router.ReasonDowngrade, router.ReasonLeastLoaded}, res.Receipt.Reasons); diff != "" {
+			t.Errorf("reasons (-want +got):\n%s", diff)
+		}
+		if res.Receipt.Tier != "small" || res.Text != "fast" || res.Receipt.Attempts != 2 {
+			t.Errorf("result %+v", res)
+		}
 
-	// Queue full: a waiter holds the only queue slot, the next request
-	// downgrades without waiting.
-	waiterDone := make(chan error, 1)
-	go func() {
-		_, err := r.Generate(ctx, router.Request{Tier: "big"})
-		waiterDone <- err
-	}()
-	waitUntil(t, "waiter queued", func() bool {
+		// Queue full: a waiter holds the only queue slot, the next request
+		// downgrades without waiting.
+		waiterDone := make(chan error, 1)
+		go func() {
+			_, err := r.Generate(ctx, router.Request{Tier: "big"})
+			waiterDone <- err
+		}()
+		synctest.Wait()
+		if st, _ := r.Stats().Tier("big"); st.Queued != 1 {
+			t.Fatalf("%d queued, want the waiter", st.Queued)
+		}
+		start = time.Now()
+		res, err = r.Generate(ctx, router.Request{Tier: "big"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if waited := time.Since(start); res.Receipt.Tier != "small" || waited != 0 {
+			t.Errorf("full queue: served by %s after %v, want small at once", res.Receipt.Tier, waited)
+		}
+		if err := <-waiterDone; err != nil {
+			t.Errorf("waiter: %v", err)
+		}
 		st, _ := r.Stats().Tier("big")
-		return st.Queued == 1
-	})
-	// That it does not wait is checked with a fake clock in
-	// TestFullQueueOverflowsAtOnce; a wall-clock bound here was flaky on
-	// a loaded machine.
-	res, err = r.Generate(ctx, router.Request{Tier: "big"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Receipt.Tier != "small" {
-		t.Errorf("full queue: served by %s", res.Receipt.Tier)
-	}
-	if err := <-waiterDone; err != nil {
-		t.Errorf("waiter: %v", err)
-	}
-	st, _ := r.Stats().Tier("big")
-	if st.Errors.Saturated != 3 || st.Fallbacks != 3 || st.InFlight != 1 {
-		t.Errorf("big stats: %+v", st)
-	}
+		if st.Errors.Saturated != 3 || st.Fallbacks != 3 || st.InFlight != 1 {
+			t.Errorf("big stats: %+v", st)
+		}
 
-	// OverflowFail: ErrSaturated, no downgrade.
-	big.Overflow = router.OverflowFail
-	big.MaxQueued = 0
-	if err := r.Reconfigure(router.Options{Tiers: []router.Tier{big, tier("small", fast.replica("f"))}, Fallbacks: [][]string{{"big", "small"}}}); err != nil {
-		t.Fatal(err)
-	}
-	hold2, err := r.Stream(ctx, router.Request{Tier: "big"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hold2.Close()
-	_, err = r.Generate(ctx, router.Request{Tier: "big"})
-	var re *router.RouteError
-	if !errors.Is(err, router.ErrSaturated) || !errors.As(err, &re) || len(re.Attempts) != 1 {
-		t.Errorf("OverflowFail: err = %v", err)
-	}
+		// OverflowFail: ErrSaturated, no downgrade.
+		big.Overflow = router.OverflowFail
+		big.MaxQueued = 0
+		if err := r.Reconfigure(router.Options{Tiers: []router.Tier{big, small}, Fallbacks: [][]string{{"big", "small"}}}); err != nil {
+			t.Fatal(err)
+		}
+		hold2, err := r.Stream(ctx, router.Request{Tier: "big"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer hold2.Close()
+		_, err = r.Generate(ctx, router.Request{Tier: "big"})
+		var re *router.RouteError
+		if !errors.Is(err, router.ErrSaturated) || !errors.As(err, &re) || len(re.Attempts) != 1 {
+			t.Errorf("OverflowFail: err = %v", err)
+		}
+	})
 }
 
 // TestQueueOrder: waiters are served by importance, then deadline, then
@@ -715,87 +715,91 @@ func TestAffinityAndSpill(t *testing.T) {
 // TestSpill is the deterministic form: the owner is full, so the request
 // goes elsewhere with ReasonSpill.
 func TestSpill(t *testing.T) {
-	held := newGate()
-	free := instant{tokens: []string{"x"}}
-	// Find which of two names owns the key by asking a router with both
-	// replicas free.
-	probe := mustRouter(t, router.Options{Tiers: []router.Tier{{Name: "t", Replicas: []router.Replica{{Name: "a", Model: free}, {Name: "b", Model: free}}}}})
-	res, err := probe.Generate(context.Background(), router.Request{AffinityKey: "k"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	owner := res.Receipt.Replica
-	other := map[string]string{"a": "b", "b": "a"}[owner]
-	models := map[string]router.Model{owner: held, other: free}
-	r := mustRouter(t, router.Options{
-		Tiers: []router.Tier{
-			{Name: "t", Replicas: []router.Replica{
-				{Name: "a", Model: models["a"], MaxConcurrent: 1},
-				{Name: "b", Model: models["b"], MaxConcurrent: 1},
-			}},
-		},
-	})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if s, err := r.Stream(context.Background(), router.Request{AffinityKey: "k"}); err == nil {
-			drain(s)
+	synctest.Test(t, func(t *testing.T) {
+		held := newGate()
+		free := instant{tokens: []string{"x"}}
+		// Find which of two names owns the key by asking a router with both
+		// replicas free.
+		probe := mustRouter(t, router.Options{Tiers: []router.Tier{{Name: "t", Replicas: []router.Replica{{Name: "a", Model: free}, {Name: "b", Model: free}}}}})
+		res, err := probe.Generate(context.Background(), router.Request{AffinityKey: "k"})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}()
-	waitUntil(t, "held stream started", func() bool { return len(held.order()) >= 1 })
-	res, err = r.Generate(context.Background(), router.Request{AffinityKey: "k"})
-	if err != nil {
-		t.Fatalf("owner %s full: %v", owner, err)
-	}
-	if res.Receipt.Replica != other || res.Receipt.Reasons[1] != router.ReasonSpill {
-		t.Errorf("owner full: %s %v, want spill to %s", res.Receipt.Replica, res.Receipt.Reasons, other)
-	}
-	held.release(2)
-	<-done
-	res, err = r.Generate(context.Background(), router.Request{AffinityKey: "k"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Receipt.Replica != owner || res.Receipt.Reasons[1] != router.ReasonAffinity {
-		t.Errorf("owner free again: %v %+v", err, res.Receipt)
-	}
+		owner := res.Receipt.Replica
+		other := map[string]string{"a": "b", "b": "a"}[owner]
+		models := map[string]router.Model{owner: held, other: free}
+		r := mustRouter(t, router.Options{
+			Tiers: []router.Tier{
+				{Name: "t", Replicas: []router.Replica{
+					{Name: "a", Model: models["a"], MaxConcurrent: 1},
+					{Name: "b", Model: models["b"], MaxConcurrent: 1},
+				}},
+			},
+		})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if s, err := r.Stream(context.Background(), router.Request{AffinityKey: "k"}); err == nil {
+				drain(s)
+			}
+		}()
+		synctest.Wait() // the held stream has started and waits for its gate
+		res, err = r.Generate(context.Background(), router.Request{AffinityKey: "k"})
+		if err != nil {
+			t.Fatalf("owner %s full: %v", owner, err)
+		}
+		if res.Receipt.Replica != other || res.Receipt.Reasons[1] != router.ReasonSpill {
+			t.Errorf("owner full: %s %v, want spill to %s", res.Receipt.Replica, res.Receipt.Reasons, other)
+		}
+		held.release(2)
+		<-done
+		res, err = r.Generate(context.Background(), router.Request{AffinityKey: "k"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Receipt.Replica != owner || res.Receipt.Reasons[1] != router.ReasonAffinity {
+			t.Errorf("owner free again: %v %+v", err, res.Receipt)
+		}
+	})
 }
 
 // TestLeastLoaded: with no affinity key, power-of-two choices avoids the
 // busy replica.
 func TestLeastLoaded(t *testing.T) {
-	held := newGate()
-	free := instant{tokens: []string{"x"}}
-	r := mustRouter(t, router.Options{Tiers: []router.Tier{{Name: "t", Replicas: []router.Replica{{Name: "busy", Model: held}, {Name: "idle", Model: free}}}}})
-	// Requests spread until one lands on busy and stays there.
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			s, err := r.Stream(context.Background(), router.Request{Tier: "t"})
+	synctest.Test(t, func(t *testing.T) {
+		held := newGate()
+		free := instant{tokens: []string{"x"}}
+		r := mustRouter(t, router.Options{Tiers: []router.Tier{{Name: "t", Replicas: []router.Replica{{Name: "busy", Model: held}, {Name: "idle", Model: free}}}}})
+		// Requests spread until one lands on busy and stays there.
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				s, err := r.Stream(context.Background(), router.Request{Tier: "t"})
+				if err != nil {
+					return
+				}
+				rc := s.Receipt()
+				drain(s)
+				if rc.Replica == "busy" {
+					return
+				}
+			}
+		}()
+		synctest.Wait() // the held stream has started and waits for its gate
+		for i := range 50 {
+			res, err := r.Generate(context.Background(), router.Request{})
 			if err != nil {
-				return
+				t.Fatal(err)
 			}
-			rc := s.Receipt()
-			drain(s)
-			if rc.Replica == "busy" {
-				return
+			if res.Receipt.Replica != "idle" || res.Receipt.Reasons[1] != router.ReasonLeastLoaded {
+				t.Fatalf("request %d went to %s (%v) while busy had a request outstanding", i, res.Receipt.Replica, res.Receipt.Reasons)
 			}
 		}
-	}()
-	waitUntil(t, "held stream started", func() bool { return len(held.order()) >= 1 })
-	for i := range 50 {
-		res, err := r.Generate(context.Background(), router.Request{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.Receipt.Replica != "idle" || res.Receipt.Reasons[1] != router.ReasonLeastLoaded {
-			t.Fatalf("request %d went to %s (%v) while busy had a request outstanding", i, res.Receipt.Replica, res.Receipt.Reasons)
-		}
-	}
-	held.release(1)
-	wg.Wait()
+		held.release(1)
+		wg.Wait()
+	})
 }
 
 // TestReconfigureUnderLoad: streams keep flowing while the configuration
@@ -812,6 +816,7 @@ func TestReconfigureUnderLoad(t *testing.T) {
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	errs := make(chan error, 200)
+	streamed := make(chan struct{}, 80) // one per stream that ended well
 	for i := range 8 {
 		wg.Add(1)
 		go func() {
@@ -827,11 +832,25 @@ func TestReconfigureUnderLoad(t *testing.T) {
 					errs <- fmt.Errorf("text %q: %w", text, err)
 					return
 				}
+				streamed <- struct{}{}
 			}
 		}()
 	}
+	workersDone := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(workersDone)
+	}()
+	// Reconfigure after every 7 streams, so that the swaps interleave with
+	// the load whatever the machine's speed; the last comes while the
+	// last 10 streams are still to finish.
 	for i := range 10 {
-		time.Sleep(2 * time.Millisecond)
+		for range 7 {
+			select {
+			case <-streamed:
+			case <-workersDone: // a worker failed; its error is reported below
+			}
+		}
 		rep, limit := a.replica("a"), 8
 		if i%2 == 0 {
 			rep, limit = b.replica("b"), 3
