@@ -30,7 +30,7 @@ func exampleService() (*dialogue.Service, func()) {
 	if err != nil {
 		panic(err)
 	}
-	r, err := router.New(router.WithTier(router.Tier{Name: "scripted", Replicas: []router.Replica{{Name: "lines", Model: lines}}}))
+	r, err := router.New(router.Options{Tiers: []router.Tier{{Name: "scripted", Replicas: []router.Replica{{Name: "lines", Model: lines}}}}})
 	if err != nil {
 		panic(err)
 	}

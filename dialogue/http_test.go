@@ -176,7 +176,7 @@ func TestHTTPErrors(t *testing.T) {
 // the backend request.
 func TestHTTPDisconnectCancelsBackend(t *testing.T) {
 	llm := llmServer(t, openaitest.Behavior{Tokens: openaitest.Words(500), TokenDelay: 20 * time.Millisecond})
-	svc := newRouterService(t, router.WithTier(router.Tier{Name: router.Tier1, Replicas: []router.Replica{{Name: "llm", Model: openaiModel(t, llm)}}}))
+	svc := newRouterService(t, router.Options{Tiers: []router.Tier{{Name: router.Tier1, Replicas: []router.Replica{{Name: "llm", Model: openaiModel(t, llm)}}}}})
 	s := httpServer(t, svc)
 	ctx, cancel := context.WithCancel(t.Context())
 	resp := post(t, ctx, s.URL+dialogue.PathStreamSay, tokP1, `{"utterance":{"npcId":"guard","text":"Talk"}}`)

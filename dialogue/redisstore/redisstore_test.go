@@ -152,7 +152,7 @@ func TestServiceOnRedis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := router.New(router.WithTier(router.Tier{Name: "scripted", Replicas: []router.Replica{{Name: "lines", Model: lines}}}))
+	r, err := router.New(router.Options{Tiers: []router.Tier{{Name: "scripted", Replicas: []router.Replica{{Name: "lines", Model: lines}}}}})
 	if err != nil {
 		t.Fatal(err)
 	}

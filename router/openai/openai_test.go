@@ -297,7 +297,7 @@ func TestIncompleteThroughRouter(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newServer(t, openaitest.Behavior{Tokens: openaitest.Words(5), Fault: openaitest.Drop, FaultAfter: tt.faultAfter})
 			m := newModel(t, srv, openai.Options{})
-			r, err := router.New(router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{{Name: "r", Model: m}}}))
+			r, err := router.New(router.Options{Tiers: []router.Tier{{Name: "t", Replicas: []router.Replica{{Name: "r", Model: m}}}}})
 			if err != nil {
 				t.Fatal(err)
 			}
