@@ -556,8 +556,8 @@ func TestGRPCReflectionOptional(t *testing.T) {
 // fallback line. The slot used to stay taken for as long as the stream
 // stayed open.
 func TestGRPCClientNeverReadsFreesRouterSlot(t *testing.T) {
-	svc := newRouterService(t, router.WithTier(router.Tier{Name: router.Tier1, MaxConcurrent: 1,
-		Replicas: []router.Replica{{Name: "endless", Model: endlessModel{}}}}))
+	svc := newRouterService(t, router.Options{Tiers: []router.Tier{{Name: router.Tier1, MaxConcurrent: 1,
+		Replicas: []router.Replica{{Name: "endless", Model: endlessModel{}}}}}})
 	h := serve(t, svc, true, func(o *dialogue.ServerOptions) { o.SendTimeout = 100 * time.Millisecond })
 	slow := dial(t, h.conn.Target(), smallWindows...)
 	defer slow.Close()
