@@ -213,7 +213,7 @@ func (c *Clock) load(ctx context.Context) (Timeline, error) {
 		}
 		return Timeline{}, err
 	}
-	if err := tl.validate(); err != nil {
+	if err := tl.Validate(); err != nil {
 		c.storeErrors.Add(1)
 		return Timeline{}, fmt.Errorf("worldtime: stored timeline of %q: %w", c.world, err)
 	}

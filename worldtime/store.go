@@ -50,7 +50,7 @@ func (m *MemoryStore) Swap(ctx context.Context, world string, prev int64, tl Tim
 	if err := ctx.Err(); err != nil {
 		return Timeline{}, err
 	}
-	if err := tl.validate(); err != nil {
+	if err := tl.Validate(); err != nil {
 		return Timeline{}, err
 	}
 	m.mu.Lock()

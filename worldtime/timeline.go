@@ -175,7 +175,9 @@ func (tl Timeline) apply(ch Change, at, now int64) (Timeline, bool, error) {
 	return Timeline{World: tl.World, Version: tl.Version + 1, Segments: segs}, true, nil
 }
 
-func (tl Timeline) validate() error {
+// Validate checks a timeline read from or written to a store: at least
+// one segment, valid scales, no negative game time, segments in order.
+func (tl Timeline) Validate() error {
 	if len(tl.Segments) == 0 {
 		return invalid("timeline", "has no segments")
 	}
