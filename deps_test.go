@@ -122,6 +122,21 @@ var rules = []rule{
 		why:  "dialogue builds on the router, never the reverse",
 	},
 	{
+		pkg:  mod + "/worldtime",
+		deny: []string{"github.com/redis/go-redis", mod + "/worldtime/redisstore", mod + "/dialogue", mod + "/payment", mod + "/router"},
+		why:  "the clock core links neither its Redis store nor other game packages",
+	},
+	{
+		pkg:  mod + "/worldtime/worldtimetest",
+		deny: []string{"github.com/redis/go-redis", mod + "/worldtime/redisstore"},
+		why:  "the store conformance suite runs against any store without linking one",
+	},
+	{
+		pkg:  mod + "/dialogue",
+		deny: []string{mod + "/worldtime"},
+		why:  "dialogue takes the time of day through a func option, not by importing worldtime",
+	},
+	{
 		pkg:  mod + "/internal/stats",
 		deny: []string{"."}, // any non-standard import; see isStd
 		why:  "the latency sketch is standard library only",
