@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync/atomic"
 	"time"
 )
 
@@ -245,6 +246,43 @@ func (k *calendar) phaseAt(tod int64) int {
 		}
 	}
 	return i
+}
+
+// dayCache holds the calendar of one day, so that Now only computes the
+// time of day.
+type dayCache struct {
+	day  int64
+	base Time // fields that depend on the day only
+	moon int64
+}
+
+// atCached sets *t to the calendar at g, reusing the day's calendar from
+// *cache when it is the same day (the common case), and refreshing it
+// when not.
+func (k *calendar) atCached(cache *atomic.Pointer[dayCache], g Instant, t *Time) {
+	us := int64(g)
+	days := us / dayMicros
+	dc := cache.Load()
+	if dc == nil || dc.day != days {
+		dc = &dayCache{day: days, base: k.at(Instant(days * dayMicros))}
+		dc.moon = (days*dayMicros + k.moonOffset) % k.moon
+		cache.Store(dc)
+	}
+	*t = dc.base
+	tod := us - days*dayMicros
+	sec := tod / 1e6
+	t.Instant = g
+	t.Hour, t.Minute, t.Second = int(sec/3600), int(sec/60%60), int(sec%60)
+	pi := k.startPhase[k.phaseAt(tod)]
+	t.PhaseIndex, t.Phase = pi, k.phases[pi].Name
+	m := dc.moon + tod
+	if m >= k.moon {
+		m %= k.moon
+	}
+	t.Moon = float64(m) / float64(k.moon)
+	if t.Moon >= 1 {
+		t.Moon = math.Nextafter(1, 0)
+	}
 }
 
 // at returns the calendar at game instant g ≥ 0.

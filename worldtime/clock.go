@@ -84,7 +84,8 @@ type Clock struct {
 	now   func() time.Time
 	log   *slog.Logger
 
-	view atomic.Pointer[Timeline]
+	view   atomic.Pointer[view]
+	dcache atomic.Pointer[dayCache] // calendar of the day Now last saw
 
 	mu        sync.Mutex // guards timers, observers, closed
 	timers    timerHeap
@@ -166,7 +167,7 @@ func New(ctx context.Context, opts Options) (*Clock, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.view.Store(&tl)
+	c.view.Store(newView(tl))
 	now := c.realNow()
 	c.lastReal = now
 	c.lastGame = tl.Segments[tl.segmentAt(now)].gameAt(now)
@@ -235,10 +236,10 @@ func (c *Clock) swap(ctx context.Context, prev int64, tl Timeline) (Timeline, er
 func (c *Clock) install(tl Timeline) {
 	for {
 		cur := c.view.Load()
-		if cur != nil && cur.Version >= tl.Version {
+		if cur != nil && cur.tl.Version >= tl.Version {
 			return
 		}
-		if c.view.CompareAndSwap(cur, &tl) {
+		if c.view.CompareAndSwap(cur, newView(tl)) {
 			break
 		}
 	}
@@ -252,6 +253,27 @@ func (c *Clock) poke() {
 	}
 }
 
+// view is an immutable timeline with its segments in the form Now needs.
+type view struct {
+	tl   Timeline
+	segs []cseg
+}
+
+type cseg struct {
+	real   int64 // RealEpoch, Unix ns
+	game   int64 // GameEpoch
+	scale  Scale
+	paused bool
+}
+
+func newView(tl Timeline) *view {
+	v := &view{tl: tl, segs: make([]cseg, len(tl.Segments))}
+	for i, s := range tl.Segments {
+		v.segs[i] = cseg{real: s.RealEpoch.UnixNano(), game: int64(s.GameEpoch), scale: s.Scale, paused: s.Paused}
+	}
+	return v
+}
+
 // World returns the world ID.
 func (c *Clock) World() string { return c.world }
 
@@ -262,11 +284,20 @@ func (c *Clock) Now() Time { return c.At(c.now()) }
 // At returns the game time and calendar at real instant t, as known to
 // this clock (scheduled changes included).
 func (c *Clock) At(t time.Time) Time {
-	tl := c.view.Load()
+	v := c.view.Load()
 	r := t.UnixNano()
-	s := &tl.Segments[tl.segmentAt(r)]
-	out := c.cal.at(s.gameAt(r))
-	out.Paused = s.Paused
+	i := len(v.segs) - 1
+	for i > 0 && v.segs[i].real > r {
+		i--
+	}
+	s := &v.segs[i]
+	g := s.game
+	if !s.paused && r > s.real {
+		g, _ = addSat(g, s.scale.gameDelta(r-s.real))
+	}
+	var out Time
+	c.cal.atCached(&c.dcache, Instant(g), &out)
+	out.Paused = s.paused
 	return out
 }
 
@@ -280,7 +311,7 @@ func (c *Clock) Calendar(g Instant) Time {
 
 // Timeline returns the clock's current view of the world's timeline.
 func (c *Clock) Timeline() Timeline {
-	tl := *c.view.Load()
+	tl := c.view.Load().tl
 	tl.Segments = append([]Segment(nil), tl.Segments...)
 	return tl
 }
@@ -296,7 +327,7 @@ func (c *Clock) Apply(ctx context.Context, ch Change) (Timeline, error) {
 	if c.isClosed() {
 		return Timeline{}, ErrClosed
 	}
-	tl := *c.view.Load()
+	tl := c.view.Load().tl
 	for range 8 {
 		now := c.realNow()
 		at := now
@@ -521,7 +552,7 @@ type Stats struct {
 
 // Stats returns a snapshot of the clock's counters.
 func (c *Clock) Stats() Stats {
-	tl := c.view.Load()
+	tl := &c.view.Load().tl
 	c.mu.Lock()
 	pending, slots := c.timers.len(), cap(c.timers.h)
 	c.mu.Unlock()
@@ -578,7 +609,7 @@ func (c *Clock) run() {
 // runner must do: the next boundary or timer, or the next scheduled
 // segment.
 func (c *Clock) nextWake(now int64) int64 {
-	tl := c.view.Load()
+	tl := &c.view.Load().tl
 	i := tl.segmentAt(now)
 	wait := int64(math.MaxInt64)
 	if i+1 < len(tl.Segments) {
@@ -599,7 +630,7 @@ func (c *Clock) nextWake(now int64) int64 {
 // process delivers everything between the last processed instant and
 // real instant now: continuous stretches, then each new segment's jump.
 func (c *Clock) process(now int64) {
-	tl := c.view.Load()
+	tl := &c.view.Load().tl
 	g := c.lastGame
 	for i, s := range tl.Segments {
 		if s.Version <= c.passedVersion {
