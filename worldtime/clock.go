@@ -91,6 +91,7 @@ type Clock struct {
 	timers    timerHeap
 	observers []*observer
 	closed    bool
+	stopping  atomic.Bool // set by Close: stop firing timers
 
 	wake   chan struct{}
 	ctx    context.Context
@@ -481,7 +482,7 @@ func (c *Clock) schedule(at Instant, every int64, fn func(Instant)) (TimerID, er
 		c.mu.Unlock()
 		return 0, ErrTooManyTimers
 	}
-	head, ok := c.timers.peek()
+	head, ok := c.timers.peek() // a lower bound when far ahead
 	id := c.timers.add(at, every, fn)
 	c.mu.Unlock()
 	if !ok || at < head {
@@ -519,6 +520,7 @@ func (c *Clock) Close() error {
 	}
 	c.closed = true
 	c.mu.Unlock()
+	c.stopping.Store(true)
 	c.cancel()
 	<-c.done
 	return nil
@@ -554,12 +556,12 @@ type Stats struct {
 func (c *Clock) Stats() Stats {
 	tl := &c.view.Load().tl
 	c.mu.Lock()
-	pending, slots := c.timers.len(), cap(c.timers.h)
+	pending, bytes := c.timers.len(), c.timers.bytes()
 	c.mu.Unlock()
 	return Stats{
 		World: c.world, Version: tl.Version, Segments: len(tl.Segments),
 		TimersPending: pending, TimersFired: c.timersFired.Load(), TimersCancelled: c.timersCancelled.Load(),
-		TimerBytes:    int64(slots) * bytesPerTimer,
+		TimerBytes:    bytes,
 		EventsEmitted: c.eventsEmitted.Load(), EventsCoalesced: c.eventsCoalesced.Load(),
 		Published: c.published.Load(), PublishErrors: c.publishErrors.Load(),
 		StoreLoads: c.storeLoads.Load(), StoreSwaps: c.storeSwaps.Load(),
@@ -690,13 +692,20 @@ func (c *Clock) span(a, b Instant, skipped bool, version int64) {
 		} else {
 			nb = MaxInstant
 		}
-		c.mu.Lock()
-		fn, due, ok := c.timers.popDue(min(nb-1, b))
-		c.mu.Unlock()
-		if ok {
+		// Timers due before the next boundary (and by b).
+		limit := min(nb-1, b)
+		for {
+			c.mu.Lock()
+			fn, due, ok := c.timers.popDue(limit)
+			c.mu.Unlock()
+			if !ok {
+				break
+			}
 			c.timersFired.Add(1)
 			fn(due)
-			continue
+			if c.stopping.Load() {
+				return
+			}
 		}
 		if nb > b {
 			return

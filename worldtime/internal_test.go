@@ -88,7 +88,7 @@ func TestBoundaryCounting(t *testing.T) {
 }
 
 func TestBytesPerTimer(t *testing.T) {
-	if got := unsafe.Sizeof(heapEnt{}) + unsafe.Sizeof(timerSlot{}); got != bytesPerTimer {
-		t.Errorf("heap entry + slot = %d bytes, bytesPerTimer says %d", got, bytesPerTimer)
+	if got := unsafe.Sizeof(heapEnt{}); got != bytesPerEntry {
+		t.Errorf("heap entry = %d bytes, bytesPerEntry says %d", got, bytesPerEntry)
 	}
 }
