@@ -70,6 +70,11 @@ type Options struct {
 	// Now is the real-time source; nil means time.Now. Waiting uses
 	// real timers, so tests run the clock inside testing/synctest.
 	Now func() time.Time
+	// Manual starts no goroutine: events and timers are delivered only
+	// when the caller calls [Clock.Tick] (from a game loop, or a test
+	// with a fake Now), and the timeline is reloaded only by
+	// [Clock.Refresh].
+	Manual bool
 }
 
 // Clock is the authoritative game clock of one world. It is safe for
@@ -98,7 +103,8 @@ type Clock struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	// Owned by the runner goroutine.
+	// Guarded by procMu (held by the runner goroutine or Tick).
+	procMu        sync.Mutex
 	lastReal      int64
 	lastGame      Instant
 	passedVersion int64
@@ -178,7 +184,11 @@ func New(ctx context.Context, opts Options) (*Clock, error) {
 		}
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	go c.run()
+	if opts.Manual {
+		close(c.done)
+	} else {
+		go c.run()
+	}
 	return c, nil
 }
 
@@ -526,6 +536,20 @@ func (c *Clock) Close() error {
 	return nil
 }
 
+// Tick delivers, on the calling goroutine, every event and timer due up
+// to now, as the clock's goroutine otherwise does. It is how a clock with
+// Options.Manual advances; on other clocks it is harmless but rarely
+// useful. Ticks are serialized with each other and with the goroutine.
+func (c *Clock) Tick() error {
+	if c.isClosed() {
+		return ErrClosed
+	}
+	c.procMu.Lock()
+	defer c.procMu.Unlock()
+	c.process(c.realNow())
+	return nil
+}
+
 // Stats is a snapshot of a clock's counters.
 type Stats struct {
 	World    string
@@ -589,11 +613,13 @@ func (c *Clock) run() {
 			now = c.realNow()
 			nextRefresh = now + int64(c.opts.Refresh)
 		}
+		c.procMu.Lock()
 		c.process(now)
+		wait := c.nextWake(now)
+		c.procMu.Unlock()
 		if c.ctx.Err() != nil {
 			return
 		}
-		wait := c.nextWake(now)
 		if !c.opts.DisableRefresh {
 			wait = min(wait, nextRefresh-now)
 		}
