@@ -96,6 +96,7 @@ type Clock struct {
 	timers    timerHeap
 	observers []*observer
 	closed    bool
+	sunMu     sync.Mutex  // guards OnSun re-arming
 	stopping  atomic.Bool // set by Close: stop firing timers
 
 	wake   chan struct{}
