@@ -130,3 +130,23 @@ func ExampleRealSecondsPerGameHour() {
 	// Output:
 	// 60 50 75
 }
+
+// The dialogue service takes the time of day from the world's clock, not
+// from the client: pass this hook as dialogue.Options.TimeOfDay.
+func ExampleDialogueTimeOfDay() {
+	ctx := context.Background()
+	real := &fakeNow{t: time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)}
+	night, _ := worldtime.New(ctx, worldtime.Options{World: "night-world", Manual: true, Now: real.Now, Start: worldtime.At(3, 18, 40)})
+	defer night.Close()
+	hook := worldtime.DialogueTimeOfDay(func(region string) *worldtime.Clock {
+		if region == "greywater" {
+			return night
+		}
+		return nil
+	})
+	fmt.Println(hook(ctx, "greywater"))
+	fmt.Println(hook(ctx, "elsewhere"))
+	// Output:
+	// dusk (18:40, day 3) true
+	//  false
+}
