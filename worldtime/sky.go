@@ -165,8 +165,8 @@ func (c *Clock) OnSun(sky Sky, elevation float64, fn func(SunEvent)) (stop func(
 	}
 	return func() {
 		mu.Lock()
+		defer mu.Unlock()
 		stopped = true
-		mu.Unlock()
 		c.Cancel(id)
 	}, nil
 }
