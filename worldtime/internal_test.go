@@ -92,3 +92,36 @@ func TestBytesPerTimer(t *testing.T) {
 		t.Errorf("heap entry = %d bytes, bytesPerEntry says %d", got, bytesPerEntry)
 	}
 }
+
+// BenchmarkTimerStore isolates the timer store: schedule 1,000,000 timers
+// at random game times over 1,000 game hours, then fire them all in order.
+func BenchmarkTimerStore(b *testing.B) {
+	const n = 1_000_000
+	rng := rand.New(rand.NewPCG(1, 2))
+	dues := make([]int64, n)
+	for i := range dues {
+		dues[i] = rng.Int64N(int64(At(42, 0, 0)))
+	}
+	fired := 0
+	fn := func(Instant) { fired++ }
+	var th timerHeap
+	base := int64(0)
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, d := range dues {
+			th.add(Instant(base+d), 0, fn)
+		}
+		base += int64(At(43, 0, 0))
+		for {
+			fn, due, ok := th.popDue(Instant(base))
+			if !ok {
+				break
+			}
+			fn(due)
+		}
+	}
+	if fired != b.N*n {
+		b.Fatalf("fired %d, want %d", fired, b.N*n)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/timer")
+}

@@ -1,10 +1,5 @@
 package worldtime
 
-import (
-	"cmp"
-	"slices"
-)
-
 // TimerID names a scheduled timer for [Clock.Cancel]. The zero TimerID
 // names no timer.
 type TimerID uint64
@@ -35,6 +30,7 @@ type timerHeap struct {
 	gens       []uint32 // per slot: the generation a live entry must carry
 	free       []uint32
 	spare      [][]heapEnt // consumed runs' arrays, for new buckets
+	scratch    []heapEnt   // for sortBucket
 	spareBytes int64       // their total size, at most maxSpareBytes
 	seq        uint64
 	dead       int // cancelled entries still in h or far
@@ -58,7 +54,9 @@ func (t *timerHeap) len() int { return len(t.h) + len(t.run) - t.ri + t.farN - t
 
 func less(a, b *heapEnt) bool { return a.due < b.due || (a.due == b.due && a.seq < b.seq) }
 
-func (t *timerHeap) live(e *heapEnt) bool { return t.gens[e.slot] == e.gen }
+// live reports whether e is still scheduled; with no cancellations
+// outstanding every entry is, and the generation need not be read.
+func (t *timerHeap) live(e *heapEnt) bool { return t.dead == 0 || t.gens[e.slot] == e.gen }
 
 func (t *timerHeap) add(due Instant, every int64, fn func(Instant)) TimerID {
 	var s uint32
@@ -149,18 +147,55 @@ func (t *timerHeap) migrate() {
 	} else {
 		t.horizon = (k + 1) << bucketShift
 	}
-	slices.SortFunc(b, func(x, y heapEnt) int {
-		if x.due != y.due {
-			return cmp.Compare(x.due, y.due)
-		}
-		return cmp.Compare(x.seq, y.seq)
-	})
+	b = t.sortBucket(b, k<<bucketShift)
 	clear(t.run)
 	if c := int64(cap(t.run)) * bytesPerEntry; c > 0 && t.spareBytes+c <= maxSpareBytes {
 		t.spare = append(t.spare, t.run[:0])
 		t.spareBytes += c
 	}
 	t.run, t.ri = b, 0
+}
+
+// sortBucket sorts a bucket's entries by (due, seq). Entries were appended
+// in seq order, so a stable sort by due suffices: an LSD radix sort on the
+// 32-bit offset within the bucket, skipping digits all entries share.
+// The result is b or the scratch buffer; the other becomes scratch.
+func (t *timerHeap) sortBucket(b []heapEnt, base int64) []heapEnt {
+	if len(b) < 32 {
+		for i := 1; i < len(b); i++ {
+			for j := i; j > 0 && less(&b[j], &b[j-1]); j-- {
+				b[j], b[j-1] = b[j-1], b[j]
+			}
+		}
+		return b
+	}
+	if cap(t.scratch) < len(b) {
+		t.scratch = make([]heapEnt, len(b))
+	}
+	tmp := t.scratch[:len(b)]
+	for shift := 0; shift < bucketShift; shift += 8 {
+		var count [256]int
+		for i := range b {
+			count[byte((b[i].due-base)>>shift)]++
+		}
+		if count[byte((b[0].due-base)>>shift)] == len(b) {
+			continue // every entry has this digit
+		}
+		pos := 0
+		for d, c := range count {
+			count[d] = pos
+			pos += c
+		}
+		for i := range b {
+			d := byte((b[i].due - base) >> shift)
+			tmp[count[d]] = b[i]
+			count[d]++
+		}
+		b, tmp = tmp, b
+	}
+	clear(tmp)
+	t.scratch = tmp[:0]
+	return b
 }
 
 // top returns the earliest entry (live or not) and whether it is in the
@@ -339,7 +374,7 @@ func (t *timerHeap) compact(es []heapEnt) []heapEnt {
 // bytes estimates the memory held for timers: heap and bucket entries,
 // and slot generations.
 func (t *timerHeap) bytes() int64 {
-	return int64(cap(t.h)+cap(t.run)+t.farN)*bytesPerEntry + t.spareBytes + int64(cap(t.gens))*4
+	return int64(cap(t.h)+cap(t.run)+cap(t.scratch)+t.farN)*bytesPerEntry + t.spareBytes + int64(cap(t.gens))*4
 }
 
 // bytesPerEntry is the size of a heap entry; a pending timer costs that
