@@ -62,8 +62,9 @@ type Options struct {
 	// [Clock.Refresh] yourself).
 	Refresh        time.Duration
 	DisableRefresh bool
-	// MaxTimers bounds pending timers (each costs about 48 bytes plus its
-	// callback); 0 means 16,777,216.
+	// MaxTimers bounds pending timers (each costs about 44 bytes plus its
+	// callback, up to twice that while buckets grow); 0 means 16,777,216,
+	// about 0.7–1.5 GiB.
 	MaxTimers int
 	// Logger receives store and publish failures; nil means slog.Default().
 	Logger *slog.Logger

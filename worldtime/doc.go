@@ -70,7 +70,8 @@
 // Timers due at the same instant run in the order they were scheduled. A
 // million pending timers cost no goroutines: they live in coarse
 // game-time buckets sorted when game time reaches them (about 44 bytes
-// each plus the callback; see Stats.TimerBytes and BenchmarkTimers).
+// each plus the callback, up to twice that while buckets grow; see
+// Options.MaxTimers, Stats.TimerBytes and BenchmarkTimers).
 //
 // # Several servers, several worlds
 //
