@@ -10,7 +10,8 @@ import (
 
 // Phase is a named part of the game day, from Start (inclusive) to End
 // (exclusive), both offsets from midnight. A phase may wrap past midnight
-// (night: Start 20:00, End 05:00).
+// (night: Start 20:00, End 05:00); a single phase with Start == End spans
+// the whole day.
 type Phase struct {
 	Name  string
 	Start time.Duration

@@ -78,9 +78,10 @@ type Options struct {
 	Manual bool
 }
 
-// Clock is the authoritative game clock of one world. It is safe for
-// concurrent use. [Clock.Now] is lock-free; one goroutine per Clock
-// delivers events and fires timers, and [Clock.Close] stops it.
+// Clock is the authoritative game clock of one world. Create it with
+// [New] (the zero value is not usable) and stop it with [Clock.Close]. It
+// is safe for concurrent use. [Clock.Now] is lock-free; one goroutine per
+// Clock (none with Options.Manual) delivers events and fires timers.
 type Clock struct {
 	opts  Options
 	world string
@@ -552,7 +553,7 @@ func (c *Clock) Tick() error {
 	return nil
 }
 
-// Stats is a snapshot of a clock's counters.
+// Stats is a snapshot of a clock's counters, a plain value.
 type Stats struct {
 	World    string
 	Version  int64 // timeline version in view

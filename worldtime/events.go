@@ -41,9 +41,10 @@ const (
 	CoalesceLatest
 )
 
-// Event is a boundary the world's clock crossed, or a set-back. Events are
-// computed from the timeline (the next boundary is known in advance), so
-// none is missed, even across skips.
+// Event is a boundary the world's clock crossed, or a set-back, as
+// [Clock.Observe] delivers it (a plain value). Events are computed from
+// the timeline (the next boundary is known in advance), so none is
+// missed, even across skips.
 type Event struct {
 	World string
 	Kind  EventKind

@@ -22,7 +22,7 @@ const (
 // next segment), game time = GameEpoch + (real − RealEpoch) × Scale, or
 // GameEpoch while Paused. From is the game time just before the segment
 // took effect, so From ≠ GameEpoch marks a skip or a set. Segments are
-// immutable values.
+// plain values; stores and payloads carry them as JSON.
 type Segment struct {
 	Version   int64      `json:"version"`
 	Kind      ChangeKind `json:"kind"`
@@ -60,7 +60,9 @@ func (s Segment) realAt(g Instant) (int64, bool) {
 
 // Timeline is a world's clock: its segments in order of RealEpoch, and the
 // version the store issued for it. Clients need only the segment in effect
-// and any scheduled after it (see [Clock.Payload]).
+// and any scheduled after it (see [Clock.Payload]). It is a plain value
+// (the zero value has no segments and is not valid); [Clock.Timeline]
+// returns a copy the caller may keep.
 type Timeline struct {
 	World    string    `json:"world"`
 	Version  int64     `json:"version"`
@@ -91,8 +93,9 @@ func (tl *Timeline) GameAt(t time.Time) Instant {
 	return tl.Segments[tl.segmentAt(t.UnixNano())].gameAt(t.UnixNano())
 }
 
-// Change is one edit of the timeline. Build it with the Kind it names;
-// fields that do not apply to the kind must be zero.
+// Change is one edit of the timeline, for [Clock.Apply]. Set Kind and the
+// field it uses; the others are ignored. The zero value (no Kind) is
+// invalid.
 type Change struct {
 	Kind ChangeKind
 	// Scale is the new speed (ChangeScale).
