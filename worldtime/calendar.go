@@ -1,6 +1,7 @@
 package worldtime
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -349,4 +350,38 @@ func (c Calendar) At(day, hour, minute int) (Instant, error) {
 		return 0, invalid("minute", "%d is outside 0–59", minute)
 	}
 	return At(day, hour, minute), nil
+}
+
+// timeJSON is Time's JSON form: the original's TimeData fields (hour,
+// minute, day, state, total_minutes, time_string) and the rest.
+type timeJSON struct {
+	GameTime     int64   `json:"game_time_us"`
+	Day          int     `json:"day"`
+	Hour         int     `json:"hour"`
+	Minute       int     `json:"minute"`
+	Second       int     `json:"second"`
+	Phase        string  `json:"state"`
+	TotalMinutes int64   `json:"total_minutes"`
+	TimeString   string  `json:"time_string"`
+	UDS          float64 `json:"uds_time_of_day"`
+	Weekday      int     `json:"weekday"`
+	Year         int     `json:"year"`
+	DayOfYear    int     `json:"day_of_year"`
+	Month        int     `json:"month,omitempty"`
+	MonthDay     int     `json:"month_day,omitempty"`
+	Season       int     `json:"season"`
+	Moon         float64 `json:"moon"`
+	Paused       bool    `json:"paused,omitempty"`
+}
+
+// MarshalJSON encodes t with the original TimeData's field names (state is
+// the phase) plus game_time_us, uds_time_of_day, weekday, year and the
+// rest, for HTTP endpoints and logs.
+func (t Time) MarshalJSON() ([]byte, error) {
+	return json.Marshal(timeJSON{
+		GameTime: int64(t.Instant), Day: t.Day, Hour: t.Hour, Minute: t.Minute, Second: t.Second,
+		Phase: t.Phase, TotalMinutes: t.TotalMinutes(), TimeString: t.Clock(), UDS: t.UDS(),
+		Weekday: t.Weekday, Year: t.Year, DayOfYear: t.DayOfYear, Month: t.Month, MonthDay: t.MonthDay,
+		Season: t.Season, Moon: t.Moon, Paused: t.Paused,
+	})
 }

@@ -2,6 +2,7 @@ package worldtime_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -149,4 +150,16 @@ func ExampleDialogueTimeOfDay() {
 	// Output:
 	// dusk (18:40, day 3) true
 	//  false
+}
+
+// Time encodes as JSON with the original TimeData's field names, for an
+// HTTP endpoint like the original's GET /time/current.
+func ExampleTime_MarshalJSON() {
+	clock, _ := worldtime.New(context.Background(), worldtime.Options{Manual: true, Start: worldtime.At(3, 18, 40),
+		Now: func() time.Time { return time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC) }})
+	defer clock.Close()
+	b, _ := json.Marshal(clock.Now())
+	fmt.Println(string(b))
+	// Output:
+	// {"game_time_us":240000000000,"day":3,"hour":18,"minute":40,"second":0,"state":"dusk","total_minutes":4000,"time_string":"18:40","uds_time_of_day":1866.6666666666667,"weekday":2,"year":1,"day_of_year":3,"season":-1,"moon":0.0940644249202819}
 }
