@@ -101,10 +101,12 @@ type Clock struct {
 	sunMu     sync.Mutex  // guards OnSun re-arming
 	stopping  atomic.Bool // set by Close: stop firing timers
 
-	wake   chan struct{}
-	ctx    context.Context
-	cancel context.CancelFunc
-	done   chan struct{}
+	wake      chan struct{}
+	reload    atomic.Bool // a Watcher said the stored timeline changed
+	watchDone chan struct{}
+	ctx       context.Context
+	cancel    context.CancelFunc
+	done      chan struct{}
 
 	// Guarded by procMu (held by the runner goroutine or Tick).
 	procMu        sync.Mutex
@@ -190,6 +192,11 @@ func New(ctx context.Context, opts Options) (*Clock, error) {
 	if opts.Manual {
 		close(c.done)
 	} else {
+		w, _ := opts.Store.(Watcher)
+		if w != nil && !opts.DisableRefresh {
+			c.watchDone = make(chan struct{})
+			go c.watch(w)
+		}
 		go c.run()
 	}
 	return c, nil
@@ -536,6 +543,9 @@ func (c *Clock) Close() error {
 	c.stopping.Store(true)
 	c.cancel()
 	<-c.done
+	if c.watchDone != nil {
+		<-c.watchDone
+	}
 	return nil
 }
 
@@ -596,6 +606,29 @@ func (c *Clock) Stats() Stats {
 	}
 }
 
+// watch runs the store's Watch until Close, restarting it (after a pause)
+// when it fails; polling covers the gaps.
+func (c *Clock) watch(w Watcher) {
+	defer close(c.watchDone)
+	for c.ctx.Err() == nil {
+		err := w.Watch(c.ctx, c.world, func() {
+			c.reload.Store(true)
+			c.poke()
+		})
+		if c.ctx.Err() != nil {
+			return
+		}
+		c.log.Warn("worldtime: watching the store failed; polling only until it recovers", "world", c.world, "err", err)
+		t := time.NewTimer(c.opts.Refresh)
+		select {
+		case <-c.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // run is the clock's goroutine: it sleeps until the next boundary or timer
 // (computed from the timeline), a change, or the next store refresh.
 func (c *Clock) run() {
@@ -605,7 +638,7 @@ func (c *Clock) run() {
 	nextRefresh := c.realNow() + int64(c.opts.Refresh)
 	for {
 		now := c.realNow()
-		if !c.opts.DisableRefresh && now >= nextRefresh {
+		if !c.opts.DisableRefresh && (now >= nextRefresh || c.reload.Swap(false)) {
 			ctx, cancel := context.WithTimeout(c.ctx, c.opts.Refresh)
 			if tl, err := c.load(ctx); err == nil {
 				c.install(tl)

@@ -79,9 +79,11 @@
 // and night worlds, shards). A [Store] holds each world's timeline with
 // versions the store issues: [MemoryStore] in one process,
 // worldtime/redisstore across a fleet. The first clock creates the
-// timeline; the others load it (one round trip) and reload it every
-// Options.Refresh, so a change reaches every server within that interval;
-// schedule changes at least that far ahead to switch everywhere at once.
+// timeline; the others load it (one round trip) and reload it when the
+// store announces a change (a [Watcher], as the Redis store is, over
+// pub/sub) and at least every Options.Refresh, so a change reaches every
+// server within a round trip, or that interval if a notification is lost;
+// schedule changes that far ahead to switch everywhere at the same instant.
 // Concurrent changes are compare-and-swap: Apply re-applies a change on
 // top of a concurrent one, or with [Change.IfVersion] fails with
 // [ErrConflict]; nothing is half-applied. Two servers evaluating the same

@@ -20,6 +20,17 @@ type Store interface {
 	Swap(ctx context.Context, world string, prev int64, tl Timeline) (Timeline, error)
 }
 
+// Watcher is implemented by stores that announce changes (worldtime/redisstore
+// does, with Redis pub/sub). A clock whose store is a Watcher reloads the
+// timeline as soon as another server changes it, instead of at its next
+// Options.Refresh poll (which still runs, to cover lost notifications).
+type Watcher interface {
+	// Watch calls changed (from any goroutine) after each change to the
+	// world's timeline, until ctx ends; it then returns ctx's error. It
+	// returns early with an error if watching fails.
+	Watch(ctx context.Context, world string, changed func()) error
+}
+
 // MemoryStore is an in-process Store. Its zero value is empty and ready;
 // it is safe for concurrent use. Clocks in one process that share a
 // MemoryStore share their worlds' timelines.

@@ -13,8 +13,10 @@
 //	tl:{<world>}   hash: v → version (issued by the store), tl → timeline JSON
 //
 // Load is one HMGET (one round trip: a late-joining server needs one
-// message); Swap is one Lua script that compares the version and writes
-// the next one atomically. Timelines have no TTL: they are the world's
+// message); Swap is one Lua script that compares the version, writes the
+// next one and announces it atomically. Watch subscribes to the
+// announcements (pub/sub channel chg:{<world>} under the prefix), so
+// clocks on other servers reload at once instead of at their next poll. Timelines have no TTL: they are the world's
 // saved time.
 package redisstore
 
@@ -49,7 +51,10 @@ type Store struct {
 	prefix string
 }
 
-var _ worldtime.Store = (*Store)(nil)
+var (
+	_ worldtime.Store   = (*Store)(nil)
+	_ worldtime.Watcher = (*Store)(nil)
+)
 
 // New returns a Store on rdb.
 func New(rdb redis.UniversalClient, o Options) (*Store, error) {
@@ -63,6 +68,36 @@ func New(rdb redis.UniversalClient, o Options) (*Store, error) {
 }
 
 func (s *Store) key(world string) string { return s.prefix + "tl:{" + world + "}" }
+
+func (s *Store) channel(world string) string { return s.prefix + "chg:{" + world + "}" }
+
+// Watch implements worldtime.Watcher with a Redis pub/sub subscription on
+// the world's change channel (one connection per call, closed when ctx
+// ends). It calls changed once as soon as it is subscribed, to cover
+// changes made before, and after every Swap of the world by any process.
+func (s *Store) Watch(ctx context.Context, world string, changed func()) error {
+	sub := s.rdb.Subscribe(ctx, s.channel(world))
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("redisstore: watch %s: %w", world, err)
+	}
+	changed()
+	ch := sub.Channel()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case _, ok := <-ch:
+			if !ok {
+				return fmt.Errorf("redisstore: watch %s: subscription closed", world)
+			}
+			changed()
+		}
+	}
+}
 
 // Load implements worldtime.Store with one HMGET.
 func (s *Store) Load(ctx context.Context, world string) (worldtime.Timeline, error) {
@@ -88,12 +123,14 @@ func (s *Store) Load(ctx context.Context, world string) (worldtime.Timeline, err
 }
 
 // swap writes the timeline if the stored version is ARGV[1] ("0" when
-// none) and returns the new version, or -1 on a conflict.
+// none), announces the new version on channel ARGV[3], and returns it, or
+// -1 on a conflict.
 var swap = redis.NewScript(`
 local cur = redis.call('HGET', KEYS[1], 'v') or '0'
 if cur ~= ARGV[1] then return -1 end
 local nv = tonumber(cur) + 1
 redis.call('HSET', KEYS[1], 'v', nv, 'tl', ARGV[2])
+redis.call('PUBLISH', ARGV[3], nv)
 return nv
 `)
 
@@ -113,7 +150,7 @@ func (s *Store) Swap(ctx context.Context, world string, prev int64, tl worldtime
 	if len(b) > MaxTimelineBytes {
 		return worldtime.Timeline{}, &worldtime.ValueError{Field: "timeline", Reason: fmt.Sprintf("%d bytes encoded, limit %d", len(b), MaxTimelineBytes)}
 	}
-	v, err := swap.Run(ctx, s.rdb, []string{s.key(world)}, strconv.FormatInt(prev, 10), b).Int64()
+	v, err := swap.Run(ctx, s.rdb, []string{s.key(world)}, strconv.FormatInt(prev, 10), b, s.channel(world)).Int64()
 	if err != nil {
 		return worldtime.Timeline{}, fmt.Errorf("redisstore: swap %s: %w", world, err)
 	}

@@ -109,3 +109,41 @@ func child(t *testing.T) {
 		fmt.Printf("GAME %d\n", clock.At(time.Unix(0, r)).Instant)
 	}
 }
+
+// A change on one server reaches another through Redis pub/sub, long
+// before its next poll (Refresh is an hour here).
+func TestWatchPropagatesChanges(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	a, err := worldtime.New(ctx, worldtime.Options{World: "watched", Store: s, Refresh: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := worldtime.New(ctx, worldtime.Options{World: "watched", Store: s, Refresh: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	// Wait for b's subscription: its first notification triggers a load.
+	deadline := time.Now().Add(30 * time.Second) // bounds a hang only
+	for b.Stats().StoreLoads < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("b never subscribed")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := a.Pause(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := a.Timeline().Version
+	for b.Timeline().Version != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("b still at version %d, want %d", b.Timeline().Version, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !b.Now().Paused || b.Now().Instant != a.Now().Instant {
+		t.Fatalf("b: %v paused=%v; a: %v", b.Now(), b.Now().Paused, a.Now())
+	}
+}

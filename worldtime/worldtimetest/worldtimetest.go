@@ -137,6 +137,45 @@ func TestStore(t *testing.T, newStore func(t *testing.T) worldtime.Store) {
 		}
 	})
 
+	t.Run("Watch", func(t *testing.T) {
+		s := newStore(t)
+		w, ok := s.(worldtime.Watcher)
+		if !ok {
+			t.Skip("the store is not a worldtime.Watcher")
+		}
+		wctx, cancel := context.WithCancel(ctx)
+		changed := make(chan struct{}, 16)
+		done := make(chan error, 1)
+		go func() { done <- w.Watch(wctx, "watched", func() { changed <- struct{}{} }) }()
+		hang := time.NewTimer(30 * time.Second) // bounds a hang only
+		defer hang.Stop()
+		select { // subscribed
+		case <-changed:
+		case err := <-done:
+			t.Fatalf("Watch returned early: %v", err)
+		case <-hang.C:
+			t.Fatal("Watch never reported its subscription")
+		}
+		tl := worldtime.Timeline{Segments: []worldtime.Segment{seg(1, worldtime.ChangeStart, t0, 0, false)}}
+		if _, err := s.Swap(ctx, "watched", 0, tl); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-changed:
+		case <-hang.C:
+			t.Fatal("no notification after Swap")
+		}
+		cancel()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("Watch after cancel returned %v, want context.Canceled", err)
+			}
+		case <-hang.C:
+			t.Fatal("Watch did not return after its context ended")
+		}
+	})
+
 	t.Run("ClocksShareTime", func(t *testing.T) {
 		s := newStore(t)
 		// Two clocks, as on two servers, sharing the store.
