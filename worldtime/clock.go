@@ -56,10 +56,12 @@ type Options struct {
 	// PublishTimeout bounds one publish to Bus; 0 means 5 s.
 	PublishTimeout time.Duration
 	// Refresh is how often the clock reloads the timeline from the Store
-	// to pick up other servers' changes; 0 means 1 s. Schedule changes at
-	// least this far ahead (Change.At) for every server to switch at the
-	// same real instant. DisableRefresh turns polling off (call
-	// [Clock.Refresh] yourself).
+	// to pick up other servers' changes; 0 means 1 s. A store that is a
+	// [Watcher] (the Redis store) also triggers a reload on each change,
+	// and polling then only covers lost notifications. Schedule changes
+	// at least this far ahead (Change.At) for every server to switch at
+	// the same real instant. DisableRefresh turns polling and watching off
+	// (call [Clock.Refresh] yourself).
 	Refresh        time.Duration
 	DisableRefresh bool
 	// MaxTimers bounds pending timers (each costs about 44 bytes plus its
