@@ -360,6 +360,14 @@ func (c *Clock) Apply(ctx context.Context, ch Change) (Timeline, error) {
 			}
 			at = ch.At.UnixNano()
 		}
+		if ch.IfVersion != 0 && tl.Version < ch.IfVersion {
+			// This clock has not seen that version yet: ask the store.
+			var err error
+			if tl, err = c.load(ctx); err != nil {
+				return Timeline{}, err
+			}
+			c.install(tl)
+		}
 		if ch.IfVersion != 0 && tl.Version != ch.IfVersion {
 			return Timeline{}, fmt.Errorf("worldtime: world %q is at version %d, not %d: %w", c.world, tl.Version, ch.IfVersion, ErrConflict)
 		}

@@ -357,9 +357,16 @@ func TestIfVersionConflict(t *testing.T) {
 		if err := b.Pause(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if got := a.Timeline(); got.Version != v+1 {
-			// a has not refreshed yet.
-			_ = got
+		// A conditional change on a version this clock has not seen yet
+		// (b's pause, v+2) consults the store and applies.
+		if _, err := a.Apply(ctx, worldtime.Change{Kind: worldtime.ChangeResume, IfVersion: v + 2}); err != nil {
+			t.Fatalf("conditional change on the store's version: %v", err)
+		}
+		if err := b.Refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Pause(ctx); err != nil {
+			t.Fatal(err)
 		}
 		if err := a.Refresh(ctx); err != nil {
 			t.Fatal(err)
