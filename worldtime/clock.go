@@ -39,7 +39,7 @@ type Options struct {
 	Calendar Calendar
 	// Scale and Start apply only when the store holds no timeline for
 	// the world yet: the first clock creates it. Zero Scale means
-	// DefaultScale (60 real seconds per game hour); zero Start means
+	// 60 real seconds per game hour (a 24-minute day); zero Start means
 	// DefaultStart (07:00 on day 1) unless StartAtEpoch is set.
 	Scale        Scale
 	Start        Instant
@@ -137,7 +137,7 @@ func New(ctx context.Context, opts Options) (*Clock, error) {
 		opts.Store = &MemoryStore{}
 	}
 	if opts.Scale == (Scale{}) {
-		opts.Scale = DefaultScale
+		opts.Scale = defaultScale
 	}
 	if err := opts.Scale.validate(); err != nil {
 		return nil, err

@@ -81,8 +81,9 @@ const (
 	MaxMultiplier = 1e6  // a game day takes 86.4 real milliseconds
 )
 
-// DefaultScale is 60 real seconds per game hour: a 24-minute game day.
-var DefaultScale = Scale{Game: time.Hour, Real: time.Minute}
+// defaultScale is 60 real seconds per game hour: a 24-minute game day, the
+// original system's default.
+var defaultScale = Scale{Game: time.Hour, Real: time.Minute}
 
 // RealSecondsPerGameHour returns the scale in the original system's unit
 // (its time_scale, and UE's SetTimeScale(RealSecondsPerGameHour)): s real
