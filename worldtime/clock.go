@@ -35,7 +35,8 @@ type Options struct {
 	// store (worldtime/redisstore) share one time. Nil means a new
 	// MemoryStore private to this clock.
 	Store Store
-	// Calendar describes days, phases, weeks, years and the moon.
+	// Calendar describes days, phases, weeks, years and the moon. It is
+	// not stored: every clock of a world must use the same one.
 	Calendar Calendar
 	// Scale and Start apply only when the store holds no timeline for
 	// the world yet: the first clock creates it. Zero Scale means
