@@ -148,9 +148,19 @@ var rules = []rule{
 		why:  "the indicator math is engine-neutral: game clients embed it, linking neither the bus, protobuf, Redis nor the network",
 	},
 	{
-		pkg:  mod + "/examples/indicators-png",
-		deny: []string{mod + "/internal"},
-		why:  "examples get copied, so they import nothing internal",
+		pkg:  mod + "/worldtime",
+		deny: []string{"github.com/redis/go-redis", mod + "/worldtime/redisstore", mod + "/dialogue", mod + "/payment", mod + "/router"},
+		why:  "the clock core links neither its Redis store nor other game packages",
+	},
+	{
+		pkg:  mod + "/worldtime/worldtimetest",
+		deny: []string{"github.com/redis/go-redis", mod + "/worldtime/redisstore"},
+		why:  "the store conformance suite runs against any store without linking one",
+	},
+	{
+		pkg:  mod + "/dialogue",
+		deny: []string{mod + "/worldtime"},
+		why:  "dialogue takes the time of day through a func option, not by importing worldtime",
 	},
 }
 

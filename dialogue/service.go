@@ -106,6 +106,13 @@ type Options struct {
 	WorldLore string
 	// Regions maps GameContext.region to that region's lore.
 	Regions map[string]string
+	// TimeOfDay, if set, takes the scene's time of day from the server's
+	// clock instead of trusting the client's GameContext.time_of_day: it
+	// is called with the request's GameContext.region ("" when none) and,
+	// when ok, its text (cut to 256 bytes) replaces the client's. nil
+	// keeps the client's value. worldtime.DialogueTimeOfDay builds one
+	// from world clocks.
+	TimeOfDay func(ctx context.Context, region string) (timeOfDay string, ok bool)
 	// PromptBudget bounds the prompt in tokens; 0 means 3,072. New checks
 	// that it leaves every persona registered by then room for the largest
 	// utterance and game context that Limits allow.
@@ -503,7 +510,7 @@ func (s *Service) prepare(ctx context.Context, u *dialoguev1.Utterance, start ti
 		Summary:    t.conv.Summary,
 		Language:   lang,
 		History:    t.conv.Turns,
-		Scene:      u.GetContext(),
+		Scene:      s.scene(ctx, u.GetContext()),
 		Utterance:  text,
 	}
 	msgs, n, err := pr.Assemble(s.opts.PromptBudget, s.opts.CountTokens)
