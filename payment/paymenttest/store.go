@@ -1,3 +1,8 @@
+// Package paymenttest holds the conformance suites for package payment's
+// seams, like testing/fstest does for file systems: [TestProvider] for
+// payment.Provider implementations and [TestStore] for payment.Store
+// implementations. The in-memory fake provider lives in package fakepay,
+// which does not link package testing.
 package paymenttest
 
 import (
