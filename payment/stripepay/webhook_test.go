@@ -57,9 +57,15 @@ type env struct {
 func newEnv(t testing.TB, mod func(*payment.Options)) *env {
 	t.Helper()
 	clk := &clock{t: time.Date(2026, 4, 1, 9, 0, 0, 0, time.UTC)}
-	fake := newFake(t, clk.Now)
+	fake, err := fakepay.New(fakepay.Options{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
 	fake.SetAPIVersion(stripe.APIVersion)
-	store := newMemoryStore(t, clk.Now)
+	store, err := payment.NewMemoryStore(payment.MemoryStoreOptions{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
 	plans := make([]payment.Plan, len(testPlans))
 	for i, p := range testPlans {
 		p.Prices = append([]payment.Price(nil), p.Prices...)

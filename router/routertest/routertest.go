@@ -88,6 +88,27 @@ type Harness struct {
 	New NewModel
 }
 
+// recvAll streams req from m to io.EOF and returns the deltas.
+func recvAll(t *testing.T, m router.Model, req router.Request) []router.Delta {
+	t.Helper()
+	s, err := m.Stream(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var out []router.Delta
+	for {
+		d, err := s.Recv()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("Recv %d: %v", len(out), err)
+		}
+		out = append(out, d)
+	}
+}
+
 // TestModel runs the conformance suite as subtests of t: a table of named
 // checks, each on Models from h.New, the optional ones driven by
 // h.Features.
@@ -151,21 +172,9 @@ func TestModel(t *testing.T, h Harness) {
 			m := newModel(t, line, 0)
 			req := request()
 			req.MaxTokens = 3
-			s, err := m.Stream(context.Background(), req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
 			var texts []string
 			var finish router.FinishReason
-			for {
-				d, err := s.Recv()
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
+			for _, d := range recvAll(t, m, req) {
 				texts = append(texts, d.Text)
 				finish = d.FinishReason
 			}
@@ -187,21 +196,9 @@ func TestModel(t *testing.T, h Harness) {
 
 		{"Usage", func(f Features) bool { return f.Usage }, func(t *testing.T) {
 			m := newModel(t, line, 0)
-			s, err := m.Stream(context.Background(), request())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
 			var last router.Delta
-			for {
-				d, err := s.Recv()
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				last = d
+			if ds := recvAll(t, m, request()); len(ds) > 0 {
+				last = ds[len(ds)-1]
 			}
 			want := len(Words(line))
 			if u := last.Usage; u == nil || !u.Reported || u.CompletionTokens != want {
