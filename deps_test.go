@@ -101,7 +101,15 @@ var rules = []rule{
 	{
 		pkg:  mod + "/payment/paymenttest",
 		deny: []string{"github.com/stripe/stripe-go", "github.com/redis/go-redis"},
-		why:  "the fake provider and store suite must work without the backends",
+		why:  "the provider and store suites must work without the backends",
+	},
+	{
+		pkg: mod + "/payment/fakepay",
+		deny: []string{
+			"testing", "github.com/stripe/stripe-go", "github.com/redis/go-redis",
+			mod + "/payment/stripepay", mod + "/payment/redisstore", mod + "/payment/paymenttest",
+		},
+		why: "the demo provider runs in examples and servers: no package testing, no stripe-go, no Redis",
 	},
 	{
 		pkg:  mod + "/payment/stripepay",
@@ -227,7 +235,7 @@ func TestDependencyDirections(t *testing.T) {
 	if !checked[mod+"/latency"] {
 		t.Errorf("latency was not checked; is go list output parsed right?\n%s", out)
 	}
-	for _, p := range []string{mod + "/router/openai/openaitest", mod + "/examples/quickstart"} {
+	for _, p := range []string{mod + "/router/openai/openaitest", mod + "/examples/quickstart", mod + "/payment/fakepay"} {
 		if !checked[p] {
 			t.Errorf("%s was not checked", p)
 		}

@@ -22,7 +22,8 @@
 //   - payment: Stripe checkout, signed webhooks processed exactly once into
 //     entitlements, coupons, promotion and ambassador codes. Stripe in
 //     payment/stripepay, a Redis store in payment/redisstore, a stateful
-//     fake Stripe and the store suite in payment/paymenttest.
+//     fake Stripe in payment/fakepay, and the provider and store suites in
+//     payment/paymenttest.
 //   - eventbus: typed events between services, in process and across servers,
 //     with history, replay and statistics. Redis Streams and pub/sub
 //     transports in eventbus/redisbus; the conformance suite in

@@ -29,7 +29,7 @@ func TestMemoryStoreConformance(t *testing.T) {
 		MaxSessionsPerPlayer: opts.MaxSessionsPerPlayer,
 		MaxBytes:             opts.MaxBytes,
 		Bytes:                func(s dialogue.Store) int64 { return s.(*dialogue.MemoryStore).Stats().Bytes },
-		Features:             dialoguetest.Expiry | dialoguetest.Budget,
+		Features:             dialoguetest.AllFeatures(),
 	}
 	dialoguetest.TestStore(t, cfg, func(t *testing.T) dialogue.Store {
 		return dialogue.NewMemoryStore(opts)

@@ -34,10 +34,10 @@ type StoreConfig struct {
 	// own least recently active conversation, and nobody else's. 0 skips
 	// that check.
 	MaxSessionsPerPlayer int
-	// TTL is the store's idle TTL, checked when Features has [Expiry].
+	// TTL is the store's idle TTL, checked when Features.Expiry is set.
 	TTL time.Duration
-	// MaxBytes is the store's total byte budget, checked when Features
-	// has [Budget].
+	// MaxBytes is the store's total byte budget, checked when
+	// Features.Budget is set.
 	MaxBytes int64
 	// Bytes, if set, returns the bytes s holds as counted against
 	// MaxBytes; the Budget check then also asserts the bound after every
@@ -47,29 +47,32 @@ type StoreConfig struct {
 	Features Features
 }
 
-// Features are optional behaviours of a store, for [StoreConfig].
-type Features uint
-
-const (
+// Features are optional behaviours of a store, for [StoreConfig]; checks
+// that need one the store lacks are skipped by name.
+type Features struct {
 	// Expiry: conversations idle for StoreConfig.TTL are gone, and each
 	// Append restarts that timer. The suite checks it inside a
 	// testing/synctest bubble, calling newStore there, so the store must
 	// keep time with time.Now and do no I/O outside the bubble (the
 	// in-memory store). A store on a server checks expiry in its own tests.
-	Expiry Features = 1 << iota
+	Expiry bool
 	// Budget: the store holds at most StoreConfig.MaxBytes in all and,
 	// when full, evicts from the player holding the most, so that a player
 	// opening sessions without end cannot evict another player's
 	// conversation. A store that leaves the total to its server (Redis
 	// maxmemory) has no such budget.
-	Budget
-)
+	Budget bool
+}
+
+// AllFeatures returns Features with every feature set.
+func AllFeatures() Features { return Features{Expiry: true, Budget: true} }
 
 // TestStore runs the [dialogue.Store] conformance suite. newStore returns a
 // fresh store configured as cfg says (with a TTL of at least a minute
-// unless cfg.Features has [Expiry]); it should register any cleanup with
+// unless cfg.Features.Expiry is set); it should register any cleanup with
 // t.Cleanup. Session and player IDs are random, so stores backed by shared
-// servers can run the suite concurrently.
+// servers can run the suite concurrently. The suite is a table of named
+// checks, run in order as subtests; cfg.Features drives the optional ones.
 func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialogue.Store) {
 	t.Helper()
 	ctx := context.Background()
@@ -79,7 +82,19 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 		return "dt-" + hex.EncodeToString(b[:])
 	}
 
-	t.Run("LoadMissing", func(t *testing.T) {
+	type check struct {
+		name string
+		need func(Features) bool // nil: every store
+		fn   func(t *testing.T)
+	}
+	var checks []check
+	add := func(name string, need func(Features) bool, fn func(t *testing.T)) {
+		checks = append(checks, check{name, need, fn})
+	}
+	expiry := func(f Features) bool { return f.Expiry }
+	budget := func(f Features) bool { return f.Budget }
+
+	add("LoadMissing", nil, func(t *testing.T) {
 		s := newStore(t)
 		_, err := s.Load(ctx, id())
 		if !errors.Is(err, dialogue.ErrNotFound) {
@@ -87,7 +102,7 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 		}
 	})
 
-	t.Run("AppendLoad", func(t *testing.T) {
+	add("AppendLoad", nil, func(t *testing.T) {
 		s := newStore(t)
 		c := dialogue.Conversation{ID: id(), Player: "p1", NPC: "npc1"}
 		turns := []dialogue.Turn{{Player: "Hello", NPC: "Well met."}, {Player: "Ünïcödé ✓", NPC: "Aye\nmultiline"}}
@@ -106,7 +121,7 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 		}
 	})
 
-	t.Run("BoundedTurns", func(t *testing.T) {
+	add("BoundedTurns", nil, func(t *testing.T) {
 		s := newStore(t)
 		c := dialogue.Conversation{ID: id(), Player: "p1", NPC: "npc1"}
 		n := cfg.MaxTurns + 3
@@ -130,7 +145,7 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 		}
 	})
 
-	t.Run("Ownership", func(t *testing.T) {
+	add("Ownership", nil, func(t *testing.T) {
 		s := newStore(t)
 		c := dialogue.Conversation{ID: id(), Player: "p1", NPC: "npc1"}
 		if err := s.Append(ctx, c, dialogue.Turn{Player: "a", NPC: "b"}); err != nil {
@@ -150,7 +165,7 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 		}
 	})
 
-	t.Run("Summary", func(t *testing.T) {
+	add("Summary", nil, func(t *testing.T) {
 		s := newStore(t)
 		if err := s.SetSummary(ctx, id(), "x"); !errors.Is(err, dialogue.ErrNotFound) {
 			t.Errorf("SetSummary(missing) = %v, want ErrNotFound", err)
@@ -168,7 +183,7 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 		}
 	})
 
-	t.Run("Delete", func(t *testing.T) {
+	add("Delete", nil, func(t *testing.T) {
 		s := newStore(t)
 		c := dialogue.Conversation{ID: id(), Player: "p1", NPC: "npc1"}
 		if err := s.Append(ctx, c, dialogue.Turn{Player: "a", NPC: "b"}); err != nil {
@@ -185,7 +200,7 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 		}
 	})
 
-	t.Run("Concurrent", func(t *testing.T) {
+	add("Concurrent", nil, func(t *testing.T) {
 		s := newStore(t)
 		c := dialogue.Conversation{ID: id(), Player: "p1", NPC: "npc1"}
 		const workers, each = 8, 5
@@ -217,7 +232,7 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 		}
 	})
 
-	t.Run("Cancelled", func(t *testing.T) {
+	add("Cancelled", nil, func(t *testing.T) {
 		s := newStore(t)
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
@@ -226,7 +241,7 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 		}
 	})
 
-	t.Run("PlayerCap", func(t *testing.T) {
+	add("PlayerCap", nil, func(t *testing.T) {
 		if cfg.MaxSessionsPerPlayer == 0 {
 			t.Skip("StoreConfig.MaxSessionsPerPlayer is 0")
 		}
@@ -271,7 +286,7 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 		}
 	})
 
-	t.Run("ConversationBytes", func(t *testing.T) {
+	add("ConversationBytes", nil, func(t *testing.T) {
 		if cfg.MaxConversationBytes == 0 {
 			t.Skip("StoreConfig.MaxConversationBytes is 0")
 		}
@@ -343,10 +358,7 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 		}
 	})
 
-	t.Run("Budget", func(t *testing.T) {
-		if cfg.Features&Budget == 0 {
-			t.Skip("the store has no byte budget of its own")
-		}
+	add("Budget", budget, func(t *testing.T) {
 		s := newStore(t)
 		victim := dialogue.Conversation{ID: id(), Player: id(), NPC: "npc1"}
 		line := dialogue.Turn{Player: "Remember the docks?", NPC: "I do."}
@@ -384,10 +396,7 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 		}
 	})
 
-	t.Run("Expiry", func(t *testing.T) {
-		if cfg.Features&Expiry == 0 {
-			t.Skip("expiry is checked by the store's own tests")
-		}
+	add("Expiry", expiry, func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			s := newStore(t)
 			c := dialogue.Conversation{ID: id(), Player: id(), NPC: "npc1"}
@@ -412,4 +421,13 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 			}
 		})
 	})
+
+	for _, c := range checks {
+		t.Run(c.name, func(t *testing.T) {
+			if c.need != nil && !c.need(cfg.Features) {
+				t.Skip("the store does not offer this feature (StoreConfig.Features)")
+			}
+			c.fn(t)
+		})
+	}
 }

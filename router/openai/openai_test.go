@@ -484,9 +484,12 @@ func TestConformance(t *testing.T) {
 		e    openai.Endpoint
 	}{{"chat", openai.Chat}, {"completions", openai.Completions}} {
 		t.Run(ep.name, func(t *testing.T) {
-			routertest.TestModel(t, func(t *testing.T, line string, tokenDelay time.Duration) router.Model {
-				srv := newServer(t, openaitest.Behavior{Tokens: routertest.Words(line), TokenDelay: tokenDelay})
-				return newModel(t, srv, openai.Options{Endpoint: ep.e, Model: "m"})
+			routertest.TestModel(t, routertest.Harness{
+				Features: routertest.AllFeatures(),
+				New: func(t *testing.T, line string, tokenDelay time.Duration) router.Model {
+					srv := newServer(t, openaitest.Behavior{Tokens: routertest.Words(line), TokenDelay: tokenDelay})
+					return newModel(t, srv, openai.Options{Endpoint: ep.e, Model: "m"})
+				},
 			})
 		})
 	}
