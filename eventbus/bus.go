@@ -250,7 +250,30 @@ func (b *Bus) check(topic string, ev *Event) (*topicState, error) {
 	if b.opts.MaxPayload > 0 && len(ev.Payload) > b.opts.MaxPayload {
 		return nil, &PayloadTooLargeError{Topic: topic, Size: len(ev.Payload), Limit: b.opts.MaxPayload}
 	}
+	if limit := b.opts.MaxEventBytes; limit > 0 {
+		if n := b.eventBytes(topic, ev, limit); n > limit {
+			return nil, &EventTooLargeError{Topic: topic, Size: n, Limit: limit}
+		}
+	}
 	return ts, nil
+}
+
+// eventBytes returns the size of ev's envelope as Options.MaxEventBytes
+// counts it. It stops adding headers once the total is over limit, so a map
+// of a million headers costs no more than the limit's worth.
+func (b *Bus) eventBytes(topic string, ev *Event, limit int) int {
+	src := ev.Source
+	if src == "" {
+		src = b.opts.Source
+	}
+	n := len(ev.Payload) + len(topic) + len(ev.Type) + len(src) + len(ev.Key)
+	for k, v := range ev.Headers {
+		if n > limit {
+			break
+		}
+		n += len(k) + len(v)
+	}
+	return n
 }
 
 func (b *Bus) stamp(ev *Event, ts *topicState, now time.Time) {

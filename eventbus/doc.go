@@ -17,7 +17,10 @@
 // them exactly, with '*' for one segment ("world.time.*") or with a final
 // '>' for one or more segments ("npc.>"). Malformed topics and patterns are
 // rejected with a *TopicError; payloads over Options.MaxPayload with a
-// *PayloadTooLargeError.
+// *PayloadTooLargeError; and events whose whole envelope (payload, headers,
+// key, type, source and topic) is over Options.MaxEventBytes (default
+// MaxPayload + 64 KiB) with an *EventTooLargeError, so that no queue or
+// history holds an oversized event.
 //
 // # Typed events
 //

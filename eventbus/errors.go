@@ -15,6 +15,8 @@ var (
 	ErrInvalidPattern = errors.New("eventbus: invalid pattern")
 	// ErrPayloadTooLarge matches every *PayloadTooLargeError.
 	ErrPayloadTooLarge = errors.New("eventbus: payload too large")
+	// ErrEventTooLarge matches every *EventTooLargeError.
+	ErrEventTooLarge = errors.New("eventbus: event too large")
 	// ErrNotSupported is returned when the transport lacks a feature
 	// (history on Redis pub/sub, say).
 	ErrNotSupported = errors.New("eventbus: not supported by this transport")
@@ -60,6 +62,23 @@ func (e *PayloadTooLargeError) Error() string {
 
 // Is makes errors.Is(err, ErrPayloadTooLarge) succeed.
 func (e *PayloadTooLargeError) Is(target error) bool { return target == ErrPayloadTooLarge }
+
+// EventTooLargeError reports an event whose envelope is over
+// Options.MaxEventBytes. Size is the envelope's size as MaxEventBytes counts
+// it, except that counting stops at the first header that takes it over
+// Limit (so a huge header map is not walked to the end).
+type EventTooLargeError struct {
+	Topic string
+	Size  int
+	Limit int
+}
+
+func (e *EventTooLargeError) Error() string {
+	return fmt.Sprintf("eventbus: event for %q is %d bytes (payload, headers, key, type, source and topic), over the %d-byte limit", e.Topic, e.Size, e.Limit)
+}
+
+// Is makes errors.Is(err, ErrEventTooLarge) succeed.
+func (e *EventTooLargeError) Is(target error) bool { return target == ErrEventTooLarge }
 
 // DecodeError reports a payload that a typed handler could not decode. It is
 // permanent: the event goes to the dead-letter topic without retries.

@@ -9,9 +9,10 @@ import (
 
 // Defaults used where Options and SubscribeOptions fields are zero.
 const (
-	DefaultMaxPayload       = 1 << 20 // 1 MiB
-	DefaultHistorySize      = 4096    // events kept per topic by the in-memory transport
-	DefaultQueueSize        = 1024    // per subscription worker
+	DefaultMaxPayload       = 1 << 20  // 1 MiB
+	DefaultMaxMetadata      = 64 << 10 // 64 KiB: room for headers, key, type, source and topic over MaxPayload
+	DefaultHistorySize      = 4096     // events kept per topic by the in-memory transport
+	DefaultQueueSize        = 1024     // per subscription worker
 	DefaultMaxBlock         = 250 * time.Millisecond
 	DefaultDeadLetterPrefix = "deadletter."
 	DefaultMaxAttempts      = 3
@@ -28,9 +29,20 @@ type Options struct {
 	// "<hostname>/<pid>".
 	Source string
 	// MaxPayload is the largest payload Publish accepts, in bytes
-	// (0: DefaultMaxPayload). NoPayloadLimit lifts the limit.
+	// (0: DefaultMaxPayload); a larger one is refused with a
+	// *PayloadTooLargeError. NoPayloadLimit lifts this limit and the default
+	// MaxEventBytes (an explicit MaxEventBytes still applies).
 	MaxPayload     int
 	NoPayloadLimit bool
+	// MaxEventBytes is the largest event Publish accepts, in bytes, counting
+	// everything a publisher can make large: len(Payload) + len(Topic) +
+	// len(Type) + len(Source) (Options.Source when the event has none) +
+	// len(Key) + the length of every header key and value. ID and Time
+	// (fixed size) and the transport's framing do not count. A larger event
+	// is refused with an *EventTooLargeError, so that no subscriber queue or
+	// history holds it. 0 means MaxPayload + DefaultMaxMetadata (1 MiB +
+	// 64 KiB with the defaults), or no limit with NoPayloadLimit.
+	MaxEventBytes int
 	// HistorySize is how many events per topic the in-memory transport keeps
 	// for History and replay (0: DefaultHistorySize). DisableHistory keeps
 	// none: History then returns ErrNotSupported. Remote transports keep
@@ -68,6 +80,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.NoPayloadLimit {
 		o.MaxPayload = 0
+	}
+	if o.MaxEventBytes <= 0 && o.MaxPayload > 0 {
+		o.MaxEventBytes = o.MaxPayload + DefaultMaxMetadata
 	}
 	if o.HistorySize <= 0 {
 		o.HistorySize = DefaultHistorySize

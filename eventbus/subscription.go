@@ -440,8 +440,7 @@ func (s *Subscription) deadLetter(w *worker, it *item, herr error, attempts int)
 		}
 		s.bus.report(errors.Join(errors.New("eventbus: dead-lettering "+it.ev.ID.String()+" to "+topic), err))
 		var te *TopicError
-		var pe *PayloadTooLargeError
-		if errors.As(err, &te) || errors.As(err, &pe) || errors.Is(err, ErrClosed) || s.ctx.Err() != nil {
+		if errors.As(err, &te) || errors.Is(err, ErrPayloadTooLarge) || errors.Is(err, ErrEventTooLarge) || errors.Is(err, ErrClosed) || s.ctx.Err() != nil {
 			if s.ctx.Err() != nil && it.token != "" && s.bus.feat.Redelivery {
 				return // closing: leave it unacknowledged for redelivery
 			}

@@ -71,6 +71,7 @@ func Run(t *testing.T, h Harness) {
 		{"TypedProto", testTypedProto},
 		{"UndecodableToDeadLetter", testUndecodable},
 		{"BadInput", testBadInput},
+		{"EventTooLarge", testEventTooLarge},
 		{"Stats", testStats},
 		{"History", testHistory},
 		{"SubscribeFromReplay", testReplaySubscribe},
@@ -670,6 +671,74 @@ func testBadInput(t *testing.T, h *Harness) {
 	if _, err := b.History(ctx, "a.*", eventbus.Position{}, 0); !errors.Is(err, eventbus.ErrInvalidTopic) {
 		t.Errorf("History(pattern) = %v", err)
 	}
+}
+
+// testEventTooLarge checks that the envelope as a whole is bounded, not
+// only its payload: oversized headers, keys, types and sources are refused
+// with an *EventTooLargeError, reach no subscriber and are not retained.
+func testEventTooLarge(t *testing.T, h *Harness) {
+	const limit = 256
+	o := h.Backend(t)
+	b := o(eventbus.Options{MaxEventBytes: limit, Source: "src"})
+	ctx := context.Background()
+	got := newCollector()
+	mustSub(t, b, "big.>", got.handle, eventbus.SubscribeOptions{})
+	big := string(make([]byte, limit))
+	cases := []struct {
+		name string
+		ev   eventbus.Event
+	}{
+		{"header value", eventbus.Event{Headers: map[string]string{"h": big}}},
+		{"header key", eventbus.Event{Headers: map[string]string{big: "v"}}},
+		{"many headers", eventbus.Event{Headers: func() map[string]string {
+			m := map[string]string{}
+			for i := range 64 {
+				m[strconv.Itoa(i)] = "0123456789"
+			}
+			return m
+		}()}},
+		{"key", eventbus.Event{Key: big}},
+		{"type", eventbus.Event{Type: big}},
+		{"source", eventbus.Event{Source: big}},
+		{"payload", eventbus.Event{Payload: []byte(big)}},
+		{"payload plus header", eventbus.Event{Payload: make([]byte, limit-20), Headers: map[string]string{"trace": "0123456789abcdef"}}},
+	}
+	for _, c := range cases {
+		err := b.Publish(ctx, "big.t", c.ev)
+		var te *eventbus.EventTooLargeError
+		if !errors.As(err, &te) || !errors.Is(err, eventbus.ErrEventTooLarge) || te.Limit != limit || te.Size <= limit || te.Topic != "big.t" {
+			t.Errorf("%s: Publish = %v, want *EventTooLargeError over %d bytes", c.name, err, limit)
+		}
+		if err := b.PublishBatch(ctx, []eventbus.Event{{Topic: "big.ok", Payload: payload(1)}, withTopic(c.ev, "big.t")}); !errors.Is(err, eventbus.ErrEventTooLarge) && !errors.Is(err, eventbus.ErrPayloadTooLarge) {
+			t.Errorf("%s: PublishBatch = %v, want ErrEventTooLarge", c.name, err)
+		}
+	}
+	// At the limit exactly: topic (5) + source (3) + header (1+7) + payload.
+	atLimit := eventbus.Event{Headers: map[string]string{"h": "1234567"}, Payload: make([]byte, limit-5-3-8)}
+	if err := b.Publish(ctx, "big.t", atLimit); err != nil {
+		t.Fatalf("Publish at the limit: %v", err)
+	}
+	evs := got.wait(t, 1, h.Timeout)
+	got.quiet(t, 1+len(cases), 50*time.Millisecond) // the batches' small events may arrive
+	for _, ev := range evs {
+		if ev.Topic == "big.t" && len(ev.Payload) != len(atLimit.Payload) {
+			t.Fatalf("an oversized event reached a subscriber: %d-byte payload, %d headers", len(ev.Payload), len(ev.Headers))
+		}
+	}
+	if h.Features.History {
+		hist, err := b.History(ctx, "big.t", eventbus.FromStart(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hist) != 1 {
+			t.Fatalf("history holds %d events of big.t, want only the one at the limit", len(hist))
+		}
+	}
+}
+
+func withTopic(ev eventbus.Event, topic string) eventbus.Event {
+	ev.Topic = topic
+	return ev
 }
 
 func testStats(t *testing.T, h *Harness) {
