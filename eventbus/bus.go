@@ -63,6 +63,7 @@ func (b *Bus) retire(s *Subscription) {
 	r.Retried += ss.Retried
 	r.DeadLettered += ss.DeadLettered
 	r.Panics += ss.Panics
+	r.Goexits += ss.Goexits
 	r.Duplicates += ss.Duplicates
 	r.Dropped.add(ss.Dropped)
 	b.retiredLat.Merge(&s.lat)
@@ -665,7 +666,7 @@ func (b *Bus) Stats() Stats {
 	b.retiredMu.Unlock()
 	b.mu.Unlock()
 	st.Delivered, st.Failed, st.Retried, st.DeadLettered = r.Delivered, r.Failed, r.Retried, r.DeadLettered
-	st.Panics, st.Duplicates, st.Dropped = r.Panics, r.Duplicates, r.Dropped
+	st.Panics, st.Goexits, st.Duplicates, st.Dropped = r.Panics, r.Goexits, r.Duplicates, r.Dropped
 	for i, s := range subs {
 		ss := s.Stats()
 		if i < open {
@@ -676,6 +677,7 @@ func (b *Bus) Stats() Stats {
 		st.Retried += ss.Retried
 		st.DeadLettered += ss.DeadLettered
 		st.Panics += ss.Panics
+		st.Goexits += ss.Goexits
 		st.Duplicates += ss.Duplicates
 		st.Dropped.add(ss.Dropped)
 		all.Merge(&s.lat)

@@ -57,7 +57,9 @@
 // (SubscribeOptions.Retry), then its event is published to the dead-letter
 // topic ("deadletter." + topic) with the error, attempt count and
 // subscription in its headers. A panicking handler is recovered, counted and
-// treated as a failure. Permanent(err) skips the retries.
+// treated as a failure; so is a handler that calls runtime.Goexit (its
+// worker goes on in a new goroutine; SubscriptionStats.Goexits counts it).
+// Permanent(err) skips the retries.
 //
 // SubscribeOptions.DedupWindow suppresses events whose ID the subscription
 // already handled: with a redelivering transport that gives effectively-once

@@ -101,12 +101,23 @@ func (e *DecodeError) Is(target error) bool { return target == ErrDecode }
 // PanicError is what a panicking handler's call turns into. The panic is
 // recovered, counted in SubscriptionStats.Panics, and handled like any other
 // handler error (retried, then dead-lettered).
+//
+// A handler call that ends in runtime.Goexit (t.FailNow or t.SkipNow in a
+// test's handler, say) is treated the same way, with Goexit set and Value
+// nil: it is counted in SubscriptionStats.Goexits, and the worker goes on in
+// a new goroutine.
 type PanicError struct {
-	Value any
-	Stack []byte
+	Value  any
+	Stack  []byte
+	Goexit bool
 }
 
-func (e *PanicError) Error() string { return fmt.Sprintf("eventbus: handler panicked: %v", e.Value) }
+func (e *PanicError) Error() string {
+	if e.Goexit {
+		return "eventbus: handler called runtime.Goexit"
+	}
+	return fmt.Sprintf("eventbus: handler panicked: %v", e.Value)
+}
 
 // Is makes errors.Is(err, ErrHandlerPanic) succeed.
 func (e *PanicError) Is(target error) bool { return target == ErrHandlerPanic }

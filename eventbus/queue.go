@@ -356,43 +356,51 @@ func (q *queue) drain(s *Subscription, w *worker) {
 			// event in the handler does not count against the queue's room.
 			// The slot is not cleared (the next lap overwrites it): clearing
 			// would hand its cache lines back and forth with the publisher.
-			cur := q.buf[h&q.mask]
+			// The copy lives in the worker (not on this goroutine's
+			// stack) so that a handler's runtime.Goexit does not lose it.
+			w.it = q.buf[h&q.mask]
 			q.head.Store(h + 1)
 			q.freed(h + 1)
-			s.handle(w, &cur)
+			s.handle(w, &w.it)
 		}
 	}
 }
 
+// drainLocked is drain for locked mode. The batch it copies out lives in the
+// worker, so that after a handler's runtime.Goexit the worker's next
+// goroutine handles the rest of it.
 func (q *queue) drainLocked(s *Subscription, w *worker) {
-	batch := make([]item, 0, batchMax)
+	if w.batch == nil {
+		w.batch = make([]item, 0, batchMax)
+	}
 	since := q.head.Load()
 	for {
+		for w.batchAt < len(w.batch) {
+			it := &w.batch[w.batchAt]
+			w.batchAt++
+			s.handle(w, it)
+		}
+		clear(w.batch)
+		w.batch, w.batchAt = w.batch[:0], 0
 		q.mu.Lock()
 		h, t := q.head.Load(), q.tail.Load()
-		for ; h != t && len(batch) < batchMax; h++ {
+		for ; h != t && len(w.batch) < batchMax; h++ {
 			slot := &q.buf[h&q.mask]
-			batch = append(batch, *slot)
+			w.batch = append(w.batch, *slot)
 			*slot = item{}
 		}
 		q.head.Store(h)
-		if len(batch) > 0 {
+		if len(w.batch) > 0 {
 			q.wakeWaitersLocked()
 		}
 		closed := q.closed.Load()
 		q.mu.Unlock()
-		if len(batch) == 0 {
+		if len(w.batch) == 0 {
 			if closed {
 				return
 			}
 			q.park(h, h-since > 1)
 			since = h
-			continue
 		}
-		for i := range batch {
-			s.handle(w, &batch[i])
-		}
-		clear(batch)
-		batch = batch[:0]
 	}
 }

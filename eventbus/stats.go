@@ -109,6 +109,10 @@ type SubscriptionStats struct {
 	DeadLettered uint64 `json:"dead_lettered"`
 	// Panics counts handler calls that panicked (and were recovered).
 	Panics uint64 `json:"panics"`
+	// Goexits counts handler calls that ended in runtime.Goexit (t.FailNow
+	// in a test handler, say). Each is a failed call, like a panic; the
+	// worker carries on.
+	Goexits uint64 `json:"goexits"`
 	// Duplicates counts events suppressed by the dedup window.
 	Duplicates uint64 `json:"duplicates"`
 	Dropped    Drops  `json:"dropped"`
@@ -129,6 +133,7 @@ type Stats struct {
 	Retried      uint64                `json:"retried"`
 	DeadLettered uint64                `json:"dead_lettered"`
 	Panics       uint64                `json:"panics"`
+	Goexits      uint64                `json:"goexits"`
 	Duplicates   uint64                `json:"duplicates"`
 	Dropped      Drops                 `json:"dropped"`
 	Latency      stats.Snapshot        `json:"latency"`
@@ -147,6 +152,7 @@ func (s *Subscription) Stats() SubscriptionStats {
 		Retried:      s.retried.Load(),
 		DeadLettered: s.deadLettered.Load(),
 		Panics:       s.panics.Load(),
+		Goexits:      s.goexits.Load(),
 		Duplicates:   s.duplicates.Load(),
 		Dropped:      s.drops.snapshot(),
 		Latency:      s.lat.Snapshot(),

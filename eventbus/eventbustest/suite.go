@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -67,6 +68,7 @@ func Run(t *testing.T, h Harness) {
 		{"RetryThenSucceed", testRetry},
 		{"DeadLetter", testDeadLetter},
 		{"PanicRecovered", testPanic},
+		{"GoexitRecovered", testGoexit},
 		{"TypedJSON", testTypedJSON},
 		{"TypedProto", testTypedProto},
 		{"UndecodableToDeadLetter", testUndecodable},
@@ -564,6 +566,35 @@ func testPanic(t *testing.T, h *Harness) {
 		t.Fatalf("dead letter %+v", got)
 	}
 	eventually(t, h.Timeout, "panic stats", func() bool { return s.Stats().Panics == 2 })
+}
+
+// testGoexit: a handler call that ends in runtime.Goexit is a failed call
+// like a panic (retried, then dead-lettered), and the subscription goes on.
+func testGoexit(t *testing.T, h *Harness) {
+	_, b := h.open(t)
+	dl := newCollector()
+	mustSub(t, b, "deadletter.goexit.t", dl.handle, eventbus.SubscribeOptions{})
+	ok := newCollector()
+	s := mustSub(t, b, "goexit.t", func(ctx context.Context, ev eventbus.Event) error {
+		if seq(ev) == 0 {
+			runtime.Goexit()
+		}
+		return ok.handle(ctx, ev)
+	}, eventbus.SubscribeOptions{Retry: eventbus.Retry{MaxAttempts: 2, Initial: time.Millisecond}})
+	for i := range 3 {
+		mustPub(t, b, "goexit.t", eventbus.Event{Payload: payload(i)})
+	}
+	if got := seqs(ok.wait(t, 2, h.Timeout)); !slices.Equal(got, []int{1, 2}) {
+		t.Fatalf("handled %v, want [1 2]", got)
+	}
+	got := dl.wait(t, 1, h.Timeout)[0]
+	if seq(got) != 0 || got.Headers[eventbus.HeaderDeadLetterError] == "" {
+		t.Fatalf("dead letter %+v", got)
+	}
+	eventually(t, h.Timeout, "goexit stats", func() bool {
+		st := s.Stats()
+		return st.Goexits == 2 && st.Failed == 2 && st.Panics == 0
+	})
 }
 
 // PhaseChanged is the typed event of the typed tests.
