@@ -66,7 +66,9 @@ func (b *Bus) retire(s *Subscription) {
 	r.Goexits += ss.Goexits
 	r.Duplicates += ss.Duplicates
 	r.Dropped.add(ss.Dropped)
-	b.retiredLat.Merge(&s.lat)
+	if h := s.lat.Load(); h != nil {
+		b.retiredLat.Merge(h)
+	}
 	b.retiredMu.Unlock()
 }
 
@@ -680,7 +682,9 @@ func (b *Bus) Stats() Stats {
 		st.Goexits += ss.Goexits
 		st.Duplicates += ss.Duplicates
 		st.Dropped.add(ss.Dropped)
-		all.Merge(&s.lat)
+		if h := s.lat.Load(); h != nil {
+			all.Merge(h)
+		}
 	}
 	st.Latency = all.Snapshot()
 	if b.tr != nil {

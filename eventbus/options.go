@@ -205,7 +205,13 @@ type SubscribeOptions struct {
 	// already exists in the transport, it continues where it left off and
 	// From is ignored.
 	From Position
-	// QueueSize bounds each worker's queue (default DefaultQueueSize).
+	// QueueSize bounds each worker's queue (default DefaultQueueSize). The
+	// queue's storage is allocated as events arrive: it starts at 8 events
+	// and doubles, up to QueueSize, when it fills; it is not shrunk. An
+	// idle subscription costs about 3.5 KiB (most of it its worker's
+	// goroutine stack), so per-player subscriptions are affordable; a busy
+	// one up to QueueSize × about 180 bytes per worker, plus the events'
+	// payloads.
 	QueueSize int
 	// Overflow is the policy when the queue is full (default Block).
 	Overflow Overflow

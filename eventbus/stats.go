@@ -155,7 +155,9 @@ func (s *Subscription) Stats() SubscriptionStats {
 		Goexits:      s.goexits.Load(),
 		Duplicates:   s.duplicates.Load(),
 		Dropped:      s.drops.snapshot(),
-		Latency:      s.lat.Snapshot(),
+	}
+	if h := s.lat.Load(); h != nil {
+		st.Latency = h.Snapshot()
 	}
 	st.Received = st.Dropped.Superseded // replaced in place: received, never queued on their own
 	for _, w := range s.workers {

@@ -51,7 +51,7 @@ type Subscription struct {
 	aborting  atomic.Bool // no new handler calls; abandon the rest
 	closeOnce sync.Once
 	closeErr  error
-	wg        sync.WaitGroup
+	running   atomic.Int32 // workers that have not finished; the last one closes done
 	done      chan struct{}
 
 	delivered    atomic.Uint64
@@ -62,7 +62,20 @@ type Subscription struct {
 	goexits      atomic.Uint64
 	duplicates   atomic.Uint64
 	drops        dropCounters
-	lat          stats.Histogram
+	lat          atomic.Pointer[stats.Histogram] // nil until the first delivery (22 KiB)
+}
+
+// latency returns the subscription's latency histogram, creating it on first
+// use so that an idle subscription does not carry one.
+func (s *Subscription) latency() *stats.Histogram {
+	if h := s.lat.Load(); h != nil {
+		return h
+	}
+	h := new(stats.Histogram)
+	if !s.lat.CompareAndSwap(nil, h) {
+		h = s.lat.Load()
+	}
+	return h
 }
 
 type tsubRef struct{ TransportSubscription }
@@ -111,15 +124,19 @@ func newSubscription(b *Bus, id uint64, pat *pattern, h Handler, opts SubscribeO
 }
 
 func (s *Subscription) start() {
-	s.wg.Add(len(s.workers))
+	s.running.Store(int32(len(s.workers)))
 	for _, w := range s.workers {
 		go s.run(w)
 	}
-	go func() {
-		s.wg.Wait()
+}
+
+// exit is called by each worker as it finishes; the last one retires the
+// subscription and closes done.
+func (s *Subscription) exit() {
+	if s.running.Add(-1) == 0 {
 		s.bus.retire(s)
 		close(s.done)
-	}()
+	}
 }
 
 // Pattern returns the pattern the subscription was made with.
@@ -334,7 +351,7 @@ func (s *Subscription) run(w *worker) {
 			go s.run(w)
 			return
 		}
-		s.wg.Done()
+		s.exit()
 	}()
 	s.resume(w)
 	for w.preAt < len(w.pre) {
@@ -368,7 +385,7 @@ func (s *Subscription) handle(w *worker, it *item) {
 	now := monoNow()
 	if !it.redelivered {
 		d := time.Duration(now - it.pub)
-		s.lat.Record(d)
+		s.latency().Record(d)
 		if s.bus.opts.TopicLatency {
 			it.ts.latency().Record(d)
 		}
