@@ -55,8 +55,8 @@
 // at a few handler calls; a subscriber busy in a slow handler call is not
 // waited for, and the queue takes the burst.
 //
-// A handler that returns an error is retried with exponential backoff
-// (SubscribeOptions.Retry), then its event is published to the dead-letter
+// A handler that returns an error is retried with jittered exponential
+// backoff (SubscribeOptions.Retry), then its event is published to the dead-letter
 // topic ("deadletter." + topic) with the error, attempt count and
 // subscription in its headers. A panicking handler is recovered, counted and
 // treated as a failure; so is a handler that calls runtime.Goexit (its

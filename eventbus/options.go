@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"os"
 	"time"
+
+	"github.com/bodybroker/sdk/internal/backoff"
 )
 
 // Defaults used where Options and SubscribeOptions fields are zero.
@@ -153,8 +155,13 @@ type Retry struct {
 	// MaxAttempts is the total number of handler calls per event, first one
 	// included. 0 means DefaultMaxAttempts; 1 means no retries.
 	MaxAttempts int
-	// Initial is the first backoff (default 10ms); each later one is
-	// Multiplier (default 2) times longer, up to Max (default 1s).
+	// Initial (default 10ms), Multiplier (default 2) and Max (default 1s)
+	// shape the backoff, which is jittered so that subscribers that fail
+	// together (a database blip) do not retry in lockstep: the wait after
+	// failed attempt n is random, uniform in
+	// [Initial, min(Max, Initial × Multiplier^n)). The first wait is thus
+	// between Initial and Multiplier × Initial; with Max = Initial every
+	// wait is Initial.
 	Initial    time.Duration
 	Max        time.Duration
 	Multiplier float64
@@ -179,15 +186,10 @@ func (r Retry) withDefaults() Retry {
 	return r
 }
 
-func (r Retry) backoff(attempt int) time.Duration { // attempt ≥ 1: the one that failed
-	d := float64(r.Initial)
-	for i := 1; i < attempt; i++ {
-		d *= r.Multiplier
-		if d >= float64(r.Max) {
-			return r.Max
-		}
-	}
-	return time.Duration(d)
+// backoff returns the jittered wait after failed attempt n ≥ 1 (see Retry).
+func (r Retry) backoff(n int) time.Duration {
+	// Ceiling n+1 is Initial × Multiplier^n.
+	return backoff.Policy{Min: r.Initial, Initial: r.Initial, Max: r.Max, Multiplier: r.Multiplier}.Delay(n + 1)
 }
 
 // SubscribeOptions configure one subscription. The zero value is a private
