@@ -56,9 +56,9 @@
 // waited for, and the queue takes the burst.
 //
 // A handler that returns an error is retried with jittered exponential
-// backoff (SubscribeOptions.Retry), then its event is published to the dead-letter
-// topic ("deadletter." + topic) with the error, attempt count and
-// subscription in its headers. A panicking handler is recovered, counted and
+// backoff (SubscribeOptions.Retry), then its event is published to the
+// dead-letter topic ("deadletter." + topic) with the error, attempt count
+// and subscription in its headers. A panicking handler is recovered, counted and
 // treated as a failure; so is a handler that calls runtime.Goexit (its
 // worker goes on in a new goroutine; SubscriptionStats.Goexits counts it).
 // Permanent(err) skips the retries.
