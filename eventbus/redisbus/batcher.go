@@ -90,14 +90,20 @@ func newBatcher(client redis.UniversalClient, opts BatchOptions, h *health, retr
 // waits for Redis's answer. When Redis executed none of them and asked to
 // try again later (LOADING after a restart), it sends them again with
 // backoff while ctx's deadline leaves time (without a deadline: for up to
-// BatchOptions.Timeout), and returns Redis's error when it gives up.
+// BatchOptions.Timeout), and returns Redis's error when it gives up (joined
+// with ctx's error if ctx ended during a try).
 func (b *batcher) publish(ctx context.Context, evs []eventbus.Event) error {
 	var start time.Time
+	var refused error
 	for n := 1; ; n++ {
 		res := b.send(ctx, evs)
-		if res.err == nil || !res.again {
-			return res.err
+		if res.err == nil {
+			return nil
 		}
+		if !res.again {
+			return withRefusal(res.err, refused)
+		}
+		refused = res.err
 		if n == 1 {
 			start = time.Now()
 		}

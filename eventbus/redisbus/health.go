@@ -139,6 +139,16 @@ func tryAgain(err error) bool {
 	return strings.HasPrefix(msg, "LOADING") || strings.HasPrefix(msg, "MASTERDOWN") || strings.HasPrefix(msg, "TRYAGAIN")
 }
 
+// withRefusal adds refused, the error of an earlier try that Redis refused
+// (LOADING), to err when err is only the ctx ending during a later try, so
+// that the caller learns why it ran out of time.
+func withRefusal(err, refused error) error {
+	if refused != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+		return errors.Join(err, refused)
+	}
+	return err
+}
+
 // retryWait waits before try n+1 of a command Redis did not execute
 // (tryAgain), within ctx: it reports false, at once, when ctx's deadline
 // (or, without one, budget counted from start) leaves no room for the wait.

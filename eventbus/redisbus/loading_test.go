@@ -216,7 +216,8 @@ func TestPublishRetriesWhileRedisLoads(t *testing.T) {
 }
 
 // Publish gives up when its deadline leaves no time for another try, with
-// the LOADING error.
+// the LOADING error (joined with the ctx's error when the deadline struck
+// during a try).
 func TestPublishLoadingPastDeadline(t *testing.T) {
 	for _, tc := range loadingTransports() {
 		t.Run(tc.name, func(t *testing.T) {

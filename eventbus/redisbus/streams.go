@@ -221,6 +221,7 @@ func (t *Streams) register(ctx context.Context, evs []eventbus.Event) error {
 		return nil
 	}
 	var start time.Time
+	var refused error
 	for n := 1; ; n++ {
 		err := t.client.SAdd(ctx, t.registryKey(), fresh...).Err()
 		if err == nil {
@@ -228,8 +229,9 @@ func (t *Streams) register(ctx context.Context, evs []eventbus.Event) error {
 		}
 		t.health.fail(err)
 		if !tryAgain(err) {
-			return err
+			return withRefusal(err, refused)
 		}
+		refused = err
 		if n == 1 {
 			start = time.Now()
 		}
