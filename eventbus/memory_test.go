@@ -3,6 +3,7 @@ package eventbus_test
 import (
 	"context"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -86,11 +87,14 @@ func TestQueueGrowsUnderLoad(t *testing.T) {
 			case <-done:
 			case <-time.After(30 * time.Second): // bounds a hang only
 				mu.Lock()
-				t.Fatalf("%d of %d events arrived; stats %+v", len(got), total, sub.Stats())
+				n := len(got)
+				mu.Unlock()
+				t.Fatalf("%d of %d events arrived; stats %+v", n, total, sub.Stats())
 			}
 			mu.Lock()
-			defer mu.Unlock()
-			for i, v := range got {
+			order := slices.Clone(got)
+			mu.Unlock()
+			for i, v := range order {
 				if v != i {
 					t.Fatalf("event %d arrived as number %d", v, i)
 				}

@@ -412,6 +412,7 @@ func (q *queue) drain(s *Subscription, w *worker) {
 			q.head.Store(h + 1)
 			q.freed(h + 1)
 			s.handle(w, &w.it)
+			w.it = item{} // an idle worker holds no payload
 		}
 	}
 }
