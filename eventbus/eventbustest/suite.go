@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -78,10 +79,12 @@ func Run(t *testing.T, h Harness) {
 		{"RetryThenSucceed", nil, testRetry},
 		{"DeadLetter", nil, testDeadLetter},
 		{"PanicRecovered", nil, testPanic},
+		{"GoexitRecovered", nil, testGoexit},
 		{"TypedJSON", nil, testTypedJSON},
 		{"TypedProto", nil, testTypedProto},
 		{"UndecodableToDeadLetter", nil, testUndecodable},
 		{"BadInput", nil, testBadInput},
+		{"EventTooLarge", nil, testEventTooLarge},
 		{"Stats", nil, testStats},
 		{"History", nil, testHistory},
 		{"SubscribeFromReplay", history, testReplaySubscribe},
@@ -581,6 +584,35 @@ func testPanic(t *testing.T, h *Harness) {
 	eventually(t, h.Timeout, "panic stats", func() bool { return s.Stats().Panics == 2 })
 }
 
+// testGoexit: a handler call that ends in runtime.Goexit is a failed call
+// like a panic (retried, then dead-lettered), and the subscription goes on.
+func testGoexit(t *testing.T, h *Harness) {
+	_, b := h.open(t)
+	dl := newCollector()
+	mustSub(t, b, "deadletter.goexit.t", dl.handle, eventbus.SubscribeOptions{})
+	ok := newCollector()
+	s := mustSub(t, b, "goexit.t", func(ctx context.Context, ev eventbus.Event) error {
+		if seq(ev) == 0 {
+			runtime.Goexit()
+		}
+		return ok.handle(ctx, ev)
+	}, eventbus.SubscribeOptions{Retry: eventbus.Retry{MaxAttempts: 2, Initial: time.Millisecond}})
+	for i := range 3 {
+		mustPub(t, b, "goexit.t", eventbus.Event{Payload: payload(i)})
+	}
+	if got := seqs(ok.wait(t, 2, h.Timeout)); !slices.Equal(got, []int{1, 2}) {
+		t.Fatalf("handled %v, want [1 2]", got)
+	}
+	got := dl.wait(t, 1, h.Timeout)[0]
+	if seq(got) != 0 || got.Headers[eventbus.HeaderDeadLetterError] == "" {
+		t.Fatalf("dead letter %+v", got)
+	}
+	eventually(t, h.Timeout, "goexit stats", func() bool {
+		st := s.Stats()
+		return st.Goexits == 2 && st.Failed == 2 && st.Panics == 0
+	})
+}
+
 // PhaseChanged is the typed event of the typed tests.
 type PhaseChanged struct {
 	Phase string `json:"phase"`
@@ -686,6 +718,74 @@ func testBadInput(t *testing.T, h *Harness) {
 	if _, err := b.History(ctx, "a.*", eventbus.Position{}, 0); !errors.Is(err, eventbus.ErrInvalidTopic) {
 		t.Errorf("History(pattern) = %v", err)
 	}
+}
+
+// testEventTooLarge checks that the envelope as a whole is bounded, not
+// only its payload: oversized headers, keys, types and sources are refused
+// with an *EventTooLargeError, reach no subscriber and are not retained.
+func testEventTooLarge(t *testing.T, h *Harness) {
+	const limit = 256
+	o := h.Backend(t)
+	b := o(eventbus.Options{MaxEventBytes: limit, Source: "src"})
+	ctx := context.Background()
+	got := newCollector()
+	mustSub(t, b, "big.>", got.handle, eventbus.SubscribeOptions{})
+	big := string(make([]byte, limit))
+	cases := []struct {
+		name string
+		ev   eventbus.Event
+	}{
+		{"header value", eventbus.Event{Headers: map[string]string{"h": big}}},
+		{"header key", eventbus.Event{Headers: map[string]string{big: "v"}}},
+		{"many headers", eventbus.Event{Headers: func() map[string]string {
+			m := map[string]string{}
+			for i := range 64 {
+				m[strconv.Itoa(i)] = "0123456789"
+			}
+			return m
+		}()}},
+		{"key", eventbus.Event{Key: big}},
+		{"type", eventbus.Event{Type: big}},
+		{"source", eventbus.Event{Source: big}},
+		{"payload", eventbus.Event{Payload: []byte(big)}},
+		{"payload plus header", eventbus.Event{Payload: make([]byte, limit-20), Headers: map[string]string{"trace": "0123456789abcdef"}}},
+	}
+	for _, c := range cases {
+		err := b.Publish(ctx, "big.t", c.ev)
+		var te *eventbus.EventTooLargeError
+		if !errors.As(err, &te) || !errors.Is(err, eventbus.ErrEventTooLarge) || te.Limit != limit || te.Size <= limit || te.Topic != "big.t" {
+			t.Errorf("%s: Publish = %v, want *EventTooLargeError over %d bytes", c.name, err, limit)
+		}
+		if err := b.PublishBatch(ctx, []eventbus.Event{{Topic: "big.ok", Payload: payload(1)}, withTopic(c.ev, "big.t")}); !errors.Is(err, eventbus.ErrEventTooLarge) && !errors.Is(err, eventbus.ErrPayloadTooLarge) {
+			t.Errorf("%s: PublishBatch = %v, want ErrEventTooLarge", c.name, err)
+		}
+	}
+	// At the limit exactly: topic (5) + source (3) + header (1+7) + payload.
+	atLimit := eventbus.Event{Headers: map[string]string{"h": "1234567"}, Payload: make([]byte, limit-5-3-8)}
+	if err := b.Publish(ctx, "big.t", atLimit); err != nil {
+		t.Fatalf("Publish at the limit: %v", err)
+	}
+	evs := got.wait(t, 1, h.Timeout)
+	got.quiet(t, 1+len(cases), 50*time.Millisecond) // the batches' small events may arrive
+	for _, ev := range evs {
+		if ev.Topic == "big.t" && len(ev.Payload) != len(atLimit.Payload) {
+			t.Fatalf("an oversized event reached a subscriber: %d-byte payload, %d headers", len(ev.Payload), len(ev.Headers))
+		}
+	}
+	if h.Features.History {
+		hist, err := b.History(ctx, "big.t", eventbus.FromStart(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hist) != 1 {
+			t.Fatalf("history holds %d events of big.t, want only the one at the limit", len(hist))
+		}
+	}
+}
+
+func withTopic(ev eventbus.Event, topic string) eventbus.Event {
+	ev.Topic = topic
+	return ev
 }
 
 func testStats(t *testing.T, h *Harness) {
