@@ -138,6 +138,11 @@ var rules = []rule{
 		why:  "dialogue builds on the router, never the reverse",
 	},
 	{
+		pkg:  mod + "/identity",
+		deny: []string{"."}, // any non-standard import; see denied
+		why:  "identity is shared by every server-facing package: standard library only (crypto, context)",
+	},
+	{
 		pkg:  mod + "/latency",
 		deny: []string{"."}, // any non-standard import; see denied
 		why:  "the latency summary is a public leaf: standard library only",
@@ -217,7 +222,7 @@ func TestDependencyDirections(t *testing.T) {
 	if !checked[mod+"/latency"] {
 		t.Errorf("latency was not checked; is go list output parsed right?\n%s", out)
 	}
-	for _, p := range []string{mod + "/router/openai/openaitest", mod + "/examples/quickstart"} {
+	for _, p := range []string{mod + "/router/openai/openaitest", mod + "/examples/quickstart", mod + "/identity"} {
 		if !checked[p] {
 			t.Errorf("%s was not checked", p)
 		}

@@ -27,6 +27,9 @@
 //     with history, replay and statistics. Redis Streams and pub/sub
 //     transports in eventbus/redisbus; the conformance suite in
 //     eventbus/eventbustest.
+//   - identity: who is calling (a player or a trusted service), the
+//     Authenticator seam, bearer-token parsing and a constant-time token
+//     table; standard library only, shared by every server-facing package.
 //   - latency: the one latency summary every Stats() reports (p50 to
 //     p99.9 within 0.78 %), and the streaming sketch behind it.
 //

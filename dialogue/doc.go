@@ -20,7 +20,7 @@
 //		FallbackLines: []string{"Not now. Come back later."},
 //	})
 //	svc, _ := dialogue.New(dialogue.Options{Completer: dialogue.RouterCompleter(r), Personas: personas})
-//	auth, _ := dialogue.NewTokenAuthenticator(tokens)
+//	auth, _ := identity.NewTokenAuthenticator(tokens)
 //	srv, _ := dialogue.NewServer(svc, dialogue.ServerOptions{Authenticator: auth, Credentials: creds})
 //	go srv.Serve(lis)
 //	defer srv.Shutdown(ctx)
@@ -69,8 +69,9 @@
 // # Security
 //
 // Callers authenticate with "authorization: Bearer <token>"; an
-// [Authenticator] maps the token to an [Identity], a player or a trusted
-// service. [TokenAuthenticator] compares token hashes in constant time.
+// [identity.Authenticator] maps the token to an [identity.Identity], a
+// player or a trusted service. [identity.TokenAuthenticator] compares token
+// hashes in constant time.
 // The player is taken from the identity, never from the request body (a
 // trusted service may name the player it speaks for). Tier and adapter
 // overrides are honoured only for services. So is raising a reply's tier
@@ -123,7 +124,7 @@
 //
 // # Concurrency
 //
-// [Service], [Personas], [MemoryStore], [TokenAuthenticator] and [Server]
+// [Service], [Personas], [MemoryStore], [identity.TokenAuthenticator] and [Server]
 // are safe for concurrent use. The service starts no goroutines of its
 // own; a Converse stream runs a reader goroutine and one goroutine for the
 // reply in progress, and both end with the stream. StreamSay and Converse

@@ -3,6 +3,8 @@ package dialogue
 import (
 	"errors"
 	"fmt"
+
+	"github.com/bodybroker/sdk/identity"
 )
 
 // Sentinel errors. The gRPC and HTTP transports map them to status codes in
@@ -17,8 +19,10 @@ var (
 	ErrTooLarge = errors.New("dialogue: request too large")
 	// ErrRejected: the moderation hook rejected the player's utterance.
 	ErrRejected = errors.New("dialogue: utterance rejected by moderation")
-	// ErrUnauthenticated: no credentials, or credentials nobody issued.
-	ErrUnauthenticated = errors.New("dialogue: unauthenticated")
+	// ErrUnauthenticated: no credentials, or credentials nobody issued. It
+	// is [identity.ErrUnauthenticated], so an Authenticator's errors match
+	// it and map to the Unauthenticated code.
+	ErrUnauthenticated = identity.ErrUnauthenticated
 	// ErrPermissionDenied: the caller may not use this session or speak
 	// for this player.
 	ErrPermissionDenied = errors.New("dialogue: permission denied")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/identity"
 )
 
 // failingStore fails every call with err.
@@ -53,7 +54,7 @@ func TestSayErrorsWrapTheirCause(t *testing.T) {
 			edit: func(o *dialogue.Options) { o.Store = failingStore{errStore} },
 			// A service continuing a session without naming the player:
 			// only the store knows whose it is.
-			ctx:      dialogue.WithIdentity(context.Background(), server),
+			ctx:      identity.NewContext(context.Background(), server),
 			u:        &dialoguev1.Utterance{NpcId: "mara", SessionId: "s1", Text: "hi"},
 			want:     []error{dialogue.ErrUnavailable, errStore},
 			wantCode: codes.Unavailable,
@@ -61,7 +62,7 @@ func TestSayErrorsWrapTheirCause(t *testing.T) {
 		{
 			name:     "moderator failure",
 			edit:     func(o *dialogue.Options) { o.Moderator = failingModerator{errMod} },
-			ctx:      dialogue.WithIdentity(context.Background(), player1),
+			ctx:      identity.NewContext(context.Background(), player1),
 			u:        &dialoguev1.Utterance{NpcId: "mara", Text: "hi"},
 			want:     []error{dialogue.ErrUnavailable, errMod},
 			wantCode: codes.Unavailable,
@@ -76,7 +77,7 @@ func TestSayErrorsWrapTheirCause(t *testing.T) {
 					return dialogue.EstimateTokens(s)
 				}
 			},
-			ctx:      dialogue.WithIdentity(context.Background(), player1),
+			ctx:      identity.NewContext(context.Background(), player1),
 			u:        &dialoguev1.Utterance{NpcId: "mara", Text: "a HUGE question"},
 			want:     []error{dialogue.ErrPromptTooLarge, dialogue.ErrTooLarge},
 			wantCode: codes.InvalidArgument,

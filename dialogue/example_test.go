@@ -17,6 +17,7 @@ import (
 
 	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/identity"
 	"github.com/bodybroker/sdk/router"
 	"github.com/bodybroker/sdk/router/scripted"
 )
@@ -55,8 +56,8 @@ func ExampleService_Register() {
 	svc, closeRouter := exampleService()
 	defer closeRouter()
 
-	auth, err := dialogue.NewTokenAuthenticator(map[dialogue.Token]dialogue.Identity{
-		"player-7-secret-token": {Kind: dialogue.KindPlayer, ID: "player-7"},
+	auth, err := identity.NewTokenAuthenticator(map[identity.Token]identity.Identity{
+		"player-7-secret-token": {Kind: identity.KindPlayer, ID: "player-7"},
 	})
 	if err != nil {
 		panic(err)
@@ -121,8 +122,8 @@ func ExampleService_Register() {
 func ExampleNewServer() {
 	svc, closeRouter := exampleService()
 	defer closeRouter()
-	auth, err := dialogue.NewTokenAuthenticator(map[dialogue.Token]dialogue.Identity{
-		"game-server-secret-token": {Kind: dialogue.KindService, ID: "zone-server-1"},
+	auth, err := identity.NewTokenAuthenticator(map[identity.Token]identity.Identity{
+		"game-server-secret-token": {Kind: identity.KindService, ID: "zone-server-1"},
 	})
 	if err != nil {
 		panic(err)
@@ -166,7 +167,7 @@ func ExampleNewServer() {
 func ExampleService_Say() {
 	svc, closeRouter := exampleService()
 	defer closeRouter()
-	ctx := dialogue.WithIdentity(context.Background(), dialogue.Identity{Kind: dialogue.KindPlayer, ID: "player-7"})
+	ctx := identity.NewContext(context.Background(), identity.Identity{Kind: identity.KindPlayer, ID: "player-7"})
 	r, err := svc.Say(ctx, &dialoguev1.Utterance{NpcId: "mara", Text: "Any work?",
 		Context: &dialoguev1.GameContext{Location: "Greywater docks", TimeOfDay: "dusk"}})
 	if err != nil {
@@ -184,8 +185,8 @@ func ExampleService_Say() {
 func ExampleService_HTTPHandler() {
 	svc, closeRouter := exampleService()
 	defer closeRouter()
-	auth, err := dialogue.NewTokenAuthenticator(map[dialogue.Token]dialogue.Identity{
-		"player-7-secret-token": {Kind: dialogue.KindPlayer, ID: "player-7"},
+	auth, err := identity.NewTokenAuthenticator(map[identity.Token]identity.Identity{
+		"player-7-secret-token": {Kind: identity.KindPlayer, ID: "player-7"},
 	})
 	if err != nil {
 		panic(err)
@@ -214,8 +215,8 @@ func ExampleService_HTTPHandler() {
 func ExampleServer_converse() {
 	svc, closeRouter := exampleService()
 	defer closeRouter()
-	auth, err := dialogue.NewTokenAuthenticator(map[dialogue.Token]dialogue.Identity{
-		"player-7-secret-token": {Kind: dialogue.KindPlayer, ID: "player-7"},
+	auth, err := identity.NewTokenAuthenticator(map[identity.Token]identity.Identity{
+		"player-7-secret-token": {Kind: identity.KindPlayer, ID: "player-7"},
 	})
 	if err != nil {
 		panic(err)

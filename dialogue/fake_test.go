@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/bodybroker/sdk/dialogue"
+	"github.com/bodybroker/sdk/identity"
 	"github.com/bodybroker/sdk/router"
 )
 
@@ -136,9 +137,9 @@ var testPersonas = []dialogue.Persona{
 }
 
 var (
-	player1 = dialogue.Identity{Kind: dialogue.KindPlayer, ID: "p1"}
-	player2 = dialogue.Identity{Kind: dialogue.KindPlayer, ID: "p2"}
-	server  = dialogue.Identity{Kind: dialogue.KindService, ID: "gameserver"}
+	player1 = identity.Identity{Kind: identity.KindPlayer, ID: "p1"}
+	player2 = identity.Identity{Kind: identity.KindPlayer, ID: "p2"}
+	server  = identity.Identity{Kind: identity.KindService, ID: "gameserver"}
 )
 
 func newService(t testing.TB, fc *fakeCompleter, edit func(*dialogue.Options)) *dialogue.Service {

@@ -24,15 +24,16 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/identity"
 )
 
 // ServiceName is the full gRPC name of the dialogue service.
 const ServiceName = "bodybroker.dialogue.v1.DialogueService"
 
 // Register registers the dialogue service on a gRPC server (a studio's own
-// *grpc.Server, say). The service needs an [Identity] on every call's
+// *grpc.Server, say). The service needs an [identity.Identity] on every call's
 // context: install [Interceptors] on that server, or your own interceptors
-// that call [WithIdentity]; calls without one fail with Unauthenticated.
+// that call [identity.NewContext]; calls without one fail with Unauthenticated.
 // Bound request sizes on that server with
 // grpc.MaxRecvMsgSize(s.MaxRecvMsgSize()) (see [Service.MaxRecvMsgSize]);
 // the service refuses messages over Limits.MaxMessageBytes itself, with
@@ -166,7 +167,7 @@ func (o *outbox[T]) close() { close(o.in) }
 // services on the same server (health, reflection, the studio's own) pass
 // through untouched. log may be nil (slog.Default()); a must not be: a nil
 // Authenticator panics here rather than on the first call.
-func Interceptors(a Authenticator, log *slog.Logger) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
+func Interceptors(a identity.Authenticator, log *slog.Logger) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
 	if a == nil {
 		panic("dialogue: Interceptors needs an Authenticator")
 	}
@@ -180,11 +181,11 @@ func Interceptors(a Authenticator, log *slog.Logger) (grpc.UnaryServerIntercepto
 		if v := md.Get("authorization"); len(v) > 0 {
 			h = v[0]
 		}
-		id, err := authenticate(ctx, a, h)
+		id, err := identity.FromHeader(ctx, a, h)
 		if err != nil {
 			return nil, toStatus(err)
 		}
-		return WithIdentity(ctx, id), nil
+		return identity.NewContext(ctx, id), nil
 	}
 	recovered := func(method string, err *error) {
 		if r := recover(); r != nil {
@@ -472,8 +473,8 @@ func (h *grpcHandler) readRequests(stream grpc.BidiStreamingServer[dialoguev1.Co
 // Credentials unless Insecure is set.
 type ServerOptions struct {
 	// Authenticator turns bearer tokens into identities, normally a
-	// [TokenAuthenticator].
-	Authenticator Authenticator
+	// [identity.TokenAuthenticator].
+	Authenticator identity.Authenticator
 	// Credentials secure the transport, normally
 	// credentials.NewTLS(&tls.Config{...}).
 	Credentials credentials.TransportCredentials

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/identity"
 )
 
 // HTTP paths served by [Service.HTTPHandler]: the gRPC method names, so a
@@ -53,7 +54,7 @@ const (
 // stream ends, so a keep-alive connection's next request starts afresh. log may
 // be nil; a must not be: a nil Authenticator panics here rather than on
 // the first request.
-func (s *Service) HTTPHandler(a Authenticator, log *slog.Logger, opts ...TransportOption) http.Handler {
+func (s *Service) HTTPHandler(a identity.Authenticator, log *slog.Logger, opts ...TransportOption) http.Handler {
 	if a == nil {
 		panic("dialogue: HTTPHandler needs an Authenticator")
 	}
@@ -84,7 +85,7 @@ func (s *Service) HTTPHandler(a Authenticator, log *slog.Logger, opts ...Transpo
 
 type httpHandler struct {
 	s           *Service
-	auth        Authenticator
+	auth        identity.Authenticator
 	log         *slog.Logger
 	sendTimeout time.Duration
 }
@@ -111,7 +112,7 @@ func (h *httpHandler) recover(next http.Handler) http.Handler {
 
 // begin authenticates and decodes the body into m.
 func (h *httpHandler) begin(w http.ResponseWriter, r *http.Request, m proto.Message) (context.Context, bool) {
-	id, err := authenticate(r.Context(), h.auth, r.Header.Get("Authorization"))
+	id, err := identity.FromHeader(r.Context(), h.auth, r.Header.Get("Authorization"))
 	if err != nil {
 		writeError(w, err)
 		return nil, false
@@ -135,7 +136,7 @@ func (h *httpHandler) begin(w http.ResponseWriter, r *http.Request, m proto.Mess
 		writeError(w, &FieldError{Field: "body", Reason: "not a valid JSON message: " + err.Error()})
 		return nil, false
 	}
-	return WithIdentity(r.Context(), id), true
+	return identity.NewContext(r.Context(), id), true
 }
 
 func (h *httpHandler) say(w http.ResponseWriter, r *http.Request) {

@@ -6,8 +6,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/identity"
 	"github.com/bodybroker/sdk/router"
 )
 
@@ -70,8 +70,8 @@ func TestPlayersCannotRaiseTierOrPriority(t *testing.T) {
 		opts = append(opts, router.WithTier(tr))
 	}
 	svc := newRouterService(t, opts...)
-	player := dialogue.WithIdentity(context.Background(), player1)
-	service := dialogue.WithIdentity(context.Background(), server)
+	player := identity.NewContext(context.Background(), player1)
+	service := identity.NewContext(context.Background(), server)
 	const (
 		major   = dialoguev1.Importance_IMPORTANCE_MAJOR
 		elite   = dialoguev1.Importance_IMPORTANCE_ELITE

@@ -19,6 +19,7 @@ import (
 
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
 	"github.com/bodybroker/sdk/eventbus"
+	"github.com/bodybroker/sdk/identity"
 	"github.com/bodybroker/sdk/latency"
 	"github.com/bodybroker/sdk/router"
 )
@@ -152,7 +153,7 @@ type Options struct {
 // so may a studio's own code. It is safe for concurrent use and starts no
 // goroutines.
 //
-// Every call needs an [Identity] in its context ([WithIdentity]).
+// Every call needs an [identity.Identity] in its context ([identity.NewContext]).
 type Service struct {
 	opts    Options
 	limiter *limiter
@@ -345,7 +346,7 @@ func (s *Service) Stats() Stats {
 // Limits returns the effective request limits.
 func (s *Service) Limits() Limits { return s.opts.Limits }
 
-// Say produces a whole reply. ctx must carry an [Identity].
+// Say produces a whole reply. ctx must carry an [identity.Identity].
 //
 // The reply's tier and engine priority (vLLM's queue order) follow from
 // the importance and responsibility it is routed by. For a player these
@@ -368,7 +369,7 @@ func (s *Service) Say(ctx context.Context, u *dialoguev1.Utterance) (*dialoguev1
 
 // StreamSay produces a reply chunk by chunk, calling send for each in order;
 // the last has Final set. An error from send ends the reply and is returned.
-// ctx must carry an [Identity]; cancelling it cancels the backend request.
+// ctx must carry an [identity.Identity]; cancelling it cancels the backend request.
 // Tier and priority are chosen as for [Service.Say].
 func (s *Service) StreamSay(ctx context.Context, u *dialoguev1.Utterance, send func(*dialoguev1.Chunk) error) error {
 	_, err := s.reply(ctx, u, send)
@@ -380,7 +381,7 @@ var errInterrupted = errors.New("dialogue: interrupted by the player")
 
 // turn is a prepared request.
 type turn struct {
-	id       Identity
+	id       identity.Identity
 	player   string
 	persona  *Persona
 	conv     Conversation
@@ -395,7 +396,7 @@ type turn struct {
 
 // prepare authenticates, validates, rate-limits and assembles the prompt.
 func (s *Service) prepare(ctx context.Context, u *dialoguev1.Utterance, start time.Time) (*turn, error) {
-	id, ok := IdentityFrom(ctx)
+	id, ok := identity.FromContext(ctx)
 	if !ok {
 		return nil, ErrUnauthenticated
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/identity"
 )
 
 // TestSessionsAreServerIssued: a session ID the service never issued is
@@ -20,8 +21,8 @@ func TestSessionsAreServerIssued(t *testing.T) {
 	store := dialogue.NewMemoryStore(dialogue.MemoryStoreOptions{})
 	fc := &fakeCompleter{respond: replying("Yes?")}
 	s := newService(t, fc, func(o *dialogue.Options) { o.Store = store })
-	p1 := dialogue.WithIdentity(context.Background(), player1)
-	svc := dialogue.WithIdentity(context.Background(), server)
+	p1 := identity.NewContext(context.Background(), player1)
+	svc := identity.NewContext(context.Background(), server)
 
 	for _, tt := range []struct {
 		name string
@@ -81,7 +82,7 @@ func (silencingModerator) Output(context.Context, dialogue.Moderation) (string, 
 func TestIssuedSessionSurvivesEmptyReply(t *testing.T) {
 	fc := &fakeCompleter{respond: replying("Something unspeakable.")}
 	s := newService(t, fc, func(o *dialogue.Options) { o.Moderator = silencingModerator{} })
-	p1 := dialogue.WithIdentity(context.Background(), player1)
+	p1 := identity.NewContext(context.Background(), player1)
 	r, err := s.Say(p1, &dialoguev1.Utterance{NpcId: "mara", Text: "hi"})
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +120,7 @@ func TestStoreOutageCreatesNoSession(t *testing.T) {
 	store.failLoad.Store(true)
 	fc := &fakeCompleter{respond: replying("Hm.")}
 	s := newService(t, fc, func(o *dialogue.Options) { o.Store = store })
-	p1 := dialogue.WithIdentity(context.Background(), player1)
+	p1 := identity.NewContext(context.Background(), player1)
 	r, err := s.Say(p1, &dialoguev1.Utterance{NpcId: "mara", SessionId: "chosen-by-client", Text: "hi"})
 	if err != nil {
 		t.Fatalf("Say during a store outage = %v, want a reply without history", err)

@@ -18,6 +18,7 @@ import (
 	"github.com/bodybroker/sdk/dialogue/dialoguetest"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
 	"github.com/bodybroker/sdk/dialogue/redisstore"
+	"github.com/bodybroker/sdk/identity"
 	"github.com/bodybroker/sdk/internal/servicetest"
 	"github.com/bodybroker/sdk/router"
 	"github.com/bodybroker/sdk/router/scripted"
@@ -165,7 +166,7 @@ func TestServiceOnRedis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p1 := dialogue.WithIdentity(context.Background(), dialogue.Identity{Kind: dialogue.KindPlayer, ID: "p1"})
+	p1 := identity.NewContext(context.Background(), identity.Identity{Kind: identity.KindPlayer, ID: "p1"})
 	first, err := svc.Say(p1, &dialoguev1.Utterance{NpcId: "mara", Text: "Hello"})
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +183,7 @@ func TestServiceOnRedis(t *testing.T) {
 	if conv.Player != "p1" || conv.NPC != "mara" || len(conv.Turns) != 2 || conv.Turns[0] != want[0] || conv.Turns[1] != want[1] {
 		t.Errorf("stored conversation = %+v", conv)
 	}
-	p2 := dialogue.WithIdentity(context.Background(), dialogue.Identity{Kind: dialogue.KindPlayer, ID: "p2"})
+	p2 := identity.NewContext(context.Background(), identity.Identity{Kind: identity.KindPlayer, ID: "p2"})
 	if _, err := svc.Say(p2, &dialoguev1.Utterance{NpcId: "mara", SessionId: sess, Text: "Mine now"}); !errors.Is(err, dialogue.ErrPermissionDenied) {
 		t.Errorf("another player's session = %v, want ErrPermissionDenied", err)
 	}

@@ -1,4 +1,4 @@
-package dialogue_test
+package identity_test
 
 import (
 	"context"
@@ -6,18 +6,18 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/bodybroker/sdk/dialogue"
+	"github.com/bodybroker/sdk/identity"
 )
 
 // TestTokenAuthenticatorTable: in a large table every token finds its own
 // identity, and near misses find none.
 func TestTokenAuthenticatorTable(t *testing.T) {
 	const n = 2000
-	tokens := make(map[dialogue.Token]dialogue.Identity, n)
+	tokens := make(map[identity.Token]identity.Identity, n)
 	for i := range n {
-		tokens[dialogue.Token(fmt.Sprintf("player-token-%012d", i))] = dialogue.Identity{Kind: dialogue.KindPlayer, ID: fmt.Sprintf("p%d", i)}
+		tokens[identity.Token(fmt.Sprintf("player-token-%012d", i))] = identity.Identity{Kind: identity.KindPlayer, ID: fmt.Sprintf("p%d", i)}
 	}
-	a, err := dialogue.NewTokenAuthenticator(tokens)
+	a, err := identity.NewTokenAuthenticator(tokens)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +26,7 @@ func TestTokenAuthenticatorTable(t *testing.T) {
 		if got, err := a.Authenticate(ctx, string(tok)); err != nil || got != want {
 			t.Fatalf("Authenticate(%s) = %v, %v; want %v", tok, got, err, want)
 		}
-		if _, err := a.Authenticate(ctx, string(tok)+"x"); !errors.Is(err, dialogue.ErrUnauthenticated) {
+		if _, err := a.Authenticate(ctx, string(tok)+"x"); !errors.Is(err, identity.ErrUnauthenticated) {
 			t.Fatalf("Authenticate(%s+x) = %v, want ErrUnauthenticated", tok, err)
 		}
 	}
@@ -37,11 +37,11 @@ func TestTokenAuthenticatorTable(t *testing.T) {
 // flood imposes on the server.
 func BenchmarkTokenAuthenticatorRejected(b *testing.B) {
 	const n = 100_000
-	tokens := make(map[dialogue.Token]dialogue.Identity, n)
+	tokens := make(map[identity.Token]identity.Identity, n)
 	for i := range n {
-		tokens[dialogue.Token(fmt.Sprintf("player-token-%012d", i))] = dialogue.Identity{Kind: dialogue.KindPlayer, ID: fmt.Sprintf("p%d", i)}
+		tokens[identity.Token(fmt.Sprintf("player-token-%012d", i))] = identity.Identity{Kind: identity.KindPlayer, ID: fmt.Sprintf("p%d", i)}
 	}
-	a, err := dialogue.NewTokenAuthenticator(tokens)
+	a, err := identity.NewTokenAuthenticator(tokens)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func BenchmarkTokenAuthenticatorRejected(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := a.Authenticate(ctx, "not-a-token-anyone-issued"); !errors.Is(err, dialogue.ErrUnauthenticated) {
+		if _, err := a.Authenticate(ctx, "not-a-token-anyone-issued"); !errors.Is(err, identity.ErrUnauthenticated) {
 			b.Fatalf("Authenticate(unknown) = %v, want ErrUnauthenticated", err)
 		}
 	}
