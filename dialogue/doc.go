@@ -45,7 +45,7 @@
 //
 // # Memory
 //
-// Conversations live in a [Store] under a session ID, owned by one player
+// Conversations live in a [history.Store] under a session ID, owned by one player
 // and one NPC: a player may continue only their own sessions
 // (PermissionDenied otherwise). Session IDs are issued by the service: a
 // request without one starts a session under a random ID that comes back
@@ -53,15 +53,17 @@
 // issued, or expired or evicted — fails with [ErrSessionNotFound]
 // (NotFound) rather than creating a session under a name the client chose.
 // While the store cannot be read, a player is answered without history and
-// the turn is not saved. [MemoryStore] is the in-process default
-// (idle TTL, bounded turns); dialogue/redisstore keeps them in Redis.
-// dialoguetest.TestStore checks any implementation.
+// the turn is not saved. Conversation memory lives in dialogue/history,
+// which links no grpc: the [history.Store] seam and [history.MemoryStore],
+// the in-process default (idle TTL, bounded turns); dialogue/redisstore
+// keeps conversations in Redis. dialoguetest.TestStore checks any
+// implementation.
 //
 // Stores bound what they keep, so that no player can exhaust them: turns
 // and bytes per conversation, conversations per player (a player past the
 // cap loses their own least recently active session) and idle time.
-// [MemoryStore] also holds at most MaxBytes (256 MiB by default) in all
-// and, when full, evicts from the player holding the most, so that a few
+// [history.MemoryStore] also holds at most MaxBytes (256 MiB by default)
+// in all and, when full, evicts from the player holding the most, so that a few
 // accounts opening sessions without end cannot evict another player's
 // history. In dialogue/redisstore every key expires and Redis's own
 // maxmemory bounds the total.
@@ -124,8 +126,8 @@
 //
 // # Concurrency
 //
-// [Service], [Personas], [MemoryStore], [identity.TokenAuthenticator] and [Server]
-// are safe for concurrent use. The service starts no goroutines of its
+// [Service], [Personas], [history.MemoryStore],
+// [identity.TokenAuthenticator] and [Server] are safe for concurrent use. The service starts no goroutines of its
 // own; a Converse stream runs a reader goroutine and one goroutine for the
 // reply in progress, and both end with the stream. StreamSay and Converse
 // send through a writer goroutine of their own, so that a client that

@@ -39,10 +39,6 @@ var (
 	// (Completion.session_id of a request without one); a client cannot
 	// choose their IDs.
 	ErrSessionNotFound = errors.New("dialogue: session not found")
-	// ErrNotFound: the store holds no conversation under that ID.
-	ErrNotFound = errors.New("dialogue: conversation not found")
-	// ErrNotOwner: the conversation belongs to another player or NPC.
-	ErrNotOwner = errors.New("dialogue: conversation belongs to another player or NPC")
 	// ErrPromptTooLarge: the system part of the prompt and the player's
 	// turn do not fit the token budget even without any history.
 	ErrPromptTooLarge = errors.New("dialogue: prompt exceeds token budget")

@@ -10,16 +10,17 @@ import (
 
 	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/dialogue/history"
 	"github.com/bodybroker/sdk/identity"
 )
 
 // failingStore fails every call with err.
 type failingStore struct{ err error }
 
-func (s failingStore) Load(context.Context, string) (dialogue.Conversation, error) {
-	return dialogue.Conversation{}, s.err
+func (s failingStore) Load(context.Context, string) (history.Conversation, error) {
+	return history.Conversation{}, s.err
 }
-func (s failingStore) Append(context.Context, dialogue.Conversation, dialogue.Turn) error {
+func (s failingStore) Append(context.Context, history.Conversation, history.Turn) error {
 	return s.err
 }
 func (s failingStore) SetSummary(context.Context, string, string) error { return s.err }

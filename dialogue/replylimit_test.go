@@ -10,6 +10,7 @@ import (
 
 	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/dialogue/history"
 	"github.com/bodybroker/sdk/identity"
 	"github.com/bodybroker/sdk/router"
 )
@@ -92,7 +93,7 @@ func TestRunawayReplyIsBounded(t *testing.T) {
 				mu.Unlock()
 				return s, nil
 			}}
-			store := dialogue.NewMemoryStore(dialogue.MemoryStoreOptions{})
+			store := history.NewMemoryStore(history.MemoryStoreOptions{})
 			s := newService(t, fc, func(o *dialogue.Options) {
 				o.Store = store
 				o.Limits.MaxReplyBytes = tt.limit

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/dialogue/history"
 	"github.com/bodybroker/sdk/eventbus"
 	"github.com/bodybroker/sdk/identity"
 	"github.com/bodybroker/sdk/latency"
@@ -100,9 +101,9 @@ type Options struct {
 	Completer Completer
 	// Personas holds the NPCs the service can voice.
 	Personas *Personas
-	// Store keeps conversation memory; nil means a [MemoryStore] with
+	// Store keeps conversation memory; nil means a [history.MemoryStore] with
 	// default bounds.
-	Store Store
+	Store history.Store
 	// WorldLore opens every system prompt.
 	WorldLore string
 	// Regions maps GameContext.region to that region's lore.
@@ -193,7 +194,7 @@ func New(opts Options) (*Service, error) {
 		opts.Now = time.Now
 	}
 	if opts.Store == nil {
-		opts.Store = NewMemoryStore(MemoryStoreOptions{Now: opts.Now})
+		opts.Store = history.NewMemoryStore(history.MemoryStoreOptions{Now: opts.Now})
 	}
 	opts.Limits.defaults()
 	if opts.MaxTokens > opts.Limits.MaxTokens {
@@ -384,7 +385,7 @@ type turn struct {
 	id       identity.Identity
 	player   string
 	persona  *Persona
-	conv     Conversation
+	conv     history.Conversation
 	said     string // the player's line as stored in memory
 	started  bool   // the session is new: its ID was issued for this turn
 	save     bool   // the turn may be saved (the session's existence is known)
@@ -428,7 +429,7 @@ func (s *Service) prepare(ctx context.Context, u *dialoguev1.Utterance, start ti
 
 	// Sessions are issued here, never chosen by the client: an empty ID
 	// starts one, and an ID the store does not hold is NotFound.
-	t.conv = Conversation{ID: u.GetSessionId(), NPC: p.ID, Player: t.player}
+	t.conv = history.Conversation{ID: u.GetSessionId(), NPC: p.ID, Player: t.player}
 	t.save = true
 	if t.conv.ID == "" {
 		if t.player == "" {
@@ -450,7 +451,7 @@ func (s *Service) prepare(ctx context.Context, u *dialoguev1.Utterance, start ti
 				return nil, &FieldError{Field: "session_id", Reason: "the session is with another NPC"}
 			}
 			t.conv = c
-		case errors.Is(err, ErrNotFound):
+		case errors.Is(err, history.ErrNotFound):
 			return nil, fmt.Errorf("%w: %q (never issued, or expired); leave session_id empty to start one", ErrSessionNotFound, t.conv.ID)
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
@@ -701,7 +702,7 @@ func (s *Service) generate(ctx context.Context, t *turn, e *emitter) (*dialoguev
 	// ID it hands out can be continued.
 	if t.save && (t.started || strings.TrimSpace(text) != "") {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		if err := s.opts.Store.Append(sctx, t.conv, Turn{Player: t.said, NPC: text}); err != nil {
+		if err := s.opts.Store.Append(sctx, t.conv, history.Turn{Player: t.said, NPC: text}); err != nil {
 			s.log.WarnContext(ctx, "dialogue: saving the turn failed", "session", t.conv.ID, "err", err)
 		}
 		cancel()

@@ -25,6 +25,7 @@ import (
 
 	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/dialogue/history"
 	"github.com/bodybroker/sdk/router"
 )
 
@@ -175,13 +176,13 @@ func TestGRPCConverseIdleEndHandlerLeak(t *testing.T) {
 // ends; then it returns what the store holds (finish) or the context's
 // error.
 type slowLoadStore struct {
-	dialogue.Store
+	history.Store
 	gated   string
 	entered chan struct{}
 	finish  bool
 }
 
-func (s *slowLoadStore) Load(ctx context.Context, id string) (dialogue.Conversation, error) {
+func (s *slowLoadStore) Load(ctx context.Context, id string) (history.Conversation, error) {
 	if id != s.gated {
 		return s.Store.Load(ctx, id)
 	}
@@ -190,7 +191,7 @@ func (s *slowLoadStore) Load(ctx context.Context, id string) (dialogue.Conversat
 	if s.finish {
 		return s.Store.Load(context.WithoutCancel(ctx), id)
 	}
-	return dialogue.Conversation{}, ctx.Err()
+	return history.Conversation{}, ctx.Err()
 }
 
 // TestGRPCConverseForeignSessionInterrupted: a turn on another player's
@@ -202,7 +203,7 @@ func TestGRPCConverseForeignSessionInterrupted(t *testing.T) {
 	for _, finish := range []bool{true, false} {
 		name := map[bool]string{true: "check completes", false: "check cut short"}[finish]
 		t.Run(name, func(t *testing.T) {
-			store := &slowLoadStore{Store: dialogue.NewMemoryStore(dialogue.MemoryStoreOptions{}), entered: make(chan struct{}), finish: finish}
+			store := &slowLoadStore{Store: history.NewMemoryStore(history.MemoryStoreOptions{}), entered: make(chan struct{}), finish: finish}
 			h := serve(t, newService(t, &fakeCompleter{respond: replying("Secret plans.")}, func(o *dialogue.Options) { o.Store = store }), false, nil)
 			r, err := h.client.Say(as(t.Context(), tokP1), &dialoguev1.SayRequest{Utterance: &dialoguev1.Utterance{NpcId: "mara", Text: "the plan?"}})
 			if err != nil {

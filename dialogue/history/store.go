@@ -1,14 +1,36 @@
-package dialogue
+package history
 
 import (
 	"container/heap"
 	"container/list"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"time"
 )
+
+// Errors a [Store] returns. Match them with errors.Is.
+var (
+	// ErrNotFound: the store holds no conversation under that ID.
+	ErrNotFound = errors.New("history: conversation not found")
+	// ErrNotOwner: the conversation belongs to another player or NPC.
+	ErrNotOwner = errors.New("history: conversation belongs to another player or NPC")
+	// ErrInvalidConversation: Append was given a conversation without an
+	// ID, a player or an NPC.
+	ErrInvalidConversation = errors.New("history: a conversation needs an ID, a player and an NPC")
+	// ErrTooLarge: a turn or summary does not fit the store's bound on
+	// one conversation even alone.
+	ErrTooLarge = errors.New("history: conversation too large")
+)
+
+// Turn is one exchange of a conversation: what the player said and what the
+// NPC answered.
+type Turn struct {
+	Player string `json:"p"`
+	NPC    string `json:"n"`
+}
 
 // Conversation is one session between a player and an NPC.
 type Conversation struct {
