@@ -28,7 +28,9 @@
 // To embed in a studio's own server, install the interceptors from
 // [Interceptors] (they act on this service's methods only), bound message
 // sizes with grpc.MaxRecvMsgSize(svc.MaxRecvMsgSize()), and call
-// [Service.Register]; see the examples. [Service.HTTPHandler] serves the
+// [Service.Register], giving both the same [HandlerOptions] (an
+// Authenticator is required; a missing one is an error at setup, never a
+// panic); see the examples. [Service.HTTPHandler] serves the
 // same calls as JSON (protojson) over HTTP, with StreamSay as Server-Sent
 // Events, for clients without a gRPC stack.
 //
@@ -127,12 +129,12 @@
 // # Concurrency
 //
 // [Service], [Personas], [history.MemoryStore],
-// [identity.TokenAuthenticator] and [Server] are safe for concurrent use. The service starts no goroutines of its
-// own; a Converse stream runs a reader goroutine and one goroutine for the
+// [identity.TokenAuthenticator] and [Server] are safe for concurrent use.
+// The service starts no goroutines of its own; a Converse stream runs a reader goroutine and one goroutine for the
 // reply in progress, and both end with the stream. StreamSay and Converse
 // send through a writer goroutine of their own, so that a client that
 // stops reading cannot hold the handler: a reply chunk the client does not
-// accept within the send timeout ([WithSendTimeout], default
+// accept within the send timeout (HandlerOptions.SendTimeout, default
 // [DefaultSendTimeout]; over HTTP, a write deadline) ends the call,
 // cancels the backend request, releases its router slot and is counted in
 // Stats.SlowClients ([ErrSlowClient]). [Server.Shutdown]

@@ -42,7 +42,26 @@ var (
 	// ErrPromptTooLarge: the system part of the prompt and the player's
 	// turn do not fit the token budget even without any history.
 	ErrPromptTooLarge = errors.New("dialogue: prompt exceeds token budget")
+	// ErrInvalidOptions: a constructor or setup helper ([NewServer],
+	// [Interceptors], [Service.HTTPHandler], [Service.Register]) was given
+	// an invalid options field; the error is an [*OptionsError] naming it.
+	ErrInvalidOptions = errors.New("dialogue: invalid options")
 )
+
+// OptionsError names the options field a constructor or setup helper
+// refused ("HandlerOptions.Authenticator") and why. It matches
+// [ErrInvalidOptions] with errors.Is.
+type OptionsError struct {
+	Field  string
+	Reason string
+}
+
+func (e *OptionsError) Error() string {
+	return "dialogue: invalid " + e.Field + ": " + e.Reason
+}
+
+// Is reports whether target is [ErrInvalidOptions].
+func (e *OptionsError) Is(target error) bool { return target == ErrInvalidOptions }
 
 // FieldError says which request field is invalid and why. It matches
 // [ErrInvalidRequest] (or [ErrTooLarge] for size limits) with errors.Is.

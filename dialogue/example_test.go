@@ -62,10 +62,16 @@ func ExampleService_Register() {
 	if err != nil {
 		panic(err)
 	}
-	unary, stream := dialogue.Interceptors(auth, nil)
+	opts := dialogue.HandlerOptions{Authenticator: auth}
+	unary, stream, err := dialogue.Interceptors(opts)
+	if err != nil {
+		panic(err)
+	}
 	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(unary), grpc.ChainStreamInterceptor(stream),
 		grpc.MaxRecvMsgSize(svc.MaxRecvMsgSize()))
-	svc.Register(gs)
+	if err := svc.Register(gs, opts); err != nil {
+		panic(err)
+	}
 	// ... register the studio's own services on gs here ...
 
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -191,7 +197,11 @@ func ExampleService_HTTPHandler() {
 	if err != nil {
 		panic(err)
 	}
-	hs := httptest.NewServer(svc.HTTPHandler(auth, nil))
+	h, err := svc.HTTPHandler(dialogue.HandlerOptions{Authenticator: auth})
+	if err != nil {
+		panic(err)
+	}
+	hs := httptest.NewServer(h)
 	defer hs.Close()
 
 	req, _ := http.NewRequest(http.MethodPost, hs.URL+dialogue.PathSay,

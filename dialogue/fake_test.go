@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/bodybroker/sdk/dialogue"
+	"github.com/bodybroker/sdk/dialogue/history"
 	"github.com/bodybroker/sdk/identity"
 	"github.com/bodybroker/sdk/router"
 )
@@ -165,3 +166,13 @@ func newService(t testing.TB, fc *fakeCompleter, edit func(*dialogue.Options)) *
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// newMemoryStore returns a MemoryStore with the default bounds.
+func newMemoryStore(t testing.TB) *history.MemoryStore {
+	t.Helper()
+	s, err := history.NewMemoryStore(history.MemoryStoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

@@ -41,11 +41,16 @@ const ServiceName = "bodybroker.dialogue.v1.DialogueService"
 // not drained by its GracefulStop; they end when their clients close them
 // or when the server stops.
 //
-// A reply chunk the client does not accept within the send timeout
-// ([WithSendTimeout], default [DefaultSendTimeout]) ends the call: see
-// [ErrSlowClient].
-func (s *Service) Register(r grpc.ServiceRegistrar, opts ...TransportOption) {
-	dialoguev1.RegisterDialogueServiceServer(r, &grpcHandler{s: s, sendTimeout: transportConfig(opts).sendTimeout})
+// A reply chunk the client does not accept within opts.SendTimeout
+// (default [DefaultSendTimeout]) ends the call: see [ErrSlowClient].
+// Register uses only that field of opts (authentication is the
+// interceptors' job), and returns an [*OptionsError] if it is negative.
+func (s *Service) Register(r grpc.ServiceRegistrar, opts HandlerOptions) error {
+	if err := opts.validate(false); err != nil {
+		return err
+	}
+	dialoguev1.RegisterDialogueServiceServer(r, &grpcHandler{s: s, sendTimeout: opts.SendTimeout})
+	return nil
 }
 
 // MaxRecvMsgSize is the grpc.MaxRecvMsgSize to give a *grpc.Server that
@@ -72,41 +77,48 @@ func (s *Service) checkSize(m proto.Message) error {
 }
 
 // DefaultSendTimeout is how long a reply chunk may wait for the client to
-// accept it unless [WithSendTimeout] or ServerOptions.SendTimeout says
-// otherwise.
+// accept it unless HandlerOptions.SendTimeout or ServerOptions.SendTimeout
+// says otherwise.
 const DefaultSendTimeout = 10 * time.Second
 
-// A TransportOption tunes [Service.Register] and [Service.HTTPHandler].
-type TransportOption interface{ apply(*transportOptions) }
-
-type transportOptions struct {
-	sendTimeout time.Duration
+// HandlerOptions configures the transports a studio hosts on its own
+// servers: [Interceptors], [Service.Register] and [Service.HTTPHandler].
+// ([NewServer] takes the same fields in [ServerOptions].) The zero value
+// means the defaults, except that Interceptors and HTTPHandler need an
+// Authenticator.
+type HandlerOptions struct {
+	// Authenticator turns bearer tokens into identities, normally an
+	// [identity.TokenAuthenticator]. Interceptors and HTTPHandler require
+	// it; Register ignores it.
+	Authenticator identity.Authenticator
+	// Logger receives recovered panics; nil means slog.Default().
+	Logger *slog.Logger
+	// SendTimeout bounds how long one reply chunk may wait for the client
+	// to accept it: for gRPC, until the client's flow-control window has
+	// room for it; for HTTP, until the connection has taken it (a write
+	// deadline). A client that does not read for that long has its call
+	// ended, its backend request cancelled and its router slot released,
+	// and is counted in Stats.SlowClients (see [ErrSlowClient]). 0 means
+	// [DefaultSendTimeout]; negative is refused.
+	SendTimeout time.Duration
 }
 
-type sendTimeoutOption time.Duration
-
-func (o sendTimeoutOption) apply(t *transportOptions) { t.sendTimeout = time.Duration(o) }
-
-// WithSendTimeout bounds how long one reply chunk may wait for the client
-// to accept it: for gRPC, until the client's flow-control window has room
-// for it; for HTTP, until the connection has taken it (a write deadline).
-// A client that does not read for that long has its call ended, its
-// backend request cancelled and its router slot released, and is counted
-// in Stats.SlowClients (see [ErrSlowClient]). The default is
-// [DefaultSendTimeout]. WithSendTimeout panics if d is not positive.
-func WithSendTimeout(d time.Duration) TransportOption {
-	if d <= 0 {
-		panic("dialogue: WithSendTimeout needs a positive duration")
+// validate checks o, requiring an Authenticator if needAuth, and fills in
+// the defaults.
+func (o *HandlerOptions) validate(needAuth bool) error {
+	if needAuth && o.Authenticator == nil {
+		return &OptionsError{Field: "HandlerOptions.Authenticator", Reason: "required"}
 	}
-	return sendTimeoutOption(d)
-}
-
-func transportConfig(opts []TransportOption) transportOptions {
-	t := transportOptions{sendTimeout: DefaultSendTimeout}
-	for _, o := range opts {
-		o.apply(&t)
+	if o.SendTimeout < 0 {
+		return &OptionsError{Field: "HandlerOptions.SendTimeout", Reason: "must not be negative (0 means DefaultSendTimeout)"}
 	}
-	return t
+	if o.SendTimeout == 0 {
+		o.SendTimeout = DefaultSendTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return nil
 }
 
 // outbox sends a stream's messages from a goroutine of its own, so that a
@@ -165,15 +177,20 @@ func (o *outbox[T]) close() { close(o.in) }
 // dialogue service's methods only, recover panics (as Internal) and
 // authenticate the "authorization: Bearer <token>" metadata with a. Other
 // services on the same server (health, reflection, the studio's own) pass
-// through untouched. log may be nil (slog.Default()); a must not be: a nil
-// Authenticator panics here rather than on the first call.
-func Interceptors(a identity.Authenticator, log *slog.Logger) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
-	if a == nil {
-		panic("dialogue: Interceptors needs an Authenticator")
+// through untouched. opts.Authenticator is required: without one,
+// Interceptors returns an [*OptionsError] rather than failing every call.
+// opts.SendTimeout plays no part here.
+func Interceptors(opts HandlerOptions) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor, error) {
+	if err := opts.validate(true); err != nil {
+		return nil, nil, err
 	}
-	if log == nil {
-		log = slog.Default()
-	}
+	unary, stream := interceptors(opts)
+	return unary, stream, nil
+}
+
+// interceptors builds the interceptors for validated opts.
+func interceptors(opts HandlerOptions) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
+	a, log := opts.Authenticator, opts.Logger
 	ours := func(method string) bool { return strings.HasPrefix(method, "/"+ServiceName+"/") }
 	authCtx := func(ctx context.Context) (context.Context, error) {
 		md, _ := metadata.FromIncomingContext(ctx)
@@ -232,7 +249,7 @@ type grpcHandler struct {
 	// drain is closed when a [Server] begins a graceful shutdown; nil for
 	// a handler registered on a studio's own server.
 	drain <-chan struct{}
-	// sendTimeout bounds each Send (see [WithSendTimeout]).
+	// sendTimeout bounds each Send (see HandlerOptions.SendTimeout).
 	sendTimeout time.Duration
 }
 
@@ -495,7 +512,8 @@ type ServerOptions struct {
 	// long; 0 means 15 minutes.
 	MaxConnectionIdle time.Duration
 	// SendTimeout bounds how long one reply chunk may wait for the client
-	// to accept it (see [WithSendTimeout]); 0 means [DefaultSendTimeout].
+	// to accept it (see HandlerOptions.SendTimeout); 0 means
+	// [DefaultSendTimeout].
 	SendTimeout time.Duration
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
@@ -529,9 +547,6 @@ func NewServer(svc *Service, opts ServerOptions) (*Server, error) {
 	if svc == nil {
 		return nil, errors.New("dialogue: NewServer needs a Service")
 	}
-	if opts.Authenticator == nil {
-		return nil, errors.New("dialogue: ServerOptions.Authenticator is required")
-	}
 	if opts.Credentials == nil && !opts.Insecure {
 		return nil, errors.New("dialogue: ServerOptions.Credentials is required unless Insecure is set")
 	}
@@ -550,13 +565,15 @@ func NewServer(svc *Service, opts ServerOptions) (*Server, error) {
 	if opts.MaxConnectionIdle <= 0 {
 		opts.MaxConnectionIdle = 15 * time.Minute
 	}
-	if opts.SendTimeout < 0 {
-		return nil, errors.New("dialogue: ServerOptions.SendTimeout must not be negative")
+	ho := HandlerOptions{Authenticator: opts.Authenticator, Logger: opts.Logger, SendTimeout: opts.SendTimeout}
+	if err := ho.validate(true); err != nil {
+		var oe *OptionsError
+		if errors.As(err, &oe) {
+			oe.Field = "ServerOptions." + strings.TrimPrefix(oe.Field, "HandlerOptions.")
+		}
+		return nil, err
 	}
-	if opts.SendTimeout == 0 {
-		opts.SendTimeout = DefaultSendTimeout
-	}
-	unary, stream := Interceptors(opts.Authenticator, opts.Logger)
+	unary, stream := interceptors(ho)
 	so := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(unary),
 		grpc.ChainStreamInterceptor(stream),
@@ -573,7 +590,7 @@ func NewServer(svc *Service, opts ServerOptions) (*Server, error) {
 	so = append(so, opts.ExtraOptions...)
 	gs := grpc.NewServer(so...)
 	drain := make(chan struct{})
-	dialoguev1.RegisterDialogueServiceServer(gs, &grpcHandler{s: svc, drain: drain, sendTimeout: opts.SendTimeout})
+	dialoguev1.RegisterDialogueServiceServer(gs, &grpcHandler{s: svc, drain: drain, sendTimeout: ho.SendTimeout})
 	hs := health.NewServer()
 	hs.SetServingStatus(ServiceName, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(gs, hs)

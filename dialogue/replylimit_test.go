@@ -10,7 +10,6 @@ import (
 
 	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
-	"github.com/bodybroker/sdk/dialogue/history"
 	"github.com/bodybroker/sdk/identity"
 	"github.com/bodybroker/sdk/router"
 )
@@ -93,7 +92,7 @@ func TestRunawayReplyIsBounded(t *testing.T) {
 				mu.Unlock()
 				return s, nil
 			}}
-			store := history.NewMemoryStore(history.MemoryStoreOptions{})
+			store := newMemoryStore(t)
 			s := newService(t, fc, func(o *dialogue.Options) {
 				o.Store = store
 				o.Limits.MaxReplyBytes = tt.limit

@@ -194,7 +194,11 @@ func New(opts Options) (*Service, error) {
 		opts.Now = time.Now
 	}
 	if opts.Store == nil {
-		opts.Store = history.NewMemoryStore(history.MemoryStoreOptions{Now: opts.Now})
+		store, err := history.NewMemoryStore(history.MemoryStoreOptions{Now: opts.Now})
+		if err != nil {
+			return nil, err
+		}
+		opts.Store = store
 	}
 	opts.Limits.defaults()
 	if opts.MaxTokens > opts.Limits.MaxTokens {

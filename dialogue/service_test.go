@@ -14,7 +14,6 @@ import (
 
 	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
-	"github.com/bodybroker/sdk/dialogue/history"
 	"github.com/bodybroker/sdk/eventbus"
 	"github.com/bodybroker/sdk/identity"
 	"github.com/bodybroker/sdk/router"
@@ -378,7 +377,7 @@ func TestNewChecksPromptBudget(t *testing.T) {
 }
 
 func TestSummaryInPromptAndDroppedWhenTooLong(t *testing.T) {
-	store := history.NewMemoryStore(history.MemoryStoreOptions{})
+	store := newMemoryStore(t)
 	fc := &fakeCompleter{respond: replying("Hm.")}
 	s := newService(t, fc, func(o *dialogue.Options) { o.Store = store })
 	ctx := identity.NewContext(context.Background(), player1)

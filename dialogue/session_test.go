@@ -19,7 +19,7 @@ import (
 // one starts a session under an ID the service chooses, which can then be
 // continued.
 func TestSessionsAreServerIssued(t *testing.T) {
-	store := history.NewMemoryStore(history.MemoryStoreOptions{})
+	store := newMemoryStore(t)
 	fc := &fakeCompleter{respond: replying("Yes?")}
 	s := newService(t, fc, func(o *dialogue.Options) { o.Store = store })
 	p1 := identity.NewContext(context.Background(), player1)
@@ -117,7 +117,7 @@ func (s *flakyLoadStore) Load(ctx context.Context, id string) (history.Conversat
 // not saved under the ID the client sent: an outage must not let a client
 // create a session under an ID of its choosing.
 func TestStoreOutageCreatesNoSession(t *testing.T) {
-	store := &flakyLoadStore{MemoryStore: history.NewMemoryStore(history.MemoryStoreOptions{})}
+	store := &flakyLoadStore{MemoryStore: newMemoryStore(t)}
 	store.failLoad.Store(true)
 	fc := &fakeCompleter{respond: replying("Hm.")}
 	s := newService(t, fc, func(o *dialogue.Options) { o.Store = store })

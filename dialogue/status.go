@@ -13,8 +13,8 @@ import (
 )
 
 // ErrSlowClient: the client did not accept a reply chunk within the send
-// timeout ([WithSendTimeout]); the call was ended, its backend request
-// cancelled and its router slot released. [Code] maps it to
+// timeout (HandlerOptions.SendTimeout); the call was ended, its backend
+// request cancelled and its router slot released. [Code] maps it to
 // DeadlineExceeded, though a client that does not read will rarely see it.
 var ErrSlowClient = errors.New("dialogue: the client did not accept the reply in time")
 

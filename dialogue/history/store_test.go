@@ -14,6 +14,16 @@ import (
 	"github.com/bodybroker/sdk/dialogue/history"
 )
 
+// newStore returns a MemoryStore built from opts, failing t if it cannot.
+func newStore(t testing.TB, opts history.MemoryStoreOptions) *history.MemoryStore {
+	t.Helper()
+	s, err := history.NewMemoryStore(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func TestMemoryStoreConformance(t *testing.T) {
 	opts := history.MemoryStoreOptions{
 		MaxTurns:             4,
@@ -32,14 +42,14 @@ func TestMemoryStoreConformance(t *testing.T) {
 		Features:             dialoguetest.Expiry | dialoguetest.Budget,
 	}
 	dialoguetest.TestStore(t, cfg, func(t *testing.T) history.Store {
-		return history.NewMemoryStore(opts)
+		return newStore(t, opts)
 	})
 }
 
 func TestMemoryStoreTTL(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		s := history.NewMemoryStore(history.MemoryStoreOptions{TTL: time.Minute})
+		s := newStore(t, history.MemoryStoreOptions{TTL: time.Minute})
 		c := history.Conversation{ID: "s1", Player: "p", NPC: "n"}
 		if err := s.Append(ctx, c, history.Turn{Player: "a", NPC: "b"}); err != nil {
 			t.Fatal(err)
@@ -71,7 +81,7 @@ func TestMemoryStoreTTL(t *testing.T) {
 func TestMemoryStoreSweep(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		s := history.NewMemoryStore(history.MemoryStoreOptions{TTL: time.Second})
+		s := newStore(t, history.MemoryStoreOptions{TTL: time.Second})
 		// One player per conversation: a player's own sessions are capped
 		// (MaxSessionsPerPlayer), and this test is about the sweep.
 		for i := range 1000 {
@@ -100,7 +110,7 @@ func TestMemoryStoreSweep(t *testing.T) {
 func TestMemoryStoreBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		s := history.NewMemoryStore(history.MemoryStoreOptions{TTL: time.Hour, MaxConversations: 3})
+		s := newStore(t, history.MemoryStoreOptions{TTL: time.Hour, MaxConversations: 3})
 		add := func(id string) {
 			t.Helper()
 			if err := s.Append(ctx, history.Conversation{ID: id, Player: "p", NPC: "n"}, history.Turn{Player: "a", NPC: "b"}); err != nil {
@@ -132,7 +142,7 @@ func TestMemoryStoreBounded(t *testing.T) {
 // everyone else.)
 func TestMemoryStoreOnePlayerCannotEvictAnother(t *testing.T) {
 	ctx := context.Background()
-	s := history.NewMemoryStore(history.MemoryStoreOptions{MaxConversations: 100})
+	s := newStore(t, history.MemoryStoreOptions{MaxConversations: 100})
 	victim := history.Conversation{ID: "victim", Player: "v", NPC: "n"}
 	if err := s.Append(ctx, victim, history.Turn{Player: "a", NPC: "b"}); err != nil {
 		t.Fatal(err)
@@ -162,7 +172,7 @@ func TestMemoryStoreOnePlayerCannotEvictAnother(t *testing.T) {
 func TestMemoryStoreFairEviction(t *testing.T) {
 	ctx := context.Background()
 	const budget = 64 << 10
-	s := history.NewMemoryStore(history.MemoryStoreOptions{
+	s := newStore(t, history.MemoryStoreOptions{
 		MaxBytes: budget, MaxTurns: 8, MaxConversationBytes: 8 << 10, MaxSessionsPerPlayer: 100,
 	})
 	// Three quiet players, each with a conversation of a few turns.
@@ -209,7 +219,7 @@ func TestMemoryStoreFairEviction(t *testing.T) {
 // at most MaxConversationBytes each (~1 MiB), far under DefaultMaxBytes.
 func TestMemoryStoreOnePlayerBytes(t *testing.T) {
 	ctx := context.Background()
-	s := history.NewMemoryStore(history.MemoryStoreOptions{})
+	s := newStore(t, history.MemoryStoreOptions{})
 	for i := range 1000 {
 		c := history.Conversation{ID: fmt.Sprint("s", i), Player: "hog", NPC: "n"}
 		for j := range history.DefaultMaxTurns {
@@ -234,7 +244,7 @@ func TestMemoryStoreOnePlayerBytes(t *testing.T) {
 func TestMemoryStoreSmallBudget(t *testing.T) {
 	ctx := context.Background()
 	const budget = 2048
-	s := history.NewMemoryStore(history.MemoryStoreOptions{MaxBytes: budget, MaxTurns: 4})
+	s := newStore(t, history.MemoryStoreOptions{MaxBytes: budget, MaxTurns: 4})
 	c := history.Conversation{ID: "s", Player: "p", NPC: "n"}
 	if err := s.Append(ctx, c, history.Turn{Player: strings.Repeat("x", budget), NPC: "y"}); !errors.Is(err, history.ErrTooLarge) {
 		t.Errorf("Append(turn over the whole budget) = %v, want ErrTooLarge", err)
@@ -266,7 +276,7 @@ func fullTurn(i int) history.Turn {
 // options holds after one player opens 1,000 full conversations (32 turns of
 // fullTurn each): heap-MiB is the live heap it retains, measured after a GC.
 //
-//	go test -run '^$' -bench MemoryStoreOnePlayer -benchtime 1x ./dialogue
+//	go test -run '^$' -bench MemoryStoreOnePlayer -benchtime 1x ./dialogue/history
 func BenchmarkMemoryStoreOnePlayer(b *testing.B) {
 	const convs, turns = 1000, 32
 	ctx := context.Background()
@@ -274,7 +284,7 @@ func BenchmarkMemoryStoreOnePlayer(b *testing.B) {
 		runtime.GC()
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		s := history.NewMemoryStore(history.MemoryStoreOptions{})
+		s := newStore(b, history.MemoryStoreOptions{})
 		for i := range convs {
 			c := history.Conversation{ID: fmt.Sprint("s", i), Player: "hog", NPC: "n"}
 			for j := range turns {
@@ -295,10 +305,10 @@ func BenchmarkMemoryStoreOnePlayer(b *testing.B) {
 // BenchmarkMemoryStoreAppend measures an Append to a store holding 10,000
 // players' conversations (the heap of players costs O(log players)).
 //
-//	go test -run '^$' -bench MemoryStoreAppend ./dialogue
+//	go test -run '^$' -bench MemoryStoreAppend ./dialogue/history
 func BenchmarkMemoryStoreAppend(b *testing.B) {
 	ctx := context.Background()
-	s := history.NewMemoryStore(history.MemoryStoreOptions{})
+	s := newStore(b, history.MemoryStoreOptions{})
 	const players = 10_000
 	convs := make([]history.Conversation, players)
 	for i := range convs {
@@ -314,4 +324,29 @@ func BenchmarkMemoryStoreAppend(b *testing.B) {
 		i++
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
+}
+
+// TestNewMemoryStoreRejectsNegative: a negative bound is a mistake, not a
+// request for the default; NewMemoryStore names the field.
+func TestNewMemoryStoreRejectsNegative(t *testing.T) {
+	for _, tt := range []struct {
+		field string
+		opts  history.MemoryStoreOptions
+	}{
+		{"TTL", history.MemoryStoreOptions{TTL: -time.Second}},
+		{"MaxTurns", history.MemoryStoreOptions{MaxTurns: -1}},
+		{"MaxConversationBytes", history.MemoryStoreOptions{MaxConversationBytes: -1}},
+		{"MaxSessionsPerPlayer", history.MemoryStoreOptions{MaxSessionsPerPlayer: -1}},
+		{"MaxBytes", history.MemoryStoreOptions{MaxBytes: -1}},
+		{"MaxConversations", history.MemoryStoreOptions{MaxConversations: -1}},
+	} {
+		s, err := history.NewMemoryStore(tt.opts)
+		var oe *history.OptionsError
+		if s != nil || !errors.Is(err, history.ErrInvalidOptions) || !errors.As(err, &oe) || oe.Field != tt.field {
+			t.Errorf("NewMemoryStore(%s < 0) = %v, %v; want nil and an *OptionsError for %s", tt.field, s, err, tt.field)
+		}
+	}
+	if _, err := history.NewMemoryStore(history.MemoryStoreOptions{}); err != nil {
+		t.Errorf("NewMemoryStore(zero options) = %v, want the defaults", err)
+	}
 }
