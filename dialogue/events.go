@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/bodybroker/sdk/dialogue/dialoguev1"
 	"github.com/bodybroker/sdk/eventbus"
 )
 
@@ -43,5 +44,16 @@ func (s *Service) publish(ctx context.Context, ev Completed) {
 			s.publishErrors.Add(1)
 			s.log.WarnContext(ctx, "dialogue: publishing completion failed", "npc", ev.NPCID, "err", err)
 		}
+	}
+}
+
+// completedEvent describes the finished turn t, answered with c.
+func completedEvent(t *turn, c *dialoguev1.Completion, ttft time.Duration, end time.Time) Completed {
+	return Completed{
+		Version: 1, SessionID: t.conv.ID, NPCID: t.persona.ID, PlayerID: t.player,
+		Responsibility: t.respName, Tier: c.GetTier(), Model: c.GetModel(),
+		FinishReason: finishName(c.GetFinishReason()), Fallback: c.GetFallback(),
+		PromptTokens: int(c.GetUsage().GetPromptTokens()), CompletionTokens: int(c.GetUsage().GetCompletionTokens()),
+		TTFT: ttft, Total: end.Sub(t.start), At: end,
 	}
 }

@@ -3,9 +3,10 @@ package dialogue
 import (
 	"strings"
 
+	"google.golang.org/protobuf/types/known/durationpb"
+
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
 	"github.com/bodybroker/sdk/router"
-	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 func finishReason(r router.FinishReason) dialoguev1.FinishReason {
