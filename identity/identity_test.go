@@ -9,18 +9,25 @@ import (
 	"github.com/bodybroker/sdk/identity"
 )
 
-// TestTokenAuthenticatorTable: in a large table every token finds its own
-// identity, and near misses find none.
-func TestTokenAuthenticatorTable(t *testing.T) {
-	const n = 2000
+// playerTable returns n player tokens ("player-token-%012d" for player
+// "p%d") and an authenticator for them.
+func playerTable(tb testing.TB, n int) (map[identity.Token]identity.Identity, *identity.TokenAuthenticator) {
+	tb.Helper()
 	tokens := make(map[identity.Token]identity.Identity, n)
 	for i := range n {
 		tokens[identity.Token(fmt.Sprintf("player-token-%012d", i))] = identity.Identity{Kind: identity.KindPlayer, ID: fmt.Sprintf("p%d", i)}
 	}
 	a, err := identity.NewTokenAuthenticator(tokens)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
+	return tokens, a
+}
+
+// TestTokenAuthenticatorTable: in a large table every token finds its own
+// identity, and near misses find none.
+func TestTokenAuthenticatorTable(t *testing.T) {
+	tokens, a := playerTable(t, 2000)
 	ctx := context.Background()
 	for tok, want := range tokens {
 		if got, err := a.Authenticate(ctx, string(tok)); err != nil || got != want {
@@ -36,15 +43,7 @@ func TestTokenAuthenticatorTable(t *testing.T) {
 // token against a table of 100,000 tokens: the cost an unauthenticated
 // flood imposes on the server.
 func BenchmarkTokenAuthenticatorRejected(b *testing.B) {
-	const n = 100_000
-	tokens := make(map[identity.Token]identity.Identity, n)
-	for i := range n {
-		tokens[identity.Token(fmt.Sprintf("player-token-%012d", i))] = identity.Identity{Kind: identity.KindPlayer, ID: fmt.Sprintf("p%d", i)}
-	}
-	a, err := identity.NewTokenAuthenticator(tokens)
-	if err != nil {
-		b.Fatal(err)
-	}
+	_, a := playerTable(b, 100_000)
 	ctx := context.Background()
 	if id, err := a.Authenticate(ctx, "player-token-000000004242"); err != nil || id.ID != "p4242" {
 		b.Fatalf("Authenticate(known) = %v, %v", id, err)
