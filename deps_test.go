@@ -136,6 +136,24 @@ var rules = []rule{
 		why: "dialogue depends on the router core only; its Redis store and the router's backends are the user's choice",
 	},
 	{
+		pkg: mod + "/dialogue/history",
+		deny: []string{
+			"google.golang.org/grpc", "google.golang.org/protobuf", "github.com/redis/go-redis",
+			mod + "/router",
+		},
+		why: "conversation memory is a leaf that store backends build on: no grpc, protobuf, Redis or router (so not the dialogue service either)",
+	},
+	{
+		pkg:  mod + "/dialogue/redisstore",
+		deny: []string{"google.golang.org/grpc", "google.golang.org/protobuf"},
+		why:  "a conversation store links go-redis and dialogue/history, not grpc or protobuf (so not the dialogue service)",
+	},
+	{
+		pkg:  mod + "/dialogue/dialoguetest",
+		deny: []string{"google.golang.org/grpc", "google.golang.org/protobuf", "github.com/redis/go-redis"},
+		why:  "the store conformance suite runs against any store without linking grpc or a backend",
+	},
+	{
 		pkg:  mod + "/dialogue/dialoguev1",
 		deny: []string{mod, "github.com/redis/go-redis"},
 		why:  "generated code depends on protobuf and grpc only",
@@ -144,6 +162,11 @@ var rules = []rule{
 		pkg:  mod + "/router/...",
 		deny: []string{mod + "/dialogue"},
 		why:  "dialogue builds on the router, never the reverse",
+	},
+	{
+		pkg:  mod + "/identity",
+		deny: []string{"."}, // any non-standard import; see denied
+		why:  "identity is shared by every server-facing package: standard library only (crypto, context)",
 	},
 	{
 		pkg:  mod + "/latency",
@@ -235,7 +258,8 @@ func TestDependencyDirections(t *testing.T) {
 	if !checked[mod+"/latency"] {
 		t.Errorf("latency was not checked; is go list output parsed right?\n%s", out)
 	}
-	for _, p := range []string{mod + "/router/openai/openaitest", mod + "/examples/quickstart", mod + "/payment/fakepay"} {
+	for _, p := range []string{mod + "/router/openai/openaitest", mod + "/examples/quickstart", mod + "/payment/fakepay", mod + "/identity",
+		mod + "/dialogue/history", mod + "/dialogue/redisstore", mod + "/dialogue/dialoguetest"} {
 		if !checked[p] {
 			t.Errorf("%s was not checked", p)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"runtime/debug"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -24,15 +22,16 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/identity"
 )
 
 // ServiceName is the full gRPC name of the dialogue service.
 const ServiceName = "bodybroker.dialogue.v1.DialogueService"
 
 // Register registers the dialogue service on a gRPC server (a studio's own
-// *grpc.Server, say). The service needs an [Identity] on every call's
+// *grpc.Server, say). The service needs an [identity.Identity] on every call's
 // context: install [Interceptors] on that server, or your own interceptors
-// that call [WithIdentity]; calls without one fail with Unauthenticated.
+// that call [identity.NewContext]; calls without one fail with Unauthenticated.
 // Bound request sizes on that server with
 // grpc.MaxRecvMsgSize(s.MaxRecvMsgSize()) (see [Service.MaxRecvMsgSize]);
 // the service refuses messages over Limits.MaxMessageBytes itself, with
@@ -40,11 +39,16 @@ const ServiceName = "bodybroker.dialogue.v1.DialogueService"
 // not drained by its GracefulStop; they end when their clients close them
 // or when the server stops.
 //
-// A reply chunk the client does not accept within the send timeout
-// ([WithSendTimeout], default [DefaultSendTimeout]) ends the call: see
-// [ErrSlowClient].
-func (s *Service) Register(r grpc.ServiceRegistrar, opts ...TransportOption) {
-	dialoguev1.RegisterDialogueServiceServer(r, &grpcHandler{s: s, sendTimeout: transportConfig(opts).sendTimeout})
+// A reply chunk the client does not accept within opts.SendTimeout
+// (default [DefaultSendTimeout]) ends the call: see [ErrSlowClient].
+// Register uses only that field of opts (authentication is the
+// interceptors' job), and returns an [*OptionsError] if it is negative.
+func (s *Service) Register(r grpc.ServiceRegistrar, opts HandlerOptions) error {
+	if err := opts.validate(false); err != nil {
+		return err
+	}
+	dialoguev1.RegisterDialogueServiceServer(r, &grpcHandler{s: s, sendTimeout: opts.SendTimeout})
+	return nil
 }
 
 // MaxRecvMsgSize is the grpc.MaxRecvMsgSize to give a *grpc.Server that
@@ -71,41 +75,48 @@ func (s *Service) checkSize(m proto.Message) error {
 }
 
 // DefaultSendTimeout is how long a reply chunk may wait for the client to
-// accept it unless [WithSendTimeout] or ServerOptions.SendTimeout says
-// otherwise.
+// accept it unless HandlerOptions.SendTimeout or ServerOptions.SendTimeout
+// says otherwise.
 const DefaultSendTimeout = 10 * time.Second
 
-// A TransportOption tunes [Service.Register] and [Service.HTTPHandler].
-type TransportOption interface{ apply(*transportOptions) }
-
-type transportOptions struct {
-	sendTimeout time.Duration
+// HandlerOptions configures the transports a studio hosts on its own
+// servers: [Interceptors], [Service.Register] and [Service.HTTPHandler].
+// ([NewServer] takes the same fields in [ServerOptions].) The zero value
+// means the defaults, except that Interceptors and HTTPHandler need an
+// Authenticator.
+type HandlerOptions struct {
+	// Authenticator turns bearer tokens into identities, normally an
+	// [identity.TokenAuthenticator]. Interceptors and HTTPHandler require
+	// it; Register ignores it.
+	Authenticator identity.Authenticator
+	// Logger receives recovered panics; nil means slog.Default().
+	Logger *slog.Logger
+	// SendTimeout bounds how long one reply chunk may wait for the client
+	// to accept it: for gRPC, until the client's flow-control window has
+	// room for it; for HTTP, until the connection has taken it (a write
+	// deadline). A client that does not read for that long has its call
+	// ended, its backend request cancelled and its router slot released,
+	// and is counted in Stats.SlowClients (see [ErrSlowClient]). 0 means
+	// [DefaultSendTimeout]; negative is refused.
+	SendTimeout time.Duration
 }
 
-type sendTimeoutOption time.Duration
-
-func (o sendTimeoutOption) apply(t *transportOptions) { t.sendTimeout = time.Duration(o) }
-
-// WithSendTimeout bounds how long one reply chunk may wait for the client
-// to accept it: for gRPC, until the client's flow-control window has room
-// for it; for HTTP, until the connection has taken it (a write deadline).
-// A client that does not read for that long has its call ended, its
-// backend request cancelled and its router slot released, and is counted
-// in Stats.SlowClients (see [ErrSlowClient]). The default is
-// [DefaultSendTimeout]. WithSendTimeout panics if d is not positive.
-func WithSendTimeout(d time.Duration) TransportOption {
-	if d <= 0 {
-		panic("dialogue: WithSendTimeout needs a positive duration")
+// validate checks o, requiring an Authenticator if needAuth, and fills in
+// the defaults.
+func (o *HandlerOptions) validate(needAuth bool) error {
+	if needAuth && o.Authenticator == nil {
+		return &OptionsError{Field: "HandlerOptions.Authenticator", Reason: "required"}
 	}
-	return sendTimeoutOption(d)
-}
-
-func transportConfig(opts []TransportOption) transportOptions {
-	t := transportOptions{sendTimeout: DefaultSendTimeout}
-	for _, o := range opts {
-		o.apply(&t)
+	if o.SendTimeout < 0 {
+		return &OptionsError{Field: "HandlerOptions.SendTimeout", Reason: "must not be negative (0 means DefaultSendTimeout)"}
 	}
-	return t
+	if o.SendTimeout == 0 {
+		o.SendTimeout = DefaultSendTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return nil
 }
 
 // outbox sends a stream's messages from a goroutine of its own, so that a
@@ -164,15 +175,20 @@ func (o *outbox[T]) close() { close(o.in) }
 // dialogue service's methods only, recover panics (as Internal) and
 // authenticate the "authorization: Bearer <token>" metadata with a. Other
 // services on the same server (health, reflection, the studio's own) pass
-// through untouched. log may be nil (slog.Default()); a must not be: a nil
-// Authenticator panics here rather than on the first call.
-func Interceptors(a Authenticator, log *slog.Logger) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
-	if a == nil {
-		panic("dialogue: Interceptors needs an Authenticator")
+// through untouched. opts.Authenticator is required: without one,
+// Interceptors returns an [*OptionsError] rather than failing every call.
+// opts.SendTimeout plays no part here.
+func Interceptors(opts HandlerOptions) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor, error) {
+	if err := opts.validate(true); err != nil {
+		return nil, nil, err
 	}
-	if log == nil {
-		log = slog.Default()
-	}
+	unary, stream := interceptors(opts)
+	return unary, stream, nil
+}
+
+// interceptors builds the interceptors for validated opts.
+func interceptors(opts HandlerOptions) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
+	a, log := opts.Authenticator, opts.Logger
 	ours := func(method string) bool { return strings.HasPrefix(method, "/"+ServiceName+"/") }
 	authCtx := func(ctx context.Context) (context.Context, error) {
 		md, _ := metadata.FromIncomingContext(ctx)
@@ -180,11 +196,11 @@ func Interceptors(a Authenticator, log *slog.Logger) (grpc.UnaryServerIntercepto
 		if v := md.Get("authorization"); len(v) > 0 {
 			h = v[0]
 		}
-		id, err := authenticate(ctx, a, h)
+		id, err := identity.FromHeader(ctx, a, h)
 		if err != nil {
 			return nil, toStatus(err)
 		}
-		return WithIdentity(ctx, id), nil
+		return identity.NewContext(ctx, id), nil
 	}
 	recovered := func(method string, err *error) {
 		if r := recover(); r != nil {
@@ -231,7 +247,7 @@ type grpcHandler struct {
 	// drain is closed when a [Server] begins a graceful shutdown; nil for
 	// a handler registered on a studio's own server.
 	drain <-chan struct{}
-	// sendTimeout bounds each Send (see [WithSendTimeout]).
+	// sendTimeout bounds each Send (see HandlerOptions.SendTimeout).
 	sendTimeout time.Duration
 }
 
@@ -255,225 +271,12 @@ func (h *grpcHandler) StreamSay(req *dialoguev1.StreamSayRequest, stream grpc.Se
 	return toStatus(err)
 }
 
-// errNoAction is a ConverseRequest with neither say nor interrupt.
-var errNoAction = &FieldError{Field: "action", Reason: "a ConverseRequest needs say or interrupt"}
-
-// Converse runs one reply at a time; a new turn or an Interrupt cancels the
-// reply in progress (its last chunk says FINISH_REASON_INTERRUPTED) before
-// the next starts, so only one reply ever sends. A turn the service
-// refuses is answered with a TurnError and the stream goes on; a
-// ConverseRequest over Limits.MaxMessageBytes ends the stream with
-// InvalidArgument, like a malformed one. When the server drains, the
-// stream ends with Unavailable once the reply in progress is done.
-//
-// Goroutines: the reply in progress is owned by Converse, which cancels
-// it and waits for it before returning; the reader (readRequests) and the
-// outbox's writer are owned by the stream: they end when grpc ends it,
-// which it does as soon as Converse returns. Converse itself returns as
-// soon as the stream's context ends, whatever it was waiting for.
-func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.ConverseRequest, dialoguev1.ConverseResponse]) error {
-	ctx := stream.Context()
-	// Replies are sent through out, closed after the last reply has
-	// ended (the deferred stop below runs first).
-	out := newOutbox(h.s, h.sendTimeout, stream.Send)
-	defer out.close()
-	// The reader is the one goroutine that calls stream.Recv. It delivers
-	// every result, the final error included, until Converse returns
-	// (quit): it must never drop the error that says the stream has ended,
-	// or the loop below would wait for a message that cannot come. When
-	// Converse returns first, the reader is left in Recv only until grpc
-	// ends the stream, which it does as soon as Converse returns.
-	recv := make(chan recvd)
-	quit := make(chan struct{})
-	defer close(quit)
-	go h.readRequests(stream, recv, quit)
-
-	// result ends a turn; session and npc are set when it was answered.
-	type result struct {
-		err          error
-		session, npc string
-	}
-	var (
-		in      = recv
-		drain   = h.drain
-		closing bool
-		cancel  context.CancelCauseFunc
-		done    chan result
-		turnNo  uint32
-		npc     string // of the last answered turn, inherited by the next
-		session string // likewise
-	)
-	answered := func(r result) {
-		if r.session != "" {
-			session, npc = r.session, r.npc
-		}
-	}
-	// stop interrupts the reply in progress and waits for it.
-	stop := func(cause error) error {
-		if done == nil {
-			return nil
-		}
-		cancel(cause)
-		r := <-done
-		done, cancel = nil, nil
-		answered(r)
-		if r.err != nil && !(cause == errInterrupted && errors.Is(r.err, context.Canceled)) {
-			return r.err
-		}
-		return nil
-	}
-	defer func() { _ = stop(context.Canceled) }()
-
-	for {
-		select {
-		case <-ctx.Done():
-			// The stream has ended (client cancelled, connection lost,
-			// server stopped); the deferred stop ends the reply.
-			return toStatus(ctx.Err())
-		case r := <-done:
-			done, cancel = nil, nil
-			answered(r)
-			if r.err != nil {
-				return toStatus(r.err)
-			}
-			if closing {
-				return toStatus(fmt.Errorf("%w: the server is shutting down", ErrClosed))
-			}
-		case <-drain:
-			// Finish the reply in progress, take no more turns.
-			drain, in, closing = nil, nil, true
-			if done == nil {
-				return toStatus(fmt.Errorf("%w: the server is shutting down", ErrClosed))
-			}
-		case m := <-in:
-			if m.err == io.EOF {
-				// The client is done talking; let the NPC finish.
-				if done != nil {
-					r := <-done
-					done, cancel = nil, nil
-					return toStatus(r.err)
-				}
-				return nil
-			}
-			if m.err != nil {
-				return toStatus(m.err)
-			}
-			switch a := m.m.GetAction().(type) {
-			case *dialoguev1.ConverseRequest_Interrupt:
-				if err := stop(errInterrupted); err != nil {
-					return toStatus(err)
-				}
-			case *dialoguev1.ConverseRequest_Say:
-				if err := stop(errInterrupted); err != nil {
-					return toStatus(err)
-				}
-				u := a.Say
-				if u == nil {
-					u = &dialoguev1.Utterance{} // refused by validation, as a turn
-				}
-				if u.GetNpcId() == "" {
-					u.NpcId = npc
-				}
-				if u.GetSessionId() == "" && u.GetNpcId() == npc {
-					u.SessionId = session
-				}
-				turnNo++
-				n, owned := turnNo, session
-				var tctx context.Context
-				tctx, cancel = context.WithCancelCause(ctx)
-				done = make(chan result, 1)
-				go func(done chan<- result, cancel context.CancelCauseFunc) {
-					defer cancel(context.Canceled)
-					var (
-						sess string
-						sent bool
-					)
-					defer func() {
-						// This goroutine is outside the interceptor's
-						// recovery: recover here, or a panic kills the
-						// process.
-						if v := recover(); v != nil {
-							h.s.log.Error("dialogue: panic in Converse", "panic", v, "stack", string(debug.Stack()))
-							done <- result{errPanic, "", ""}
-						}
-					}()
-					err := h.s.StreamSay(tctx, u, func(c *dialoguev1.Chunk) error {
-						sent = true
-						if c.GetFinal() {
-							sess = c.GetCompletion().GetSessionId()
-						}
-						return out.send(&dialoguev1.ConverseResponse{Turn: n, Chunk: c})
-					})
-					if err != nil && !sent {
-						refused := turnError(err)
-						switch {
-						case refused != nil && (tctx.Err() == nil || codes.Code(refused.GetCode()) != codes.Unavailable):
-							// The service refused the turn (another
-							// player's session, say): that is the
-							// answer, even if the player interrupted
-							// meanwhile. Only Unavailable may be the
-							// interruption's doing.
-							err = out.send(&dialoguev1.ConverseResponse{Turn: n, Error: refused})
-						case context.Cause(tctx) == errInterrupted:
-							// Interrupted before the reply began (in
-							// moderation, say): whatever that step
-							// returned, the turn ends like any other
-							// interrupted one. It names its session
-							// only if this stream already had it
-							// answered: the ID the client sent may be
-							// another player's, not yet checked.
-							c := &dialoguev1.Completion{FinishReason: dialoguev1.FinishReason_FINISH_REASON_INTERRUPTED}
-							if u.GetSessionId() == owned {
-								c.SessionId = owned
-							}
-							err = out.send(&dialoguev1.ConverseResponse{Turn: n, Chunk: &dialoguev1.Chunk{
-								SentenceEnd: true, Final: true, Completion: c,
-							}})
-						}
-					}
-					done <- result{err, sess, u.GetNpcId()}
-				}(done, cancel)
-			default:
-				return toStatus(errNoAction)
-			}
-		}
-	}
-}
-
-// recvd is one result of a Converse stream's Recv.
-type recvd struct {
-	m   *dialoguev1.ConverseRequest
-	err error
-}
-
-// readRequests receives from stream until Recv fails or a message is
-// over the size limit, handing every result to recv, until quit is
-// closed.
-func (h *grpcHandler) readRequests(stream grpc.BidiStreamingServer[dialoguev1.ConverseRequest, dialoguev1.ConverseResponse], recv chan<- recvd, quit <-chan struct{}) {
-	for {
-		m, err := stream.Recv()
-		if err == nil {
-			if err = h.s.checkSize(m); err != nil {
-				m = nil
-			}
-		}
-		select {
-		case recv <- recvd{m, err}:
-		case <-quit:
-			return
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
 // ServerOptions configures a [Server]. Authenticator is required, and so is
 // Credentials unless Insecure is set.
 type ServerOptions struct {
 	// Authenticator turns bearer tokens into identities, normally a
-	// [TokenAuthenticator].
-	Authenticator Authenticator
+	// [identity.TokenAuthenticator].
+	Authenticator identity.Authenticator
 	// Credentials secure the transport, normally
 	// credentials.NewTLS(&tls.Config{...}).
 	Credentials credentials.TransportCredentials
@@ -494,7 +297,8 @@ type ServerOptions struct {
 	// long; 0 means 15 minutes.
 	MaxConnectionIdle time.Duration
 	// SendTimeout bounds how long one reply chunk may wait for the client
-	// to accept it (see [WithSendTimeout]); 0 means [DefaultSendTimeout].
+	// to accept it (see HandlerOptions.SendTimeout); 0 means
+	// [DefaultSendTimeout].
 	SendTimeout time.Duration
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
@@ -528,9 +332,6 @@ func NewServer(svc *Service, opts ServerOptions) (*Server, error) {
 	if svc == nil {
 		return nil, errors.New("dialogue: NewServer needs a Service")
 	}
-	if opts.Authenticator == nil {
-		return nil, errors.New("dialogue: ServerOptions.Authenticator is required")
-	}
 	if opts.Credentials == nil && !opts.Insecure {
 		return nil, errors.New("dialogue: ServerOptions.Credentials is required unless Insecure is set")
 	}
@@ -549,13 +350,15 @@ func NewServer(svc *Service, opts ServerOptions) (*Server, error) {
 	if opts.MaxConnectionIdle <= 0 {
 		opts.MaxConnectionIdle = 15 * time.Minute
 	}
-	if opts.SendTimeout < 0 {
-		return nil, errors.New("dialogue: ServerOptions.SendTimeout must not be negative")
+	ho := HandlerOptions{Authenticator: opts.Authenticator, Logger: opts.Logger, SendTimeout: opts.SendTimeout}
+	if err := ho.validate(true); err != nil {
+		var oe *OptionsError
+		if errors.As(err, &oe) {
+			oe.Field = "ServerOptions." + strings.TrimPrefix(oe.Field, "HandlerOptions.")
+		}
+		return nil, err
 	}
-	if opts.SendTimeout == 0 {
-		opts.SendTimeout = DefaultSendTimeout
-	}
-	unary, stream := Interceptors(opts.Authenticator, opts.Logger)
+	unary, stream := interceptors(ho)
 	so := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(unary),
 		grpc.ChainStreamInterceptor(stream),
@@ -572,7 +375,7 @@ func NewServer(svc *Service, opts ServerOptions) (*Server, error) {
 	so = append(so, opts.ExtraOptions...)
 	gs := grpc.NewServer(so...)
 	drain := make(chan struct{})
-	dialoguev1.RegisterDialogueServiceServer(gs, &grpcHandler{s: svc, drain: drain, sendTimeout: opts.SendTimeout})
+	dialoguev1.RegisterDialogueServiceServer(gs, &grpcHandler{s: svc, drain: drain, sendTimeout: ho.SendTimeout})
 	hs := health.NewServer()
 	hs.SetServingStatus(ServiceName, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(gs, hs)

@@ -31,6 +31,7 @@ import (
 
 	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/identity"
 	"github.com/bodybroker/sdk/router"
 )
 
@@ -40,9 +41,9 @@ const (
 	tokSvc = "game-server-token-0123456789"
 )
 
-func testAuth(t testing.TB) *dialogue.TokenAuthenticator {
+func testAuth(t testing.TB) *identity.TokenAuthenticator {
 	t.Helper()
-	a, err := dialogue.NewTokenAuthenticator(map[dialogue.Token]dialogue.Identity{
+	a, err := identity.NewTokenAuthenticator(map[identity.Token]identity.Identity{
 		tokP1: player1, tokP2: player2, tokSvc: server,
 	})
 	if err != nil {

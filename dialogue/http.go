@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/identity"
 )
 
 // HTTP paths served by [Service.HTTPHandler]: the gRPC method names, so a
@@ -44,23 +45,20 @@ const (
 // 504, ...); so are routing errors: an unknown path is 404 "not_found",
 // another method than POST is 405 "unimplemented" with "Allow: POST". Bodies larger than Limits.MaxMessageBytes are refused. When the
 // client disconnects, the backend request is cancelled. Each event of a
-// StreamSay answer must be taken by the connection within the send timeout
-// ([WithSendTimeout], default [DefaultSendTimeout]), enforced with a write
+// StreamSay answer must be taken by the connection within
+// opts.SendTimeout (default [DefaultSendTimeout]), enforced with a write
 // deadline: a client that stops reading (or pipelines requests behind a
 // stream it does not read) has its stream ended and its backend request
 // cancelled ([ErrSlowClient]). For a StreamSay answer these deadlines
 // replace the http.Server's WriteTimeout, and they are cleared when the
-// stream ends, so a keep-alive connection's next request starts afresh. log may
-// be nil; a must not be: a nil Authenticator panics here rather than on
-// the first request.
-func (s *Service) HTTPHandler(a Authenticator, log *slog.Logger, opts ...TransportOption) http.Handler {
-	if a == nil {
-		panic("dialogue: HTTPHandler needs an Authenticator")
+// stream ends, so a keep-alive connection's next request starts afresh.
+// opts.Authenticator is required: without one, HTTPHandler returns an
+// [*OptionsError] rather than failing every request.
+func (s *Service) HTTPHandler(opts HandlerOptions) (http.Handler, error) {
+	if err := opts.validate(true); err != nil {
+		return nil, err
 	}
-	if log == nil {
-		log = slog.Default()
-	}
-	h := &httpHandler{s: s, auth: a, log: log, sendTimeout: transportConfig(opts).sendTimeout}
+	h := &httpHandler{s: s, auth: opts.Authenticator, log: opts.Logger, sendTimeout: opts.SendTimeout}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+PathSay, h.say)
 	mux.HandleFunc("POST "+PathStreamSay, h.streamSay)
@@ -79,12 +77,12 @@ func (s *Service) HTTPHandler(a Authenticator, log *slog.Logger, opts ...Transpo
 			Code: codeName(codes.NotFound), Message: "no such path; the dialogue service serves POST " + PathSay + " and " + PathStreamSay,
 		})
 	})
-	return h.recover(mux)
+	return h.recover(mux), nil
 }
 
 type httpHandler struct {
 	s           *Service
-	auth        Authenticator
+	auth        identity.Authenticator
 	log         *slog.Logger
 	sendTimeout time.Duration
 }
@@ -111,7 +109,7 @@ func (h *httpHandler) recover(next http.Handler) http.Handler {
 
 // begin authenticates and decodes the body into m.
 func (h *httpHandler) begin(w http.ResponseWriter, r *http.Request, m proto.Message) (context.Context, bool) {
-	id, err := authenticate(r.Context(), h.auth, r.Header.Get("Authorization"))
+	id, err := identity.FromHeader(r.Context(), h.auth, r.Header.Get("Authorization"))
 	if err != nil {
 		writeError(w, err)
 		return nil, false
@@ -135,7 +133,7 @@ func (h *httpHandler) begin(w http.ResponseWriter, r *http.Request, m proto.Mess
 		writeError(w, &FieldError{Field: "body", Reason: "not a valid JSON message: " + err.Error()})
 		return nil, false
 	}
-	return WithIdentity(r.Context(), id), true
+	return identity.NewContext(r.Context(), id), true
 }
 
 func (h *httpHandler) say(w http.ResponseWriter, r *http.Request) {

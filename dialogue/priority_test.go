@@ -6,8 +6,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/identity"
 	"github.com/bodybroker/sdk/router"
 )
 
@@ -66,8 +66,8 @@ func TestPlayersCannotRaiseTierOrPriority(t *testing.T) {
 		opts.Tiers = append(opts.Tiers, router.Tier{Name: name, Replicas: []router.Replica{{Name: name + "-r", Model: m}}})
 	}
 	svc := newRouterService(t, opts)
-	player := dialogue.WithIdentity(context.Background(), player1)
-	service := dialogue.WithIdentity(context.Background(), server)
+	player := identity.NewContext(context.Background(), player1)
+	service := identity.NewContext(context.Background(), server)
 	const (
 		major   = dialoguev1.Importance_IMPORTANCE_MAJOR
 		elite   = dialoguev1.Importance_IMPORTANCE_ELITE

@@ -9,11 +9,12 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/dialogue/history"
 )
 
 // ErrSlowClient: the client did not accept a reply chunk within the send
-// timeout ([WithSendTimeout]); the call was ended, its backend request
-// cancelled and its router slot released. [Code] maps it to
+// timeout (HandlerOptions.SendTimeout); the call was ended, its backend
+// request cancelled and its router slot released. [Code] maps it to
 // DeadlineExceeded, though a client that does not read will rarely see it.
 var ErrSlowClient = errors.New("dialogue: the client did not accept the reply in time")
 
@@ -23,7 +24,7 @@ var ErrSlowClient = errors.New("dialogue: the client did not accept the reply in
 //	ErrInvalidRequest, ErrUnknownNPC, ErrTooLarge,
 //	ErrRejected, ErrPromptTooLarge            InvalidArgument
 //	ErrUnauthenticated                        Unauthenticated
-//	ErrPermissionDenied, ErrNotOwner          PermissionDenied
+//	ErrPermissionDenied, history.ErrNotOwner  PermissionDenied
 //	ErrSessionNotFound                        NotFound
 //	ErrRateLimited                            ResourceExhausted
 //	context.DeadlineExceeded, ErrSlowClient   DeadlineExceeded
@@ -40,7 +41,7 @@ func Code(err error) codes.Code {
 		return codes.InvalidArgument
 	case errors.Is(err, ErrUnauthenticated):
 		return codes.Unauthenticated
-	case errors.Is(err, ErrPermissionDenied), errors.Is(err, ErrNotOwner):
+	case errors.Is(err, ErrPermissionDenied), errors.Is(err, history.ErrNotOwner):
 		return codes.PermissionDenied
 	case errors.Is(err, ErrSessionNotFound):
 		return codes.NotFound

@@ -7,6 +7,7 @@ import (
 
 	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/identity"
 )
 
 // The server's clock, not the client, says what time it is in the scene.
@@ -19,7 +20,7 @@ func TestTimeOfDayHook(t *testing.T) {
 			return "dusk (18:40, day 3)", region == "greywater"
 		}
 	})
-	ctx := dialogue.WithIdentity(context.Background(), player1)
+	ctx := identity.NewContext(context.Background(), player1)
 	scene := &dialoguev1.GameContext{Region: "greywater", TimeOfDay: "noon"}
 	if _, err := s.Say(ctx, &dialoguev1.Utterance{NpcId: "mara", Text: "hi", Context: scene}); err != nil {
 		t.Fatal(err)

@@ -25,18 +25,25 @@ import (
 
 	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/dialogue/history"
 	"github.com/bodybroker/sdk/router"
 )
 
 // studioServer runs svc on a studio's own *grpc.Server (Register and
 // Interceptors, as a studio embeds the service) on a loopback TCP port,
 // and returns it with its address. The caller stops it.
-func studioServer(t testing.TB, svc *dialogue.Service, opts ...dialogue.TransportOption) (*grpc.Server, string, <-chan error) {
+func studioServer(t testing.TB, svc *dialogue.Service, sendTimeout time.Duration) (*grpc.Server, string, <-chan error) {
 	t.Helper()
-	unary, stream := dialogue.Interceptors(testAuth(t), discardLogger())
+	opts := dialogue.HandlerOptions{Authenticator: testAuth(t), Logger: discardLogger(), SendTimeout: sendTimeout}
+	unary, stream, err := dialogue.Interceptors(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
 	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(unary), grpc.ChainStreamInterceptor(stream),
 		grpc.MaxRecvMsgSize(svc.MaxRecvMsgSize()))
-	svc.Register(gs, opts...)
+	if err := svc.Register(gs, opts); err != nil {
+		t.Fatal(err)
+	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -138,7 +145,7 @@ func TestGRPCConverseIdleEndHandlerLeak(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			baseline := goleak.IgnoreCurrent()
 			svc := newService(t, &fakeCompleter{respond: replying("Hm.")}, nil)
-			gs, target, served := studioServer(t, svc)
+			gs, target, served := studioServer(t, svc, 0)
 			tt.run(t, target, tt.n)
 			left := waitHandlers()
 			t.Logf("%d Converse handlers left after %d idle streams ended", left, tt.n)
@@ -175,13 +182,13 @@ func TestGRPCConverseIdleEndHandlerLeak(t *testing.T) {
 // ends; then it returns what the store holds (finish) or the context's
 // error.
 type slowLoadStore struct {
-	dialogue.Store
+	history.Store
 	gated   string
 	entered chan struct{}
 	finish  bool
 }
 
-func (s *slowLoadStore) Load(ctx context.Context, id string) (dialogue.Conversation, error) {
+func (s *slowLoadStore) Load(ctx context.Context, id string) (history.Conversation, error) {
 	if id != s.gated {
 		return s.Store.Load(ctx, id)
 	}
@@ -190,7 +197,7 @@ func (s *slowLoadStore) Load(ctx context.Context, id string) (dialogue.Conversat
 	if s.finish {
 		return s.Store.Load(context.WithoutCancel(ctx), id)
 	}
-	return dialogue.Conversation{}, ctx.Err()
+	return history.Conversation{}, ctx.Err()
 }
 
 // TestGRPCConverseForeignSessionInterrupted: a turn on another player's
@@ -202,7 +209,7 @@ func TestGRPCConverseForeignSessionInterrupted(t *testing.T) {
 	for _, finish := range []bool{true, false} {
 		name := map[bool]string{true: "check completes", false: "check cut short"}[finish]
 		t.Run(name, func(t *testing.T) {
-			store := &slowLoadStore{Store: dialogue.NewMemoryStore(dialogue.MemoryStoreOptions{}), entered: make(chan struct{}), finish: finish}
+			store := &slowLoadStore{Store: newMemoryStore(t), entered: make(chan struct{}), finish: finish}
 			h := serve(t, newService(t, &fakeCompleter{respond: replying("Secret plans.")}, func(o *dialogue.Options) { o.Store = store }), false, nil)
 			r, err := h.client.Say(as(t.Context(), tokP1), &dialoguev1.SayRequest{Utterance: &dialoguev1.Utterance{NpcId: "mara", Text: "the plan?"}})
 			if err != nil {
@@ -363,7 +370,7 @@ func TestGRPCClientNeverReads(t *testing.T) {
 			return serve(t, svc, true, func(o *dialogue.ServerOptions) { o.SendTimeout = timeout }).conn.Target()
 		}},
 		{"studio server", func(t *testing.T, svc *dialogue.Service) string {
-			gs, target, served := studioServer(t, svc, dialogue.WithSendTimeout(timeout))
+			gs, target, served := studioServer(t, svc, timeout)
 			t.Cleanup(func() { gs.Stop(); <-served })
 			return target
 		}},
@@ -401,7 +408,11 @@ func (l smallBufferListener) Accept() (net.Conn, error) {
 func TestHTTPClientNeverReads(t *testing.T) {
 	fc, started := endlessBackend()
 	svc := newService(t, fc, nil)
-	hs := httptest.NewUnstartedServer(svc.HTTPHandler(testAuth(t), discardLogger(), dialogue.WithSendTimeout(50*time.Millisecond)))
+	h, err := svc.HTTPHandler(dialogue.HandlerOptions{Authenticator: testAuth(t), Logger: discardLogger(), SendTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewUnstartedServer(h)
 	hs.Listener = smallBufferListener{hs.Listener}
 	hs.Start()
 	defer hs.Close()
@@ -436,7 +447,7 @@ func TestGRPCOversizeInvalidArgument(t *testing.T) {
 			return serve(t, newSvc(t), true, nil).client
 		},
 		"studio server": func(t *testing.T) dialoguev1.DialogueServiceClient {
-			gs, target, served := studioServer(t, newSvc(t))
+			gs, target, served := studioServer(t, newSvc(t), 0)
 			t.Cleanup(func() { gs.Stop(); <-served })
 			conn := dial(t, target)
 			t.Cleanup(func() { _ = conn.Close() })

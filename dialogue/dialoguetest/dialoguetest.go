@@ -14,9 +14,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/bodybroker/sdk/dialogue/history"
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/bodybroker/sdk/dialogue"
 )
 
 // StoreConfig describes the store under test: the bounds newStore
@@ -27,7 +26,7 @@ type StoreConfig struct {
 	// MaxConversationBytes is the store's bound on the bytes one
 	// conversation keeps; the suite checks that the oldest turns go first
 	// and that a turn too large even alone is refused with an error
-	// matching [dialogue.ErrTooLarge]. 0 skips those checks.
+	// matching [history.ErrTooLarge]. 0 skips those checks.
 	MaxConversationBytes int
 	// MaxSessionsPerPlayer is the store's cap on one player's
 	// conversations; the suite checks that a player past it loses their
@@ -42,7 +41,7 @@ type StoreConfig struct {
 	// Bytes, if set, returns the bytes s holds as counted against
 	// MaxBytes; the Budget check then also asserts the bound after every
 	// write.
-	Bytes func(s dialogue.Store) int64
+	Bytes func(s history.Store) int64
 	// Features says which optional behaviours to check.
 	Features Features
 }
@@ -67,13 +66,13 @@ type Features struct {
 // AllFeatures returns Features with every feature set.
 func AllFeatures() Features { return Features{Expiry: true, Budget: true} }
 
-// TestStore runs the [dialogue.Store] conformance suite. newStore returns a
+// TestStore runs the [history.Store] conformance suite. newStore returns a
 // fresh store configured as cfg says (with a TTL of at least a minute
 // unless cfg.Features.Expiry is set); it should register any cleanup with
 // t.Cleanup. Session and player IDs are random, so stores backed by shared
 // servers can run the suite concurrently. The suite is a table of named
 // checks, run in order as subtests; cfg.Features drives the optional ones.
-func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialogue.Store) {
+func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) history.Store) {
 	t.Helper()
 	ctx := context.Background()
 	id := func() string {
@@ -97,15 +96,15 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 	add("LoadMissing", nil, func(t *testing.T) {
 		s := newStore(t)
 		_, err := s.Load(ctx, id())
-		if !errors.Is(err, dialogue.ErrNotFound) {
+		if !errors.Is(err, history.ErrNotFound) {
 			t.Fatalf("Load(missing) = %v, want ErrNotFound", err)
 		}
 	})
 
 	add("AppendLoad", nil, func(t *testing.T) {
 		s := newStore(t)
-		c := dialogue.Conversation{ID: id(), Player: "p1", NPC: "npc1"}
-		turns := []dialogue.Turn{{Player: "Hello", NPC: "Well met."}, {Player: "Ünïcödé ✓", NPC: "Aye\nmultiline"}}
+		c := history.Conversation{ID: id(), Player: "p1", NPC: "npc1"}
+		turns := []history.Turn{{Player: "Hello", NPC: "Well met."}, {Player: "Ünïcödé ✓", NPC: "Aye\nmultiline"}}
 		for _, tn := range turns {
 			if err := s.Append(ctx, c, tn); err != nil {
 				t.Fatalf("Append: %v", err)
@@ -115,7 +114,7 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 		if err != nil {
 			t.Fatalf("Load: %v", err)
 		}
-		want := dialogue.Conversation{ID: c.ID, Player: "p1", NPC: "npc1", Turns: turns}
+		want := history.Conversation{ID: c.ID, Player: "p1", NPC: "npc1", Turns: turns}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("Load mismatch (-want +got):\n%s", diff)
 		}
@@ -123,10 +122,10 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 
 	add("BoundedTurns", nil, func(t *testing.T) {
 		s := newStore(t)
-		c := dialogue.Conversation{ID: id(), Player: "p1", NPC: "npc1"}
+		c := history.Conversation{ID: id(), Player: "p1", NPC: "npc1"}
 		n := cfg.MaxTurns + 3
 		for i := range n {
-			if err := s.Append(ctx, c, dialogue.Turn{Player: fmt.Sprint("q", i), NPC: fmt.Sprint("a", i)}); err != nil {
+			if err := s.Append(ctx, c, history.Turn{Player: fmt.Sprint("q", i), NPC: fmt.Sprint("a", i)}); err != nil {
 				t.Fatalf("Append: %v", err)
 			}
 		}
@@ -147,15 +146,15 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 
 	add("Ownership", nil, func(t *testing.T) {
 		s := newStore(t)
-		c := dialogue.Conversation{ID: id(), Player: "p1", NPC: "npc1"}
-		if err := s.Append(ctx, c, dialogue.Turn{Player: "a", NPC: "b"}); err != nil {
+		c := history.Conversation{ID: id(), Player: "p1", NPC: "npc1"}
+		if err := s.Append(ctx, c, history.Turn{Player: "a", NPC: "b"}); err != nil {
 			t.Fatalf("Append: %v", err)
 		}
-		for _, other := range []dialogue.Conversation{
+		for _, other := range []history.Conversation{
 			{ID: c.ID, Player: "p2", NPC: "npc1"},
 			{ID: c.ID, Player: "p1", NPC: "npc2"},
 		} {
-			if err := s.Append(ctx, other, dialogue.Turn{Player: "x", NPC: "y"}); !errors.Is(err, dialogue.ErrNotOwner) {
+			if err := s.Append(ctx, other, history.Turn{Player: "x", NPC: "y"}); !errors.Is(err, history.ErrNotOwner) {
 				t.Errorf("Append as %s/%s = %v, want ErrNotOwner", other.Player, other.NPC, err)
 			}
 		}
@@ -167,11 +166,11 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 
 	add("Summary", nil, func(t *testing.T) {
 		s := newStore(t)
-		if err := s.SetSummary(ctx, id(), "x"); !errors.Is(err, dialogue.ErrNotFound) {
+		if err := s.SetSummary(ctx, id(), "x"); !errors.Is(err, history.ErrNotFound) {
 			t.Errorf("SetSummary(missing) = %v, want ErrNotFound", err)
 		}
-		c := dialogue.Conversation{ID: id(), Player: "p1", NPC: "npc1"}
-		if err := s.Append(ctx, c, dialogue.Turn{Player: "a", NPC: "b"}); err != nil {
+		c := history.Conversation{ID: id(), Player: "p1", NPC: "npc1"}
+		if err := s.Append(ctx, c, history.Turn{Player: "a", NPC: "b"}); err != nil {
 			t.Fatalf("Append: %v", err)
 		}
 		if err := s.SetSummary(ctx, c.ID, "They met at the docks."); err != nil {
@@ -185,8 +184,8 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 
 	add("Delete", nil, func(t *testing.T) {
 		s := newStore(t)
-		c := dialogue.Conversation{ID: id(), Player: "p1", NPC: "npc1"}
-		if err := s.Append(ctx, c, dialogue.Turn{Player: "a", NPC: "b"}); err != nil {
+		c := history.Conversation{ID: id(), Player: "p1", NPC: "npc1"}
+		if err := s.Append(ctx, c, history.Turn{Player: "a", NPC: "b"}); err != nil {
 			t.Fatalf("Append: %v", err)
 		}
 		if err := s.Delete(ctx, c.ID); err != nil {
@@ -195,21 +194,21 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 		if err := s.Delete(ctx, c.ID); err != nil {
 			t.Fatalf("Delete(missing): %v", err)
 		}
-		if _, err := s.Load(ctx, c.ID); !errors.Is(err, dialogue.ErrNotFound) {
+		if _, err := s.Load(ctx, c.ID); !errors.Is(err, history.ErrNotFound) {
 			t.Errorf("Load after Delete = %v, want ErrNotFound", err)
 		}
 	})
 
 	add("Concurrent", nil, func(t *testing.T) {
 		s := newStore(t)
-		c := dialogue.Conversation{ID: id(), Player: "p1", NPC: "npc1"}
+		c := history.Conversation{ID: id(), Player: "p1", NPC: "npc1"}
 		const workers, each = 8, 5
 		var wg sync.WaitGroup
 		errs := make(chan error, workers*each)
 		for w := range workers {
 			wg.Go(func() {
 				for i := range each {
-					if err := s.Append(ctx, c, dialogue.Turn{Player: fmt.Sprint(w, i), NPC: "ok"}); err != nil {
+					if err := s.Append(ctx, c, history.Turn{Player: fmt.Sprint(w, i), NPC: "ok"}); err != nil {
 						errs <- err
 					}
 					if _, err := s.Load(ctx, c.ID); err != nil {
@@ -247,18 +246,18 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 		}
 		s := newStore(t)
 		p, q := id(), id()
-		add := func(c dialogue.Conversation) {
+		add := func(c history.Conversation) {
 			t.Helper()
-			if err := s.Append(ctx, c, dialogue.Turn{Player: "a", NPC: "b"}); err != nil {
+			if err := s.Append(ctx, c, history.Turn{Player: "a", NPC: "b"}); err != nil {
 				t.Fatalf("Append(%s): %v", c.ID, err)
 			}
 		}
-		other := dialogue.Conversation{ID: id(), Player: q, NPC: "npc1"}
+		other := history.Conversation{ID: id(), Player: q, NPC: "npc1"}
 		add(other)
 		n := cfg.MaxSessionsPerPlayer
-		own := make([]dialogue.Conversation, n+2)
+		own := make([]history.Conversation, n+2)
 		for i := range own {
-			own[i] = dialogue.Conversation{ID: id(), Player: p, NPC: fmt.Sprint("npc", i%3)}
+			own[i] = history.Conversation{ID: id(), Player: p, NPC: fmt.Sprint("npc", i%3)}
 		}
 		for _, c := range own[:n] {
 			add(c)
@@ -269,7 +268,7 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 		for i, c := range own {
 			want := i != 1 && i != 2
 			_, err := s.Load(ctx, c.ID)
-			if err != nil && !errors.Is(err, dialogue.ErrNotFound) {
+			if err != nil && !errors.Is(err, history.ErrNotFound) {
 				t.Fatalf("Load: %v", err)
 			}
 			if got := err == nil; got != want {
@@ -294,11 +293,11 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 			t.Skip("needs MaxTurns of at least 4")
 		}
 		s := newStore(t)
-		c := dialogue.Conversation{ID: id(), Player: id(), NPC: "npc1"}
+		c := history.Conversation{ID: id(), Player: id(), NPC: "npc1"}
 		third := cfg.MaxConversationBytes / 3
-		var turns []dialogue.Turn
+		var turns []history.Turn
 		for i := range 4 {
-			tn := dialogue.Turn{Player: fmt.Sprint("q", i), NPC: strings.Repeat(string(rune('a'+i)), third-8)}
+			tn := history.Turn{Player: fmt.Sprint("q", i), NPC: strings.Repeat(string(rune('a'+i)), third-8)}
 			turns = append(turns, tn)
 			if err := s.Append(ctx, c, tn); err != nil {
 				t.Fatalf("Append %d: %v", i, err)
@@ -322,14 +321,14 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 			t.Errorf("kept turns are not the newest (-want +got):\n%s", diff)
 		}
 
-		huge := dialogue.Turn{Player: "q", NPC: strings.Repeat("x", cfg.MaxConversationBytes)}
-		if err := s.Append(ctx, c, huge); !errors.Is(err, dialogue.ErrTooLarge) {
+		huge := history.Turn{Player: "q", NPC: strings.Repeat("x", cfg.MaxConversationBytes)}
+		if err := s.Append(ctx, c, huge); !errors.Is(err, history.ErrTooLarge) {
 			t.Errorf("Append(turn over MaxConversationBytes) = %v, want ErrTooLarge", err)
 		}
-		if err := s.Append(ctx, dialogue.Conversation{ID: id(), Player: c.Player, NPC: "npc1"}, huge); !errors.Is(err, dialogue.ErrTooLarge) {
+		if err := s.Append(ctx, history.Conversation{ID: id(), Player: c.Player, NPC: "npc1"}, huge); !errors.Is(err, history.ErrTooLarge) {
 			t.Errorf("Append(new session, turn over MaxConversationBytes) = %v, want ErrTooLarge", err)
 		}
-		if err := s.SetSummary(ctx, c.ID, strings.Repeat("s", cfg.MaxConversationBytes+1)); !errors.Is(err, dialogue.ErrTooLarge) {
+		if err := s.SetSummary(ctx, c.ID, strings.Repeat("s", cfg.MaxConversationBytes+1)); !errors.Is(err, history.ErrTooLarge) {
 			t.Errorf("SetSummary(over MaxConversationBytes) = %v, want ErrTooLarge", err)
 		}
 		again, err := s.Load(ctx, c.ID)
@@ -360,8 +359,8 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 
 	add("Budget", budget, func(t *testing.T) {
 		s := newStore(t)
-		victim := dialogue.Conversation{ID: id(), Player: id(), NPC: "npc1"}
-		line := dialogue.Turn{Player: "Remember the docks?", NPC: "I do."}
+		victim := history.Conversation{ID: id(), Player: id(), NPC: "npc1"}
+		line := history.Turn{Player: "Remember the docks?", NPC: "I do."}
 		if err := s.Append(ctx, victim, line); err != nil {
 			t.Fatalf("Append: %v", err)
 		}
@@ -369,11 +368,11 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 		// store allows, asking for many times the budget.
 		hog := id()
 		size := max(cfg.MaxConversationBytes/max(cfg.MaxTurns, 1)-64, 1)
-		var last dialogue.Conversation
+		var last history.Conversation
 		for written := int64(0); written < 4*cfg.MaxBytes; {
-			last = dialogue.Conversation{ID: id(), Player: hog, NPC: "npc1"}
+			last = history.Conversation{ID: id(), Player: hog, NPC: "npc1"}
 			for range max(cfg.MaxTurns, 1) {
-				if err := s.Append(ctx, last, dialogue.Turn{Player: "more", NPC: strings.Repeat("x", size)}); err != nil {
+				if err := s.Append(ctx, last, history.Turn{Player: "more", NPC: strings.Repeat("x", size)}); err != nil {
 					t.Fatalf("Append: %v", err)
 				}
 				written += int64(size)
@@ -388,7 +387,7 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 		if err != nil {
 			t.Fatalf("another player's conversation after a player filled the store: Load = %v", err)
 		}
-		if diff := cmp.Diff([]dialogue.Turn{line}, got.Turns); diff != "" {
+		if diff := cmp.Diff([]history.Turn{line}, got.Turns); diff != "" {
 			t.Errorf("another player's turns (-want +got):\n%s", diff)
 		}
 		if _, err := s.Load(ctx, last.ID); err != nil {
@@ -399,10 +398,10 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 	add("Expiry", expiry, func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			s := newStore(t)
-			c := dialogue.Conversation{ID: id(), Player: id(), NPC: "npc1"}
+			c := history.Conversation{ID: id(), Player: id(), NPC: "npc1"}
 			step := cfg.TTL * 3 / 4
 			for range 3 {
-				if err := s.Append(ctx, c, dialogue.Turn{Player: "a", NPC: "b"}); err != nil {
+				if err := s.Append(ctx, c, history.Turn{Player: "a", NPC: "b"}); err != nil {
 					t.Fatalf("Append: %v", err)
 				}
 				time.Sleep(step) // activity restarts the idle timer
@@ -411,12 +410,12 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 				t.Fatalf("Load %v after the last Append = %d turns, %v; want %d, nil", step, len(got.Turns), err, min(3, cfg.MaxTurns))
 			}
 			time.Sleep(cfg.TTL - step)
-			if _, err := s.Load(ctx, c.ID); !errors.Is(err, dialogue.ErrNotFound) {
+			if _, err := s.Load(ctx, c.ID); !errors.Is(err, history.ErrNotFound) {
 				t.Fatalf("Load after the idle TTL = %v, want ErrNotFound", err)
 			}
 			// An expired session can be claimed afresh.
-			other := dialogue.Conversation{ID: c.ID, Player: id(), NPC: "npc2"}
-			if err := s.Append(ctx, other, dialogue.Turn{Player: "x", NPC: "y"}); err != nil {
+			other := history.Conversation{ID: c.ID, Player: id(), NPC: "npc2"}
+			if err := s.Append(ctx, other, history.Turn{Player: "x", NPC: "y"}); err != nil {
 				t.Errorf("Append to an expired session by another player: %v", err)
 			}
 		})

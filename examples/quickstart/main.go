@@ -29,6 +29,7 @@ import (
 	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
 	"github.com/bodybroker/sdk/eventbus"
+	"github.com/bodybroker/sdk/identity"
 	"github.com/bodybroker/sdk/router"
 	"github.com/bodybroker/sdk/router/openai"
 	"github.com/bodybroker/sdk/router/openai/openaitest"
@@ -138,8 +139,8 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	auth, err := dialogue.NewTokenAuthenticator(map[dialogue.Token]dialogue.Identity{
-		"player-7-example-token": {Kind: dialogue.KindPlayer, ID: "player-7"},
+	auth, err := identity.NewTokenAuthenticator(map[identity.Token]identity.Identity{
+		"player-7-example-token": {Kind: identity.KindPlayer, ID: "player-7"},
 	})
 	if err != nil {
 		return err
