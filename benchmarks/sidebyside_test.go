@@ -15,7 +15,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 	"github.com/bodybroker/sdk/eventbus"
-	"github.com/bodybroker/sdk/internal/stats"
+	"github.com/bodybroker/sdk/latency"
 )
 
 // Every contender moves 100-byte payloads from one publisher goroutine to one
@@ -34,7 +34,7 @@ var start = time.Now()
 
 func nowNs() int64 { return int64(time.Since(start)) }
 
-func record(hist *stats.Histogram, p []byte) {
+func record(hist *latency.Histogram, p []byte) {
 	hist.Record(time.Duration(nowNs() - int64(binary.LittleEndian.Uint64(p))))
 }
 
@@ -50,13 +50,13 @@ type pipe struct {
 
 type contender struct {
 	name  string
-	setup func(hist *stats.Histogram) pipe
+	setup func(hist *latency.Histogram) pipe
 }
 
 // busContender uses eventbus with the given SubscribeOptions; the zero
 // Options and SubscribeOptions are the defaults a user gets.
 func busContender(name string, opts eventbus.Options, so eventbus.SubscribeOptions) contender {
-	return contender{name: name, setup: func(hist *stats.Histogram) pipe {
+	return contender{name: name, setup: func(hist *latency.Histogram) pipe {
 		bus, err := eventbus.New(opts)
 		if err != nil {
 			panic(err)
@@ -90,7 +90,7 @@ func busContender(name string, opts eventbus.Options, so eventbus.SubscribeOptio
 }
 
 func watermillContender() contender {
-	return contender{name: "watermill-gochannel", setup: func(hist *stats.Histogram) pipe {
+	return contender{name: "watermill-gochannel", setup: func(hist *latency.Histogram) pipe {
 		ps := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, watermill.NopLogger{})
 		msgs, err := ps.Subscribe(context.Background(), "bench.t")
 		if err != nil {
@@ -120,7 +120,7 @@ func watermillContender() contender {
 }
 
 func chanContender() contender {
-	return contender{name: "go-chan-unbuffered", setup: func(hist *stats.Histogram) pipe {
+	return contender{name: "go-chan-unbuffered", setup: func(hist *latency.Histogram) pipe {
 		ch := make(chan []byte)
 		seen := new(atomic.Int64)
 		done := make(chan struct{})
@@ -177,7 +177,7 @@ func waitSeen(seen *atomic.Int64, n int64) {
 func BenchmarkInMemory(b *testing.B) {
 	for _, c := range contenders() {
 		b.Run("impl="+c.name, func(b *testing.B) {
-			var hist stats.Histogram
+			var hist latency.Histogram
 			p := c.setup(&hist)
 			defer p.close()
 			ps := payloads()
@@ -198,7 +198,7 @@ func BenchmarkInMemory(b *testing.B) {
 			if err := p.check(); err != nil {
 				b.Fatal(err)
 			}
-			snap := hist.Snapshot()
+			snap := hist.Summary()
 			b.ReportMetric(float64(n)/el.Seconds(), "events/s")
 			b.ReportMetric(float64(snap.P50)/1e3, "p50-µs")
 			b.ReportMetric(float64(snap.P99)/1e3, "p99-µs")
@@ -226,14 +226,14 @@ type result struct {
 	name      string
 	events    int
 	elapsed   time.Duration
-	lat       stats.Snapshot
+	lat       latency.Summary
 	allocsPer float64
 }
 
 func (r result) rate() float64 { return float64(r.events) / r.elapsed.Seconds() }
 
 func run(c contender, n int) (result, error) {
-	var hist stats.Histogram
+	var hist latency.Histogram
 	p := c.setup(&hist)
 	defer p.close()
 	ps := payloads()
@@ -249,7 +249,7 @@ func run(c contender, n int) (result, error) {
 	waitSeen(p.seen, int64(n))
 	el := time.Since(t0)
 	runtime.ReadMemStats(&ms1)
-	return result{name: c.name, events: n, elapsed: el, lat: hist.Snapshot(),
+	return result{name: c.name, events: n, elapsed: el, lat: hist.Summary(),
 		allocsPer: float64(ms1.Mallocs-ms0.Mallocs) / float64(n)}, p.check()
 }
 

@@ -15,7 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
-	"github.com/bodybroker/sdk/internal/stats"
+	"github.com/bodybroker/sdk/latency"
 	"github.com/bodybroker/sdk/router"
 	"github.com/bodybroker/sdk/router/scripted"
 )
@@ -31,14 +31,14 @@ func BenchmarkTTFTAdded(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	svc, r := newRouterServiceAnd(b, router.WithTier(router.Tier{Name: router.Tier1, Replicas: []router.Replica{{Name: "lines", Model: lines}}}))
+	svc, r := newRouterServiceAnd(b, router.Options{Tiers: []router.Tier{{Name: router.Tier1, Replicas: []router.Replica{{Name: "lines", Model: lines}}}}})
 	h := serve(b, svc, true, nil)
 	ctx := as(context.Background(), tokP1)
 	direct := router.Request{NPC: "guard", AffinityKey: "s", MaxTokens: 256, Importance: router.Generic,
 		Messages: []router.Message{{Role: router.RoleSystem, Content: "You are a guard."}, {Role: router.RoleUser, Content: "Halt?"}}}
 	in := &dialoguev1.StreamSayRequest{Utterance: &dialoguev1.Utterance{NpcId: "guard", Text: "Halt?"}}
 
-	var hd, hg stats.Histogram
+	var hd, hg latency.Histogram
 	b.ReportAllocs()
 	for b.Loop() {
 		t0 := time.Now()
@@ -129,8 +129,12 @@ func (s *gateStream) Close() error { return nil }
 func BenchmarkConcurrentStreamSay(b *testing.B) {
 	const streams, conns = 2000, 8
 	gm := &gateModel{}
-	svc := newRouterService(b, router.WithTier(router.Tier{Name: router.Tier1, StallTimeout: time.Minute,
-		Replicas: []router.Replica{{Name: "gate", Model: gm}}}))
+	svc := newRouterService(b, router.Options{
+		Tiers: []router.Tier{
+			{Name: router.Tier1, StallTimeout: time.Minute,
+				Replicas: []router.Replica{{Name: "gate", Model: gm}}},
+		},
+	})
 	h := serve(b, svc, true, nil)
 	clients := make([]dialoguev1.DialogueServiceClient, conns)
 	for i := range clients {

@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/bodybroker/sdk/internal/stats"
+	"github.com/bodybroker/sdk/latency"
 )
 
 // MemoryFeatures are the guarantees of the in-process transport.
@@ -45,7 +45,7 @@ type Bus struct {
 	// totals do not shrink when a subscription closes.
 	retiredMu  sync.Mutex
 	retired    SubscriptionStats
-	retiredLat stats.Histogram
+	retiredLat latency.Histogram
 	// Subscriptions removed from subs whose workers have not finished:
 	// Stats still counts them (retiredMu; lock order b.mu, then retiredMu).
 	closing map[*Subscription]struct{}
@@ -63,9 +63,12 @@ func (b *Bus) retire(s *Subscription) {
 	r.Retried += ss.Retried
 	r.DeadLettered += ss.DeadLettered
 	r.Panics += ss.Panics
+	r.Goexits += ss.Goexits
 	r.Duplicates += ss.Duplicates
 	r.Dropped.add(ss.Dropped)
-	b.retiredLat.Merge(&s.lat)
+	if h := s.lat.Load(); h != nil {
+		b.retiredLat.Merge(h)
+	}
 	b.retiredMu.Unlock()
 }
 
@@ -86,7 +89,7 @@ type topicState struct {
 	retried      atomic.Uint64
 	deadLettered atomic.Uint64
 	drops        dropCounters
-	lat          atomic.Pointer[stats.Histogram]
+	lat          atomic.Pointer[latency.Histogram]
 
 	// In-memory transport: matching subscriptions and history. mu orders
 	// history appends with subscription changes, so a subscription that
@@ -97,21 +100,21 @@ type topicState struct {
 	hHead int
 }
 
-func (ts *topicState) latency() *stats.Histogram {
+func (ts *topicState) latency() *latency.Histogram {
 	if ts == nil {
 		return &discardHist
 	}
 	if h := ts.lat.Load(); h != nil {
 		return h
 	}
-	h := new(stats.Histogram)
+	h := new(latency.Histogram)
 	if !ts.lat.CompareAndSwap(nil, h) {
 		h = ts.lat.Load()
 	}
 	return h
 }
 
-var discardHist stats.Histogram
+var discardHist latency.Histogram
 
 // New returns a Bus. The zero Options give an in-memory bus.
 func New(opts Options) (*Bus, error) {
@@ -250,7 +253,30 @@ func (b *Bus) check(topic string, ev *Event) (*topicState, error) {
 	if b.opts.MaxPayload > 0 && len(ev.Payload) > b.opts.MaxPayload {
 		return nil, &PayloadTooLargeError{Topic: topic, Size: len(ev.Payload), Limit: b.opts.MaxPayload}
 	}
+	if limit := b.opts.MaxEventBytes; limit > 0 {
+		if n := b.eventBytes(topic, ev, limit); n > limit {
+			return nil, &EventTooLargeError{Topic: topic, Size: n, Limit: limit}
+		}
+	}
 	return ts, nil
+}
+
+// eventBytes returns the size of ev's envelope as Options.MaxEventBytes
+// counts it. It stops adding headers once the total is over limit, so a map
+// of a million headers costs no more than the limit's worth.
+func (b *Bus) eventBytes(topic string, ev *Event, limit int) int {
+	src := ev.Source
+	if src == "" {
+		src = b.opts.Source
+	}
+	n := len(ev.Payload) + len(topic) + len(ev.Type) + len(src) + len(ev.Key)
+	for k, v := range ev.Headers {
+		if n > limit {
+			break
+		}
+		n += len(k) + len(v)
+	}
+	return n
 }
 
 func (b *Bus) stamp(ev *Event, ts *topicState, now time.Time) {
@@ -611,7 +637,7 @@ func (b *Bus) stop(ctx context.Context, immediate bool) {
 // include subscriptions that have closed; Subscriptions lists the open ones.
 func (b *Bus) Stats() Stats {
 	st := Stats{Topics: make(map[string]TopicStats)}
-	var all stats.Histogram
+	var all latency.Histogram
 	b.topics.Range(func(k, v any) bool {
 		ts := v.(*topicState)
 		t := TopicStats{
@@ -623,7 +649,7 @@ func (b *Bus) Stats() Stats {
 			Dropped:      ts.drops.snapshot(),
 		}
 		if h := ts.lat.Load(); h != nil {
-			t.Latency = h.Snapshot()
+			t.Latency = h.Summary()
 		}
 		st.Topics[k.(string)] = t
 		st.Published += t.Published
@@ -642,7 +668,7 @@ func (b *Bus) Stats() Stats {
 	b.retiredMu.Unlock()
 	b.mu.Unlock()
 	st.Delivered, st.Failed, st.Retried, st.DeadLettered = r.Delivered, r.Failed, r.Retried, r.DeadLettered
-	st.Panics, st.Duplicates, st.Dropped = r.Panics, r.Duplicates, r.Dropped
+	st.Panics, st.Goexits, st.Duplicates, st.Dropped = r.Panics, r.Goexits, r.Duplicates, r.Dropped
 	for i, s := range subs {
 		ss := s.Stats()
 		if i < open {
@@ -653,11 +679,14 @@ func (b *Bus) Stats() Stats {
 		st.Retried += ss.Retried
 		st.DeadLettered += ss.DeadLettered
 		st.Panics += ss.Panics
+		st.Goexits += ss.Goexits
 		st.Duplicates += ss.Duplicates
 		st.Dropped.add(ss.Dropped)
-		all.Merge(&s.lat)
+		if h := s.lat.Load(); h != nil {
+			all.Merge(h)
+		}
 	}
-	st.Latency = all.Snapshot()
+	st.Latency = all.Summary()
 	if b.tr != nil {
 		st.Transport = b.tr.Stats()
 	} else {

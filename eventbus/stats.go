@@ -3,7 +3,7 @@ package eventbus
 import (
 	"sync/atomic"
 
-	"github.com/bodybroker/sdk/internal/stats"
+	"github.com/bodybroker/sdk/latency"
 )
 
 // Drops counts events dropped, by reason. Nothing is dropped without being
@@ -92,7 +92,7 @@ type TopicStats struct {
 	DeadLettered uint64 `json:"dead_lettered"`
 	Dropped      Drops  `json:"dropped"`
 	// Latency is publish → handler call, over all subscriptions.
-	Latency stats.Snapshot `json:"latency"`
+	Latency latency.Summary `json:"latency"`
 }
 
 // SubscriptionStats are the counters of one subscription.
@@ -109,6 +109,10 @@ type SubscriptionStats struct {
 	DeadLettered uint64 `json:"dead_lettered"`
 	// Panics counts handler calls that panicked (and were recovered).
 	Panics uint64 `json:"panics"`
+	// Goexits counts handler calls that ended in runtime.Goexit (t.FailNow
+	// in a test handler, say). Each is a failed call, like a panic; the
+	// worker carries on.
+	Goexits uint64 `json:"goexits"`
 	// Duplicates counts events suppressed by the dedup window.
 	Duplicates uint64 `json:"duplicates"`
 	Dropped    Drops  `json:"dropped"`
@@ -118,7 +122,7 @@ type SubscriptionStats struct {
 	QueueCapacity int  `json:"queue_capacity"`
 	Lagging       bool `json:"lagging"`
 	// Latency is publish → handler call (first attempt).
-	Latency stats.Snapshot `json:"latency"`
+	Latency latency.Summary `json:"latency"`
 }
 
 // Stats is a point-in-time view of a Bus.
@@ -129,9 +133,10 @@ type Stats struct {
 	Retried      uint64                `json:"retried"`
 	DeadLettered uint64                `json:"dead_lettered"`
 	Panics       uint64                `json:"panics"`
+	Goexits      uint64                `json:"goexits"`
 	Duplicates   uint64                `json:"duplicates"`
 	Dropped      Drops                 `json:"dropped"`
-	Latency      stats.Snapshot        `json:"latency"`
+	Latency      latency.Summary       `json:"latency"`
 	Topics       map[string]TopicStats `json:"topics"`
 	// Subscriptions lists the open subscriptions, oldest first.
 	Subscriptions []SubscriptionStats `json:"subscriptions"`
@@ -147,9 +152,12 @@ func (s *Subscription) Stats() SubscriptionStats {
 		Retried:      s.retried.Load(),
 		DeadLettered: s.deadLettered.Load(),
 		Panics:       s.panics.Load(),
+		Goexits:      s.goexits.Load(),
 		Duplicates:   s.duplicates.Load(),
 		Dropped:      s.drops.snapshot(),
-		Latency:      s.lat.Snapshot(),
+	}
+	if h := s.lat.Load(); h != nil {
+		st.Latency = h.Summary()
 	}
 	st.Received = st.Dropped.Superseded // replaced in place: received, never queued on their own
 	for _, w := range s.workers {

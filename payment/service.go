@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/bodybroker/sdk/eventbus"
-	"github.com/bodybroker/sdk/internal/stats"
+	"github.com/bodybroker/sdk/latency"
 )
 
 // Secret is a credential (an API key or a webhook signing secret). It
@@ -44,7 +44,7 @@ const (
 // required; every other zero field means the documented default.
 type Options struct {
 	// Provider talks to the payment provider (stripepay.New, or the
-	// paymenttest fake). Required.
+	// in-memory fakepay.New). Required.
 	Provider Provider
 	// Store keeps events, grants, customers and attributions.
 	// Default: a new [MemoryStore].
@@ -169,7 +169,7 @@ type Service struct {
 	ranks   map[string]int
 
 	counters counters
-	latency  stats.Histogram
+	latency  latency.Histogram
 
 	codeLimit *codeLimiter
 	codeCache *codeCache
@@ -251,7 +251,11 @@ func New(opts Options) (*Service, error) {
 	}
 	opts.Plans = plans
 	if opts.Store == nil {
-		opts.Store = NewMemoryStore(opts.Now)
+		store, err := NewMemoryStore(MemoryStoreOptions{Now: opts.Now})
+		if err != nil {
+			return nil, err
+		}
+		opts.Store = store
 	}
 	if opts.WebhookTolerance == 0 {
 		opts.WebhookTolerance = DefaultWebhookTolerance
@@ -387,7 +391,7 @@ type Stats struct {
 	EntitlementChanges uint64
 	PublishErrors      uint64
 	// Latency is the time to verify, de-duplicate and sync one event.
-	Latency stats.Snapshot
+	Latency latency.Summary
 }
 
 type counters struct {
@@ -401,7 +405,7 @@ func (s *Service) Stats() Stats {
 		Received: c.received.Load(), Processed: c.processed.Load(), Duplicates: c.duplicates.Load(), InProgress: c.inProgress.Load(),
 		Ignored: c.ignored.Load(), BadSignature: c.badSig.Load(), Malformed: c.malformed.Load(),
 		APIVersionMismatch: c.mismatch.Load(), Failed: c.failed.Load(), FinishErrors: c.finishErrors.Load(), EntitlementChanges: c.changes.Load(),
-		PublishErrors: c.publishErrors.Load(), Latency: s.latency.Snapshot(),
+		PublishErrors: c.publishErrors.Load(), Latency: s.latency.Summary(),
 	}
 }
 

@@ -4,25 +4,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/bodybroker/sdk/internal/stats"
+	"github.com/bodybroker/sdk/latency"
 )
-
-// Latency summarizes a latency distribution. Quantiles come from a
-// log-bucketed streaming sketch (relative error ≤ 0.78 %); Count, Mean and
-// Max are exact.
-type Latency struct {
-	Count uint64
-	Mean  time.Duration
-	P50   time.Duration
-	P95   time.Duration
-	P99   time.Duration
-	Max   time.Duration
-}
-
-func latencyOf(h *stats.Histogram) Latency {
-	s := h.Snapshot()
-	return Latency{Count: s.Count, Mean: s.Mean, P50: s.P50, P95: s.P95, P99: s.P99, Max: s.Max}
-}
 
 // ErrorCounts counts failed attempts by kind.
 type ErrorCounts struct {
@@ -55,9 +38,9 @@ type ReplicaStats struct {
 	// LengthCapped counts replies the router ended at their token limit
 	// because the backend went past max_tokens (see Request.MaxTokens).
 	LengthCapped uint64
-	TTFT         Latency
-	InterToken   Latency
-	Total        Latency
+	TTFT         latency.Summary
+	InterToken   latency.Summary
+	Total        latency.Summary
 }
 
 // TierStats is a snapshot of one tier.
@@ -80,9 +63,9 @@ type TierStats struct {
 	// LengthCapped counts replies the router ended at their token limit
 	// because the backend went past max_tokens (see Request.MaxTokens).
 	LengthCapped uint64
-	TTFT         Latency
-	InterToken   Latency
-	Total        Latency
+	TTFT         latency.Summary
+	InterToken   latency.Summary
+	Total        latency.Summary
 	// RecentTTFTP95 is the TTFT p95 the deadline predictor uses.
 	RecentTTFTP95 time.Duration
 	Replicas      []ReplicaStats
@@ -121,9 +104,9 @@ type counters struct {
 	tokensIn  atomic.Uint64
 	tokensOut atomic.Uint64
 	capped    atomic.Uint64
-	ttft      stats.Histogram
-	itl       stats.Histogram
-	total     stats.Histogram
+	ttft      latency.Histogram
+	itl       latency.Histogram
+	total     latency.Histogram
 }
 
 func (c *counters) errorCounts() ErrorCounts {
@@ -153,7 +136,7 @@ type tierStats struct {
 	fallbacks atomic.Uint64
 	hedges    atomic.Uint64
 
-	recent      [2]stats.Histogram
+	recent      [2]latency.Histogram
 	cur         atomic.Uint32
 	p95         atomic.Int64 // recent TTFT p95 in ns, 0 when unknown
 	lastRefresh atomic.Int64 // unix ns
@@ -257,7 +240,7 @@ func (r *Router) prune(c *config) {
 func (r *Router) Stats() Stats {
 	c := r.cfg.Load()
 	out := Stats{Tiers: make([]TierStats, 0, len(c.tiers))}
-	now := time.Now()
+	now := r.now()
 	for _, t := range c.tiers {
 		s := t.st
 		ts := TierStats{
@@ -272,9 +255,9 @@ func (r *Router) Stats() Stats {
 			TokensIn:      s.tokensIn.Load(),
 			TokensOut:     s.tokensOut.Load(),
 			LengthCapped:  s.capped.Load(),
-			TTFT:          latencyOf(&s.ttft),
-			InterToken:    latencyOf(&s.itl),
-			Total:         latencyOf(&s.total),
+			TTFT:          s.ttft.Summary(),
+			InterToken:    s.itl.Summary(),
+			Total:         s.total.Summary(),
 			RecentTTFTP95: time.Duration(s.p95.Load()),
 		}
 		for _, rep := range t.replicas {
@@ -289,9 +272,9 @@ func (r *Router) Stats() Stats {
 				TokensIn:     rs.tokensIn.Load(),
 				TokensOut:    rs.tokensOut.Load(),
 				LengthCapped: rs.capped.Load(),
-				TTFT:         latencyOf(&rs.ttft),
-				InterToken:   latencyOf(&rs.itl),
-				Total:        latencyOf(&rs.total),
+				TTFT:         rs.ttft.Summary(),
+				InterToken:   rs.itl.Summary(),
+				Total:        rs.total.Summary(),
 			})
 		}
 		out.Tiers = append(out.Tiers, ts)

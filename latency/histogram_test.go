@@ -1,4 +1,4 @@
-package stats
+package latency
 
 import (
 	"fmt"
@@ -123,8 +123,8 @@ func TestEmptyAndExtremes(t *testing.T) {
 	if got := h.Quantile(0.5); got != 0 {
 		t.Errorf("empty Quantile(0.5) = %v, want 0", got)
 	}
-	if got := h.Snapshot(); got != (Snapshot{}) {
-		t.Errorf("empty Snapshot() = %+v, want zero", got)
+	if got := h.Summary(); got != (Summary{}) {
+		t.Errorf("empty Summary() = %+v, want zero", got)
 	}
 	h.Record(-5 * time.Second)
 	if got := h.Max(); got != 0 {
@@ -159,7 +159,7 @@ func TestMerge(t *testing.T) {
 	}
 	a.Merge(&b)
 	a.Merge(&a) // merging itself is a no-op
-	if got, want := a.Snapshot(), all.Snapshot(); got != want {
+	if got, want := a.Summary(), all.Summary(); got != want {
 		t.Errorf("merged snapshot = %+v, want %+v", got, want)
 	}
 	slices.Sort(samples)
@@ -170,8 +170,8 @@ func TestMerge(t *testing.T) {
 		}
 	}
 	a.Reset()
-	if got := a.Snapshot(); got != (Snapshot{}) {
-		t.Errorf("after Reset, Snapshot() = %+v, want zero", got)
+	if got := a.Summary(); got != (Summary{}) {
+		t.Errorf("after Reset, Summary() = %+v, want zero", got)
 	}
 }
 
@@ -189,7 +189,7 @@ func TestConcurrentRecord(t *testing.T) {
 	// Readers run alongside the writers.
 	wg.Go(func() {
 		for range 100 {
-			s := h.Snapshot()
+			s := h.Summary()
 			if s.P50 > s.Max || s.P99 > s.Max {
 				t.Errorf("inconsistent snapshot %+v", s)
 				return
@@ -241,7 +241,7 @@ func BenchmarkSnapshot(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = h.Snapshot()
+		_ = h.Summary()
 	}
 }
 
@@ -250,7 +250,7 @@ func ExampleHistogram() {
 	for i := 1; i <= 1000; i++ {
 		h.Record(time.Duration(i) * time.Millisecond)
 	}
-	s := h.Snapshot()
+	s := h.Summary()
 	fmt.Println(s.Count, s.Min, s.Max)
 	fmt.Println(s.P50.Round(10*time.Millisecond), s.P99.Round(10*time.Millisecond))
 	// Output:

@@ -1,5 +1,13 @@
-// Package stats provides the streaming latency sketch that every Body Broker
-// package uses for its p50/p95/p99 figures.
+// Package latency holds the one latency summary that every Body Broker
+// package reports in its Stats(), and the streaming sketch behind it.
+//
+// A [Summary] is a plain value (count, mean, min, max and p50 to p99.9) that
+// can be copied, compared, logged and encoded as JSON; router.TierStats,
+// dialogue.Stats, payment.Stats and eventbus.Stats all use it, so one
+// function turns any of them into a dashboard row or a Prometheus metric.
+// A [Histogram] records durations and answers a Summary at any time.
+//
+// The package uses only the standard library.
 //
 // # Error bound
 //
@@ -16,10 +24,10 @@
 //
 // Record is lock-free (a few atomic adds), does not allocate, and may be
 // called from any number of goroutines while others read quantiles or take a
-// [Snapshot]. Nothing in this package sorts a window of samples.
+// [Summary]. Nothing in this package sorts a window of samples.
 //
 // # Merging
 //
 // Histograms from several shards, replicas or processes combine with
 // [Histogram.Merge]; the merged quantiles keep the same error bound.
-package stats
+package latency

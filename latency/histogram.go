@@ -1,4 +1,4 @@
-package stats
+package latency
 
 import (
 	"math"
@@ -218,10 +218,11 @@ func (h *Histogram) Reset() {
 	h.max.Store(0)
 }
 
-// Snapshot is a point-in-time summary of a [Histogram]: a plain value that
-// can be copied, compared and encoded. Quantiles carry the Histogram's
-// [RelativeError]; Count, Mean, Min and Max are exact.
-type Snapshot struct {
+// Summary describes a latency distribution at one point in time: a plain
+// value that can be copied, compared and encoded. Quantiles carry the
+// Histogram's [RelativeError]; Count, Mean, Min and Max are exact. The zero
+// value means nothing was recorded.
+type Summary struct {
 	Count uint64        `json:"count"`
 	Mean  time.Duration `json:"mean"`
 	Min   time.Duration `json:"min"`
@@ -233,16 +234,16 @@ type Snapshot struct {
 	P999  time.Duration `json:"p999"`
 }
 
-// Snapshot returns a summary of the observations recorded so far. It reads
+// Summary returns a summary of the observations recorded so far. It reads
 // the buckets once, so all quantiles describe the same set of observations.
-func (h *Histogram) Snapshot() Snapshot {
+func (h *Histogram) Summary() Summary {
 	var counts [numBuckets]uint64
 	total := h.load(&counts)
 	if total == 0 {
-		return Snapshot{}
+		return Summary{}
 	}
 	lo, hi := h.Min(), h.Max()
-	return Snapshot{
+	return Summary{
 		Count: total,
 		Mean:  min(max(time.Duration(h.sum.Load()/total), lo), hi),
 		Min:   lo,
