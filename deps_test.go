@@ -178,8 +178,8 @@ var rules = []rule{
 	},
 	{
 		pkg:  mod + "/settings/filestore",
-		deny: []string{"github.com/redis/go-redis", "net", "net/http"},
-		why:  "the file store needs the file system only",
+		deny: []string{"github.com/redis/go-redis", mod + "/settings/redisstore"},
+		why:  "the file store needs the file system, not Redis",
 	},
 	{
 		pkg:  mod + "/...",
