@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/bodybroker/sdk/identity"
 )
 
 // HTTP paths served by [Manager.Handler], relative to where it is mounted.
@@ -23,34 +25,27 @@ const (
 	PathRevert    = "/settings/preview/{id}/revert"
 )
 
-// Caller is who makes an HTTP request, as HandlerOptions.Authenticate
-// says.
-type Caller struct {
-	// PlayerID is the player whose settings a player's request reads and
-	// writes.
-	PlayerID string
-	// Service marks a trusted server-side caller: it names the player
-	// with the "player" query parameter, and its writes are SetServer's
-	// (TagServerOnly keys allowed).
-	Service bool
-}
-
-// HandlerOptions configures [Manager.Handler]. Authenticate is required;
-// the other zero values mean the documented defaults.
+// HandlerOptions configures [Manager.Handler]. The zero value is valid:
+// callers are taken from identity.FromContext, set by the server's own
+// authentication middleware.
 type HandlerOptions struct {
-	// Authenticate identifies the caller from the bearer token of the
-	// request's "Authorization: Bearer <token>" header. It returns an
-	// error for tokens it does not accept; the handler answers 401.
-	Authenticate func(ctx context.Context, token string) (Caller, error)
+	// Authenticator, if set, identifies the caller from the request's
+	// "Authorization: Bearer <token>" header; a request it does not
+	// accept is answered 401. When nil, the caller is the identity the
+	// request's context carries (identity.NewContext, by a middleware in
+	// front of the handler), and a request without one is answered 401.
+	//
+	// A player (identity.KindPlayer) reads and writes its own settings.
+	// A service (identity.KindService) names the player with the
+	// "player" query parameter, and its writes are [Manager.SetServer]'s
+	// (TagServerOnly keys allowed).
+	Authenticator identity.Authenticator
 	// MaxBodyBytes bounds a request body; 0 means the Manager's
 	// MaxDocumentBytes.
 	MaxBodyBytes int
 	// Logger receives internal errors; nil means the Manager's logger.
 	Logger *slog.Logger
 }
-
-// ErrUnauthenticated: a request without an accepted bearer token.
-var ErrUnauthenticated = errors.New("settings: unauthenticated")
 
 // Handler returns an http.Handler for game clients and services:
 //
@@ -80,12 +75,8 @@ var ErrUnauthenticated = errors.New("settings: unauthenticated")
 // previews), unavailable 503 (closed), internal 500 (message withheld);
 // routing errors too: an unknown path is not_found 404, another method
 // unimplemented 405 with an Allow header.
-// Request bodies are read up to HandlerOptions.MaxBodyBytes. A nil
-// Authenticate panics here rather than on the first request.
+// Request bodies are read up to HandlerOptions.MaxBodyBytes.
 func (m *Manager) Handler(o HandlerOptions) http.Handler {
-	if o.Authenticate == nil {
-		panic("settings: Handler needs HandlerOptions.Authenticate")
-	}
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = m.opts.MaxDocumentBytes
 	}
@@ -128,7 +119,7 @@ type request struct {
 	w      http.ResponseWriter
 	r      *http.Request
 	player string
-	caller Caller
+	caller identity.Identity
 }
 
 func (h *handler) auth(fn func(*request) error) http.HandlerFunc {
@@ -145,19 +136,26 @@ func (h *handler) auth(fn func(*request) error) http.HandlerFunc {
 }
 
 func (h *handler) authenticate(req *request) error {
-	const prefix = "bearer "
-	a := req.r.Header.Get("Authorization")
-	if len(a) <= len(prefix) || !strings.EqualFold(a[:len(prefix)], prefix) || strings.TrimSpace(a[len(prefix):]) == "" {
-		return fmt.Errorf("%w: missing bearer token", ErrUnauthenticated)
+	var id identity.Identity
+	if h.o.Authenticator != nil {
+		var err error
+		if id, err = identity.FromHeader(req.r.Context(), h.o.Authenticator, req.r.Header.Get("Authorization")); err != nil {
+			return err
+		}
+		req.r = req.r.WithContext(identity.NewContext(req.r.Context(), id))
+	} else if c, ok := identity.FromContext(req.r.Context()); ok {
+		id = c
+	} else {
+		return fmt.Errorf("%w: no identity in the request's context", identity.ErrUnauthenticated)
 	}
-	c, err := h.o.Authenticate(req.r.Context(), strings.TrimSpace(a[len(prefix):]))
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnauthenticated, err)
-	}
-	req.caller = c
-	req.player = c.PlayerID
-	if c.Service {
+	req.caller = id
+	switch {
+	case id.Trusted():
 		req.player = req.r.URL.Query().Get("player")
+	case id.Kind == identity.KindPlayer:
+		req.player = id.ID
+	default:
+		return identity.ErrUnauthenticated
 	}
 	return checkPlayer(req.player)
 }
@@ -227,7 +225,7 @@ func (h *handler) explain(req *request) error {
 }
 
 func (h *handler) write(req *request, changes []Change) (Result, error) {
-	if req.caller.Service {
+	if req.caller.Trusted() {
 		return h.m.SetServer(req.r.Context(), req.player, changes)
 	}
 	return h.m.Set(req.r.Context(), req.player, changes)
@@ -354,7 +352,7 @@ func (h *handler) writeError(w http.ResponseWriter, err error) {
 	var ve *ValidationError
 	var ce *ConflictError
 	switch {
-	case errors.Is(err, ErrUnauthenticated):
+	case errors.Is(err, identity.ErrUnauthenticated):
 		status, body.Code, body.Message = http.StatusUnauthorized, "unauthenticated", "unauthenticated"
 		w.Header().Set("WWW-Authenticate", `Bearer realm="bodybroker"`)
 	case errors.As(err, &ve):

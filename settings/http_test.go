@@ -3,13 +3,13 @@ package settings_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/bodybroker/sdk/identity"
 	"github.com/bodybroker/sdk/settings"
 	"github.com/google/go-cmp/cmp"
 )
@@ -17,20 +17,15 @@ import (
 func newServer(t *testing.T, o settings.Options) (*settings.Manager, *httptest.Server) {
 	t.Helper()
 	m := newManager(t, o)
-	h := m.Handler(settings.HandlerOptions{
-		MaxBodyBytes: 4096,
-		Authenticate: func(_ context.Context, token string) (settings.Caller, error) {
-			switch token {
-			case "tok-p1":
-				return settings.Caller{PlayerID: "p1"}, nil
-			case "tok-p2":
-				return settings.Caller{PlayerID: "p2"}, nil
-			case "tok-svc":
-				return settings.Caller{Service: true}, nil
-			}
-			return settings.Caller{}, errors.New("unknown token")
-		},
+	auth, err := identity.NewTokenAuthenticator(map[identity.Token]identity.Identity{
+		"tok-p1-0123456789":  {Kind: identity.KindPlayer, ID: "p1"},
+		"tok-p2-0123456789":  {Kind: identity.KindPlayer, ID: "p2"},
+		"tok-svc-0123456789": {Kind: identity.KindService, ID: "game-server"},
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := m.Handler(settings.HandlerOptions{MaxBodyBytes: 4096, Authenticator: auth})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return m, srv
@@ -43,7 +38,7 @@ func call(t *testing.T, srv *httptest.Server, method, path, token, body string, 
 		t.Fatal(err)
 	}
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Authorization", "Bearer "+token+"-0123456789") // tokens are ≥ 16 bytes
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := srv.Client().Do(req)
@@ -174,5 +169,42 @@ func TestHTTPPreview(t *testing.T) {
 	var e settings.Explanation
 	if code := call(t, srv, "GET", "/settings/explain/audio.voice", "tok-p1", "", &e); code != 200 || e.Layer != settings.LayerDefault {
 		t.Errorf("explain: %d %+v", code, e)
+	}
+}
+
+// Mounted behind a server's own authentication middleware, the handler
+// takes the caller from the request's context.
+func TestHTTPIdentityFromContext(t *testing.T) {
+	m := newManager(t, settings.Options{})
+	h := m.Handler(settings.HandlerOptions{})
+	withID := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Test-Player") != "" {
+			r = r.WithContext(identity.NewContext(r.Context(), identity.Identity{Kind: identity.KindPlayer, ID: r.Header.Get("X-Test-Player")}))
+		}
+		h.ServeHTTP(w, r)
+	})
+	srv := httptest.NewServer(withID)
+	defer srv.Close()
+	req, _ := http.NewRequestWithContext(context.Background(), "PATCH", srv.URL+"/settings", strings.NewReader(`{"changes":[{"key":"video.fov","value":100}]}`))
+	req.Header.Set("X-Test-Player", "p9")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("PATCH with an identity in the context: %d", resp.StatusCode)
+	}
+	r, _ := m.Get(t.Context(), "p9", settings.Target{})
+	if v, _ := r.Value("video.fov"); v != int64(100) {
+		t.Errorf("p9 fov %v", v)
+	}
+	resp, err = srv.Client().Get(srv.URL + "/settings")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Errorf("no identity: %d, want 401", resp.StatusCode)
 	}
 }
