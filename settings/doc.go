@@ -93,6 +93,14 @@
 // sections; [ExportJSON] renders values with display labels and
 // revisions for other clients.
 //
+// # HTTP
+//
+// [Manager.Handler] serves read, write, explain, reset, preview, confirm
+// and revert for game clients and services, authenticated with the
+// identity package (an identity.Authenticator, or the identity a server's
+// middleware put in the request's context); errors are one documented
+// JSON object ([HTTPError]) with a code per offending key.
+//
 // # Concurrency
 //
 // [Manager], [Schema], [Resolved], [MemoryStore] and [Subscription] are
