@@ -69,7 +69,7 @@ var builtinSettings = func() []Setting {
 		{Key: "video.quality", Type: Int, Default: int64(2), Tags: []Tag{TagLocal}, Since: 1, Units: "preset",
 			Choices: []Choice{{int64(0), "Low"}, {int64(1), "Medium"}, {int64(2), "High"}, {int64(3), "Ultra"}},
 			Doc:     "overall quality preset; setting it sets every scalability group to the same level"},
-		{Key: "video.window_mode", Type: Int, Default: WindowFullscreen, Tags: []Tag{TagLocal}, Since: 1,
+		{Key: "video.window_mode", Type: Int, Default: WindowFullscreen, Tags: []Tag{TagLocal, PlatformTag("pc")}, Since: 1,
 			Choices: []Choice{{WindowFullscreen, "Fullscreen"}, {WindowWindowed, "Windowed"}, {WindowWindowedFullscreen, "Windowed Fullscreen"}},
 			Doc:     "window mode"},
 		{Key: "video.vsync", Type: Bool, Default: true, Tags: []Tag{TagLocal}, Since: 1, Doc: "vertical sync"},

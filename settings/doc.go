@@ -18,6 +18,10 @@
 // off; key bindings; subtitles on; difficulty Normal of Easy…Nightmare;
 // autosave every 5 minutes), so that a studio migrating from it keeps its
 // players' values. Studios add their own keys with [Schema.Extend].
+// Tags split what follows a player across devices from what stays with a
+// machine: [Schema.Keys](TagShared) is what may go to cloud storage,
+// Keys(TagLocal) (video, the speaker layout) stays local; [PlatformTag]
+// limits a key to platforms (window mode is "platform:pc").
 //
 // The audio volumes are the player's sliders: they multiply the audio
 // package's bus mix levels, they do not replace them. Where both define a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -417,4 +418,25 @@ func TestCloseDuringTimeout(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestTagsSplitLocalAndShared(t *testing.T) {
+	s := settings.Builtin()
+	local, shared := s.Keys(settings.TagLocal), s.Keys(settings.TagShared)
+	if len(local)+len(shared) != len(s.Keys()) {
+		t.Errorf("%d local + %d shared keys, want every one of %d in exactly one", len(local), len(shared), len(s.Keys()))
+	}
+	for _, k := range local {
+		if g, _, _ := strings.Cut(k, "."); g != "video" && k != "audio.speaker_mode" {
+			t.Errorf("local key %s: only video and the speaker layout stay with a device", k)
+		}
+	}
+	if got := s.Keys(settings.TagShared, settings.TagCompetitive); !cmp.Equal(got, []string{"video.fov", "controls.dead_zone_left", "controls.dead_zone_right"}) {
+		t.Errorf("competitive shared keys %v", got)
+	}
+	wm, _ := s.Lookup("video.window_mode")
+	fov, _ := s.Lookup("video.fov")
+	if !wm.OnPlatform("pc") || wm.OnPlatform("ps5") || !fov.OnPlatform("ps5") {
+		t.Errorf("platform tags: window mode on pc %v, on ps5 %v; fov on ps5 %v", wm.OnPlatform("pc"), wm.OnPlatform("ps5"), fov.OnPlatform("ps5"))
+	}
 }

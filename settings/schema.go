@@ -66,6 +66,12 @@ const (
 	TagAccessibility Tag = "accessibility"
 )
 
+// PlatformTag returns the tag that limits a setting to one platform
+// ("platform:pc"). A setting with platform tags applies only on the
+// platforms they name ([Setting.OnPlatform]); one without applies
+// everywhere.
+func PlatformTag(platform string) Tag { return Tag("platform:" + platform) }
+
 // Choice is one allowed value of an Int or String setting, with the label
 // players see (they never see raw numbers).
 type Choice struct {
@@ -105,6 +111,21 @@ func (s *Setting) Group() string { g, _, _ := strings.Cut(s.Key, "."); return g 
 
 // HasTag reports whether the setting carries t.
 func (s *Setting) HasTag(t Tag) bool { return slices.Contains(s.Tags, t) }
+
+// OnPlatform reports whether the setting applies on platform: it has no
+// platform tags, or one of them names platform.
+func (s *Setting) OnPlatform(platform string) bool {
+	limited := false
+	for _, t := range s.Tags {
+		if p, ok := strings.CutPrefix(string(t), "platform:"); ok {
+			if p == platform {
+				return true
+			}
+			limited = true
+		}
+	}
+	return !limited
+}
 
 // Label returns the display label of value v, or "" when the setting has
 // no choice for it.
@@ -231,6 +252,19 @@ func (s *Schema) Lookup(key string) (*Setting, bool) {
 // Settings returns every setting in schema order. The returned Settings
 // must not be modified.
 func (s *Schema) Settings() []*Setting { return slices.Clone(s.settings) }
+
+// Keys returns, in schema order, the keys that carry every one of tags
+// (all keys when none is given): Keys(TagShared) is what may follow a
+// player to the cloud, Keys(TagLocal) what stays with a device.
+func (s *Schema) Keys(tags ...Tag) []string {
+	var keys []string
+	for _, st := range s.settings {
+		if !slices.ContainsFunc(tags, func(t Tag) bool { return !st.HasTag(t) }) {
+			keys = append(keys, st.Key)
+		}
+	}
+	return keys
+}
 
 // Groups returns the distinct groups in schema order.
 func (s *Schema) Groups() []string {
