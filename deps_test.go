@@ -164,6 +164,33 @@ var rules = []rule{
 		why:  "dialogue builds on the router, never the reverse",
 	},
 	{
+		pkg: mod + "/settings",
+		deny: []string{
+			"github.com/redis/go-redis", mod + "/settings/filestore", mod + "/settings/redisstore",
+			mod + "/dialogue", mod + "/payment", mod + "/router",
+		},
+		why: "the settings core links no Redis; its stores are subpackages",
+	},
+	{
+		pkg:  mod + "/settings/settingstest",
+		deny: []string{"github.com/redis/go-redis", mod + "/settings/filestore", mod + "/settings/redisstore"},
+		why:  "the store conformance suite runs against any store without linking one",
+	},
+	{
+		pkg:  mod + "/settings/filestore",
+		deny: []string{"github.com/redis/go-redis", mod + "/settings/redisstore"},
+		why:  "the file store needs the file system, not Redis",
+	},
+	{
+		pkg:  mod + "/...",
+		deny: []string{mod + "/settings"},
+		except: []string{
+			mod + "/settings/...",
+			mod + "/examples/...",
+		},
+		why: "audio, indicators and the rest learn settings from the settings.changed event or an interface of their own, never by importing settings",
+	},
+	{
 		pkg:  mod + "/identity",
 		deny: []string{"."}, // any non-standard import; see denied
 		why:  "identity is shared by every server-facing package: standard library only (crypto, context)",

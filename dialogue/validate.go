@@ -3,11 +3,11 @@ package dialogue
 import (
 	"fmt"
 	"math"
-	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/internal/langtag"
 	"github.com/bodybroker/sdk/router"
 )
 
@@ -17,7 +17,6 @@ const (
 	maxContextField = 256
 	maxExtraKey     = 64
 	maxExtraEntries = 32
-	maxLanguage     = 35
 )
 
 // Limits bounds what one request may carry and what one reply may hold.
@@ -210,68 +209,12 @@ func isLowerIdent(s string) bool {
 	return true
 }
 
-// isLanguageTag accepts the subset of BCP 47 that names a language:
-// language["-"script]["-"region], with a 2-3 letter language, a 4 letter
-// script and a 2 letter or 3 digit region ("en", "pt-BR", "zh-Hant-TW",
-// "es-419"). The tag is written into the system part of the prompt, so
-// variants, extensions and private-use subtags, which would let a client
-// spell out words there, are refused.
-func isLanguageTag(s string) bool {
-	if len(s) > maxLanguage {
-		return false
-	}
-	parts := strings.Split(s, "-")
-	if len(parts) > 3 || !isAlpha(parts[0]) || len(parts[0]) < 2 || len(parts[0]) > 3 {
-		return false
-	}
-	parts = parts[1:]
-	if len(parts) > 0 && len(parts[0]) == 4 && isAlpha(parts[0]) {
-		parts = parts[1:] // script
-	}
-	switch {
-	case len(parts) == 0:
-		return true
-	case len(parts) > 1:
-		return false
-	}
-	r := parts[0]
-	return len(r) == 2 && isAlpha(r) || len(r) == 3 && isDigits(r)
-}
+// isLanguageTag accepts the subset of BCP 47 that names a language
+// ([langtag.Valid]). The tag is written into the system part of the
+// prompt, so variants, extensions and private-use subtags, which would let
+// a client spell out words there, are refused.
+func isLanguageTag(s string) bool { return langtag.Valid(s) }
 
 // canonicalLanguage returns a tag accepted by isLanguageTag in its
 // canonical case: "pt-br" becomes "pt-BR", "ZH-hant" "zh-Hant".
-func canonicalLanguage(s string) string {
-	if s == "" {
-		return ""
-	}
-	parts := strings.Split(s, "-")
-	for i, p := range parts {
-		switch {
-		case i == 0:
-			parts[i] = strings.ToLower(p)
-		case len(p) == 4:
-			parts[i] = strings.ToUpper(p[:1]) + strings.ToLower(p[1:])
-		default:
-			parts[i] = strings.ToUpper(p)
-		}
-	}
-	return strings.Join(parts, "-")
-}
-
-func isAlpha(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i] | 0x20; c < 'a' || c > 'z' {
-			return false
-		}
-	}
-	return s != ""
-}
-
-func isDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return s != ""
-}
+func canonicalLanguage(s string) string { return langtag.Canonical(s) }
