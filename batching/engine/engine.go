@@ -102,7 +102,8 @@ type Workload struct {
 	PromptP50, PromptP95 int
 	ReplyP50, ReplyP95   int
 	// TTFT and ITL are the latency SLOs (time to first token, time between
-	// tokens); 0 means none.
+	// tokens); 0 means none. ITL sizes the token budget; TTFT is checked
+	// against the step-time model (Spec.Step) when one is given.
 	TTFT, ITL time.Duration
 }
 
@@ -218,6 +219,10 @@ type Point struct {
 	// every sequence decoding and a full prefill chunk, when Spec.Step is
 	// set.
 	StepTime time.Duration
+	// TTFT is the predicted time to first token of a p95 prompt whose
+	// shared prefix is cached, at full load with no queueing: its prefill
+	// chunks, one step each. Set when Spec.Step is.
+	TTFT time.Duration
 }
 
 // Config is a generated configuration for each engine.
@@ -237,9 +242,10 @@ var (
 	// ErrDoesNotFit: the weights (or a single max-model-len sequence) do
 	// not fit in the memory given.
 	ErrDoesNotFit = errors.New("engine: model does not fit")
-	// ErrSLOUnreachable: not even one sequence meets the ITL SLO under the
-	// step-time model.
-	ErrSLOUnreachable = errors.New("engine: ITL SLO unreachable")
+	// ErrSLOUnreachable: under the step-time model, not even one sequence
+	// meets the ITL SLO, or the ITL-sized token budget makes a p95 prompt's
+	// prefill miss the TTFT SLO.
+	ErrSLOUnreachable = errors.New("engine: latency SLO unreachable")
 	// ErrConstraint: a configuration breaks an engine constraint; the
 	// error is a *ConstraintError naming the rule.
 	ErrConstraint = errors.New("engine: constraint violated")
@@ -419,9 +425,17 @@ func Generate(s Spec) (Config, error) {
 		budget = 2048
 	}
 	budget = max(budget, seqs) // vLLM: max_num_batched_tokens ≥ max_num_seqs
-	var stepTime time.Duration
+	var stepTime, ttft time.Duration
 	if s.Step != (Step{}) {
 		stepTime = s.Step.Time(budget-seqs, seqs, int64(seqs)*ctx)
+		// Prefill shares each step with the running decodes.
+		chunk := max(budget-seqs, 1)
+		uncached := max(w.PromptP95-w.PrefixTokens, 1)
+		ttft = time.Duration((uncached+chunk-1)/chunk) * stepTime
+		if w.TTFT > 0 && ttft > w.TTFT {
+			return Config{}, fmt.Errorf("%w: a %d-token uncached prompt needs %d prefill steps of %v (TTFT %v) under the ITL-sized budget of %d tokens, over the %v TTFT SLO; relax the ITL SLO or shorten prompts",
+				ErrSLOUnreachable, uncached, (uncached+chunk-1)/chunk, stepTime.Round(time.Microsecond), ttft.Round(time.Microsecond), budget, w.TTFT)
+		}
 	}
 
 	v := VLLM{
@@ -469,6 +483,7 @@ func Generate(s Spec) (Config, error) {
 		LimitedBy:             limit,
 		Shortfall:             max(w.Conversations-seqs, 0),
 		StepTime:              stepTime,
+		TTFT:                  ttft,
 	}
 	return Config{VLLM: v, LlamaCpp: lc, Ollama: ol, Point: pt}, nil
 }

@@ -220,7 +220,7 @@ func TestGenerateValidatesAndRoundTrips(t *testing.T) {
 		},
 		"step model": {
 			Model: engine.Llama31_8B, GPU: engine.GPU{Memory: 141 * engine.GiB},
-			Workload: engine.Workload{PromptP95: 1800, ReplyP95: 200, ITL: 30 * time.Millisecond},
+			Workload: engine.Workload{PromptP95: 1800, ReplyP95: 200, ITL: 30 * time.Millisecond, TTFT: 500 * time.Millisecond},
 			Step:     engine.StepH200Llama8B,
 		},
 		"fixed model len": {
@@ -263,6 +263,9 @@ func TestGenerateValidatesAndRoundTrips(t *testing.T) {
 			}
 			if s.Step != (engine.Step{}) && p.StepTime > s.Workload.ITL {
 				t.Errorf("predicted step %v exceeds the ITL SLO %v", p.StepTime, s.Workload.ITL)
+			}
+			if s.Step != (engine.Step{}) && (p.TTFT < p.StepTime || (s.Workload.TTFT > 0 && p.TTFT > s.Workload.TTFT)) {
+				t.Errorf("predicted TTFT %v: want at least one step (%v) and within the SLO %v", p.TTFT, p.StepTime, s.Workload.TTFT)
 			}
 		})
 	}
@@ -367,7 +370,11 @@ func TestGenerateErrors(t *testing.T) {
 		{"weights do not fit", func(s *engine.Spec) { s.GPU.Memory = 12 * engine.GiB }, engine.ErrDoesNotFit, ""},
 		{"sequence does not fit", func(s *engine.Spec) { s.GPU.Memory = 20 * engine.GiB; s.MaxModelLen = 131072 }, engine.ErrDoesNotFit, ""},
 		{"prefixes fill the cache", func(s *engine.Spec) { s.GPU.Memory = 20 * engine.GiB; s.Workload.Prefixes = 100000 }, engine.ErrDoesNotFit, ""},
-		{"slo unreachable", func(s *engine.Spec) { s.Step = engine.StepH200Llama8B; s.Workload.ITL = 5 * time.Millisecond }, engine.ErrSLOUnreachable, ""},
+		{"itl slo unreachable", func(s *engine.Spec) { s.Step = engine.StepH200Llama8B; s.Workload.ITL = 5 * time.Millisecond }, engine.ErrSLOUnreachable, ""},
+		{"ttft slo unreachable under the itl budget", func(s *engine.Spec) {
+			s.Step = engine.StepH200Llama8B
+			s.Workload.ITL, s.Workload.TTFT = 25*time.Millisecond, 20*time.Millisecond
+		}, engine.ErrSLOUnreachable, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -49,7 +49,7 @@ func ExampleGenerate_stepModel() {
 		GPU:   engine.GPU{Memory: 141 * engine.GiB},
 		Workload: engine.Workload{
 			PromptP95: 1800, ReplyP95: 200,
-			ITL: 25 * time.Millisecond,
+			ITL: 25 * time.Millisecond, TTFT: 300 * time.Millisecond,
 		},
 		Step: engine.StepH200Llama8B,
 	})
@@ -58,10 +58,10 @@ func ExampleGenerate_stepModel() {
 		return
 	}
 	v, p := cfg.VLLM, cfg.Point
-	fmt.Printf("--max-num-seqs %d (limited by %s) --max-num-batched-tokens %d, predicted step %v\n",
-		v.MaxNumSeqs, p.LimitedBy, v.MaxNumBatchedTokens, p.StepTime.Round(100*time.Microsecond))
+	fmt.Printf("--max-num-seqs %d (limited by %s) --max-num-batched-tokens %d, predicted step %v, TTFT %v\n",
+		v.MaxNumSeqs, p.LimitedBy, v.MaxNumBatchedTokens, p.StepTime.Round(100*time.Microsecond), p.TTFT.Round(time.Millisecond))
 	// Output:
-	// --max-num-seqs 246 (limited by itl) --max-num-batched-tokens 503, predicted step 25ms
+	// --max-num-seqs 246 (limited by itl) --max-num-batched-tokens 503, predicted step 25ms, TTFT 200ms
 }
 
 func ExampleFromSeed() {
