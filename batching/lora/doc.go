@@ -31,6 +31,17 @@
 // [ErrFull] rather than unloading one under a running request; when the
 // slots are taken by loads still in progress, it waits for one to end.
 //
+// # Routing to replicas that hold an adapter
+//
+// [Manager.Holds] answers, without I/O, whether a replica holds an
+// adapter now; it is the predicate for a replica-preference hook in the
+// router. The router has no such hook yet; until it does, requests that
+// carry an adapter (router.Request.Adapter) can set their AffinityKey to
+// the adapter's name, or to the persona that owns it, so that rendezvous
+// hashing keeps each adapter on one replica while it has room, and call
+// [Manager.Acquire] on the replica the router reports before the next
+// request for it.
+//
 // # Concurrency
 //
 // A Manager is safe for concurrent use. A load or unload that a caller
