@@ -31,16 +31,18 @@
 // [ErrFull] rather than unloading one under a running request; when the
 // slots are taken by loads still in progress, it waits for one to end.
 //
-// # Routing to replicas that hold an adapter
+// # With the router
+//
+// Wrap each replica's model with [Manager.Model]: a request that names an
+// adapter (router.Request.Adapter, filled from the tier when the request
+// sets none) then has it loaded and pinned on the replica the router
+// chose before it is sent, and released when the reply ends.
 //
 // [Manager.Holds] answers, without I/O, whether a replica holds an
-// adapter now; it is the predicate for a replica-preference hook in the
-// router. The router has no such hook yet; until it does, requests that
-// carry an adapter (router.Request.Adapter) can set their AffinityKey to
-// the adapter's name, or to the persona that owns it, so that rendezvous
-// hashing keeps each adapter on one replica while it has room, and call
-// [Manager.Acquire] on the replica the router reports before the next
-// request for it.
+// adapter now: the predicate for a replica-preference hook in the router,
+// which has none yet. Until it does, give requests for an adapter an
+// AffinityKey naming the adapter (or the persona that owns it), so that
+// rendezvous hashing keeps each adapter on one replica while it has room.
 //
 // # Concurrency
 //
