@@ -35,6 +35,15 @@
 // step-time model in Spec.Step when given, otherwise Sarathi-Serve's
 // budgets (512 for an ITL SLO ≤ 50 ms, 2048 for ≤ 150 ms) and vLLM's
 // server defaults beyond (8192 on GPUs of 70 GiB or more, 2048 below).
+// With a step-time model, the predicted TTFT of a p95 prompt (its shared
+// prefix cached) must also meet Workload.TTFT, or Generate reports
+// [ErrSLOUnreachable]: the two SLOs pull the budget in opposite
+// directions.
+//
+// llama.cpp gets one slot per sequence (-np) with a whole --max-model-len
+// context each (-c is the total over the slots, which llama.cpp divides),
+// as many as the KV cache holds; Ollama gets the same OLLAMA_NUM_PARALLEL
+// and OLLAMA_CONTEXT_LENGTH per request.
 //
 // # The seed's fields
 //
