@@ -216,6 +216,36 @@ var rules = []rule{
 		why:  "the store conformance suite runs against any store without linking one",
 	},
 	{
+		pkg: mod + "/batching",
+		deny: []string{
+			"github.com/prometheus", "github.com/NVIDIA/go-nvml", "github.com/redis/go-redis",
+			mod + "/batching/vllmmetrics", mod + "/batching/nvml",
+		},
+		why: "the batching core links no telemetry library (expfmt, go-nvml) and no Redis; its telemetry subpackages do",
+	},
+	{
+		pkg:    mod + "/batching/...",
+		deny:   []string{"github.com/prometheus"},
+		except: []string{mod + "/batching/vllmmetrics"},
+		why:    "only batching/vllmmetrics links the Prometheus text parser",
+	},
+	{
+		pkg:    mod + "/batching/...",
+		deny:   []string{"github.com/NVIDIA/go-nvml"},
+		except: []string{mod + "/batching/nvml"},
+		why:    "only batching/nvml links go-nvml (and cgo)",
+	},
+	{
+		pkg:  mod + "/batching/engine",
+		deny: []string{".", "net"},
+		why:  "the engine config generator is pure computation: standard library only, no network",
+	},
+	{
+		pkg:  mod + "/router/...",
+		deny: []string{mod + "/batching"},
+		why:  "batching plugs into the router through a seam the router owns; the router never imports batching",
+	},
+	{
 		pkg:  mod + "/dialogue",
 		deny: []string{mod + "/worldtime"},
 		why:  "dialogue takes the time of day through a func option, not by importing worldtime",
