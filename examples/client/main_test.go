@@ -1,0 +1,350 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"go.uber.org/goleak"
+
+	"github.com/bodybroker/sdk/dialogue"
+	"github.com/bodybroker/sdk/identity"
+	"github.com/bodybroker/sdk/router"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// hangBound only bounds a hang; no test relies on how fast anything is.
+const hangBound = 30 * time.Second
+
+const testToken = "player-7-test-token"
+
+// gatedModel streams "The tide " at once and the rest of its line only
+// after release is closed, so a test can see the first words arrive while
+// the reply is still being generated. It records the prompts it is sent.
+type gatedModel struct {
+	release chan struct{}
+
+	mu      sync.Mutex
+	prompts [][]router.Message
+}
+
+func (m *gatedModel) Generate(ctx context.Context, req router.Request) (*router.Response, error) {
+	return nil, errors.New("gatedModel: streaming only")
+}
+
+func (m *gatedModel) Stream(ctx context.Context, req router.Request) (router.Stream, error) {
+	m.mu.Lock()
+	m.prompts = append(m.prompts, req.Messages)
+	m.mu.Unlock()
+	return &gatedStream{ctx: ctx, release: m.release}, nil
+}
+
+func (m *gatedModel) lastPrompt() []router.Message {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.prompts[len(m.prompts)-1]
+}
+
+type gatedStream struct {
+	ctx     context.Context
+	release chan struct{}
+	n       int
+}
+
+func (s *gatedStream) Recv() (router.Delta, error) {
+	s.n++
+	switch s.n {
+	case 1:
+		return router.Delta{Text: "The tide "}, nil
+	case 2:
+		select {
+		case <-s.release:
+		case <-s.ctx.Done():
+			return router.Delta{}, s.ctx.Err()
+		}
+		return router.Delta{Text: "turns at dusk."}, nil
+	case 3:
+		return router.Delta{FinishReason: router.FinishStop, Usage: &router.Usage{CompletionTokens: 5, Reported: true}}, nil
+	}
+	return router.Delta{}, io.EOF
+}
+
+func (s *gatedStream) Close() error { return nil }
+
+// startServer serves the dialogue service over gRPC on a loopback port,
+// with one NPC ("mara") on tier 2 backed by model.
+func startServer(t *testing.T, model router.Model) string {
+	t.Helper()
+	r, err := router.New(router.Options{
+		Tiers: []router.Tier{{Name: router.Tier2, ModelName: "test/gated",
+			Replicas: []router.Replica{{Name: "gated-0", Model: model}}, MaxConcurrent: 4}},
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	personas, err := dialogue.NewPersonas(dialogue.Persona{ID: "mara", Name: "Mara",
+		SystemPrompt: "A dockside fence.", Importance: router.Elite, FallbackLines: []string{"Not now."}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := dialogue.New(dialogue.Options{Completer: dialogue.RouterCompleter(r), Personas: personas})
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := identity.NewTokenAuthenticator(map[identity.Token]identity.Identity{
+		testToken: {Kind: identity.KindPlayer, ID: "player-7"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := dialogue.NewServer(svc, dialogue.ServerOptions{Authenticator: auth, Insecure: true,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	t.Cleanup(func() {
+		_ = srv.Close()
+		<-served
+	})
+	return lis.Addr().String()
+}
+
+// output is an io.Writer a test can wait on.
+type output struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	changed chan struct{}
+}
+
+func newOutput() *output { return &output{changed: make(chan struct{})} }
+
+func (o *output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	close(o.changed)
+	o.changed = make(chan struct{})
+	return o.buf.Write(p)
+}
+
+func (o *output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.String()
+}
+
+// waitFor waits until the output contains s and returns it.
+func (o *output) waitFor(t *testing.T, s string) string {
+	t.Helper()
+	return o.waitForCount(t, s, 1)
+}
+
+// waitForCount waits until the output contains s n times and returns it.
+func (o *output) waitForCount(t *testing.T, s string, n int) string {
+	t.Helper()
+	deadline := time.After(hangBound)
+	for {
+		o.mu.Lock()
+		got, changed := o.buf.String(), o.changed
+		o.mu.Unlock()
+		if strings.Count(got, s) >= n {
+			return got
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("output never contained %q %d times; got:\n%s", s, n, got)
+		}
+	}
+}
+
+type client struct {
+	stdin       *io.PipeWriter
+	out, errOut *output
+	done        chan error
+}
+
+// startClient runs the client with args, its stdin a pipe the test writes.
+func startClient(t *testing.T, args ...string) *client {
+	t.Helper()
+	pr, pw := io.Pipe()
+	c := &client{stdin: pw, out: newOutput(), errOut: newOutput(), done: make(chan error, 1)}
+	go func() {
+		c.done <- run(t.Context(), args, pr, c.out, c.errOut)
+		_ = pr.Close()
+	}()
+	return c
+}
+
+func (c *client) say(t *testing.T, line string) {
+	t.Helper()
+	if _, err := io.WriteString(c.stdin, line+"\n"); err != nil {
+		t.Fatalf("writing %q to the client: %v", line, err)
+	}
+}
+
+// wait closes stdin and returns run's error.
+func (c *client) wait(t *testing.T) error {
+	t.Helper()
+	_ = c.stdin.Close()
+	select {
+	case err := <-c.done:
+		return err
+	case <-time.After(hangBound):
+		t.Fatal("the client did not return after its input ended")
+		return nil
+	}
+}
+
+// TestStreamsReplyAndReceipt drives the client through a pipe against a
+// real gRPC server on loopback: the first words are printed while the
+// model is still generating, the receipt follows the reply, and the next
+// line continues the same conversation.
+func TestStreamsReplyAndReceipt(t *testing.T) {
+	model := &gatedModel{release: make(chan struct{})}
+	addr := startServer(t, model)
+	c := startClient(t, "-addr", addr, "-token", testToken, "-npc", "mara")
+
+	c.say(t, "When does the boat leave?")
+	got := c.out.waitFor(t, "mara: The tide ")
+	if strings.Contains(got, "receipt") {
+		t.Fatalf("receipt printed before the reply finished:\n%s", got)
+	}
+	close(model.release) // the model finishes its line
+	got = c.out.waitFor(t, "receipt:")
+	if want := "mara: The tide turns at dusk.\n  receipt: tier tier2, replica gated-0, model test/gated; stop; 5 tokens"; !strings.Contains(got, want) {
+		t.Errorf("output lacks %q; got:\n%s", want, got)
+	}
+
+	// The next line continues the conversation: the model sees the first
+	// exchange in its prompt.
+	c.say(t, "And the price?")
+	c.out.waitForCount(t, "receipt:", 2)
+	var sawFirst bool
+	for _, m := range model.lastPrompt() {
+		sawFirst = sawFirst || strings.Contains(m.Content, "The tide turns at dusk.")
+	}
+	if !sawFirst {
+		t.Errorf("second prompt does not carry the first reply: %+v", model.lastPrompt())
+	}
+	if err := c.wait(t); err != nil {
+		t.Errorf("run: %v", err)
+	}
+	if e := c.errOut.String(); e != "" {
+		t.Errorf("stderr: %s", e)
+	}
+}
+
+// TestRefusedTurnsContinue: an unknown NPC, an over-long line and an
+// unknown command are reported on stderr and the client reads on.
+func TestRefusedTurnsContinue(t *testing.T) {
+	model := &gatedModel{release: make(chan struct{})}
+	close(model.release)
+	addr := startServer(t, model)
+	c := startClient(t, "-addr", addr, "-token", testToken)
+
+	c.out.waitFor(t, "Who do you want to talk to?")
+	c.say(t, "nobody")
+	c.say(t, "hello?")
+	c.errOut.waitFor(t, "nobody did not answer: InvalidArgument")
+	c.say(t, strings.Repeat("a", maxLineBytes+100))
+	c.errOut.waitFor(t, errLineTooLong.Error())
+	c.say(t, "/dance")
+	c.errOut.waitFor(t, `unknown command "/dance"`)
+	c.say(t, "/npc mara")
+	c.say(t, "Hello.")
+	c.out.waitFor(t, "receipt: tier tier2")
+	if err := c.wait(t); err != nil {
+		t.Errorf("run: %v", err)
+	}
+}
+
+// TestBadToken: a token the server does not accept ends the client with an
+// error that says so.
+func TestBadToken(t *testing.T) {
+	addr := startServer(t, &gatedModel{release: make(chan struct{})})
+	c := startClient(t, "-addr", addr, "-token", "wrong", "-npc", "mara")
+	c.say(t, "Hello.")
+	var err error
+	select {
+	case err = <-c.done:
+	case <-time.After(hangBound):
+		t.Fatal("the client did not end on a refused token")
+	}
+	if err == nil || !strings.Contains(err.Error(), "refused the token") {
+		t.Errorf("run: %v, want the token refused", err)
+	}
+	_ = c.stdin.Close()
+}
+
+// TestNoToken: outside -demo a token is required.
+func TestNoToken(t *testing.T) {
+	t.Setenv("BB_PLAYER_TOKEN", "")
+	err := run(t.Context(), []string{"-addr", "127.0.0.1:1"}, strings.NewReader(""), io.Discard, io.Discard)
+	if !errors.Is(err, errNoToken) {
+		t.Errorf("run: %v, want errNoToken", err)
+	}
+}
+
+// TestDemo talks to the in-process demo server, as a script would.
+func TestDemo(t *testing.T) {
+	in := strings.NewReader("mara\nWhen does the boat leave?\n/npc elara\nYour Majesty?\n/quit\nnot read\n")
+	out, errOut := newOutput(), newOutput()
+	if err := run(t.Context(), []string{"-demo"}, in, out, errOut); err != nil {
+		t.Fatalf("run: %v\nstderr: %s", err, errOut)
+	}
+	got := out.String()
+	for _, want := range []string{
+		"NPCs: guard, mara, elara",
+		"mara: The tide turns at dusk. Be at the pier, and come alone.\n  receipt: tier tier2",
+		"elara: Not here. The walls have ears",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q; got:\n%s", want, got)
+		}
+	}
+	if e := errOut.String(); e != "" {
+		t.Errorf("stderr: %s", e)
+	}
+}
+
+// TestReadLines: lines without their endings, a last line without one, and
+// an over-long line skipped with an error.
+func TestReadLines(t *testing.T) {
+	in := "one\r\ntwo\n" + strings.Repeat("x", 3*maxLineBytes) + "\nthree"
+	lines := make(chan lineOrErr)
+	done := make(chan struct{})
+	defer close(done)
+	go readLines(strings.NewReader(in), lines, done)
+	var got []string
+	for l := range lines {
+		if l.err != nil {
+			got = append(got, "error: "+l.err.Error())
+			if errors.Is(l.err, io.EOF) {
+				break
+			}
+			continue
+		}
+		got = append(got, l.line)
+	}
+	want := []string{"one", "two", "error: " + errLineTooLong.Error(), "three", "error: EOF"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("lines (-want +got):\n%s", diff)
+	}
+}
