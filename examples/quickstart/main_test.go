@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestRun runs the whole tour, bounded, and checks that each part showed
+// what it is there to show. The bound only stops a hang; the tour takes a
+// few seconds.
+func TestRun(t *testing.T) {
+	t.Setenv("BB_OPENAI_URL", "") // the stand-ins, whatever the environment says
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	var out strings.Builder
+	if err := run(ctx, &out); err != nil {
+		t.Fatalf("run: %v\noutput:\n%s", err, out.String())
+	}
+	got := out.String()
+	for _, want := range []string{
+		// dialogue over gRPC, streamed, with the tier that served it
+		"mara: The tide turns at dusk. Be at the pier, and come alone.",
+		"via tier2/",
+		"3 events on npc.dialogue.completed",
+		// the world clock at speed
+		"world.time.phase  day 1 18:00: day → dusk",
+		"world.time.phase  day 1 20:00: dusk → night",
+		// the shop
+		"(ambassador creator-alice)",
+		"webhook invoice.paid",
+		"entitlement: player=player-7 plan=vip active status=active",
+		"payment.entitlement.changed  player-7: none → vip (active)",
+		"ambassador creator-alice: 1 checkout, 1 paid invoice, revenue 8.00 USD",
+		// settings
+		"previewing:      audio.music = 0.3 (from the preview layer)",
+		"settings.changed  player-7 reverted  audio.music: 0.3 → 0.8",
+		// the router's table
+		"router stats:",
+		"TTFT p50",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("output:\n%s", got)
+	}
+}
