@@ -32,6 +32,11 @@ var (
 	ErrUnknownTaper = errors.New("audio: unknown taper version")
 	// ErrUnknownWeather: a weather name outside the weather set.
 	ErrUnknownWeather = errors.New("audio: unknown weather")
+	// ErrCueGap: a client missed a cue and needs a new snapshot.
+	ErrCueGap = errors.New("audio: cue sequence gap")
+	// ErrTooManyPlayers: per-player volumes for more than
+	// Options.MaxPlayers players.
+	ErrTooManyPlayers = errors.New("audio: too many players")
 	// ErrClosed: the director was closed.
 	ErrClosed = errors.New("audio: closed")
 )
