@@ -162,6 +162,14 @@ var rules = []rule{
 		deny: []string{mod + "/worldtime"},
 		why:  "dialogue takes the time of day through a func option, not by importing worldtime",
 	},
+	{
+		pkg: mod + "/audio",
+		deny: []string{
+			"github.com/redis/go-redis", "net", "os/exec", mod + "/dialogue", mod + "/settings",
+			mod + "/router", mod + "/payment", mod + "/indicators", mod + "/batching",
+		},
+		why: "the audio director is math and intents: it may import worldtime and eventbus, learns dialogue and settings through events, and leaves synthesis, HTTP and Redis to its subpackages",
+	},
 }
 
 func matches(pattern, path string) bool {
