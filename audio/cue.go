@@ -2,6 +2,7 @@ package audio
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -109,8 +110,14 @@ func (s *Snapshot) Apply(c Cue) error {
 	s.Seq = c.Seq
 	switch c.Kind {
 	case CuePlay:
-		if c.Voice != nil {
-			s.Voices = append(s.Voices, PlayingVoice{Voice: *c.Voice, Start: c.At.Add(-c.Offset)})
+		if c.Voice == nil {
+			break
+		}
+		pv := PlayingVoice{Voice: *c.Voice, Start: c.At.Add(-c.Offset)}
+		if i := slices.IndexFunc(s.Voices, func(v PlayingVoice) bool { return v.Voice.ID == c.Voice.ID }); i >= 0 {
+			s.Voices[i].Voice.Sound = pv.Voice.Sound // the next clip of a voice line
+		} else {
+			s.Voices = append(s.Voices, pv)
 		}
 	case CueStop:
 		if c.Voice != nil {

@@ -116,22 +116,23 @@ type Director struct {
 	now    func() time.Time
 	logger *slog.Logger
 
-	mu       sync.Mutex
-	closed   bool
-	mixer    *Mixer
-	ducker   *Ducker
-	voices   *Voices
-	amb      *ambient
-	triggers [][]int        // per bus: rules it triggers
-	audible  map[string]int // voice ID → bus of voices whose play cue is in effect
-	players  map[string]PlayerVolumes
-	seq      uint64
-	cues     []Cue // ring
-	cueHead  int
-	pending  []Cue // cues of the current call, published before it returns
-	evbuf    []VoiceEvent
-	lastTick time.Time
-	stats    Stats
+	mu        sync.Mutex
+	closed    bool
+	mixer     *Mixer
+	ducker    *Ducker
+	voices    *Voices
+	amb       *ambient
+	triggers  [][]int             // per bus: rules it triggers
+	audible   map[string]int      // voice ID → bus of voices whose play cue is in effect
+	openLines map[string]struct{} // voice lines of unknown duration
+	players   map[string]PlayerVolumes
+	seq       uint64
+	cues      []Cue // ring
+	cueHead   int
+	pending   []Cue // cues of the current call, published before it returns
+	evbuf     []VoiceEvent
+	lastTick  time.Time
+	stats     Stats
 }
 
 // New validates opts and returns a director. Errors: ErrUnknownBus,
@@ -179,11 +180,12 @@ func New(opts Options) (*Director, error) {
 	d := &Director{
 		opts: opts, now: opts.Now, logger: cmp.Or(opts.Logger, slog.Default()),
 		mixer: m, ducker: dk, voices: vp, amb: amb,
-		triggers: make([][]int, len(m.names)),
-		audible:  map[string]int{},
-		players:  map[string]PlayerVolumes{},
-		cues:     make([]Cue, 0, min(opts.MaxCues, 64)),
-		evbuf:    make([]VoiceEvent, 0, 16),
+		triggers:  make([][]int, len(m.names)),
+		audible:   map[string]int{},
+		openLines: map[string]struct{}{},
+		players:   map[string]PlayerVolumes{},
+		cues:      make([]Cue, 0, min(opts.MaxCues, 64)),
+		evbuf:     make([]VoiceEvent, 0, 16),
 	}
 	if opts.Now == nil {
 		d.now = time.Now
@@ -506,6 +508,7 @@ func (d *Director) hold(id string, bus int, now time.Time) {
 }
 
 func (d *Director) release(id string, now time.Time) {
+	delete(d.openLines, id)
 	bus, ok := d.audible[id]
 	if !ok {
 		return
@@ -556,11 +559,17 @@ func (l VoiceLine) id() string {
 // client's ack), or after MaxLineDuration. A line with the ID of one still
 // playing replaces it.
 func (d *Director) VoiceLineStarted(ctx context.Context, l VoiceLine) (Outcome, error) {
+	out, _, err := d.startLine(ctx, l)
+	return out, err
+}
+
+// startLine is VoiceLineStarted, also returning the line's start time.
+func (d *Director) startLine(ctx context.Context, l VoiceLine) (_ Outcome, now time.Time, _ error) {
 	if err := d.lock(); err != nil {
-		return 0, err
+		return 0, now, err
 	}
 	defer d.unlockAndPublish(ctx)
-	now := d.now()
+	now = d.now()
 	id := l.id()
 	if d.voices.State(id) != 0 {
 		ev, _ := d.voices.Stop(id, now, d.evbuf[:0])
@@ -571,13 +580,16 @@ func (d *Director) VoiceLineStarted(ctx context.Context, l VoiceLine) (Outcome, 
 		d.handle(ev, now)
 	}
 	dur := l.Duration
+	delete(d.openLines, id)
 	if dur == 0 {
 		dur = d.opts.MaxLineDuration
+		d.openLines[id] = struct{}{}
 	}
-	return d.play(Voice{
+	out, err := d.play(Voice{
 		ID: id, Sound: l.Clip, Group: d.opts.VoiceLineGroup, Bus: BusVoice, Emitter: l.NPC,
 		Priority: l.Priority, Distance: l.Distance, Volume: 1, NeverSteal: l.NeverSteal, Duration: dur,
 	}, now)
+	return out, now, err
 }
 
 // VoiceLineEnded ends a voice line (a client's ack); ErrUnknownVoice if
@@ -716,4 +728,35 @@ func (d *Director) FollowClock(ctx context.Context, c *worldtime.Clock) (stop fu
 			d.logger.Warn("audio: following the clock", "err", err)
 		}
 	}), nil
+}
+
+// AppendClip schedules another clip on a playing voice line, right after
+// what it already plays (or now, if that has ended or its duration was
+// unknown), extends the line to the clip's end and emits a play cue at
+// that time. It returns when the clip starts. ErrUnknownVoice if the line
+// is not playing.
+func (d *Director) AppendClip(ctx context.Context, lineID, clip string, dur time.Duration) (time.Time, error) {
+	if dur <= 0 {
+		return time.Time{}, invalid("clip duration", dur)
+	}
+	if err := d.lock(); err != nil {
+		return time.Time{}, err
+	}
+	defer d.unlockAndPublish(ctx)
+	now := d.now()
+	i, ok := d.voices.byID[lineID]
+	if !ok || d.voices.voices[i].state != Playing {
+		return time.Time{}, fmt.Errorf("%w: line %q is not playing", ErrUnknownVoice, lineID)
+	}
+	v := &d.voices.voices[i]
+	at := v.start.Add(v.Duration)
+	if _, open := d.openLines[lineID]; open || at.Before(now) {
+		at = now
+		delete(d.openLines, lineID)
+	}
+	v.Duration = at.Add(dur).Sub(v.start)
+	cv := v.Voice
+	cv.Sound, cv.Duration = clip, dur
+	d.emit(Cue{Kind: CuePlay, At: at, Voice: &cv})
+	return at, nil
 }
