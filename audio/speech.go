@@ -105,11 +105,6 @@ func NewMemoryClipStore(maxBytes int64) (*MemoryClipStore, error) {
 }
 
 // Put stores c under its content address. A clip over MaxBytes gives
-// ErrLineRefused: the director's voice limits did not let a Speaker's
-// line play (rejected, queued or cooled down); its clip is stored but not
-// scheduled.
-var ErrLineRefused = errors.New("audio: voice line refused")
-
 // ErrClipTooLarge.
 func (s *MemoryClipStore) Put(_ context.Context, c Clip) (Clip, error) {
 	if int64(len(c.Data)) > s.max {
