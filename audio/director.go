@@ -484,7 +484,9 @@ func (d *Director) handle(ev []VoiceEvent, now time.Time) {
 			d.emitStop(e.Voice, ReasonVirtualized, now)
 		case VoiceEnded:
 			if _, ok := d.audible[e.Voice.ID]; ok {
-				d.emitStop(e.Voice, ReasonEnded, now)
+				// At its end, which may be before this call noticed:
+				// the release starts when the sound did end.
+				d.emitStop(e.Voice, ReasonEnded, e.At)
 			}
 		case VoiceResumed:
 			v := e.Voice

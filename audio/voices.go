@@ -148,6 +148,9 @@ const (
 type VoiceEvent struct {
 	Kind  VoiceEventKind
 	Voice Voice
+	// At is when it happened: for a voice that reached the end of its
+	// Duration, that end (which may be before the Advance that noticed).
+	At time.Time
 	// Offset is how far into the sound a resumed voice starts.
 	Offset time.Duration
 }
@@ -404,11 +407,11 @@ func (p *Voices) play(v Voice, now time.Time, events []VoiceEvent, tag int) (Out
 		p.voices[victim].state = Virtual
 		g.playing--
 		p.stats.Virtualized++
-		events = append(events, VoiceEvent{Kind: VoiceVirtualized, Voice: old})
+		events = append(events, VoiceEvent{Kind: VoiceVirtualized, Voice: old, At: now})
 	} else {
 		p.remove(victim)
 		p.stats.Stolen++
-		events = append(events, VoiceEvent{Kind: VoiceStolen, Voice: old})
+		events = append(events, VoiceEvent{Kind: VoiceStolen, Voice: old, At: now})
 	}
 	p.add(nv, Playing)
 	p.stats.Played++
@@ -487,7 +490,7 @@ func (p *Voices) fill(gi int, now time.Time, events []VoiceEvent) []VoiceEvent {
 		b.state = Playing
 		g.playing++
 		p.stats.Resumed++
-		events = append(events, VoiceEvent{Kind: VoiceResumed, Voice: b.Voice, Offset: now.Sub(b.start)})
+		events = append(events, VoiceEvent{Kind: VoiceResumed, Voice: b.Voice, Offset: now.Sub(b.start), At: now})
 	}
 	return events
 }
@@ -500,7 +503,7 @@ func (p *Voices) Stop(id string, now time.Time, events []VoiceEvent) ([]VoiceEve
 		return events, fmt.Errorf("%w: %q", ErrUnknownVoice, id)
 	}
 	gi := p.voices[i].group
-	events = append(events, VoiceEvent{Kind: VoiceEnded, Voice: p.voices[i].Voice})
+	events = append(events, VoiceEvent{Kind: VoiceEnded, Voice: p.voices[i].Voice, At: now})
 	p.remove(i)
 	p.stats.Ended++
 	return p.fill(gi, now, events), nil
@@ -520,7 +523,7 @@ func (p *Voices) Advance(now time.Time, events []VoiceEvent) []VoiceEvent {
 				freed = true
 			}
 			p.stats.Ended++
-			events = append(events, VoiceEvent{Kind: VoiceEnded, Voice: v.Voice})
+			events = append(events, VoiceEvent{Kind: VoiceEnded, Voice: v.Voice, At: v.start.Add(v.Duration)})
 			p.remove(i)
 			continue
 		}
