@@ -56,7 +56,9 @@ type DuckState struct {
 // encoded as JSON on [TopicCue]. Seq increases by one per cue of a
 // director, so a client can tell that it missed one (and ask for a
 // [Snapshot]). Exactly one of Voice, Crossfade, Bus and Duck is set,
-// according to Kind.
+// according to Kind. Times are RFC 3339; durations are integer
+// nanoseconds (time.Duration's JSON form). A play cue for a voice ID that
+// is already playing is the next clip of that voice line, at At.
 type Cue struct {
 	Version   int           `json:"version"`
 	Seq       uint64        `json:"seq"`

@@ -460,12 +460,22 @@ func (d *Director) Stop(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	d.stopped(ev, now)
+	return nil
+}
+
+// stopped handles the events of Voices.Stop: the first is the stopped
+// voice itself, which gets a stop cue only if it was audible (a virtual
+// voice never had a play cue).
+func (d *Director) stopped(ev []VoiceEvent, now time.Time) {
 	if len(ev) > 0 && ev[0].Kind == VoiceEnded {
-		ev[0].Kind = 0 // reported below as stopped
-		d.emitStop(ev[0].Voice, ReasonStopped, now)
+		if _, ok := d.audible[ev[0].Voice.ID]; ok {
+			d.emitStop(ev[0].Voice, ReasonStopped, now)
+		}
+		delete(d.openLines, ev[0].Voice.ID)
+		ev[0].Kind = 0 // handled
 	}
 	d.handle(ev, now)
-	return nil
 }
 
 func (d *Director) emitStop(v Voice, reason string, now time.Time) {
@@ -575,11 +585,7 @@ func (d *Director) startLine(ctx context.Context, l VoiceLine) (_ Outcome, now t
 	id := l.id()
 	if d.voices.State(id) != 0 {
 		ev, _ := d.voices.Stop(id, now, d.evbuf[:0])
-		if len(ev) > 0 {
-			ev[0].Kind = 0
-			d.emitStop(ev[0].Voice, ReasonStopped, now)
-		}
-		d.handle(ev, now)
+		d.stopped(ev, now)
 	}
 	dur := l.Duration
 	delete(d.openLines, id)
@@ -591,6 +597,9 @@ func (d *Director) startLine(ctx context.Context, l VoiceLine) (_ Outcome, now t
 		ID: id, Sound: l.Clip, Group: d.opts.VoiceLineGroup, Bus: BusVoice, Emitter: l.NPC,
 		Priority: l.Priority, Distance: l.Distance, Volume: 1, NeverSteal: l.NeverSteal, Duration: dur,
 	}, now)
+	if out != Played && out != Queued {
+		delete(d.openLines, id)
+	}
 	return out, now, err
 }
 
@@ -647,6 +656,7 @@ func (d *Director) Update(ctx context.Context, f *Frame) error {
 	now := d.now()
 	ev := d.voices.Advance(now, d.evbuf[:0])
 	d.handle(ev, now)
+	d.evbuf = ev[:0] // keep a grown buffer
 	if d.amb.state.Weather == WeatherStorm && !d.lastTick.IsZero() {
 		for _, s := range Thunder(d.opts.World, d.lastTick, now, d.amb.opts.ThunderInterval, d.amb.opts.ThunderChance) {
 			v := Voice{ID: fmt.Sprintf("thunder:%d", s.At.UnixNano()), Sound: "MS_Weather_Thunder", Bus: BusAmbient, Volume: s.Volume, Duration: 5 * time.Second}

@@ -58,7 +58,11 @@ type Limit struct {
 }
 
 // Vec3 is a world position.
-type Vec3 struct{ X, Y, Z float64 }
+type Vec3 struct {
+	X float64 `json:"x"`
+	Y float64 `json:"y"`
+	Z float64 `json:"z"`
+}
 
 func (a Vec3) dist2(b Vec3) float64 {
 	dx, dy, dz := a.X-b.X, a.Y-b.Y, a.Z-b.Z
