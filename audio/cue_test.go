@@ -4,8 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"testing"
+	"testing/synctest"
 	"time"
+
+	"github.com/bodybroker/sdk/eventbus"
 )
 
 func TestCueJSONIsStable(t *testing.T) {
@@ -83,4 +87,53 @@ func TestSpeakerLineRefused(t *testing.T) {
 	if _, err := sp.Say(ctx, "Not now."); !errors.Is(err, ErrLineRefused) {
 		t.Errorf("Say over a full dialogue limit: %v", err)
 	}
+}
+
+func TestFailedPublishIsCountedNotReturned(t *testing.T) {
+	bus, err := eventbus.New(eventbus.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus.Close() // every publish now fails
+	d, _ := newDirector(t, Options{Events: bus, Logger: slog.New(slog.DiscardHandler)})
+	if err := d.SetPhase(context.Background(), "day"); err != nil {
+		t.Errorf("SetPhase = %v; a failed publish is logged and counted, the decision stands", err)
+	}
+	if st := d.Stats(); st.PublishErrors != 1 || st.Cues != 1 {
+		t.Errorf("stats = %+v", st)
+	}
+	if d.State().Phase != "day" {
+		t.Error("the phase was not set")
+	}
+}
+
+func TestFollowDialogueRejectsUnknownVersions(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		bus, _ := eventbus.New(eventbus.Options{})
+		defer bus.Close()
+		d, _ := New(Options{})
+		defer d.Close()
+		dead := make(chan eventbus.Event, 1)
+		dsub, _ := bus.Subscribe(ctx, "deadletter."+TopicDialogueStarted, func(_ context.Context, ev eventbus.Event) error {
+			dead <- ev
+			return nil
+		}, eventbus.SubscribeOptions{})
+		defer dsub.Close()
+		sub, err := d.FollowDialogue(ctx, bus, "", eventbus.SubscribeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Close()
+		bus.Publish(ctx, TopicDialogueStarted, eventbus.Event{Payload: []byte(`{"version":2,"npc":"mara","session":"s1"}`)})
+		synctest.Wait()
+		select {
+		case <-dead:
+		default:
+			t.Error("a version-2 event was not dead-lettered")
+		}
+		if d.voices.Len() != 0 {
+			t.Error("a version-2 event started a line")
+		}
+	})
 }
