@@ -144,7 +144,7 @@ const (
 // Curve, over Duration from Start. When From equals To, the one sound's
 // gain moves linearly from FromGain to ToGain. Evaluate it at any instant
 // with [Crossfade.Gains]: a client that joins mid-way hears what everyone
-// else hears.
+// else hears. The zero Crossfade is silence.
 type Crossfade struct {
 	Slot     string        `json:"slot"`
 	Bus      string        `json:"bus"`

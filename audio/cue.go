@@ -85,7 +85,8 @@ type PlayingVoice struct {
 // crossfades and the playing voices, as of cue Seq. A client applies the
 // cues after Seq ([Snapshot.Apply]) and evaluates the mix at its "now"
 // ([Snapshot.Mix]); the pub/sub transport keeps no history, so late
-// joiners ask the director ([Director.Snapshot]), not the bus.
+// joiners ask the director ([Director.Snapshot]), not the bus. The zero
+// Snapshot has no buses: its Mix fails with ErrBusCycle.
 type Snapshot struct {
 	Version     int            `json:"version"`
 	World       string         `json:"world"`

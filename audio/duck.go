@@ -59,7 +59,8 @@ type DuckTarget struct {
 // Trigger, if set, names a bus whose voices hold the rule: a [Director]
 // starts it when a voice on that bus starts and ends it when the last one
 // ends. Each rule has its own state, so several rules ducking at once
-// combine by multiplying; the product is kept within [floor, 1].
+// combine by multiplying; the product is kept within [floor, 1]. A rule
+// with no targets ducks nothing.
 type DuckRule struct {
 	Name    string        `json:"name"`
 	Trigger string        `json:"trigger,omitempty"`

@@ -22,7 +22,8 @@ type SpeechRequest struct {
 }
 
 // Clip is synthesized or recorded audio. ID is its content address
-// ([ClipID]); stores set it.
+// ([ClipID]); stores set it. Data is shared, never copied: treat it as
+// read-only once stored.
 type Clip struct {
 	ID          string        `json:"id"`
 	ContentType string        `json:"content_type"`

@@ -73,7 +73,8 @@ func (a Vec3) finite() bool {
 	return !math.IsNaN(a.X+a.Y+a.Z) && !math.IsInf(a.X+a.Y+a.Z, 0)
 }
 
-// Voice is a sound instance to play.
+// Voice is a sound instance to play. The zero Voice is invalid (it has no
+// ID).
 type Voice struct {
 	// ID is unique among the pool's voices.
 	ID string `json:"id"`
