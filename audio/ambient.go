@@ -410,8 +410,10 @@ func (a *ambient) slot(name string) *Crossfade {
 
 // transition moves a slot to sound `to` at gain g from now; it reports the
 // new crossfade and whether anything changed. A transition that starts
-// while another is under way starts from the gain the slot's current sound
-// has reached.
+// while another is under way fades out whichever of the two sounds is
+// louder at now (or the one it returns to), from the gain it has reached
+// (the other one stops), so that several changes at one instant (a skip
+// across phases) fade out what was audible rather than cutting it.
 func (a *ambient) transition(slot, to string, g float64, d time.Duration, now time.Time) (Crossfade, bool) {
 	c := a.slot(slot)
 	if to == "" {
@@ -420,11 +422,15 @@ func (a *ambient) transition(slot, to string, g float64, d time.Duration, now ti
 	if c.To == to && c.ToGain == g {
 		return *c, false
 	}
-	_, cur := c.Gains(now)
-	if c.To == "" {
+	fg, tg := c.Gains(now)
+	from, cur := c.To, tg
+	if c.From != "" && c.From != c.To && (fg > tg || (c.From == to && fg > 0)) {
+		from, cur = c.From, fg
+	}
+	if from == "" {
 		cur = 0
 	}
-	*c = Crossfade{Slot: slot, Bus: c.Bus, From: c.To, To: to, FromGain: cur, ToGain: g, Start: now, Duration: d, Curve: CurveEqualPower}
+	*c = Crossfade{Slot: slot, Bus: c.Bus, From: from, To: to, FromGain: cur, ToGain: g, Start: now, Duration: d, Curve: CurveEqualPower}
 	if c.From == "" && c.To == "" {
 		return *c, false
 	}

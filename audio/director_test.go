@@ -498,3 +498,36 @@ func TestFollowDialogueAndSettings(t *testing.T) {
 		}
 	})
 }
+
+func TestChangesAtOneInstantFadeOutWhatWasAudible(t *testing.T) {
+	// A skip delivers dusk, night and dawn at one instant: the day bed that
+	// was playing fades out; the intermediate beds are never heard.
+	d, clk := newDirector(t, Options{})
+	ctx := context.Background()
+	d.SetPhase(ctx, "day")
+	clk.Advance(time.Minute)
+	for _, p := range []string{"dusk", "night", "dawn"} {
+		d.SetPhase(ctx, p)
+	}
+	clk.Advance(15 * time.Second)
+	f := frame(t, d)
+	half := 0.8 * math.Sqrt2 / 2
+	if !near(f.layer("MS_DayAmbient"), half) || !near(f.layer("MS_DawnAmbient"), half) || len(f.Layers) != 2 {
+		t.Errorf("layers %+v; want day fading out and dawn in, %v each", f.Layers, half)
+	}
+	// Back within a crossfade: the sound returned to keeps playing from
+	// where it was (a tie at the midpoint included) and rises again.
+	d.SetPhase(ctx, "day")
+	f = frame(t, d)
+	if !near(f.layer("MS_DayAmbient"), half) || len(f.Layers) != 1 {
+		t.Errorf("after returning to day: %+v", f.Layers)
+	}
+	clk.Advance(6 * time.Second) // day 0.2 → 1 linearly (same sound) over 30 s
+	if f = frame(t, d); !near(f.layer("MS_DayAmbient"), half+(0.8-half)*0.2) {
+		t.Errorf("day rising: %+v", f.Layers)
+	}
+	clk.Advance(24 * time.Second)
+	if f = frame(t, d); !near(f.layer("MS_DayAmbient"), 0.8) {
+		t.Errorf("day back to full: %+v", f.Layers)
+	}
+}
