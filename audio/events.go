@@ -29,8 +29,10 @@ type DialogueStarted struct {
 // FollowDialogue subscribes on bus to TopicDialogueStarted and starts a
 // voice line for each reply (ID "line:<session>:<npc>", duration unknown,
 // so it ducks until [Director.VoiceLineEnded] or MaxLineDuration). With
-// region set, only events of that region are followed. Close the
-// returned subscription to stop.
+// region set, only events of that region are followed. The line starts at
+// the director's now; the event's At is informational. An event of
+// another payload version is dead-lettered. Close the returned
+// subscription to stop.
 func (d *Director) FollowDialogue(ctx context.Context, bus *eventbus.Bus, region string, opts eventbus.SubscribeOptions) (*eventbus.Subscription, error) {
 	return bus.Subscribe(ctx, TopicDialogueStarted, eventbus.Handle(func(ctx context.Context, _ eventbus.Event, ev DialogueStarted) error {
 		if ev.Version != 1 {
