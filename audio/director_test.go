@@ -472,7 +472,7 @@ func TestFollowDialogueAndSettings(t *testing.T) {
 		for _, e := range []struct{ topic, payload string }{
 			{TopicDialogueStarted, `{"version":1,"npc":"mara","player":"p1","session":"s1","region":"harbor","tier":"tier2","at":"2026-11-30T08:00:00Z"}`},
 			{TopicDialogueStarted, `{"version":1,"npc":"olaf","player":"p2","session":"s2","region":"mountains","tier":"tier2","at":"2026-11-30T08:00:00Z"}`},
-			{TopicSettingsChanged, `{"version":1,"player":"p1","values":{"audio.music":0.5,"audio.master":0.8,"video.fov":90,"audio.theme":"dark"}}`},
+			{TopicSettingsChanged, `{"version":1,"player_id":"p1","keys":[{"key":"audio.music","old":0.8,"new":0.5},{"key":"audio.master","new":0.8},{"key":"video.fov","new":90},{"key":"audio.theme","new":"dark"}]}`},
 		} {
 			if err := bus.Publish(ctx, e.topic, eventbus.Event{Payload: []byte(e.payload)}); err != nil {
 				t.Fatal(err)

@@ -101,8 +101,10 @@
 // [ParseWAV] decodes them.
 //
 // Settings reach audio through [TopicSettingsChanged] ("settings.changed",
-// [Director.FollowSettings]): values under "audio.<bus>" keys are a
-// player's linear volumes. audio imports neither dialogue nor settings.
+// [Director.FollowSettings]), in the settings package's payload: the new
+// values of "audio.<bus>" keys are a player's linear volumes
+// ("audio.effects" drives the "sfx" bus). audio imports neither dialogue
+// nor settings; a test at the module root holds the two to one payload.
 //
 // # Concurrency
 //

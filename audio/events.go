@@ -53,21 +53,46 @@ func (d *Director) FollowDialogue(ctx context.Context, bus *eventbus.Bus, region
 const TopicSettingsChanged = "settings.changed"
 
 // SettingsChanged is the payload of a settings.changed event as audio
-// reads it (audio does not import settings): a player's changed values by
-// key. Audio reads the keys "audio.<bus>" ("audio.master",
-// "audio.music", ...) whose values are numbers in [0, 1] (linear volumes)
+// reads it (audio does not import settings): the keys one player's change
+// touched, with their new values, in the settings package's wire shape
+// ({"version":1,"player_id":"p1","keys":[{"key":"audio.music","new":0.5}]}).
+// Audio reads the keys "audio.<bus>" ("audio.master", "audio.music", ...)
+// whose new values are numbers in [0, 1] (linear volumes, taper version 1)
 // and ignores every other key. Version 1.
 type SettingsChanged struct {
-	Version int                        `json:"version"`
-	Player  string                     `json:"player"`
-	Values  map[string]json.RawMessage `json:"values"`
+	Version  int                 `json:"version"`
+	PlayerID string              `json:"player_id"`
+	Keys     []SettingsKeyChange `json:"keys"`
+}
+
+// SettingsKeyChange is one key of a [SettingsChanged]: its new value as
+// the event carries it (audio needs no old value).
+type SettingsKeyChange struct {
+	Key string          `json:"key"`
+	New json.RawMessage `json:"new"`
+}
+
+// Values returns the event's new values by key.
+func (c SettingsChanged) Values() map[string]json.RawMessage {
+	m := make(map[string]json.RawMessage, len(c.Keys))
+	for _, k := range c.Keys {
+		m[k.Key] = k.New
+	}
+	return m
 }
 
 // SettingsPrefix is the key prefix of audio volumes in settings.
 const SettingsPrefix = "audio."
 
-// PlayerVolumesFromSettings picks the "audio.<bus>" keys with numeric
-// values out of settings values. A number outside [0, 1] is a *ValueError.
+// settingsBuses maps a settings volume name to the default bus it drives
+// where the two differ: the player's "effects" slider is the Effect
+// category's bus, "sfx".
+var settingsBuses = map[string]string{"effects": BusSFX}
+
+// PlayerVolumesFromSettings picks the "audio.<name>" keys with numeric
+// values out of settings values and names them by bus ("audio.effects"
+// drives the "sfx" bus; every other name is the bus's own). A number
+// outside [0, 1] is a *ValueError.
 func PlayerVolumesFromSettings(values map[string]json.RawMessage) (PlayerVolumes, error) {
 	pv := PlayerVolumes{}
 	for k, raw := range values {
@@ -82,6 +107,9 @@ func PlayerVolumesFromSettings(values map[string]json.RawMessage) (PlayerVolumes
 		if err := CheckGain(k, v); err != nil {
 			return nil, err
 		}
+		if b, ok := settingsBuses[bus]; ok {
+			bus = b
+		}
 		pv[bus] = v
 	}
 	return pv, nil
@@ -92,7 +120,7 @@ func PlayerVolumesFromSettings(values map[string]json.RawMessage) (PlayerVolumes
 // buses the mixer lacks are ignored). Close the subscription to stop.
 func (d *Director) FollowSettings(ctx context.Context, bus *eventbus.Bus, opts eventbus.SubscribeOptions) (*eventbus.Subscription, error) {
 	return bus.Subscribe(ctx, TopicSettingsChanged, eventbus.Handle(func(ctx context.Context, _ eventbus.Event, ev SettingsChanged) error {
-		pv, err := PlayerVolumesFromSettings(ev.Values)
+		pv, err := PlayerVolumesFromSettings(ev.Values())
 		if err != nil {
 			return eventbus.Permanent(err)
 		}
@@ -101,7 +129,7 @@ func (d *Director) FollowSettings(ctx context.Context, bus *eventbus.Bus, opts e
 		}
 		d.mu.Lock()
 		merged := PlayerVolumes{}
-		for k, v := range d.players[ev.Player] {
+		for k, v := range d.players[ev.PlayerID] {
 			merged[k] = v
 		}
 		for k, v := range pv {
@@ -110,7 +138,7 @@ func (d *Director) FollowSettings(ctx context.Context, bus *eventbus.Bus, opts e
 			}
 		}
 		d.mu.Unlock()
-		err = d.SetPlayerVolumes(ev.Player, merged)
+		err = d.SetPlayerVolumes(ev.PlayerID, merged)
 		if err == ErrClosed {
 			return nil
 		}

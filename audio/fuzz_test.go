@@ -52,14 +52,14 @@ func FuzzCueApply(f *testing.F) {
 // FuzzPlayerVolumesFromSettings: any settings payload gives volumes in
 // [0, 1] or an error.
 func FuzzPlayerVolumesFromSettings(f *testing.F) {
-	f.Add([]byte(`{"version":1,"player":"p","values":{"audio.music":0.5,"audio.master":1,"video.fov":90}}`))
-	f.Add([]byte(`{"values":{"audio.":2,"audio.x":"y","audio.y":-1}}`))
+	f.Add([]byte(`{"version":1,"player_id":"p","keys":[{"key":"audio.music","new":0.5},{"key":"audio.master","new":1},{"key":"video.fov","new":90}]}`))
+	f.Add([]byte(`{"keys":[{"key":"audio.","new":2},{"key":"audio.x","new":"y"},{"key":"audio.y","new":-1}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var ev SettingsChanged
 		if json.Unmarshal(b, &ev) != nil {
 			return
 		}
-		pv, err := PlayerVolumesFromSettings(ev.Values)
+		pv, err := PlayerVolumesFromSettings(ev.Values())
 		if err != nil {
 			return
 		}
