@@ -250,6 +250,34 @@ var rules = []rule{
 		deny: []string{mod + "/worldtime"},
 		why:  "dialogue takes the time of day through a func option, not by importing worldtime",
 	},
+	{
+		pkg: mod + "/audio",
+		deny: []string{
+			"github.com/redis/go-redis", "net", "os/exec", mod + "/dialogue", mod + "/settings",
+			mod + "/router", mod + "/payment", mod + "/indicators", mod + "/batching",
+		},
+		why: "the audio director is math and intents: it may import worldtime and eventbus, learns dialogue and settings through events, and leaves synthesis, HTTP and Redis to its subpackages",
+	},
+	{
+		pkg:  mod + "/audio/espeak",
+		deny: []string{"github.com/redis/go-redis", "net"},
+		why:  "the local synthesizer runs a program; it needs no network",
+	},
+	{
+		pkg:  mod + "/audio/openaitts",
+		deny: []string{"github.com/redis/go-redis", "os/exec"},
+		why:  "the speech client needs net/http only",
+	},
+	{
+		pkg:  mod + "/audio/cliphttp",
+		deny: []string{"github.com/redis/go-redis", "os/exec"},
+		why:  "serving clips needs net/http and a ClipStore, not a backend",
+	},
+	{
+		pkg:  mod + "/audio/audiotest",
+		deny: []string{"github.com/redis/go-redis", mod + "/audio/redisclips"},
+		why:  "the clip store suite runs against any store without linking one",
+	},
 }
 
 func matches(pattern, path string) bool {

@@ -133,3 +133,15 @@ func RedisServer(tb testing.TB) string {
 	}
 	return path
 }
+
+// Espeak returns the path of the espeak-ng program, for audio's local
+// speech synthesizer and the tests that decode its clips. It skips or
+// fails tb when none is on PATH.
+func Espeak(tb testing.TB) string {
+	tb.Helper()
+	path, err := exec.LookPath("espeak-ng")
+	if err != nil {
+		Unavailable(tb, "espeak-ng", err, "install it (Debian: apt-get install espeak-ng)")
+	}
+	return path
+}
