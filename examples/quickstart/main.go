@@ -42,6 +42,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/bodybroker/sdk/audio"
 	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
 	"github.com/bodybroker/sdk/eventbus"
@@ -211,6 +212,7 @@ func run(ctx context.Context, w io.Writer) error {
 	client := dialoguev1.NewDialogueServiceClient(conn)
 	cctx := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer player-7-example-token")
 
+	replies := map[string]string{} // by NPC
 	for _, turn := range []struct {
 		npc, responsibility, text string
 	}{
@@ -218,9 +220,11 @@ func run(ctx context.Context, w io.Writer) error {
 		{"mara", "quest_dialogue", "When does the boat leave?"},
 		{"elara", "story_critical", "Your Majesty?"},
 	} {
-		if err := converse(cctx, w, client, turn.npc, turn.responsibility, turn.text); err != nil {
+		reply, err := converse(cctx, w, client, turn.npc, turn.responsibility, turn.text)
+		if err != nil {
 			return err
 		}
+		replies[turn.npc] = reply
 	}
 
 	// 4. What the other services heard.
@@ -239,20 +243,33 @@ func run(ctx context.Context, w io.Writer) error {
 	}
 	fmt.Fprintln(w)
 
-	// 5. The world's clock, at high speed, crossing dusk into night.
-	if err := worldClock(ctx, w, bus, quiet); err != nil {
+	// 5. The audio director: what the world sounds like, as cues clients
+	// render. It follows the world clock's phases and the players' volume
+	// settings below; first, Mara's reply as voice clips (with espeak-ng,
+	// if installed).
+	director, err := audio.New(audio.Options{World: "harbour", Events: bus, Logger: quiet})
+	if err != nil {
+		return err
+	}
+	defer director.Close()
+	if err := speak(ctx, w, "mara", replies["mara"]); err != nil {
+		return fmt.Errorf("voice: %w", err)
+	}
+
+	// 6. The world's clock, at high speed, crossing dusk into night.
+	if err := worldClock(ctx, w, bus, director, quiet); err != nil {
 		return fmt.Errorf("world clock: %w", err)
 	}
-	// 6. A subscription bought with an ambassador's code.
+	// 7. A subscription bought with an ambassador's code.
 	if err := shop(ctx, w, bus, quiet); err != nil {
 		return fmt.Errorf("shop: %w", err)
 	}
-	// 7. A volume setting previewed, then reverted.
-	if err := volume(ctx, w, bus, quiet); err != nil {
+	// 8. A volume setting previewed, then reverted.
+	if err := volume(ctx, w, bus, director, quiet); err != nil {
 		return fmt.Errorf("settings: %w", err)
 	}
 
-	// 8. What the router saw, per tier.
+	// 9. What the router saw, per tier.
 	routerTable(w, r.Stats())
 	return nil
 }
@@ -272,23 +289,25 @@ func routerTable(w io.Writer, st router.Stats) {
 
 // converse sends one player line with StreamSay and prints the NPC's reply
 // as it streams in.
-func converse(ctx context.Context, w io.Writer, client dialoguev1.DialogueServiceClient, npc, responsibility, text string) error {
+// It returns the reply's text.
+func converse(ctx context.Context, w io.Writer, client dialoguev1.DialogueServiceClient, npc, responsibility, text string) (string, error) {
 	fmt.Fprintf(w, "player → %s (%s): %s\n%s: ", npc, responsibility, text, npc)
 	start := time.Now()
 	st, err := client.StreamSay(ctx, &dialoguev1.StreamSayRequest{Utterance: &dialoguev1.Utterance{
 		NpcId: npc, Text: text, Responsibility: responsibility,
 	}})
 	if err != nil {
-		return err
+		return "", err
 	}
 	var first time.Duration
+	var reply strings.Builder
 	for {
 		m, err := st.Recv()
 		if errors.Is(err, io.EOF) {
-			return nil
+			return reply.String(), nil
 		}
 		if err != nil {
-			return err
+			return "", err
 		}
 		c := m.GetChunk()
 		if !c.GetFinal() {
@@ -296,6 +315,7 @@ func converse(ctx context.Context, w io.Writer, client dialoguev1.DialogueServic
 				first = time.Since(start)
 			}
 			fmt.Fprint(w, c.GetText())
+			reply.WriteString(c.GetText())
 			continue
 		}
 		comp := c.GetCompletion()

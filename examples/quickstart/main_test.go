@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +32,8 @@ func TestRun(t *testing.T) {
 		// the world clock at speed
 		"world.time.phase  day 1 18:00: day → dusk",
 		"world.time.phase  day 1 20:00: dusk → night",
+		// the audio director's ambience following the clock
+		"audio.cue  ambient time_of_day: MS_DuskAmbient → MS_NightAmbient over 30s",
 		// the shop
 		"(ambassador creator-alice)",
 		"webhook invoice.paid",
@@ -40,6 +43,9 @@ func TestRun(t *testing.T) {
 		// settings
 		"previewing:      audio.music = 0.3 (from the preview layer)",
 		"settings.changed  player-7 reverted  audio.music: 0.3 → 0.8",
+		// the audio bus following the slider
+		"audio: player-7's music bus at 0.21 (mix 0.7 × slider)",
+		"audio: player-7's music bus at 0.56 (mix 0.7 × slider)",
 		// the router's table
 		"router stats:",
 		"TTFT p50",
@@ -47,6 +53,14 @@ func TestRun(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q", want)
 		}
+	}
+	// Voice clips need espeak-ng; without it the quickstart says so.
+	voice := "voice: espeak-ng is not on PATH"
+	if _, err := exec.LookPath("espeak-ng"); err == nil {
+		voice = "voice: mara's reply as 2 espeak-ng clips"
+	}
+	if !strings.Contains(got, voice) {
+		t.Errorf("output lacks %q", voice)
 	}
 	if t.Failed() {
 		t.Logf("output:\n%s", got)
