@@ -4,9 +4,13 @@
 // and why.
 //
 // Against a running server (examples/server, or your own that registers
-// the dialogue service):
+// the dialogue service), with a player token the server was given:
 //
-//	go run ./examples/client -addr 127.0.0.1:50051 -token "$BB_PLAYER_TOKEN" -npc mara
+//	BB_PLAYER_TOKENS=player-7-secret-token=player-7 go run ./examples/server &
+//	BB_PLAYER_TOKEN=player-7-secret-token go run ./examples/client -npc mara
+//
+// examples/server's NPCs are guard, mara and elara, and its gRPC address is
+// the client's default, 127.0.0.1:50051.
 //
 // Without a server, -demo starts a dialogue service in this process, on a
 // stand-in model server (router/openai/openaitest) and scripted lines, and
