@@ -94,6 +94,7 @@ func startDemo() (d *demo, err error) {
 		// There is no tier 3 here: the default policy sends its requests
 		// to tier 2.
 		Fallbacks: [][]string{{router.Tier2, router.Tier1, "scripted"}},
+		Logger:    slog.New(slog.DiscardHandler), // the terminal is the player's
 	})
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -14,8 +15,13 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/bodybroker/sdk/dialogue"
+	"github.com/bodybroker/sdk/dialogue/dialoguev1"
 	"github.com/bodybroker/sdk/identity"
 	"github.com/bodybroker/sdk/router"
 )
@@ -346,5 +352,91 @@ func TestReadLines(t *testing.T) {
 	want := []string{"one", "two", "error: " + errLineTooLong.Error(), "three", "error: EOF"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("lines (-want +got):\n%s", diff)
+	}
+}
+
+// forgetfulServer answers StreamSay with "Hello." and a new session ID, and
+// forgets every session it issued: a request naming one fails with
+// NotFound, as the dialogue service does for an expired session.
+type forgetfulServer struct {
+	dialoguev1.UnimplementedDialogueServiceServer
+
+	mu       sync.Mutex
+	sessions []string // the session ID of each request, in order
+}
+
+func (s *forgetfulServer) StreamSay(req *dialoguev1.StreamSayRequest, st grpc.ServerStreamingServer[dialoguev1.StreamSayResponse]) error {
+	s.mu.Lock()
+	s.sessions = append(s.sessions, req.GetUtterance().GetSessionId())
+	n := len(s.sessions)
+	s.mu.Unlock()
+	if req.GetUtterance().GetSessionId() != "" {
+		return status.Error(codes.NotFound, "dialogue: session not found")
+	}
+	if err := st.Send(&dialoguev1.StreamSayResponse{Chunk: &dialoguev1.Chunk{Text: "Hello."}}); err != nil {
+		return err
+	}
+	return st.Send(&dialoguev1.StreamSayResponse{Chunk: &dialoguev1.Chunk{Final: true, Completion: &dialoguev1.Completion{
+		FinishReason: dialoguev1.FinishReason_FINISH_REASON_STOP, SessionId: fmt.Sprintf("s-%d", n),
+		Receipt: &dialoguev1.RouteReceipt{Tier: "tier1"},
+	}}})
+}
+
+// TestForgottenSession: when the server no longer holds the conversation's
+// session, the client says so and starts a new one with the same line.
+func TestForgottenSession(t *testing.T) {
+	fake := &forgetfulServer{}
+	srv := grpc.NewServer()
+	dialoguev1.RegisterDialogueServiceServer(srv, fake)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	defer func() {
+		srv.Stop()
+		<-served
+	}()
+
+	c := startClient(t, "-addr", lis.Addr().String(), "-token", testToken, "-npc", "mara")
+	c.say(t, "Hi.")
+	c.out.waitFor(t, "receipt:")
+	c.say(t, "Remember me?")
+	c.out.waitForCount(t, "receipt:", 2)
+	if err := c.wait(t); err != nil {
+		t.Errorf("run: %v", err)
+	}
+	if got, want := c.errOut.String(), "mara has forgotten the conversation; starting a new one\n"; got != want {
+		t.Errorf("stderr = %q, want %q", got, want)
+	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	if diff := cmp.Diff([]string{"", "s-1", ""}, fake.sessions); diff != "" {
+		t.Errorf("sessions sent (-want +got):\n%s", diff)
+	}
+}
+
+func TestReceiptLine(t *testing.T) {
+	tests := []struct {
+		name string
+		comp *dialoguev1.Completion
+		want string
+	}{
+		{"empty", &dialoguev1.Completion{}, "  receipt: tier -, replica -, model -; unspecified; 0 tokens, first words after 0s"},
+		{"fallback line", &dialoguev1.Completion{
+			FinishReason: dialoguev1.FinishReason_FINISH_REASON_FALLBACK, Fallback: true,
+		}, "  receipt: tier -, replica -, model -; fallback (the NPC's fallback line: no model answered); 0 tokens, first words after 0s"},
+		{"fell back a tier", &dialoguev1.Completion{
+			FinishReason: dialoguev1.FinishReason_FINISH_REASON_STOP,
+			Usage:        &dialoguev1.Usage{CompletionTokens: 12},
+			Receipt: &dialoguev1.RouteReceipt{Tier: "tier2", Replica: "llama-0", Model: "llama", Attempts: 2,
+				Queued: durationpb.New(3 * time.Millisecond), Reasons: []string{"importance", "fallback"}},
+		}, "  receipt: tier tier2, replica llama-0, model llama; stop; 12 tokens, first words after 0s; 2 attempts; queued 3ms; because importance, fallback"},
+	}
+	for _, tt := range tests {
+		if got := receiptLine(tt.comp, 0); got != tt.want {
+			t.Errorf("%s:\n got %q\nwant %q", tt.name, got, tt.want)
+		}
 	}
 }
