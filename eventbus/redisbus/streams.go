@@ -685,10 +685,7 @@ func (s *streamSub) reader() {
 				args = append(args, ">")
 			}
 		}
-		res, err := t.client.XReadGroup(s.ctx, &redis.XReadGroupArgs{
-			Group: s.group, Consumer: t.opts.Consumer, Streams: args,
-			Count: t.opts.ReadCount, Block: block,
-		}).Result()
+		res, err := s.xreadgroup(s.ctx, args, block)
 		if errors.Is(err, redis.Nil) {
 			t.health.ok()
 			continue
