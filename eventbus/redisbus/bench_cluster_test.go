@@ -69,23 +69,13 @@ func topicsEndToEnd(b *testing.B, c redis.UniversalClient, prefix string) float6
 	}
 	defer con.Close()
 	n := int64(benchEvents)
-	var got atomic.Int64
-	done := make(chan struct{})
+	got := newBenchCounter(n)
 	for _, tp := range benchTopics {
-		_, err := con.Subscribe(context.Background(), tp, func(context.Context, eventbus.Event) error {
-			if got.Add(1) == n {
-				close(done)
-			}
-			return nil
-		}, eventbus.SubscribeOptions{Name: "bench", QueueSize: 4096})
-		if err != nil {
+		if _, err := con.Subscribe(context.Background(), tp, got.handle, eventbus.SubscribeOptions{Name: "bench", QueueSize: 4096}); err != nil {
 			b.Fatal(err)
 		}
 	}
-	payload := make([]byte, 100)
-	for i := range payload {
-		payload[i] = 'a' + byte(i%26)
-	}
+	payload := benchPayload()
 	const publishers, batch = 4, 256
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -113,11 +103,7 @@ func topicsEndToEnd(b *testing.B, c redis.UniversalClient, prefix string) float6
 		}()
 	}
 	wg.Wait()
-	select {
-	case <-done:
-	case <-time.After(2 * time.Minute):
-		b.Fatalf("handled %d of %d", got.Load(), n)
-	}
+	got.wait(b)
 	// Acknowledged: wait until every XACK reached Redis.
 	for deadline := time.Now().Add(time.Minute); con.Stats().Transport.Acked < uint64(n); {
 		if time.Now().After(deadline) {
