@@ -70,7 +70,10 @@ func NewPubSub(client redis.UniversalClient, opts PubSubOptions) *PubSub {
 	t.health.onError, t.health.logger, t.health.name = opts.OnError, opts.Logger, "redis-pubsub"
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.batch = newBatcher(client, opts.Batch, t.health, reconnectPolicy(opts.ReconnectMin, opts.ReconnectMax), func(ctx context.Context, pipe redis.Pipeliner, ev *eventbus.Event, data []byte) {
-		pipe.Publish(ctx, t.channel(ev.Topic), data)
+		// PUBLISH names no key, so a cluster client would spread one
+		// topic's events over every node and they would arrive out of
+		// order; route each by its channel's slot instead.
+		pipe.Publish(ctx, t.channel(ev.Topic), data).SetFirstKeyPos(1)
 	})
 	return t
 }

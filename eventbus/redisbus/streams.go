@@ -24,8 +24,8 @@ import (
 type StreamsOptions struct {
 	// Prefix starts every key ("bb:"). Topic T lives in the stream
 	// Prefix+"s:"+T; the set Prefix+"topics" lists the topics for pattern
-	// subscriptions. On Redis Cluster, put a hash tag in the prefix
-	// ("{bb}:") so that one XREADGROUP can read several topics.
+	// subscriptions. On Redis Cluster, see the package documentation
+	// for the choice between spreading topics and a hash tag ("{bb}:").
 	Prefix string
 	// MaxLen bounds each stream with XADD MAXLEN ~ (100000): it is the
 	// history and replay horizon.
@@ -685,10 +685,7 @@ func (s *streamSub) reader() {
 				args = append(args, ">")
 			}
 		}
-		res, err := t.client.XReadGroup(s.ctx, &redis.XReadGroupArgs{
-			Group: s.group, Consumer: t.opts.Consumer, Streams: args,
-			Count: t.opts.ReadCount, Block: block,
-		}).Result()
+		res, err := s.xreadgroup(s.ctx, args, block)
 		if errors.Is(err, redis.Nil) {
 			t.health.ok()
 			continue
