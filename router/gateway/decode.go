@@ -42,11 +42,11 @@ type wireInMessage struct {
 }
 
 type wireInRequest struct {
-	Model               string          `json:"model"`
-	Messages            []wireInMessage `json:"messages"`
-	Prompt              json.RawMessage `json:"prompt"`
-	Stream              bool            `json:"stream"`
-	StreamOptions       *struct {
+	Model         string          `json:"model"`
+	Messages      []wireInMessage `json:"messages"`
+	Prompt        json.RawMessage `json:"prompt"`
+	Stream        bool            `json:"stream"`
+	StreamOptions *struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
 	MaxTokens           *int            `json:"max_tokens"`

@@ -351,15 +351,15 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 
 // call is one completion request in progress.
 type call struct {
-	g       *Gateway
-	w       http.ResponseWriter
-	rc      *http.ResponseController
-	key     *counters
-	model   *counters
-	keyID   string
-	name    string
-	start   time.Time
-	buf     []byte
+	g     *Gateway
+	w     http.ResponseWriter
+	rc    *http.ResponseController
+	key   *counters
+	model *counters
+	keyID string
+	name  string
+	start time.Time
+	buf   []byte
 }
 
 func (g *Gateway) serveCompletion(w http.ResponseWriter, r *http.Request, chat bool) {

@@ -124,8 +124,8 @@ func TestChatUnaryAndCompletions(t *testing.T) {
 		Model   string `json:"model"`
 		Choices []struct {
 			Message      struct{ Role, Content string } `json:"message"`
-			Text         string                          `json:"text"`
-			FinishReason string                          `json:"finish_reason"`
+			Text         string                         `json:"text"`
+			FinishReason string                         `json:"finish_reason"`
 		} `json:"choices"`
 		Usage struct {
 			PromptTokens     int `json:"prompt_tokens"`
