@@ -44,7 +44,8 @@ type tierSpec struct {
 	name  string
 	model string // ModelName sent to the backend
 	b     *backend
-	max   int // MaxConcurrent, 0: none
+	m     router.Model // instead of b
+	max   int          // MaxConcurrent, 0: none
 }
 
 // newRouter is the one place tests build a router: tiers in order, each
@@ -54,11 +55,15 @@ func newRouter(t testing.TB, tiers ...tierSpec) *router.Router {
 	var opts []router.Option
 	var chain []string
 	for _, ts := range tiers {
+		m := ts.m
+		if m == nil {
+			m = ts.b.model
+		}
 		opts = append(opts, router.WithTier(router.Tier{
 			Name:          ts.name,
 			ModelName:     ts.model,
 			MaxConcurrent: ts.max,
-			Replicas:      []router.Replica{{Name: ts.name + "-0", Model: ts.b.model}},
+			Replicas:      []router.Replica{{Name: ts.name + "-0", Model: m}},
 		}))
 		chain = append(chain, ts.name)
 	}
