@@ -71,10 +71,9 @@ func decodeRequest(body []byte, chat bool) (completionRequest, error) {
 	}
 	req.Model = w.Model
 	req.Stream = w.Stream
-	if w.StreamOptions != nil {
-		if !w.Stream {
-			return req, invalid("stream_options", "stream_options is only allowed with stream: true")
-		}
+	// stream_options without stream is ignored (OpenAI rejects it, but
+	// clients reuse one set of parameters for both calls).
+	if w.StreamOptions != nil && w.Stream {
 		req.IncludeUsage = w.StreamOptions.IncludeUsage
 	}
 	if w.N != nil && *w.N != 1 {
