@@ -30,7 +30,9 @@ import (
 //   - direct: client → stand-in;
 //   - gateway: client → router/gateway → router → router/openai → stand-in;
 //   - portkey: client → Portkey's gateway (Node) → stand-in, when
-//     BB_PORTKEY_URL is set (benchmarks/portkey/run.sh sets it).
+//     BB_PORTKEY_URL is set, and portkey-np, the same with its 25 ms pause
+//     before the first chunk patched out, when BB_PORTKEY_NOPAUSE_URL is
+//     (benchmarks/portkey/run.sh starts both and sets them).
 //
 // TTFT is the time from sending the request to reading the event with the
 // first token; end is the time to reading [DONE]. The stand-in answers at
@@ -81,12 +83,14 @@ func gwSetup(tb testing.TB, b openaitest.Behavior) []gwContender {
 		{name: "direct", url: sv.URL + "/v1/chat/completions", hdr: http.Header{}},
 		{name: "gateway", url: gs.URL + "/v1/chat/completions", hdr: http.Header{}},
 	}
-	if pk := os.Getenv("BB_PORTKEY_URL"); pk != "" {
-		cs = append(cs, gwContender{name: "portkey", url: strings.TrimSuffix(pk, "/") + "/v1/chat/completions", hdr: http.Header{
-			"X-Portkey-Provider":    {"openai"},
-			"X-Portkey-Custom-Host": {sv.URL + "/v1"},
-			"Authorization":         {"Bearer unused"},
-		}})
+	for _, pk := range []struct{ name, env string }{{"portkey", "BB_PORTKEY_URL"}, {"portkey-np", "BB_PORTKEY_NOPAUSE_URL"}} {
+		if u := os.Getenv(pk.env); u != "" {
+			cs = append(cs, gwContender{name: pk.name, url: strings.TrimSuffix(u, "/") + "/v1/chat/completions", hdr: http.Header{
+				"X-Portkey-Provider":    {"openai"},
+				"X-Portkey-Custom-Host": {sv.URL + "/v1"},
+				"Authorization":         {"Bearer unused"},
+			}})
+		}
 	}
 	return cs
 }
@@ -250,7 +254,7 @@ func TestGatewaySideBySide(t *testing.T) {
 	for _, sc := range gwScenarios(n) {
 		cs := gwSetup(t, sc.b)
 		fmt.Fprintf(&b, "\n%s\n", sc.name)
-		fmt.Fprintf(&b, "%-4s %-8s %6s %10s %10s %10s %10s %11s %11s %6s\n", "conc", "impl", "n", "TTFT p50", "TTFT p99", "end p50", "end p99", "+TTFT p50", "+end p50", "errors")
+		fmt.Fprintf(&b, "%-4s %-10s %6s %10s %10s %10s %10s %11s %11s %6s\n", "conc", "impl", "n", "TTFT p50", "TTFT p99", "end p50", "end p99", "+TTFT p50", "+end p50", "errors")
 		for _, conc := range []int{1, 50} {
 			cn := sc.n1
 			if conc == 50 {
@@ -269,7 +273,7 @@ func TestGatewaySideBySide(t *testing.T) {
 					}
 					return fmt.Sprintf("%.0f µs", µs(a-d))
 				}
-				fmt.Fprintf(&b, "%-4d %-8s %6d %10v %10v %10v %10v %11s %11s %6d\n", conc, c.name, cn,
+				fmt.Fprintf(&b, "%-4d %-10s %6d %10v %10v %10v %10v %11s %11s %6d\n", conc, c.name, cn,
 					r.ttft.P50.Round(time.Microsecond), r.ttft.P99.Round(time.Microsecond),
 					r.end.P50.Round(time.Microsecond), r.end.P99.Round(time.Microsecond),
 					added(r.ttft.P50, direct.ttft.P50), added(r.end.P50, direct.end.P50), r.errs)
