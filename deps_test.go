@@ -109,7 +109,15 @@ var rules = []rule{
 	{
 		pkg:  mod + "/payment/paymenttest",
 		deny: []string{"github.com/stripe/stripe-go", "github.com/redis/go-redis"},
-		why:  "the fake provider and store suite must work without the backends",
+		why:  "the provider and store suites must work without the backends",
+	},
+	{
+		pkg: mod + "/payment/fakepay",
+		deny: []string{
+			"testing", "github.com/stripe/stripe-go", "github.com/redis/go-redis",
+			mod + "/payment/stripepay", mod + "/payment/redisstore", mod + "/payment/paymenttest",
+		},
+		why: "the demo provider runs in examples and servers: no package testing, no stripe-go, no Redis",
 	},
 	{
 		pkg:  mod + "/payment/stripepay",
@@ -136,6 +144,24 @@ var rules = []rule{
 		why: "dialogue depends on the router core only; its Redis store and the router's backends are the user's choice",
 	},
 	{
+		pkg: mod + "/dialogue/history",
+		deny: []string{
+			"google.golang.org/grpc", "google.golang.org/protobuf", "github.com/redis/go-redis",
+			mod + "/router",
+		},
+		why: "conversation memory is a leaf that store backends build on: no grpc, protobuf, Redis or router (so not the dialogue service either)",
+	},
+	{
+		pkg:  mod + "/dialogue/redisstore",
+		deny: []string{"google.golang.org/grpc", "google.golang.org/protobuf"},
+		why:  "a conversation store links go-redis and dialogue/history, not grpc or protobuf (so not the dialogue service)",
+	},
+	{
+		pkg:  mod + "/dialogue/dialoguetest",
+		deny: []string{"google.golang.org/grpc", "google.golang.org/protobuf", "github.com/redis/go-redis"},
+		why:  "the store conformance suite runs against any store without linking grpc or a backend",
+	},
+	{
 		pkg:  mod + "/dialogue/dialoguev1",
 		deny: []string{mod, "github.com/redis/go-redis"},
 		why:  "generated code depends on protobuf and grpc only",
@@ -144,6 +170,11 @@ var rules = []rule{
 		pkg:  mod + "/router/...",
 		deny: []string{mod + "/dialogue"},
 		why:  "dialogue builds on the router, never the reverse",
+	},
+	{
+		pkg:  mod + "/identity",
+		deny: []string{"."}, // any non-standard import; see denied
+		why:  "identity is shared by every server-facing package: standard library only (crypto, context)",
 	},
 	{
 		pkg:  mod + "/latency",
@@ -156,9 +187,19 @@ var rules = []rule{
 		why:  "the indicator math is engine-neutral: game clients embed it, linking neither the bus, protobuf, Redis nor the network",
 	},
 	{
-		pkg:  mod + "/examples/indicators-png",
-		deny: []string{mod + "/internal"},
-		why:  "examples get copied, so they import nothing internal",
+		pkg:  mod + "/worldtime",
+		deny: []string{"github.com/redis/go-redis", mod + "/worldtime/redisstore", mod + "/dialogue", mod + "/payment", mod + "/router"},
+		why:  "the clock core links neither its Redis store nor other game packages",
+	},
+	{
+		pkg:  mod + "/worldtime/worldtimetest",
+		deny: []string{"github.com/redis/go-redis", mod + "/worldtime/redisstore"},
+		why:  "the store conformance suite runs against any store without linking one",
+	},
+	{
+		pkg:  mod + "/dialogue",
+		deny: []string{mod + "/worldtime"},
+		why:  "dialogue takes the time of day through a func option, not by importing worldtime",
 	},
 }
 
@@ -225,7 +266,8 @@ func TestDependencyDirections(t *testing.T) {
 	if !checked[mod+"/latency"] {
 		t.Errorf("latency was not checked; is go list output parsed right?\n%s", out)
 	}
-	for _, p := range []string{mod + "/router/openai/openaitest", mod + "/examples/quickstart"} {
+	for _, p := range []string{mod + "/router/openai/openaitest", mod + "/examples/quickstart", mod + "/payment/fakepay", mod + "/identity",
+		mod + "/dialogue/history", mod + "/dialogue/redisstore", mod + "/dialogue/dialoguetest"} {
 		if !checked[p] {
 			t.Errorf("%s was not checked", p)
 		}

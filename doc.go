@@ -17,16 +17,21 @@
 //   - dialogue: the NPC conversation service over gRPC, with real token
 //     streaming, sessions, personas, memory, auth, limits and fallback lines,
 //     plus an HTTP/JSON and Server-Sent Events fallback. Generated API in
-//     dialogue/dialoguev1; conversation memory in Redis in
-//     dialogue/redisstore.
+//     dialogue/dialoguev1; conversation memory (the Store seam and the
+//     in-process store) in dialogue/history, in Redis in
+//     dialogue/redisstore, neither linking grpc.
 //   - payment: Stripe checkout, signed webhooks processed exactly once into
 //     entitlements, coupons, promotion and ambassador codes. Stripe in
 //     payment/stripepay, a Redis store in payment/redisstore, a stateful
-//     fake Stripe and the store suite in payment/paymenttest.
+//     fake Stripe in payment/fakepay, and the provider and store suites in
+//     payment/paymenttest.
 //   - eventbus: typed events between services, in process and across servers,
 //     with history, replay and statistics. Redis Streams and pub/sub
 //     transports in eventbus/redisbus; the conformance suite in
 //     eventbus/eventbustest.
+//   - identity: who is calling (a player or a trusted service), the
+//     Authenticator seam, bearer-token parsing and a constant-time token
+//     table; standard library only, shared by every server-facing package.
 //   - latency: the one latency summary every Stats() reports (p50 to
 //     p99.9 within 0.78 %), and the streaming sketch behind it.
 //
@@ -45,7 +50,7 @@
 //     Shutdown) stops it. Setup helpers that can be misconfigured
 //     (interceptors, handlers) return an error too; nothing panics at setup.
 //   - Options: a struct per constructor (router.Options, eventbus.Options,
-//     dialogue.MemoryStoreOptions, …), never functional options, so that a
+//     history.MemoryStoreOptions, …), never functional options, so that a
 //     configuration can be built, stored, compared and logged as a value.
 //     Durations are time.Duration; 0 means the default, and where 0 is a
 //     real value a Disable… field says so.

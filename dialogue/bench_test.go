@@ -31,7 +31,7 @@ func BenchmarkTTFTAdded(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	svc, r := newRouterServiceAnd(b, router.WithTier(router.Tier{Name: router.Tier1, Replicas: []router.Replica{{Name: "lines", Model: lines}}}))
+	svc, r := newRouterServiceAnd(b, router.Options{Tiers: []router.Tier{{Name: router.Tier1, Replicas: []router.Replica{{Name: "lines", Model: lines}}}}})
 	h := serve(b, svc, true, nil)
 	ctx := as(context.Background(), tokP1)
 	direct := router.Request{NPC: "guard", AffinityKey: "s", MaxTokens: 256, Importance: router.Generic,
@@ -129,8 +129,12 @@ func (s *gateStream) Close() error { return nil }
 func BenchmarkConcurrentStreamSay(b *testing.B) {
 	const streams, conns = 2000, 8
 	gm := &gateModel{}
-	svc := newRouterService(b, router.WithTier(router.Tier{Name: router.Tier1, StallTimeout: time.Minute,
-		Replicas: []router.Replica{{Name: "gate", Model: gm}}}))
+	svc := newRouterService(b, router.Options{
+		Tiers: []router.Tier{
+			{Name: router.Tier1, StallTimeout: time.Minute,
+				Replicas: []router.Replica{{Name: "gate", Model: gm}}},
+		},
+	})
 	h := serve(b, svc, true, nil)
 	clients := make([]dialoguev1.DialogueServiceClient, conns)
 	for i := range clients {

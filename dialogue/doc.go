@@ -20,15 +20,17 @@
 //		FallbackLines: []string{"Not now. Come back later."},
 //	})
 //	svc, _ := dialogue.New(dialogue.Options{Completer: dialogue.RouterCompleter(r), Personas: personas})
-//	auth, _ := dialogue.NewTokenAuthenticator(tokens)
+//	auth, _ := identity.NewTokenAuthenticator(tokens)
 //	srv, _ := dialogue.NewServer(svc, dialogue.ServerOptions{Authenticator: auth, Credentials: creds})
 //	go srv.Serve(lis)
 //	defer srv.Shutdown(ctx)
 //
 // To embed in a studio's own server, install the interceptors from
 // [Interceptors] (they act on this service's methods only), bound message
-// sizes with grpc.MaxRecvMsgSize(svc.Limits().MaxMessageBytes), and call
-// [Service.Register]; see the examples. [Service.HTTPHandler] serves the
+// sizes with grpc.MaxRecvMsgSize(svc.MaxRecvMsgSize()), and call
+// [Service.Register], giving both the same [HandlerOptions] (an
+// Authenticator is required; a missing one is an error at setup, never a
+// panic); see the examples. [Service.HTTPHandler] serves the
 // same calls as JSON (protojson) over HTTP, with StreamSay as Server-Sent
 // Events, for clients without a gRPC stack.
 //
@@ -45,7 +47,7 @@
 //
 // # Memory
 //
-// Conversations live in a [Store] under a session ID, owned by one player
+// Conversations live in a [history.Store] under a session ID, owned by one player
 // and one NPC: a player may continue only their own sessions
 // (PermissionDenied otherwise). Session IDs are issued by the service: a
 // request without one starts a session under a random ID that comes back
@@ -53,15 +55,17 @@
 // issued, or expired or evicted — fails with [ErrSessionNotFound]
 // (NotFound) rather than creating a session under a name the client chose.
 // While the store cannot be read, a player is answered without history and
-// the turn is not saved. [MemoryStore] is the in-process default
-// (idle TTL, bounded turns); dialogue/redisstore keeps them in Redis.
-// dialoguetest.TestStore checks any implementation.
+// the turn is not saved. Conversation memory lives in dialogue/history,
+// which links no grpc: the [history.Store] seam and [history.MemoryStore],
+// the in-process default (idle TTL, bounded turns); dialogue/redisstore
+// keeps conversations in Redis. dialoguetest.TestStore checks any
+// implementation.
 //
 // Stores bound what they keep, so that no player can exhaust them: turns
 // and bytes per conversation, conversations per player (a player past the
 // cap loses their own least recently active session) and idle time.
-// [MemoryStore] also holds at most MaxBytes (256 MiB by default) in all
-// and, when full, evicts from the player holding the most, so that a few
+// [history.MemoryStore] also holds at most MaxBytes (256 MiB by default)
+// in all and, when full, evicts from the player holding the most, so that a few
 // accounts opening sessions without end cannot evict another player's
 // history. In dialogue/redisstore every key expires and Redis's own
 // maxmemory bounds the total.
@@ -69,8 +73,9 @@
 // # Security
 //
 // Callers authenticate with "authorization: Bearer <token>"; an
-// [Authenticator] maps the token to an [Identity], a player or a trusted
-// service. [TokenAuthenticator] compares token hashes in constant time.
+// [identity.Authenticator] maps the token to an [identity.Identity], a
+// player or a trusted service. [identity.TokenAuthenticator] compares token
+// hashes in constant time.
 // The player is taken from the identity, never from the request body (a
 // trusted service may name the player it speaks for). Tier and adapter
 // overrides are honoured only for services. So is raising a reply's tier
@@ -79,9 +84,13 @@
 // [Service.Say] and Options.Responsibilities). Each player has a token-bucket
 // rate limit (ResourceExhausted), requests and messages have size limits,
 // handler panics become Internal, and [Code] maps every error to a status
-// code in one place. [Server] adds keepalive enforcement, TLS through
-// standard credentials, the standard health service, server reflection and
-// a graceful [Server.Shutdown] bounded by its context.
+// code in one place. A request message over Limits.MaxMessageBytes is
+// InvalidArgument on both transports. [Server] adds keepalive enforcement,
+// TLS through standard credentials, the standard health service, server
+// reflection if ServerOptions.Reflection asks for it (it is off by
+// default) and a graceful [Server.Shutdown] bounded by its context. The
+// HTTP handler answers every error, 404 and 405 included, with the same
+// JSON error object.
 //
 // # Conversations
 //
@@ -119,10 +128,16 @@
 //
 // # Concurrency
 //
-// [Service], [Personas], [MemoryStore], [TokenAuthenticator] and [Server]
-// are safe for concurrent use. The service starts no goroutines of its
-// own; a Converse stream runs a reader goroutine and one goroutine for the
-// reply in progress, and both end with the stream. [Server.Shutdown]
+// [Service], [Personas], [history.MemoryStore],
+// [identity.TokenAuthenticator] and [Server] are safe for concurrent use.
+// The service starts no goroutines of its own; a Converse stream runs a reader goroutine and one goroutine for the
+// reply in progress, and both end with the stream. StreamSay and Converse
+// send through a writer goroutine of their own, so that a client that
+// stops reading cannot hold the handler: a reply chunk the client does not
+// accept within the send timeout (HandlerOptions.SendTimeout, default
+// [DefaultSendTimeout]; over HTTP, a write deadline) ends the call,
+// cancels the backend request, releases its router slot and is counted in
+// Stats.SlowClients ([ErrSlowClient]). [Server.Shutdown]
 // lets Converse streams finish their current reply and then ends them
 // with Unavailable; [Server.Close] stops at once, also during a Shutdown.
 package dialogue

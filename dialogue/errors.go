@@ -3,6 +3,8 @@ package dialogue
 import (
 	"errors"
 	"fmt"
+
+	"github.com/bodybroker/sdk/identity"
 )
 
 // Sentinel errors. The gRPC and HTTP transports map them to status codes in
@@ -17,8 +19,10 @@ var (
 	ErrTooLarge = errors.New("dialogue: request too large")
 	// ErrRejected: the moderation hook rejected the player's utterance.
 	ErrRejected = errors.New("dialogue: utterance rejected by moderation")
-	// ErrUnauthenticated: no credentials, or credentials nobody issued.
-	ErrUnauthenticated = errors.New("dialogue: unauthenticated")
+	// ErrUnauthenticated: no credentials, or credentials nobody issued. It
+	// is [identity.ErrUnauthenticated], so an Authenticator's errors match
+	// it and map to the Unauthenticated code.
+	ErrUnauthenticated = identity.ErrUnauthenticated
 	// ErrPermissionDenied: the caller may not use this session or speak
 	// for this player.
 	ErrPermissionDenied = errors.New("dialogue: permission denied")
@@ -35,14 +39,29 @@ var (
 	// (Completion.session_id of a request without one); a client cannot
 	// choose their IDs.
 	ErrSessionNotFound = errors.New("dialogue: session not found")
-	// ErrNotFound: the store holds no conversation under that ID.
-	ErrNotFound = errors.New("dialogue: conversation not found")
-	// ErrNotOwner: the conversation belongs to another player or NPC.
-	ErrNotOwner = errors.New("dialogue: conversation belongs to another player or NPC")
 	// ErrPromptTooLarge: the system part of the prompt and the player's
 	// turn do not fit the token budget even without any history.
 	ErrPromptTooLarge = errors.New("dialogue: prompt exceeds token budget")
+	// ErrInvalidOptions: a constructor or setup helper ([NewServer],
+	// [Interceptors], [Service.HTTPHandler], [Service.Register]) was given
+	// an invalid options field; the error is an [*OptionsError] naming it.
+	ErrInvalidOptions = errors.New("dialogue: invalid options")
 )
+
+// OptionsError names the options field a constructor or setup helper
+// refused ("HandlerOptions.Authenticator") and why. It matches
+// [ErrInvalidOptions] with errors.Is.
+type OptionsError struct {
+	Field  string
+	Reason string
+}
+
+func (e *OptionsError) Error() string {
+	return "dialogue: invalid " + e.Field + ": " + e.Reason
+}
+
+// Is reports whether target is [ErrInvalidOptions].
+func (e *OptionsError) Is(target error) bool { return target == ErrInvalidOptions }
 
 // FieldError says which request field is invalid and why. It matches
 // [ErrInvalidRequest] (or [ErrTooLarge] for size limits) with errors.Is.

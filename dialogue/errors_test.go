@@ -10,15 +10,17 @@ import (
 
 	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/dialogue/history"
+	"github.com/bodybroker/sdk/identity"
 )
 
 // failingStore fails every call with err.
 type failingStore struct{ err error }
 
-func (s failingStore) Load(context.Context, string) (dialogue.Conversation, error) {
-	return dialogue.Conversation{}, s.err
+func (s failingStore) Load(context.Context, string) (history.Conversation, error) {
+	return history.Conversation{}, s.err
 }
-func (s failingStore) Append(context.Context, dialogue.Conversation, dialogue.Turn) error {
+func (s failingStore) Append(context.Context, history.Conversation, history.Turn) error {
 	return s.err
 }
 func (s failingStore) SetSummary(context.Context, string, string) error { return s.err }
@@ -53,7 +55,7 @@ func TestSayErrorsWrapTheirCause(t *testing.T) {
 			edit: func(o *dialogue.Options) { o.Store = failingStore{errStore} },
 			// A service continuing a session without naming the player:
 			// only the store knows whose it is.
-			ctx:      dialogue.WithIdentity(context.Background(), server),
+			ctx:      identity.NewContext(context.Background(), server),
 			u:        &dialoguev1.Utterance{NpcId: "mara", SessionId: "s1", Text: "hi"},
 			want:     []error{dialogue.ErrUnavailable, errStore},
 			wantCode: codes.Unavailable,
@@ -61,7 +63,7 @@ func TestSayErrorsWrapTheirCause(t *testing.T) {
 		{
 			name:     "moderator failure",
 			edit:     func(o *dialogue.Options) { o.Moderator = failingModerator{errMod} },
-			ctx:      dialogue.WithIdentity(context.Background(), player1),
+			ctx:      identity.NewContext(context.Background(), player1),
 			u:        &dialoguev1.Utterance{NpcId: "mara", Text: "hi"},
 			want:     []error{dialogue.ErrUnavailable, errMod},
 			wantCode: codes.Unavailable,
@@ -76,7 +78,7 @@ func TestSayErrorsWrapTheirCause(t *testing.T) {
 					return dialogue.EstimateTokens(s)
 				}
 			},
-			ctx:      dialogue.WithIdentity(context.Background(), player1),
+			ctx:      identity.NewContext(context.Background(), player1),
 			u:        &dialoguev1.Utterance{NpcId: "mara", Text: "a HUGE question"},
 			want:     []error{dialogue.ErrPromptTooLarge, dialogue.ErrTooLarge},
 			wantCode: codes.InvalidArgument,

@@ -17,6 +17,7 @@ import (
 
 	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/identity"
 	"github.com/bodybroker/sdk/router"
 	"github.com/bodybroker/sdk/router/scripted"
 )
@@ -30,7 +31,7 @@ func exampleService() (*dialogue.Service, func()) {
 	if err != nil {
 		panic(err)
 	}
-	r, err := router.New(router.WithTier(router.Tier{Name: "scripted", Replicas: []router.Replica{{Name: "lines", Model: lines}}}))
+	r, err := router.New(router.Options{Tiers: []router.Tier{{Name: "scripted", Replicas: []router.Replica{{Name: "lines", Model: lines}}}}})
 	if err != nil {
 		panic(err)
 	}
@@ -55,16 +56,22 @@ func ExampleService_Register() {
 	svc, closeRouter := exampleService()
 	defer closeRouter()
 
-	auth, err := dialogue.NewTokenAuthenticator(map[dialogue.Token]dialogue.Identity{
-		"player-7-secret-token": {Kind: dialogue.KindPlayer, ID: "player-7"},
+	auth, err := identity.NewTokenAuthenticator(map[identity.Token]identity.Identity{
+		"player-7-secret-token": {Kind: identity.KindPlayer, ID: "player-7"},
 	})
 	if err != nil {
 		panic(err)
 	}
-	unary, stream := dialogue.Interceptors(auth, nil)
+	opts := dialogue.HandlerOptions{Authenticator: auth}
+	unary, stream, err := dialogue.Interceptors(opts)
+	if err != nil {
+		panic(err)
+	}
 	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(unary), grpc.ChainStreamInterceptor(stream),
-		grpc.MaxRecvMsgSize(svc.Limits().MaxMessageBytes))
-	svc.Register(gs)
+		grpc.MaxRecvMsgSize(svc.MaxRecvMsgSize()))
+	if err := svc.Register(gs, opts); err != nil {
+		panic(err)
+	}
 	// ... register the studio's own services on gs here ...
 
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -116,12 +123,13 @@ func ExampleService_Register() {
 }
 
 // The ready-made server: auth, limits, keepalive enforcement, health,
-// reflection, and a graceful shutdown bounded by a deadline.
+// optional reflection (ServerOptions.Reflection), and a graceful shutdown
+// bounded by a deadline.
 func ExampleNewServer() {
 	svc, closeRouter := exampleService()
 	defer closeRouter()
-	auth, err := dialogue.NewTokenAuthenticator(map[dialogue.Token]dialogue.Identity{
-		"game-server-secret-token": {Kind: dialogue.KindService, ID: "zone-server-1"},
+	auth, err := identity.NewTokenAuthenticator(map[identity.Token]identity.Identity{
+		"game-server-secret-token": {Kind: identity.KindService, ID: "zone-server-1"},
 	})
 	if err != nil {
 		panic(err)
@@ -165,7 +173,7 @@ func ExampleNewServer() {
 func ExampleService_Say() {
 	svc, closeRouter := exampleService()
 	defer closeRouter()
-	ctx := dialogue.WithIdentity(context.Background(), dialogue.Identity{Kind: dialogue.KindPlayer, ID: "player-7"})
+	ctx := identity.NewContext(context.Background(), identity.Identity{Kind: identity.KindPlayer, ID: "player-7"})
 	r, err := svc.Say(ctx, &dialoguev1.Utterance{NpcId: "mara", Text: "Any work?",
 		Context: &dialoguev1.GameContext{Location: "Greywater docks", TimeOfDay: "dusk"}})
 	if err != nil {
@@ -183,13 +191,17 @@ func ExampleService_Say() {
 func ExampleService_HTTPHandler() {
 	svc, closeRouter := exampleService()
 	defer closeRouter()
-	auth, err := dialogue.NewTokenAuthenticator(map[dialogue.Token]dialogue.Identity{
-		"player-7-secret-token": {Kind: dialogue.KindPlayer, ID: "player-7"},
+	auth, err := identity.NewTokenAuthenticator(map[identity.Token]identity.Identity{
+		"player-7-secret-token": {Kind: identity.KindPlayer, ID: "player-7"},
 	})
 	if err != nil {
 		panic(err)
 	}
-	hs := httptest.NewServer(svc.HTTPHandler(auth, nil))
+	h, err := svc.HTTPHandler(dialogue.HandlerOptions{Authenticator: auth})
+	if err != nil {
+		panic(err)
+	}
+	hs := httptest.NewServer(h)
 	defer hs.Close()
 
 	req, _ := http.NewRequest(http.MethodPost, hs.URL+dialogue.PathSay,
@@ -213,8 +225,8 @@ func ExampleService_HTTPHandler() {
 func ExampleServer_converse() {
 	svc, closeRouter := exampleService()
 	defer closeRouter()
-	auth, err := dialogue.NewTokenAuthenticator(map[dialogue.Token]dialogue.Identity{
-		"player-7-secret-token": {Kind: dialogue.KindPlayer, ID: "player-7"},
+	auth, err := identity.NewTokenAuthenticator(map[identity.Token]identity.Identity{
+		"player-7-secret-token": {Kind: identity.KindPlayer, ID: "player-7"},
 	})
 	if err != nil {
 		panic(err)

@@ -13,6 +13,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/bodybroker/sdk/dialogue"
+	"github.com/bodybroker/sdk/dialogue/history"
+	"github.com/bodybroker/sdk/identity"
 	"github.com/bodybroker/sdk/router"
 )
 
@@ -136,9 +138,9 @@ var testPersonas = []dialogue.Persona{
 }
 
 var (
-	player1 = dialogue.Identity{Kind: dialogue.KindPlayer, ID: "p1"}
-	player2 = dialogue.Identity{Kind: dialogue.KindPlayer, ID: "p2"}
-	server  = dialogue.Identity{Kind: dialogue.KindService, ID: "gameserver"}
+	player1 = identity.Identity{Kind: identity.KindPlayer, ID: "p1"}
+	player2 = identity.Identity{Kind: identity.KindPlayer, ID: "p2"}
+	server  = identity.Identity{Kind: identity.KindService, ID: "gameserver"}
 )
 
 func newService(t testing.TB, fc *fakeCompleter, edit func(*dialogue.Options)) *dialogue.Service {
@@ -164,3 +166,13 @@ func newService(t testing.TB, fc *fakeCompleter, edit func(*dialogue.Options)) *
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// newMemoryStore returns a MemoryStore with the default bounds.
+func newMemoryStore(t testing.TB) *history.MemoryStore {
+	t.Helper()
+	s, err := history.NewMemoryStore(history.MemoryStoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

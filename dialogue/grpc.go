@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -19,39 +19,176 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/identity"
 )
 
 // ServiceName is the full gRPC name of the dialogue service.
 const ServiceName = "bodybroker.dialogue.v1.DialogueService"
 
 // Register registers the dialogue service on a gRPC server (a studio's own
-// *grpc.Server, say). The service needs an [Identity] on every call's
+// *grpc.Server, say). The service needs an [identity.Identity] on every call's
 // context: install [Interceptors] on that server, or your own interceptors
-// that call [WithIdentity]; calls without one fail with Unauthenticated.
+// that call [identity.NewContext]; calls without one fail with Unauthenticated.
 // Bound request sizes on that server with
-// grpc.MaxRecvMsgSize(s.Limits().MaxMessageBytes) so oversize messages are
-// refused before they are decoded. Converse streams on such a server are
+// grpc.MaxRecvMsgSize(s.MaxRecvMsgSize()) (see [Service.MaxRecvMsgSize]);
+// the service refuses messages over Limits.MaxMessageBytes itself, with
+// InvalidArgument, as over HTTP. Converse streams on such a server are
 // not drained by its GracefulStop; they end when their clients close them
 // or when the server stops.
-func (s *Service) Register(r grpc.ServiceRegistrar) {
-	dialoguev1.RegisterDialogueServiceServer(r, &grpcHandler{s: s})
+//
+// A reply chunk the client does not accept within opts.SendTimeout
+// (default [DefaultSendTimeout]) ends the call: see [ErrSlowClient].
+// Register uses only that field of opts (authentication is the
+// interceptors' job), and returns an [*OptionsError] if it is negative.
+func (s *Service) Register(r grpc.ServiceRegistrar, opts HandlerOptions) error {
+	if err := opts.validate(false); err != nil {
+		return err
+	}
+	dialoguev1.RegisterDialogueServiceServer(r, &grpcHandler{s: s, sendTimeout: opts.SendTimeout})
+	return nil
 }
+
+// MaxRecvMsgSize is the grpc.MaxRecvMsgSize to give a *grpc.Server that
+// hosts the service: Limits.MaxMessageBytes plus as much again, at least
+// 64 KiB, of headroom. The service checks Limits.MaxMessageBytes itself,
+// after authentication, and answers InvalidArgument (Unauthenticated
+// first for a caller without credentials). grpc-go answers a message over
+// its own bound with ResourceExhausted before any interceptor or handler
+// runs, so that bound must sit above the service's, yet close enough that
+// a stream cannot make the server buffer much more than the limit.
+// Messages over MaxRecvMsgSize, far beyond any a correct client sends,
+// still get grpc-go's ResourceExhausted.
+func (s *Service) MaxRecvMsgSize() int {
+	l := s.opts.Limits.MaxMessageBytes
+	return l + max(l, 64<<10)
+}
+
+// checkSize refuses a request message over Limits.MaxMessageBytes.
+func (s *Service) checkSize(m proto.Message) error {
+	if n, limit := proto.Size(m), s.opts.Limits.MaxMessageBytes; n > limit {
+		return &FieldError{Field: "message", Reason: fmt.Sprintf("%d bytes, over the %d-byte limit", n, limit), TooLarge: true}
+	}
+	return nil
+}
+
+// DefaultSendTimeout is how long a reply chunk may wait for the client to
+// accept it unless HandlerOptions.SendTimeout or ServerOptions.SendTimeout
+// says otherwise.
+const DefaultSendTimeout = 10 * time.Second
+
+// HandlerOptions configures the transports a studio hosts on its own
+// servers: [Interceptors], [Service.Register] and [Service.HTTPHandler].
+// ([NewServer] takes the same fields in [ServerOptions].) The zero value
+// means the defaults, except that Interceptors and HTTPHandler need an
+// Authenticator.
+type HandlerOptions struct {
+	// Authenticator turns bearer tokens into identities, normally an
+	// [identity.TokenAuthenticator]. Interceptors and HTTPHandler require
+	// it; Register ignores it.
+	Authenticator identity.Authenticator
+	// Logger receives recovered panics; nil means slog.Default().
+	Logger *slog.Logger
+	// SendTimeout bounds how long one reply chunk may wait for the client
+	// to accept it: for gRPC, until the client's flow-control window has
+	// room for it; for HTTP, until the connection has taken it (a write
+	// deadline). A client that does not read for that long has its call
+	// ended, its backend request cancelled and its router slot released,
+	// and is counted in Stats.SlowClients (see [ErrSlowClient]). 0 means
+	// [DefaultSendTimeout]; negative is refused.
+	SendTimeout time.Duration
+}
+
+// validate checks o, requiring an Authenticator if needAuth, and fills in
+// the defaults.
+func (o *HandlerOptions) validate(needAuth bool) error {
+	if needAuth && o.Authenticator == nil {
+		return &OptionsError{Field: "HandlerOptions.Authenticator", Reason: "required"}
+	}
+	if o.SendTimeout < 0 {
+		return &OptionsError{Field: "HandlerOptions.SendTimeout", Reason: "must not be negative (0 means DefaultSendTimeout)"}
+	}
+	if o.SendTimeout == 0 {
+		o.SendTimeout = DefaultSendTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return nil
+}
+
+// outbox sends a stream's messages from a goroutine of its own, so that a
+// client that stops reading cannot hold the handler: grpc-go's Send blocks
+// while the client's flow-control window is full, and nothing but the
+// handler returning ends the stream and unblocks it. send gives up after
+// the timeout; the writer goroutine then stays in Send until the handler
+// has returned and grpc has ended the stream. The handler owns the outbox
+// and closes it when it returns, after its last send; sends never overlap.
+type outbox[T any] struct {
+	svc     *Service
+	timeout time.Duration
+	in      chan *T
+	out     chan error // buffered: a writer that was given up on never blocks
+	timer   *time.Timer
+	stalled atomic.Bool
+}
+
+func newOutbox[T any](svc *Service, timeout time.Duration, send func(*T) error) *outbox[T] {
+	o := &outbox[T]{svc: svc, timeout: timeout, in: make(chan *T), out: make(chan error, 1)}
+	go func() {
+		for m := range o.in {
+			o.out <- send(m)
+		}
+	}()
+	return o
+}
+
+// send sends m, or returns an error matching [ErrSlowClient] if the client
+// has not accepted it within the timeout; after that, every send fails.
+func (o *outbox[T]) send(m *T) error {
+	if o.stalled.Load() {
+		return ErrSlowClient
+	}
+	if o.timer == nil {
+		o.timer = time.NewTimer(o.timeout)
+	} else {
+		o.timer.Reset(o.timeout)
+	}
+	defer o.timer.Stop()
+	o.in <- m // the writer is idle: sends never overlap, and the last one returned
+	select {
+	case err := <-o.out:
+		return err
+	case <-o.timer.C:
+	}
+	o.stalled.Store(true)
+	o.svc.slowClients.Add(1)
+	return fmt.Errorf("%w: a reply chunk waited %v", ErrSlowClient, o.timeout)
+}
+
+// close ends the writer once its send in progress, if any, returns.
+func (o *outbox[T]) close() { close(o.in) }
 
 // Interceptors returns unary and stream server interceptors that, for the
 // dialogue service's methods only, recover panics (as Internal) and
 // authenticate the "authorization: Bearer <token>" metadata with a. Other
 // services on the same server (health, reflection, the studio's own) pass
-// through untouched. log may be nil (slog.Default()); a must not be: a nil
-// Authenticator panics here rather than on the first call.
-func Interceptors(a Authenticator, log *slog.Logger) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
-	if a == nil {
-		panic("dialogue: Interceptors needs an Authenticator")
+// through untouched. opts.Authenticator is required: without one,
+// Interceptors returns an [*OptionsError] rather than failing every call.
+// opts.SendTimeout plays no part here.
+func Interceptors(opts HandlerOptions) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor, error) {
+	if err := opts.validate(true); err != nil {
+		return nil, nil, err
 	}
-	if log == nil {
-		log = slog.Default()
-	}
+	unary, stream := interceptors(opts)
+	return unary, stream, nil
+}
+
+// interceptors builds the interceptors for validated opts.
+func interceptors(opts HandlerOptions) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
+	a, log := opts.Authenticator, opts.Logger
 	ours := func(method string) bool { return strings.HasPrefix(method, "/"+ServiceName+"/") }
 	authCtx := func(ctx context.Context) (context.Context, error) {
 		md, _ := metadata.FromIncomingContext(ctx)
@@ -59,11 +196,11 @@ func Interceptors(a Authenticator, log *slog.Logger) (grpc.UnaryServerIntercepto
 		if v := md.Get("authorization"); len(v) > 0 {
 			h = v[0]
 		}
-		id, err := authenticate(ctx, a, h)
+		id, err := identity.FromHeader(ctx, a, h)
 		if err != nil {
 			return nil, toStatus(err)
 		}
-		return WithIdentity(ctx, id), nil
+		return identity.NewContext(ctx, id), nil
 	}
 	recovered := func(method string, err *error) {
 		if r := recover(); r != nil {
@@ -110,195 +247,36 @@ type grpcHandler struct {
 	// drain is closed when a [Server] begins a graceful shutdown; nil for
 	// a handler registered on a studio's own server.
 	drain <-chan struct{}
+	// sendTimeout bounds each Send (see HandlerOptions.SendTimeout).
+	sendTimeout time.Duration
 }
 
 func (h *grpcHandler) Say(ctx context.Context, req *dialoguev1.SayRequest) (*dialoguev1.SayResponse, error) {
+	if err := h.s.checkSize(req); err != nil {
+		return nil, toStatus(err)
+	}
 	resp, err := h.s.Say(ctx, req.GetUtterance())
 	return resp, toStatus(err)
 }
 
 func (h *grpcHandler) StreamSay(req *dialoguev1.StreamSayRequest, stream grpc.ServerStreamingServer[dialoguev1.StreamSayResponse]) error {
+	if err := h.s.checkSize(req); err != nil {
+		return toStatus(err)
+	}
+	out := newOutbox(h.s, h.sendTimeout, stream.Send)
+	defer out.close()
 	err := h.s.StreamSay(stream.Context(), req.GetUtterance(), func(c *dialoguev1.Chunk) error {
-		return stream.Send(&dialoguev1.StreamSayResponse{Chunk: c})
+		return out.send(&dialoguev1.StreamSayResponse{Chunk: c})
 	})
 	return toStatus(err)
-}
-
-// errNoAction is a ConverseRequest with neither say nor interrupt.
-var errNoAction = &FieldError{Field: "action", Reason: "a ConverseRequest needs say or interrupt"}
-
-// Converse runs one reply at a time; a new turn or an Interrupt cancels the
-// reply in progress (its last chunk says FINISH_REASON_INTERRUPTED) before
-// the next starts, so only one goroutine ever sends. A turn the service
-// refuses is answered with a TurnError and the stream goes on. A second
-// goroutine reads requests; it ends when the stream does. When the server
-// drains, the stream ends with Unavailable once the reply in progress is
-// done.
-func (h *grpcHandler) Converse(stream grpc.BidiStreamingServer[dialoguev1.ConverseRequest, dialoguev1.ConverseResponse]) error {
-	ctx := stream.Context()
-	type recvd struct {
-		m   *dialoguev1.ConverseRequest
-		err error
-	}
-	recv := make(chan recvd)
-	go func() {
-		for {
-			m, err := stream.Recv()
-			select {
-			case recv <- recvd{m, err}:
-			case <-ctx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-
-	// result ends a turn; session and npc are set when it was answered.
-	type result struct {
-		err          error
-		session, npc string
-	}
-	var (
-		in      = recv
-		drain   = h.drain
-		closing bool
-		cancel  context.CancelCauseFunc
-		done    chan result
-		turnNo  uint32
-		npc     string // of the last answered turn, inherited by the next
-		session string // likewise
-	)
-	answered := func(r result) {
-		if r.session != "" {
-			session, npc = r.session, r.npc
-		}
-	}
-	// stop interrupts the reply in progress and waits for it.
-	stop := func(cause error) error {
-		if done == nil {
-			return nil
-		}
-		cancel(cause)
-		r := <-done
-		done, cancel = nil, nil
-		answered(r)
-		if r.err != nil && !(cause == errInterrupted && errors.Is(r.err, context.Canceled)) {
-			return r.err
-		}
-		return nil
-	}
-	defer func() { _ = stop(context.Canceled) }()
-
-	for {
-		select {
-		case r := <-done:
-			done, cancel = nil, nil
-			answered(r)
-			if r.err != nil {
-				return toStatus(r.err)
-			}
-			if closing {
-				return toStatus(fmt.Errorf("%w: the server is shutting down", ErrClosed))
-			}
-		case <-drain:
-			// Finish the reply in progress, take no more turns.
-			drain, in, closing = nil, nil, true
-			if done == nil {
-				return toStatus(fmt.Errorf("%w: the server is shutting down", ErrClosed))
-			}
-		case m := <-in:
-			if m.err == io.EOF {
-				// The client is done talking; let the NPC finish.
-				if done != nil {
-					r := <-done
-					done, cancel = nil, nil
-					return toStatus(r.err)
-				}
-				return nil
-			}
-			if m.err != nil {
-				return toStatus(m.err)
-			}
-			switch a := m.m.GetAction().(type) {
-			case *dialoguev1.ConverseRequest_Interrupt:
-				if err := stop(errInterrupted); err != nil {
-					return toStatus(err)
-				}
-			case *dialoguev1.ConverseRequest_Say:
-				if err := stop(errInterrupted); err != nil {
-					return toStatus(err)
-				}
-				u := a.Say
-				if u == nil {
-					u = &dialoguev1.Utterance{} // refused by validation, as a turn
-				}
-				if u.GetNpcId() == "" {
-					u.NpcId = npc
-				}
-				if u.GetSessionId() == "" && u.GetNpcId() == npc {
-					u.SessionId = session
-				}
-				turnNo++
-				n := turnNo
-				var tctx context.Context
-				tctx, cancel = context.WithCancelCause(ctx)
-				done = make(chan result, 1)
-				go func(done chan<- result, cancel context.CancelCauseFunc) {
-					defer cancel(context.Canceled)
-					var (
-						sess string
-						sent bool
-					)
-					defer func() {
-						// This goroutine is outside the interceptor's
-						// recovery: recover here, or a panic kills the
-						// process.
-						if v := recover(); v != nil {
-							h.s.log.Error("dialogue: panic in Converse", "panic", v, "stack", string(debug.Stack()))
-							done <- result{errPanic, "", ""}
-						}
-					}()
-					err := h.s.StreamSay(tctx, u, func(c *dialoguev1.Chunk) error {
-						sent = true
-						if c.GetFinal() {
-							sess = c.GetCompletion().GetSessionId()
-						}
-						return stream.Send(&dialoguev1.ConverseResponse{Turn: n, Chunk: c})
-					})
-					if err != nil && !sent {
-						switch {
-						case context.Cause(tctx) == errInterrupted:
-							// Interrupted before the reply began (in
-							// moderation, say): whatever that step
-							// returned, the turn ends like any other
-							// interrupted one.
-							err = stream.Send(&dialoguev1.ConverseResponse{Turn: n, Chunk: &dialoguev1.Chunk{
-								SentenceEnd: true, Final: true,
-								Completion: &dialoguev1.Completion{FinishReason: dialoguev1.FinishReason_FINISH_REASON_INTERRUPTED, SessionId: u.GetSessionId()},
-							}})
-						case tctx.Err() == nil:
-							if te := turnError(err); te != nil {
-								err = stream.Send(&dialoguev1.ConverseResponse{Turn: n, Error: te})
-							}
-						}
-					}
-					done <- result{err, sess, u.GetNpcId()}
-				}(done, cancel)
-			default:
-				return toStatus(errNoAction)
-			}
-		}
-	}
 }
 
 // ServerOptions configures a [Server]. Authenticator is required, and so is
 // Credentials unless Insecure is set.
 type ServerOptions struct {
 	// Authenticator turns bearer tokens into identities, normally a
-	// [TokenAuthenticator].
-	Authenticator Authenticator
+	// [identity.TokenAuthenticator].
+	Authenticator identity.Authenticator
 	// Credentials secure the transport, normally
 	// credentials.NewTLS(&tls.Config{...}).
 	Credentials credentials.TransportCredentials
@@ -318,8 +296,17 @@ type ServerOptions struct {
 	// MaxConnectionIdle closes connections without streams after this
 	// long; 0 means 15 minutes.
 	MaxConnectionIdle time.Duration
+	// SendTimeout bounds how long one reply chunk may wait for the client
+	// to accept it (see HandlerOptions.SendTimeout); 0 means
+	// [DefaultSendTimeout].
+	SendTimeout time.Duration
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+	// Reflection registers gRPC server reflection, for grpcurl and
+	// similar tools. It is off by default: reflection shows every
+	// service and message on the server to anyone who can connect, which
+	// production servers rarely want.
+	Reflection bool
 	// ExtraOptions are appended to the grpc.ServerOptions the Server
 	// builds (stats handlers, more interceptors).
 	ExtraOptions []grpc.ServerOption
@@ -327,7 +314,8 @@ type ServerOptions struct {
 
 // Server is a ready-to-run gRPC server for the dialogue service: auth and
 // panic-recovery interceptors, message size limits, keepalive enforcement,
-// the standard health service and server reflection. Create it with
+// bounded sends, the standard health service and, if
+// ServerOptions.Reflection is set, server reflection. Create it with
 // [NewServer], run it with Serve, stop it with Shutdown or Close.
 type Server struct {
 	grpc   *grpc.Server
@@ -343,9 +331,6 @@ type Server struct {
 func NewServer(svc *Service, opts ServerOptions) (*Server, error) {
 	if svc == nil {
 		return nil, errors.New("dialogue: NewServer needs a Service")
-	}
-	if opts.Authenticator == nil {
-		return nil, errors.New("dialogue: ServerOptions.Authenticator is required")
 	}
 	if opts.Credentials == nil && !opts.Insecure {
 		return nil, errors.New("dialogue: ServerOptions.Credentials is required unless Insecure is set")
@@ -365,11 +350,19 @@ func NewServer(svc *Service, opts ServerOptions) (*Server, error) {
 	if opts.MaxConnectionIdle <= 0 {
 		opts.MaxConnectionIdle = 15 * time.Minute
 	}
-	unary, stream := Interceptors(opts.Authenticator, opts.Logger)
+	ho := HandlerOptions{Authenticator: opts.Authenticator, Logger: opts.Logger, SendTimeout: opts.SendTimeout}
+	if err := ho.validate(true); err != nil {
+		var oe *OptionsError
+		if errors.As(err, &oe) {
+			oe.Field = "ServerOptions." + strings.TrimPrefix(oe.Field, "HandlerOptions.")
+		}
+		return nil, err
+	}
+	unary, stream := interceptors(ho)
 	so := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(unary),
 		grpc.ChainStreamInterceptor(stream),
-		grpc.MaxRecvMsgSize(svc.opts.Limits.MaxMessageBytes),
+		grpc.MaxRecvMsgSize(svc.MaxRecvMsgSize()),
 		grpc.MaxConcurrentStreams(opts.MaxConcurrentStreams),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: opts.KeepaliveMinTime, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{
@@ -382,11 +375,13 @@ func NewServer(svc *Service, opts ServerOptions) (*Server, error) {
 	so = append(so, opts.ExtraOptions...)
 	gs := grpc.NewServer(so...)
 	drain := make(chan struct{})
-	dialoguev1.RegisterDialogueServiceServer(gs, &grpcHandler{s: svc, drain: drain})
+	dialoguev1.RegisterDialogueServiceServer(gs, &grpcHandler{s: svc, drain: drain, sendTimeout: ho.SendTimeout})
 	hs := health.NewServer()
 	hs.SetServingStatus(ServiceName, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(gs, hs)
-	reflection.Register(gs)
+	if opts.Reflection {
+		reflection.Register(gs)
+	}
 	return &Server{grpc: gs, health: hs, drain: drain}, nil
 }
 

@@ -31,6 +31,7 @@ import (
 
 	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/identity"
 	"github.com/bodybroker/sdk/router"
 )
 
@@ -40,9 +41,9 @@ const (
 	tokSvc = "game-server-token-0123456789"
 )
 
-func testAuth(t testing.TB) *dialogue.TokenAuthenticator {
+func testAuth(t testing.TB) *identity.TokenAuthenticator {
 	t.Helper()
-	a, err := dialogue.NewTokenAuthenticator(map[dialogue.Token]dialogue.Identity{
+	a, err := identity.NewTokenAuthenticator(map[identity.Token]identity.Identity{
 		tokP1: player1, tokP2: player2, tokSvc: server,
 	})
 	if err != nil {
@@ -293,7 +294,7 @@ func TestGRPCErrors(t *testing.T) {
 		{"unknown token", as(bg, "not-a-real-token-at-all"), utter("hi"), codes.Unauthenticated},
 		{"another player's session", as(bg, tokP2), &dialoguev1.SayRequest{Utterance: &dialoguev1.Utterance{NpcId: "mara", SessionId: p1Session, Text: "hi"}}, codes.PermissionDenied},
 		{"oversize utterance", as(bg, tokP2), utter(strings.Repeat("a", 2500)), codes.InvalidArgument},
-		{"oversize message", as(bg, tokP2), utter(strings.Repeat("a", 5000)), codes.ResourceExhausted},
+		{"oversize message", as(bg, tokP2), utter(strings.Repeat("a", 5000)), codes.InvalidArgument},
 		{"unknown NPC", as(bg, tokP2), &dialoguev1.SayRequest{Utterance: &dialoguev1.Utterance{NpcId: "nobody", Text: "hi"}}, codes.InvalidArgument},
 		{"deadline exceeded", deadline, &dialoguev1.SayRequest{Utterance: &dialoguev1.Utterance{NpcId: "guard", Text: "hang", PlayerId: "p3"}}, codes.DeadlineExceeded},
 		{"rate limit 1", as(bg, tokP1), utter("hi"), codes.OK},
@@ -350,7 +351,7 @@ func TestGRPCPanicRecovery(t *testing.T) {
 }
 
 func TestGRPCHealthAndReflection(t *testing.T) {
-	h := serve(t, newService(t, &fakeCompleter{respond: replying("x")}, nil), true, nil)
+	h := serve(t, newService(t, &fakeCompleter{respond: replying("x")}, nil), true, func(o *dialogue.ServerOptions) { o.Reflection = true })
 	ctx := t.Context()
 	hr, err := healthpb.NewHealthClient(h.conn).Check(ctx, &healthpb.HealthCheckRequest{Service: dialogue.ServiceName})
 	if err != nil || hr.GetStatus() != healthpb.HealthCheckResponse_SERVING {

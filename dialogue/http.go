@@ -5,17 +5,21 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/identity"
 )
 
 // HTTP paths served by [Service.HTTPHandler]: the gRPC method names, so a
@@ -38,28 +42,49 @@ const (
 //
 // Errors are JSON {"code": "permission_denied", "message": "..."} with the
 // HTTP status grpc-gateway uses for that code (400, 401, 403, 429, 503,
-// 504, ...). Bodies larger than Limits.MaxMessageBytes are refused. When the
-// client disconnects, the backend request is cancelled. log may be nil; a
-// must not be: a nil Authenticator panics here rather than on the first
-// request.
-func (s *Service) HTTPHandler(a Authenticator, log *slog.Logger) http.Handler {
-	if a == nil {
-		panic("dialogue: HTTPHandler needs an Authenticator")
+// 504, ...); so are routing errors: an unknown path is 404 "not_found",
+// another method than POST is 405 "unimplemented" with "Allow: POST". Bodies larger than Limits.MaxMessageBytes are refused. When the
+// client disconnects, the backend request is cancelled. Each event of a
+// StreamSay answer must be taken by the connection within
+// opts.SendTimeout (default [DefaultSendTimeout]), enforced with a write
+// deadline: a client that stops reading (or pipelines requests behind a
+// stream it does not read) has its stream ended and its backend request
+// cancelled ([ErrSlowClient]). For a StreamSay answer these deadlines
+// replace the http.Server's WriteTimeout, and they are cleared when the
+// stream ends, so a keep-alive connection's next request starts afresh.
+// opts.Authenticator is required: without one, HTTPHandler returns an
+// [*OptionsError] rather than failing every request.
+func (s *Service) HTTPHandler(opts HandlerOptions) (http.Handler, error) {
+	if err := opts.validate(true); err != nil {
+		return nil, err
 	}
-	if log == nil {
-		log = slog.Default()
-	}
-	h := &httpHandler{s: s, auth: a, log: log}
+	h := &httpHandler{s: s, auth: opts.Authenticator, log: opts.Logger, sendTimeout: opts.SendTimeout}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+PathSay, h.say)
 	mux.HandleFunc("POST "+PathStreamSay, h.streamSay)
-	return h.recover(mux)
+	// Routing errors answer the same JSON as every other error, not
+	// net/http's plain text.
+	notAllowed := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", http.MethodPost)
+		writeJSONError(w, http.StatusMethodNotAllowed, httpError{
+			Code: codeName(codes.Unimplemented), Message: "method " + r.Method + " not allowed; use POST",
+		})
+	}
+	mux.HandleFunc(PathSay, notAllowed)
+	mux.HandleFunc(PathStreamSay, notAllowed)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSONError(w, http.StatusNotFound, httpError{
+			Code: codeName(codes.NotFound), Message: "no such path; the dialogue service serves POST " + PathSay + " and " + PathStreamSay,
+		})
+	})
+	return h.recover(mux), nil
 }
 
 type httpHandler struct {
-	s    *Service
-	auth Authenticator
-	log  *slog.Logger
+	s           *Service
+	auth        identity.Authenticator
+	log         *slog.Logger
+	sendTimeout time.Duration
 }
 
 var (
@@ -84,7 +109,7 @@ func (h *httpHandler) recover(next http.Handler) http.Handler {
 
 // begin authenticates and decodes the body into m.
 func (h *httpHandler) begin(w http.ResponseWriter, r *http.Request, m proto.Message) (context.Context, bool) {
-	id, err := authenticate(r.Context(), h.auth, r.Header.Get("Authorization"))
+	id, err := identity.FromHeader(r.Context(), h.auth, r.Header.Get("Authorization"))
 	if err != nil {
 		writeError(w, err)
 		return nil, false
@@ -108,7 +133,7 @@ func (h *httpHandler) begin(w http.ResponseWriter, r *http.Request, m proto.Mess
 		writeError(w, &FieldError{Field: "body", Reason: "not a valid JSON message: " + err.Error()})
 		return nil, false
 	}
-	return WithIdentity(r.Context(), id), true
+	return identity.NewContext(r.Context(), id), true
 }
 
 func (h *httpHandler) say(w http.ResponseWriter, r *http.Request) {
@@ -138,6 +163,32 @@ func (h *httpHandler) streamSay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rc := http.NewResponseController(w)
+	// Each event gets sendTimeout to reach the connection. Where the
+	// writer cannot take deadlines (http.ErrNotSupported), events are
+	// unbounded. Clear the deadline at the end: without a WriteTimeout,
+	// net/http would keep it for the connection's next request.
+	deadlines := rc.SetWriteDeadline(time.Time{}) == nil
+	if deadlines {
+		defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
+	}
+	deadline := func() {
+		if deadlines {
+			_ = rc.SetWriteDeadline(time.Now().Add(h.sendTimeout))
+		}
+	}
+	// write writes b and flushes it to the client within the deadline.
+	write := func(b []byte) error {
+		deadline()
+		_, err := w.Write(b)
+		if err == nil {
+			err = rc.Flush()
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			h.s.slowClients.Add(1)
+			return fmt.Errorf("%w: an event waited %v: %w", ErrSlowClient, h.sendTimeout, err)
+		}
+		return err
+	}
 	started := false
 	var buf bytes.Buffer
 	err := h.s.StreamSay(ctx, req.GetUtterance(), func(c *dialoguev1.Chunk) error {
@@ -157,24 +208,21 @@ func (h *httpHandler) streamSay(w http.ResponseWriter, r *http.Request) {
 		buf.WriteString("data: ")
 		buf.Write(b)
 		buf.WriteString("\n\n")
-		if _, err := w.Write(buf.Bytes()); err != nil {
-			return err
-		}
-		return rc.Flush()
+		return write(buf.Bytes())
 	})
 	if err == nil {
 		return
 	}
 	if !started {
+		deadline()
 		writeError(w, err)
 		return
 	}
-	if r.Context().Err() != nil {
-		return // the client has gone
+	if r.Context().Err() != nil || errors.Is(err, ErrSlowClient) {
+		return // the client has gone, or is not listening
 	}
 	b, _ := json.Marshal(errorBody(err))
-	_, _ = io.WriteString(w, "event: error\ndata: "+string(b)+"\n\n")
-	_ = rc.Flush()
+	_ = write([]byte("event: error\ndata: " + string(b) + "\n\n"))
 }
 
 type httpError struct {
@@ -208,11 +256,15 @@ func codeName(c codes.Code) string {
 }
 
 func writeError(w http.ResponseWriter, err error) {
-	b, _ := json.Marshal(errorBody(err))
-	w.Header().Set("Content-Type", "application/json")
 	if Code(err) == codes.Unauthenticated {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="bodybroker"`)
 	}
-	w.WriteHeader(httpStatus(Code(err)))
+	writeJSONError(w, httpStatus(Code(err)), errorBody(err))
+}
+
+func writeJSONError(w http.ResponseWriter, status int, e httpError) {
+	b, _ := json.Marshal(e)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }

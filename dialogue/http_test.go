@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/bodybroker/sdk/dialogue"
@@ -21,7 +23,11 @@ import (
 
 func httpServer(t testing.TB, svc *dialogue.Service) *httptest.Server {
 	t.Helper()
-	s := httptest.NewServer(svc.HTTPHandler(testAuth(t), discardLogger()))
+	h, err := svc.HTTPHandler(dialogue.HandlerOptions{Authenticator: testAuth(t), Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := httptest.NewServer(h)
 	t.Cleanup(s.Close)
 	return s
 }
@@ -176,7 +182,7 @@ func TestHTTPErrors(t *testing.T) {
 // the backend request.
 func TestHTTPDisconnectCancelsBackend(t *testing.T) {
 	llm := llmServer(t, openaitest.Behavior{Tokens: openaitest.Words(500), TokenDelay: 20 * time.Millisecond})
-	svc := newRouterService(t, router.WithTier(router.Tier{Name: router.Tier1, Replicas: []router.Replica{{Name: "llm", Model: openaiModel(t, llm)}}}))
+	svc := newRouterService(t, router.Options{Tiers: []router.Tier{{Name: router.Tier1, Replicas: []router.Replica{{Name: "llm", Model: openaiModel(t, llm)}}}}})
 	s := httpServer(t, svc)
 	ctx, cancel := context.WithCancel(t.Context())
 	resp := post(t, ctx, s.URL+dialogue.PathStreamSay, tokP1, `{"utterance":{"npcId":"guard","text":"Talk"}}`)
@@ -193,22 +199,40 @@ func TestHTTPDisconnectCancelsBackend(t *testing.T) {
 	}
 }
 
-// TestNilAuthenticatorPanicsAtSetup: a server wired without an
-// authenticator fails when it is built, not with a 500 or Internal on
-// every request.
-func TestNilAuthenticatorPanicsAtSetup(t *testing.T) {
+// TestSetupRejectsBadOptions: a server wired without an authenticator, or
+// with a negative send timeout, fails when it is built, with an error
+// naming the field, not with a panic or a 500 or Internal on every
+// request.
+func TestSetupRejectsBadOptions(t *testing.T) {
 	svc := newService(t, &fakeCompleter{respond: replying("x")}, nil)
-	for name, f := range map[string]func(){
-		"HTTPHandler":  func() { svc.HTTPHandler(nil, nil) },
-		"Interceptors": func() { dialogue.Interceptors(nil, nil) },
+	for _, tt := range []struct {
+		name  string
+		opts  dialogue.HandlerOptions
+		field string
+	}{
+		{"nil Authenticator", dialogue.HandlerOptions{}, "HandlerOptions.Authenticator"},
+		{"negative SendTimeout", dialogue.HandlerOptions{Authenticator: testAuth(t), SendTimeout: -time.Second}, "HandlerOptions.SendTimeout"},
 	} {
-		func() {
-			defer func() {
-				if recover() == nil {
-					t.Errorf("%s(nil) did not panic", name)
-				}
-			}()
-			f()
-		}()
+		calls := map[string]func() error{
+			"HTTPHandler": func() error { _, err := svc.HTTPHandler(tt.opts); return err },
+			"Interceptors": func() error {
+				_, _, err := dialogue.Interceptors(tt.opts)
+				return err
+			},
+		}
+		if tt.opts.Authenticator != nil { // Register authenticates nothing itself
+			calls["Register"] = func() error { return svc.Register(grpc.NewServer(), tt.opts) }
+		}
+		for name, call := range calls {
+			err := call()
+			var oe *dialogue.OptionsError
+			if !errors.Is(err, dialogue.ErrInvalidOptions) || !errors.As(err, &oe) || oe.Field != tt.field {
+				t.Errorf("%s: %s = %v, want an *OptionsError for %s matching ErrInvalidOptions", tt.name, name, err, tt.field)
+			}
+		}
+	}
+	_, err := dialogue.NewServer(svc, dialogue.ServerOptions{Insecure: true})
+	if oe := (*dialogue.OptionsError)(nil); !errors.As(err, &oe) || oe.Field != "ServerOptions.Authenticator" || !errors.Is(err, dialogue.ErrInvalidOptions) {
+		t.Errorf("NewServer without an Authenticator = %v, want an *OptionsError for ServerOptions.Authenticator", err)
 	}
 }

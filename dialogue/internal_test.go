@@ -1,8 +1,6 @@
 package dialogue
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -88,59 +86,6 @@ func FuzzSegmenter(f *testing.F) {
 			t.Fatalf("pieces %v do not reassemble %q", got, text)
 		}
 	})
-}
-
-func TestBearerToken(t *testing.T) {
-	for _, tt := range []struct {
-		in   string
-		want string
-		ok   bool
-	}{
-		{"Bearer abc", "abc", true},
-		{"bearer  abc ", "abc", true},
-		{"Basic abc", "", false},
-		{"Bearer ", "", false},
-		{"", "", false},
-	} {
-		got, ok := bearerToken(tt.in)
-		if got != tt.want || ok != tt.ok {
-			t.Errorf("bearerToken(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
-		}
-	}
-}
-
-func TestTokenAuthenticator(t *testing.T) {
-	a, err := NewTokenAuthenticator(map[Token]Identity{
-		"player-token-0123456789": {Kind: KindPlayer, ID: "p1"},
-		"server-token-0123456789": {Kind: KindService, ID: "gameserver"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if id, err := a.Authenticate(ctx, "player-token-0123456789"); err != nil || id != (Identity{KindPlayer, "p1"}) || id.Trusted() {
-		t.Errorf("player token = %v, %v", id, err)
-	}
-	if id, err := a.Authenticate(ctx, "server-token-0123456789"); err != nil || !id.Trusted() {
-		t.Errorf("service token = %v, %v", id, err)
-	}
-	for _, bad := range []string{"", "player-token-012345678", "player-token-01234567890"} {
-		if _, err := a.Authenticate(ctx, bad); !errors.Is(err, ErrUnauthenticated) {
-			t.Errorf("Authenticate(%q) = %v, want ErrUnauthenticated", bad, err)
-		}
-	}
-	if _, err := authenticate(ctx, a, "Bearer nope-nope-nope-nope"); !errors.Is(err, ErrUnauthenticated) {
-		t.Errorf("authenticate(unknown) = %v", err)
-	}
-	if _, err := NewTokenAuthenticator(map[Token]Identity{"short": {KindPlayer, "p"}}); err == nil {
-		t.Error("short token accepted")
-	}
-	if _, err := NewTokenAuthenticator(map[Token]Identity{"long-enough-token-123": {}}); err == nil {
-		t.Error("invalid identity accepted")
-	}
-	if got := Token("secret").String(); strings.Contains(got, "secret") {
-		t.Errorf("Token.String leaks: %q", got)
-	}
 }
 
 func TestLimiter(t *testing.T) {

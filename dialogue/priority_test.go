@@ -6,8 +6,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/identity"
 	"github.com/bodybroker/sdk/router"
 )
 
@@ -61,17 +61,13 @@ func (s *okStream) Close() error { return nil }
 // asks for through importance and responsibility may only lower them.
 func TestPlayersCannotRaiseTierOrPriority(t *testing.T) {
 	m := &recordingModel{}
-	var tiers []router.Tier
+	var opts router.Options
 	for _, name := range []string{router.Tier1, router.Tier2, router.Tier3} {
-		tiers = append(tiers, router.Tier{Name: name, Replicas: []router.Replica{{Name: name + "-r", Model: m}}})
+		opts.Tiers = append(opts.Tiers, router.Tier{Name: name, Replicas: []router.Replica{{Name: name + "-r", Model: m}}})
 	}
-	var opts []router.Option
-	for _, tr := range tiers {
-		opts = append(opts, router.WithTier(tr))
-	}
-	svc := newRouterService(t, opts...)
-	player := dialogue.WithIdentity(context.Background(), player1)
-	service := dialogue.WithIdentity(context.Background(), server)
+	svc := newRouterService(t, opts)
+	player := identity.NewContext(context.Background(), player1)
+	service := identity.NewContext(context.Background(), server)
 	const (
 		major   = dialoguev1.Importance_IMPORTANCE_MAJOR
 		elite   = dialoguev1.Importance_IMPORTANCE_ELITE

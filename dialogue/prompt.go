@@ -6,15 +6,9 @@ import (
 	"strings"
 
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/dialogue/history"
 	"github.com/bodybroker/sdk/router"
 )
-
-// Turn is one exchange of a conversation: what the player said and what the
-// NPC answered.
-type Turn struct {
-	Player string `json:"p"`
-	NPC    string `json:"n"`
-}
 
 // TokenCounter counts the tokens of a string for budgeting. It must be
 // monotonic in the sense that appending text never lowers the count.
@@ -52,7 +46,7 @@ type Prompt struct {
 	// Language is a validated BCP 47 tag, or empty.
 	Language string
 	// History is the conversation so far, oldest first.
-	History []Turn
+	History []history.Turn
 	// Scene is the structured game context; nil for none.
 	Scene *dialoguev1.GameContext
 	// Utterance is the player's new line.

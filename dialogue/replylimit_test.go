@@ -10,6 +10,7 @@ import (
 
 	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/identity"
 	"github.com/bodybroker/sdk/router"
 )
 
@@ -91,7 +92,7 @@ func TestRunawayReplyIsBounded(t *testing.T) {
 				mu.Unlock()
 				return s, nil
 			}}
-			store := dialogue.NewMemoryStore(dialogue.MemoryStoreOptions{})
+			store := newMemoryStore(t)
 			s := newService(t, fc, func(o *dialogue.Options) {
 				o.Store = store
 				o.Limits.MaxReplyBytes = tt.limit
@@ -100,7 +101,7 @@ func TestRunawayReplyIsBounded(t *testing.T) {
 			if got := s.Limits().MaxReplyBytes; got != tt.wantLimit {
 				t.Errorf("Limits().MaxReplyBytes = %d, want %d", got, tt.wantLimit)
 			}
-			ctx := dialogue.WithIdentity(context.Background(), player1)
+			ctx := identity.NewContext(context.Background(), player1)
 
 			r, err := s.Say(ctx, &dialoguev1.Utterance{NpcId: "mara", Text: "Tell me a story."})
 			if err != nil {
@@ -163,7 +164,7 @@ func TestRunawayReplyIsBounded(t *testing.T) {
 func TestReplyAtTheLimitIsNotClipped(t *testing.T) {
 	text := strings.Repeat("ab ", 100) + "end."
 	s := newService(t, &fakeCompleter{respond: replying(text)}, func(o *dialogue.Options) { o.Limits.MaxReplyBytes = len(text) })
-	r, err := s.Say(dialogue.WithIdentity(context.Background(), player1), &dialoguev1.Utterance{NpcId: "mara", Text: "?"})
+	r, err := s.Say(identity.NewContext(context.Background(), player1), &dialoguev1.Utterance{NpcId: "mara", Text: "?"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +182,7 @@ func BenchmarkRunawayReply(b *testing.B) {
 		return &runawayStream{ctx: ctx, delta: "Ünd sö wéiter ünd wéiter ünd "}, nil
 	}}
 	s := newService(b, fc, nil)
-	ctx := dialogue.WithIdentity(context.Background(), player1)
+	ctx := identity.NewContext(context.Background(), player1)
 	u := &dialoguev1.Utterance{NpcId: "mara", Text: "Tell me a story."}
 	kept := 0
 	b.ReportAllocs()

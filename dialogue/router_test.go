@@ -39,17 +39,18 @@ func openaiModel(t testing.TB, s *openaitest.Server) *openai.Model {
 
 // newRouterService builds a Service over a real router with the options
 // given.
-func newRouterService(t testing.TB, opts ...router.Option) *dialogue.Service {
+func newRouterService(t testing.TB, opts router.Options) *dialogue.Service {
 	t.Helper()
-	svc, _ := newRouterServiceAnd(t, opts...)
+	svc, _ := newRouterServiceAnd(t, opts)
 	return svc
 }
 
 // newRouterServiceAnd is newRouterService that also returns the router,
 // closed when the test ends.
-func newRouterServiceAnd(t testing.TB, opts ...router.Option) (*dialogue.Service, *router.Router) {
+func newRouterServiceAnd(t testing.TB, opts router.Options) (*dialogue.Service, *router.Router) {
 	t.Helper()
-	r, err := router.New(append(opts, router.WithLogger(discardLogger()))...)
+	opts.Logger = discardLogger()
+	r, err := router.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +74,7 @@ func newRouterServiceAnd(t testing.TB, opts ...router.Option) (*dialogue.Service
 // OpenAI-compatible server, which observes it.
 func TestCancellationReachesBackend(t *testing.T) {
 	llm := llmServer(t, openaitest.Behavior{Tokens: openaitest.Words(500), TokenDelay: 20 * time.Millisecond})
-	svc := newRouterService(t, router.WithTier(router.Tier{Name: router.Tier1, Replicas: []router.Replica{{Name: "llm", Model: openaiModel(t, llm)}}}))
+	svc := newRouterService(t, router.Options{Tiers: []router.Tier{{Name: router.Tier1, Replicas: []router.Replica{{Name: "llm", Model: openaiModel(t, llm)}}}}})
 	h := serve(t, svc, true, nil)
 
 	ctx, cancel := context.WithCancel(as(t.Context(), tokP1))
@@ -105,11 +106,13 @@ func TestCancellationReachesBackend(t *testing.T) {
 func TestAllTiersDownFallbackLine(t *testing.T) {
 	down := llmServer(t, openaitest.Behavior{Status: 503, ErrorMessage: "overloaded"})
 	m := openaiModel(t, down)
-	svc := newRouterService(t,
-		router.WithTier(router.Tier{Name: router.Tier2, Replicas: []router.Replica{{Name: "mid", Model: m}}}),
-		router.WithTier(router.Tier{Name: router.Tier1, Replicas: []router.Replica{{Name: "small", Model: m}}}),
-		router.WithFallback(router.Tier2, router.Tier1),
-	)
+	svc := newRouterService(t, router.Options{
+		Tiers: []router.Tier{
+			{Name: router.Tier2, Replicas: []router.Replica{{Name: "mid", Model: m}}},
+			{Name: router.Tier1, Replicas: []router.Replica{{Name: "small", Model: m}}},
+		},
+		Fallbacks: [][]string{{router.Tier2, router.Tier1}},
+	})
 	h := serve(t, svc, true, nil)
 	st, err := h.client.StreamSay(as(t.Context(), tokP1), &dialoguev1.StreamSayRequest{Utterance: &dialoguev1.Utterance{
 		NpcId: "mara", Text: "Anyone there?", Responsibility: "quest_dialogue"}})
@@ -154,11 +157,13 @@ func TestScriptedLastTier(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := newRouterService(t,
-		router.WithTier(router.Tier{Name: router.Tier1, Replicas: []router.Replica{{Name: "small", Model: openaiModel(t, down)}}}),
-		router.WithTier(router.Tier{Name: "scripted", Replicas: []router.Replica{{Name: "lines", Model: lines}}}),
-		router.WithFallback(router.Tier1, "scripted"),
-	)
+	svc := newRouterService(t, router.Options{
+		Tiers: []router.Tier{
+			{Name: router.Tier1, Replicas: []router.Replica{{Name: "small", Model: openaiModel(t, down)}}},
+			{Name: "scripted", Replicas: []router.Replica{{Name: "lines", Model: lines}}},
+		},
+		Fallbacks: [][]string{{router.Tier1, "scripted"}},
+	})
 	h := serve(t, svc, false, nil)
 	r, err := h.client.Say(as(t.Context(), tokP1), &dialoguev1.SayRequest{Utterance: &dialoguev1.Utterance{NpcId: "mara", Text: "hi"}})
 	if err != nil {
@@ -175,8 +180,12 @@ func TestScriptedLastTier(t *testing.T) {
 // client as they are generated, with the model's name and usage.
 func TestRealRouterStreams(t *testing.T) {
 	llm := llmServer(t, openaitest.Behavior{Tokens: []string{"Aye", ".", " Ask", " away", "."}, PromptTokens: 77})
-	svc := newRouterService(t, router.WithTier(router.Tier{Name: router.Tier1, Adapter: "guard-lora",
-		Replicas: []router.Replica{{Name: "llm", Model: openaiModel(t, llm)}}}))
+	svc := newRouterService(t, router.Options{
+		Tiers: []router.Tier{
+			{Name: router.Tier1, Adapter: "guard-lora",
+				Replicas: []router.Replica{{Name: "llm", Model: openaiModel(t, llm)}}},
+		},
+	})
 	h := serve(t, svc, true, nil)
 	r, err := h.client.Say(as(t.Context(), tokSvc), &dialoguev1.SayRequest{Utterance: &dialoguev1.Utterance{
 		NpcId: "guard", Text: "Can I ask?", PlayerId: "p9", Adapter: "special-lora"}})
@@ -281,7 +290,7 @@ func TestCancellationReachesBackendEveryPath(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			llm := llmServer(t, openaitest.Behavior{Tokens: openaitest.Words(2000), TokenDelay: 20 * time.Millisecond})
-			svc := newRouterService(t, router.WithTier(router.Tier{Name: router.Tier1, Replicas: []router.Replica{{Name: "llm", Model: openaiModel(t, llm)}}}))
+			svc := newRouterService(t, router.Options{Tiers: []router.Tier{{Name: router.Tier1, Replicas: []router.Replica{{Name: "llm", Model: openaiModel(t, llm)}}}}})
 			h := serve(t, svc, true, nil)
 			wait := func(what string, cond func(openaitest.Stats) bool) {
 				t.Helper()

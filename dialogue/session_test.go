@@ -10,6 +10,8 @@ import (
 
 	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/dialogue/history"
+	"github.com/bodybroker/sdk/identity"
 )
 
 // TestSessionsAreServerIssued: a session ID the service never issued is
@@ -17,11 +19,11 @@ import (
 // one starts a session under an ID the service chooses, which can then be
 // continued.
 func TestSessionsAreServerIssued(t *testing.T) {
-	store := dialogue.NewMemoryStore(dialogue.MemoryStoreOptions{})
+	store := newMemoryStore(t)
 	fc := &fakeCompleter{respond: replying("Yes?")}
 	s := newService(t, fc, func(o *dialogue.Options) { o.Store = store })
-	p1 := dialogue.WithIdentity(context.Background(), player1)
-	svc := dialogue.WithIdentity(context.Background(), server)
+	p1 := identity.NewContext(context.Background(), player1)
+	svc := identity.NewContext(context.Background(), server)
 
 	for _, tt := range []struct {
 		name string
@@ -40,7 +42,7 @@ func TestSessionsAreServerIssued(t *testing.T) {
 			if got := dialogue.Code(err); got != codes.NotFound {
 				t.Errorf("Code(%v) = %v, want NotFound", err, got)
 			}
-			if _, err := store.Load(context.Background(), tt.u.GetSessionId()); !errors.Is(err, dialogue.ErrNotFound) {
+			if _, err := store.Load(context.Background(), tt.u.GetSessionId()); !errors.Is(err, history.ErrNotFound) {
 				t.Errorf("store.Load(%q) = %v, want ErrNotFound: the unknown ID must not create a session", tt.u.GetSessionId(), err)
 			}
 		})
@@ -81,7 +83,7 @@ func (silencingModerator) Output(context.Context, dialogue.Moderation) (string, 
 func TestIssuedSessionSurvivesEmptyReply(t *testing.T) {
 	fc := &fakeCompleter{respond: replying("Something unspeakable.")}
 	s := newService(t, fc, func(o *dialogue.Options) { o.Moderator = silencingModerator{} })
-	p1 := dialogue.WithIdentity(context.Background(), player1)
+	p1 := identity.NewContext(context.Background(), player1)
 	r, err := s.Say(p1, &dialoguev1.Utterance{NpcId: "mara", Text: "hi"})
 	if err != nil {
 		t.Fatal(err)
@@ -97,15 +99,15 @@ func TestIssuedSessionSurvivesEmptyReply(t *testing.T) {
 
 // flakyLoadStore is a MemoryStore whose Load fails while failLoad is set.
 type flakyLoadStore struct {
-	*dialogue.MemoryStore
+	*history.MemoryStore
 	failLoad atomic.Bool
 }
 
 var errStoreDown = errors.New("store: connection reset")
 
-func (s *flakyLoadStore) Load(ctx context.Context, id string) (dialogue.Conversation, error) {
+func (s *flakyLoadStore) Load(ctx context.Context, id string) (history.Conversation, error) {
 	if s.failLoad.Load() {
-		return dialogue.Conversation{}, errStoreDown
+		return history.Conversation{}, errStoreDown
 	}
 	return s.MemoryStore.Load(ctx, id)
 }
@@ -115,11 +117,11 @@ func (s *flakyLoadStore) Load(ctx context.Context, id string) (dialogue.Conversa
 // not saved under the ID the client sent: an outage must not let a client
 // create a session under an ID of its choosing.
 func TestStoreOutageCreatesNoSession(t *testing.T) {
-	store := &flakyLoadStore{MemoryStore: dialogue.NewMemoryStore(dialogue.MemoryStoreOptions{})}
+	store := &flakyLoadStore{MemoryStore: newMemoryStore(t)}
 	store.failLoad.Store(true)
 	fc := &fakeCompleter{respond: replying("Hm.")}
 	s := newService(t, fc, func(o *dialogue.Options) { o.Store = store })
-	p1 := dialogue.WithIdentity(context.Background(), player1)
+	p1 := identity.NewContext(context.Background(), player1)
 	r, err := s.Say(p1, &dialoguev1.Utterance{NpcId: "mara", SessionId: "chosen-by-client", Text: "hi"})
 	if err != nil {
 		t.Fatalf("Say during a store outage = %v, want a reply without history", err)
@@ -128,7 +130,7 @@ func TestStoreOutageCreatesNoSession(t *testing.T) {
 		t.Errorf("text = %q", r.GetText())
 	}
 	store.failLoad.Store(false)
-	if _, err := store.Load(context.Background(), "chosen-by-client"); !errors.Is(err, dialogue.ErrNotFound) {
+	if _, err := store.Load(context.Background(), "chosen-by-client"); !errors.Is(err, history.ErrNotFound) {
 		t.Errorf("store.Load(chosen-by-client) = %v, want ErrNotFound", err)
 	}
 	if _, err := s.Say(p1, &dialoguev1.Utterance{NpcId: "mara", SessionId: "chosen-by-client", Text: "hi"}); !errors.Is(err, dialogue.ErrSessionNotFound) {

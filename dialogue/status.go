@@ -9,7 +9,14 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/dialogue/history"
 )
+
+// ErrSlowClient: the client did not accept a reply chunk within the send
+// timeout (HandlerOptions.SendTimeout); the call was ended, its backend
+// request cancelled and its router slot released. [Code] maps it to
+// DeadlineExceeded, though a client that does not read will rarely see it.
+var ErrSlowClient = errors.New("dialogue: the client did not accept the reply in time")
 
 // Code maps an error from this package to its gRPC status code. It is the
 // one place where errors become codes; both transports use it.
@@ -17,10 +24,10 @@ import (
 //	ErrInvalidRequest, ErrUnknownNPC, ErrTooLarge,
 //	ErrRejected, ErrPromptTooLarge            InvalidArgument
 //	ErrUnauthenticated                        Unauthenticated
-//	ErrPermissionDenied, ErrNotOwner          PermissionDenied
+//	ErrPermissionDenied, history.ErrNotOwner  PermissionDenied
 //	ErrSessionNotFound                        NotFound
 //	ErrRateLimited                            ResourceExhausted
-//	context.DeadlineExceeded                  DeadlineExceeded
+//	context.DeadlineExceeded, ErrSlowClient   DeadlineExceeded
 //	context.Canceled                          Canceled
 //	ErrClosed, ErrUnavailable                 Unavailable
 //	a *status.Status error                    its own code
@@ -34,13 +41,13 @@ func Code(err error) codes.Code {
 		return codes.InvalidArgument
 	case errors.Is(err, ErrUnauthenticated):
 		return codes.Unauthenticated
-	case errors.Is(err, ErrPermissionDenied), errors.Is(err, ErrNotOwner):
+	case errors.Is(err, ErrPermissionDenied), errors.Is(err, history.ErrNotOwner):
 		return codes.PermissionDenied
 	case errors.Is(err, ErrSessionNotFound):
 		return codes.NotFound
 	case errors.Is(err, ErrRateLimited):
 		return codes.ResourceExhausted
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, ErrSlowClient):
 		return codes.DeadlineExceeded
 	case errors.Is(err, context.Canceled):
 		return codes.Canceled

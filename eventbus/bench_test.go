@@ -82,3 +82,37 @@ func BenchmarkMemoryPublishNoSubscriber(b *testing.B) {
 		_ = bus.Publish(ctx, "bench.t", eventbus.Event{Payload: payload})
 	}
 }
+
+// BenchmarkIdleSubscriptionMemory reports what an idle subscription costs
+// (per-player subscriptions are the case that matters: 100k players, 100k
+// subscriptions): the growth of the live heap plus goroutine stacks, per
+// subscription, over many default subscriptions on their own topics, none
+// of which has received an event.
+//
+//	go test -run '^$' -bench IdleSubscriptionMemory -benchtime 3x ./eventbus/
+func BenchmarkIdleSubscriptionMemory(b *testing.B) {
+	const subs = 2000
+	noop := func(context.Context, eventbus.Event) error { return nil }
+	ctx := context.Background()
+	var perSub, heapPerSub float64
+	for b.Loop() {
+		bus, _ := eventbus.New(eventbus.Options{})
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for i := range subs {
+			if _, err := bus.Subscribe(ctx, "player."+itoa(i)+".events", noop, eventbus.SubscribeOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		heap := float64(after.HeapAlloc) - float64(before.HeapAlloc)
+		stack := float64(after.StackInuse) - float64(before.StackInuse)
+		perSub = (heap + stack) / subs
+		heapPerSub = heap / subs
+		_ = bus.Close()
+	}
+	b.ReportMetric(perSub, "B/idle-sub")
+	b.ReportMetric(heapPerSub, "heap-B/idle-sub")
+}

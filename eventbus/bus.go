@@ -63,9 +63,12 @@ func (b *Bus) retire(s *Subscription) {
 	r.Retried += ss.Retried
 	r.DeadLettered += ss.DeadLettered
 	r.Panics += ss.Panics
+	r.Goexits += ss.Goexits
 	r.Duplicates += ss.Duplicates
 	r.Dropped.add(ss.Dropped)
-	b.retiredLat.Merge(&s.lat)
+	if h := s.lat.Load(); h != nil {
+		b.retiredLat.Merge(h)
+	}
 	b.retiredMu.Unlock()
 }
 
@@ -250,7 +253,30 @@ func (b *Bus) check(topic string, ev *Event) (*topicState, error) {
 	if b.opts.MaxPayload > 0 && len(ev.Payload) > b.opts.MaxPayload {
 		return nil, &PayloadTooLargeError{Topic: topic, Size: len(ev.Payload), Limit: b.opts.MaxPayload}
 	}
+	if limit := b.opts.MaxEventBytes; limit > 0 {
+		if n := b.eventBytes(topic, ev, limit); n > limit {
+			return nil, &EventTooLargeError{Topic: topic, Size: n, Limit: limit}
+		}
+	}
 	return ts, nil
+}
+
+// eventBytes returns the size of ev's envelope as Options.MaxEventBytes
+// counts it. It stops adding headers once the total is over limit, so a map
+// of a million headers costs no more than the limit's worth.
+func (b *Bus) eventBytes(topic string, ev *Event, limit int) int {
+	src := ev.Source
+	if src == "" {
+		src = b.opts.Source
+	}
+	n := len(ev.Payload) + len(topic) + len(ev.Type) + len(src) + len(ev.Key)
+	for k, v := range ev.Headers {
+		if n > limit {
+			break
+		}
+		n += len(k) + len(v)
+	}
+	return n
 }
 
 func (b *Bus) stamp(ev *Event, ts *topicState, now time.Time) {
@@ -642,7 +668,7 @@ func (b *Bus) Stats() Stats {
 	b.retiredMu.Unlock()
 	b.mu.Unlock()
 	st.Delivered, st.Failed, st.Retried, st.DeadLettered = r.Delivered, r.Failed, r.Retried, r.DeadLettered
-	st.Panics, st.Duplicates, st.Dropped = r.Panics, r.Duplicates, r.Dropped
+	st.Panics, st.Goexits, st.Duplicates, st.Dropped = r.Panics, r.Goexits, r.Duplicates, r.Dropped
 	for i, s := range subs {
 		ss := s.Stats()
 		if i < open {
@@ -653,9 +679,12 @@ func (b *Bus) Stats() Stats {
 		st.Retried += ss.Retried
 		st.DeadLettered += ss.DeadLettered
 		st.Panics += ss.Panics
+		st.Goexits += ss.Goexits
 		st.Duplicates += ss.Duplicates
 		st.Dropped.add(ss.Dropped)
-		all.Merge(&s.lat)
+		if h := s.lat.Load(); h != nil {
+			all.Merge(h)
+		}
 	}
 	st.Latency = all.Summary()
 	if b.tr != nil {

@@ -15,6 +15,8 @@ var (
 	ErrInvalidPattern = errors.New("eventbus: invalid pattern")
 	// ErrPayloadTooLarge matches every *PayloadTooLargeError.
 	ErrPayloadTooLarge = errors.New("eventbus: payload too large")
+	// ErrEventTooLarge matches every *EventTooLargeError.
+	ErrEventTooLarge = errors.New("eventbus: event too large")
 	// ErrNotSupported is returned when the transport lacks a feature
 	// (history on Redis pub/sub, say).
 	ErrNotSupported = errors.New("eventbus: not supported by this transport")
@@ -61,6 +63,23 @@ func (e *PayloadTooLargeError) Error() string {
 // Is makes errors.Is(err, ErrPayloadTooLarge) succeed.
 func (e *PayloadTooLargeError) Is(target error) bool { return target == ErrPayloadTooLarge }
 
+// EventTooLargeError reports an event whose envelope is over
+// Options.MaxEventBytes. Size is the envelope's size as MaxEventBytes counts
+// it, except that counting stops at the first header that takes it over
+// Limit (so a huge header map is not walked to the end).
+type EventTooLargeError struct {
+	Topic string
+	Size  int
+	Limit int
+}
+
+func (e *EventTooLargeError) Error() string {
+	return fmt.Sprintf("eventbus: event for %q is %d bytes (payload, headers, key, type, source and topic), over the %d-byte limit", e.Topic, e.Size, e.Limit)
+}
+
+// Is makes errors.Is(err, ErrEventTooLarge) succeed.
+func (e *EventTooLargeError) Is(target error) bool { return target == ErrEventTooLarge }
+
 // DecodeError reports a payload that a typed handler could not decode. It is
 // permanent: the event goes to the dead-letter topic without retries.
 type DecodeError struct {
@@ -82,12 +101,23 @@ func (e *DecodeError) Is(target error) bool { return target == ErrDecode }
 // PanicError is what a panicking handler's call turns into. The panic is
 // recovered, counted in SubscriptionStats.Panics, and handled like any other
 // handler error (retried, then dead-lettered).
+//
+// A handler call that ends in runtime.Goexit (t.FailNow or t.SkipNow in a
+// test's handler, say) is treated the same way, with Goexit set and Value
+// nil: it is counted in SubscriptionStats.Goexits, and the worker goes on in
+// a new goroutine.
 type PanicError struct {
-	Value any
-	Stack []byte
+	Value  any
+	Stack  []byte
+	Goexit bool
 }
 
-func (e *PanicError) Error() string { return fmt.Sprintf("eventbus: handler panicked: %v", e.Value) }
+func (e *PanicError) Error() string {
+	if e.Goexit {
+		return "eventbus: handler called runtime.Goexit"
+	}
+	return fmt.Sprintf("eventbus: handler panicked: %v", e.Value)
+}
 
 // Is makes errors.Is(err, ErrHandlerPanic) succeed.
 func (e *PanicError) Is(target error) bool { return target == ErrHandlerPanic }

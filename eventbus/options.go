@@ -5,13 +5,16 @@ import (
 	"log/slog"
 	"os"
 	"time"
+
+	"github.com/bodybroker/sdk/internal/backoff"
 )
 
 // Defaults used where Options and SubscribeOptions fields are zero.
 const (
-	DefaultMaxPayload       = 1 << 20 // 1 MiB
-	DefaultHistorySize      = 4096    // events kept per topic by the in-memory transport
-	DefaultQueueSize        = 1024    // per subscription worker
+	DefaultMaxPayload       = 1 << 20  // 1 MiB
+	DefaultMaxMetadata      = 64 << 10 // 64 KiB: room for headers, key, type, source and topic over MaxPayload
+	DefaultHistorySize      = 4096     // events kept per topic by the in-memory transport
+	DefaultQueueSize        = 1024     // per subscription worker
 	DefaultMaxBlock         = 250 * time.Millisecond
 	DefaultDeadLetterPrefix = "deadletter."
 	DefaultMaxAttempts      = 3
@@ -28,9 +31,20 @@ type Options struct {
 	// "<hostname>/<pid>".
 	Source string
 	// MaxPayload is the largest payload Publish accepts, in bytes
-	// (0: DefaultMaxPayload). NoPayloadLimit lifts the limit.
+	// (0: DefaultMaxPayload); a larger one is refused with a
+	// *PayloadTooLargeError. NoPayloadLimit lifts this limit and the default
+	// MaxEventBytes (an explicit MaxEventBytes still applies).
 	MaxPayload     int
 	NoPayloadLimit bool
+	// MaxEventBytes is the largest event Publish accepts, in bytes, counting
+	// everything a publisher can make large: len(Payload) + len(Topic) +
+	// len(Type) + len(Source) (Options.Source when the event has none) +
+	// len(Key) + the length of every header key and value. ID and Time
+	// (fixed size) and the transport's framing do not count. A larger event
+	// is refused with an *EventTooLargeError, so that no subscriber queue or
+	// history holds it. 0 means MaxPayload + DefaultMaxMetadata (1 MiB +
+	// 64 KiB with the defaults), or no limit with NoPayloadLimit.
+	MaxEventBytes int
 	// HistorySize is how many events per topic the in-memory transport keeps
 	// for History and replay (0: DefaultHistorySize). DisableHistory keeps
 	// none: History then returns ErrNotSupported. Remote transports keep
@@ -68,6 +82,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.NoPayloadLimit {
 		o.MaxPayload = 0
+	}
+	if o.MaxEventBytes <= 0 && o.MaxPayload > 0 {
+		o.MaxEventBytes = o.MaxPayload + DefaultMaxMetadata
 	}
 	if o.HistorySize <= 0 {
 		o.HistorySize = DefaultHistorySize
@@ -138,8 +155,13 @@ type Retry struct {
 	// MaxAttempts is the total number of handler calls per event, first one
 	// included. 0 means DefaultMaxAttempts; 1 means no retries.
 	MaxAttempts int
-	// Initial is the first backoff (default 10ms); each later one is
-	// Multiplier (default 2) times longer, up to Max (default 1s).
+	// Initial (default 10ms), Multiplier (default 2) and Max (default 1s)
+	// shape the backoff, which is jittered so that subscribers that fail
+	// together (a database blip) do not retry in lockstep: the wait after
+	// failed attempt n is random, uniform in
+	// [Initial, min(Max, Initial × Multiplier^n)). The first wait is thus
+	// between Initial and Multiplier × Initial; with Max = Initial every
+	// wait is Initial.
 	Initial    time.Duration
 	Max        time.Duration
 	Multiplier float64
@@ -164,15 +186,10 @@ func (r Retry) withDefaults() Retry {
 	return r
 }
 
-func (r Retry) backoff(attempt int) time.Duration { // attempt ≥ 1: the one that failed
-	d := float64(r.Initial)
-	for i := 1; i < attempt; i++ {
-		d *= r.Multiplier
-		if d >= float64(r.Max) {
-			return r.Max
-		}
-	}
-	return time.Duration(d)
+// backoff returns the jittered wait after failed attempt n ≥ 1 (see Retry).
+func (r Retry) backoff(n int) time.Duration {
+	// Ceiling n+1 is Initial × Multiplier^n.
+	return backoff.Policy{Min: r.Initial, Initial: r.Initial, Max: r.Max, Multiplier: r.Multiplier}.Delay(n + 1)
 }
 
 // SubscribeOptions configure one subscription. The zero value is a private
@@ -190,7 +207,13 @@ type SubscribeOptions struct {
 	// already exists in the transport, it continues where it left off and
 	// From is ignored.
 	From Position
-	// QueueSize bounds each worker's queue (default DefaultQueueSize).
+	// QueueSize bounds each worker's queue (default DefaultQueueSize). The
+	// queue's storage is allocated as events arrive: it starts at 8 events
+	// and doubles, up to QueueSize, when it fills; it is not shrunk. An
+	// idle subscription costs about 3.5 KiB (most of it its worker's
+	// goroutine stack), so per-player subscriptions are affordable; a busy
+	// one up to QueueSize × about 180 bytes per worker, plus the events'
+	// payloads.
 	QueueSize int
 	// Overflow is the policy when the queue is full (default Block).
 	Overflow Overflow

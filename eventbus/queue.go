@@ -27,6 +27,13 @@ type item struct {
 // queue is a bounded ring of items fed by any number of producers and drained
 // by one worker.
 //
+// The ring is allocated on the first put and doubled (under mu) whenever it
+// is full below the queue's capacity, so an idle subscription costs no ring
+// at all and a quiet one a small ring. A grow copies the queued items into
+// the new ring and publishes it before the tail that covers items put into
+// it; the worker loads the ring after the tail, so it always reads a ring
+// that holds every item below the tail it saw. Rings are not shrunk.
+//
 // Producers serialise on mu. For the Block and DropNewest policies the worker
 // never takes mu: it reads tail atomically, handles items in place and
 // publishes its progress through head, so a publisher and its subscriber do
@@ -34,9 +41,8 @@ type item struct {
 // for them (locked mode) the worker copies items out under mu instead.
 type queue struct {
 	// Read-mostly: set up once or written rarely, read by both sides.
-	buf     []item
-	mask    uint64
-	size    uint64 // capacity (≤ len(buf))
+	ring    atomic.Pointer[ring] // nil until the first put
+	size    uint64               // capacity (≤ the largest ring's length)
 	locked  bool
 	closed  atomic.Bool
 	parked  atomic.Bool  // the worker sleeps on wake
@@ -67,12 +73,54 @@ const (
 
 const batchMax = 64 // items a locked-mode worker copies out per lock
 
+// ringMin is the length of a queue's first ring.
+const ringMin = 8
+
+// ring is a queue's storage: a power-of-two array of items indexed by
+// position & mask.
+type ring struct {
+	buf  []item
+	mask uint64
+}
+
+func newRing(n uint64) *ring { return &ring{buf: make([]item, n), mask: n - 1} }
+
+func (r *ring) at(pos uint64) *item { return &r.buf[pos&r.mask] }
+
 func newQueue(size int, locked bool) *queue {
-	n := uint64(1) << bits.Len64(uint64(size-1))
-	return &queue{
-		buf: make([]item, n), mask: n - 1, size: uint64(size), locked: locked,
-		wake: make(chan struct{}, 1), spin: maxSpin,
+	return &queue{size: uint64(size), locked: locked, wake: make(chan struct{}, 1), spin: maxSpin}
+}
+
+// room returns a ring with a free slot for position t, growing the ring if
+// needed; mu is held and the queue is not full. It reads the worker's head
+// only when the cached one says the ring is full.
+func (q *queue) room(t uint64) *ring {
+	r := q.ring.Load()
+	if r != nil && t-q.cachedHead < uint64(len(r.buf)) {
+		return r
 	}
+	if r != nil {
+		q.cachedHead = q.head.Load()
+		if t-q.cachedHead < uint64(len(r.buf)) {
+			return r
+		}
+	}
+	limit := uint64(1) << bits.Len64(q.size-1) // the smallest power of two ≥ size
+	n := uint64(ringMin)
+	if r != nil {
+		n = 2 * uint64(len(r.buf))
+	}
+	n = min(n, limit)
+	nr := newRing(n)
+	if r != nil {
+		// Copy what may still be queued. The worker may be taking items
+		// meanwhile: copies of items it took are never read.
+		for p := q.head.Load(); p != t; p++ {
+			*nr.at(p) = *r.at(p)
+		}
+	}
+	q.ring.Store(nr)
+	return nr
 }
 
 func (q *queue) depth() (n, capacity int, lagging bool) {
@@ -181,7 +229,7 @@ func (q *queue) len() uint64 { return q.tail.Load() - q.head.Load() }
 // must call wakeWorker after unlocking.
 func (q *queue) put(it *item) {
 	t := q.tail.Load()
-	q.buf[t&q.mask] = *it
+	*q.room(t).at(t) = *it
 	q.tail.Store(t + 1)
 }
 
@@ -201,7 +249,7 @@ func (q *queue) wakeWorker() bool {
 // queue not empty).
 func (q *queue) evictOldest() item {
 	h := q.head.Load()
-	slot := &q.buf[h&q.mask]
+	slot := q.ring.Load().at(h)
 	old := *slot
 	*slot = item{}
 	q.head.Store(h + 1)
@@ -211,9 +259,9 @@ func (q *queue) evictOldest() item {
 // findKey returns the slot of the newest queued item with the same topic and
 // key as it, or nil (locked mode, mu held).
 func (q *queue) findKey(it *item) *item {
-	h := q.head.Load()
+	h, r := q.head.Load(), q.ring.Load()
 	for p := q.tail.Load(); p != h; p-- {
-		e := &q.buf[(p-1)&q.mask]
+		e := r.at(p - 1)
 		if e.ev.Key == it.ev.Key && e.ev.Topic == it.ev.Topic {
 			return e
 		}
@@ -351,48 +399,60 @@ func (q *queue) drain(s *Subscription, w *worker) {
 			since = h
 			continue
 		}
+		// Load the ring after the tail: it holds every item below t.
+		r := q.ring.Load()
 		for ; h != t; h++ {
 			// Copy the item out and free its slot before handling it, so the
 			// event in the handler does not count against the queue's room.
 			// The slot is not cleared (the next lap overwrites it): clearing
 			// would hand its cache lines back and forth with the publisher.
-			cur := q.buf[h&q.mask]
+			// The copy lives in the worker (not on this goroutine's
+			// stack) so that a handler's runtime.Goexit does not lose it.
+			w.it = *r.at(h)
 			q.head.Store(h + 1)
 			q.freed(h + 1)
-			s.handle(w, &cur)
+			s.handle(w, &w.it)
+			w.it = item{} // an idle worker holds no payload
 		}
 	}
 }
 
+// drainLocked is drain for locked mode. The batch it copies out lives in the
+// worker, so that after a handler's runtime.Goexit the worker's next
+// goroutine handles the rest of it.
 func (q *queue) drainLocked(s *Subscription, w *worker) {
-	batch := make([]item, 0, batchMax)
+	if w.batch == nil {
+		w.batch = make([]item, 0, batchMax)
+	}
 	since := q.head.Load()
 	for {
+		for w.batchAt < len(w.batch) {
+			it := &w.batch[w.batchAt]
+			w.batchAt++
+			s.handle(w, it)
+		}
+		clear(w.batch)
+		w.batch, w.batchAt = w.batch[:0], 0
 		q.mu.Lock()
 		h, t := q.head.Load(), q.tail.Load()
-		for ; h != t && len(batch) < batchMax; h++ {
-			slot := &q.buf[h&q.mask]
-			batch = append(batch, *slot)
+		r := q.ring.Load()
+		for ; h != t && len(w.batch) < batchMax; h++ {
+			slot := r.at(h)
+			w.batch = append(w.batch, *slot)
 			*slot = item{}
 		}
 		q.head.Store(h)
-		if len(batch) > 0 {
+		if len(w.batch) > 0 {
 			q.wakeWaitersLocked()
 		}
 		closed := q.closed.Load()
 		q.mu.Unlock()
-		if len(batch) == 0 {
+		if len(w.batch) == 0 {
 			if closed {
 				return
 			}
 			q.park(h, h-since > 1)
 			since = h
-			continue
 		}
-		for i := range batch {
-			s.handle(w, &batch[i])
-		}
-		clear(batch)
-		batch = batch[:0]
 	}
 }

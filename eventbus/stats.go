@@ -109,6 +109,10 @@ type SubscriptionStats struct {
 	DeadLettered uint64 `json:"dead_lettered"`
 	// Panics counts handler calls that panicked (and were recovered).
 	Panics uint64 `json:"panics"`
+	// Goexits counts handler calls that ended in runtime.Goexit (t.FailNow
+	// in a test handler, say). Each is a failed call, like a panic; the
+	// worker carries on.
+	Goexits uint64 `json:"goexits"`
 	// Duplicates counts events suppressed by the dedup window.
 	Duplicates uint64 `json:"duplicates"`
 	Dropped    Drops  `json:"dropped"`
@@ -129,6 +133,7 @@ type Stats struct {
 	Retried      uint64                `json:"retried"`
 	DeadLettered uint64                `json:"dead_lettered"`
 	Panics       uint64                `json:"panics"`
+	Goexits      uint64                `json:"goexits"`
 	Duplicates   uint64                `json:"duplicates"`
 	Dropped      Drops                 `json:"dropped"`
 	Latency      latency.Summary       `json:"latency"`
@@ -147,9 +152,12 @@ func (s *Subscription) Stats() SubscriptionStats {
 		Retried:      s.retried.Load(),
 		DeadLettered: s.deadLettered.Load(),
 		Panics:       s.panics.Load(),
+		Goexits:      s.goexits.Load(),
 		Duplicates:   s.duplicates.Load(),
 		Dropped:      s.drops.snapshot(),
-		Latency:      s.lat.Summary(),
+	}
+	if h := s.lat.Load(); h != nil {
+		st.Latency = h.Summary()
 	}
 	st.Received = st.Dropped.Superseded // replaced in place: received, never queued on their own
 	for _, w := range s.workers {

@@ -51,7 +51,7 @@ type Subscription struct {
 	aborting  atomic.Bool // no new handler calls; abandon the rest
 	closeOnce sync.Once
 	closeErr  error
-	wg        sync.WaitGroup
+	running   atomic.Int32 // workers that have not finished; the last one closes done
 	done      chan struct{}
 
 	delivered    atomic.Uint64
@@ -59,9 +59,23 @@ type Subscription struct {
 	retried      atomic.Uint64
 	deadLettered atomic.Uint64
 	panics       atomic.Uint64
+	goexits      atomic.Uint64
 	duplicates   atomic.Uint64
 	drops        dropCounters
-	lat          latency.Histogram
+	lat          atomic.Pointer[latency.Histogram] // nil until the first delivery (22 KiB)
+}
+
+// latencyHist returns the subscription's latency histogram, creating it on first
+// use so that an idle subscription does not carry one.
+func (s *Subscription) latencyHist() *latency.Histogram {
+	if h := s.lat.Load(); h != nil {
+		return h
+	}
+	h := new(latency.Histogram)
+	if !s.lat.CompareAndSwap(nil, h) {
+		h = s.lat.Load()
+	}
+	return h
 }
 
 type tsubRef struct{ TransportSubscription }
@@ -72,10 +86,24 @@ type yieldHint struct {
 	lagging *queue // a worker with more than softLimit events queued
 }
 
+// worker is one of a subscription's workers. Everything it is in the middle
+// of lives here rather than on its goroutine's stack, so that when a handler
+// ends that goroutine with runtime.Goexit a new goroutine carries on exactly
+// where it stopped (see Subscription.run).
 type worker struct {
 	q     *queue
-	pre   []item // replayed history, handled before the queue
 	dedup *dedup
+
+	pre   []item // replayed history, handled before the queue
+	preAt int    // next pre item to handle
+
+	it      item   // the item being handled (copied out of the lock-free ring)
+	batch   []item // locked mode: items taken from the ring, being handled
+	batchAt int    // next batch item to handle
+
+	cur      *item // the item whose handler call is running, or nil
+	attempt  int   // that call's attempt number
+	goexited bool  // the call ended in runtime.Goexit
 }
 
 func newSubscription(b *Bus, id uint64, pat *pattern, h Handler, opts SubscribeOptions) *Subscription {
@@ -96,15 +124,19 @@ func newSubscription(b *Bus, id uint64, pat *pattern, h Handler, opts SubscribeO
 }
 
 func (s *Subscription) start() {
-	s.wg.Add(len(s.workers))
+	s.running.Store(int32(len(s.workers)))
 	for _, w := range s.workers {
 		go s.run(w)
 	}
-	go func() {
-		s.wg.Wait()
+}
+
+// exit is called by each worker as it finishes; the last one retires the
+// subscription and closes done.
+func (s *Subscription) exit() {
+	if s.running.Add(-1) == 0 {
 		s.bus.retire(s)
 		close(s.done)
-	}()
+	}
 }
 
 // Pattern returns the pattern the subscription was made with.
@@ -309,13 +341,40 @@ func (s *Subscription) Deliver(ctx context.Context, d *Delivery) error {
 	return s.offer(ctx, s.pick(&it.ev), &it, true, nil)
 }
 
+// run is a worker's goroutine. When a handler calls runtime.Goexit nothing
+// can stop this goroutine from ending, so its deferred call starts another
+// that takes over: it finishes the event in progress as a failed call
+// (retried or dead-lettered, like after a panic) and goes on with the rest.
 func (s *Subscription) run(w *worker) {
-	defer s.wg.Done()
-	for i := range w.pre {
-		s.handle(w, &w.pre[i])
+	defer func() {
+		if w.goexited {
+			go s.run(w)
+			return
+		}
+		s.exit()
+	}()
+	s.resume(w)
+	for w.preAt < len(w.pre) {
+		it := &w.pre[w.preAt]
+		w.preAt++
+		s.handle(w, it)
 	}
-	w.pre = nil
+	w.pre, w.preAt = nil, 0
 	w.q.drain(s, w)
+}
+
+// resume finishes the event whose handler call ended in runtime.Goexit, if
+// any.
+func (s *Subscription) resume(w *worker) {
+	if !w.goexited {
+		return
+	}
+	it, attempt := w.cur, w.attempt
+	w.cur, w.goexited = nil, false
+	if s.failure(w, it, &PanicError{Goexit: true}, attempt) {
+		return
+	}
+	s.attempts(w, it, attempt+1)
 }
 
 func (s *Subscription) handle(w *worker, it *item) {
@@ -326,7 +385,7 @@ func (s *Subscription) handle(w *worker, it *item) {
 	now := monoNow()
 	if !it.redelivered {
 		d := time.Duration(now - it.pub)
-		s.lat.Record(d)
+		s.latencyHist().Record(d)
 		if s.bus.opts.TopicLatency {
 			it.ts.latency().Record(d)
 		}
@@ -336,41 +395,69 @@ func (s *Subscription) handle(w *worker, it *item) {
 		s.ackItem(it)
 		return
 	}
-	for attempt := 1; ; attempt++ {
-		err := s.call(&it.ev)
+	s.attempts(w, it, 1)
+}
+
+// attempts calls the handler for it, from the given attempt on, until it
+// succeeds, is dead-lettered or is abandoned.
+func (s *Subscription) attempts(w *worker, it *item, attempt int) {
+	for ; ; attempt++ {
+		err := s.call(w, it, attempt)
 		if err == nil {
 			s.delivered.Add(1)
 			it.ts.delivered.Add(1)
 			s.finish(w, it)
 			return
 		}
-		s.failed.Add(1)
-		it.ts.failed.Add(1)
-		if s.aborting.Load() {
-			s.abandon(it)
-			return
-		}
-		if IsPermanent(err) || attempt >= s.opts.Retry.MaxAttempts {
-			s.deadLetter(w, it, err, attempt)
-			return
-		}
-		s.retried.Add(1)
-		it.ts.retried.Add(1)
-		if !sleepCtx(s.ctx, s.opts.Retry.backoff(attempt)) || s.aborting.Load() {
-			s.abandon(it)
+		if s.failure(w, it, err, attempt) {
 			return
 		}
 	}
 }
 
-func (s *Subscription) call(ev *Event) (err error) {
+// failure counts a failed handler call and dead-letters or abandons it, or
+// waits out the retry backoff. It reports whether it is done with it (false:
+// call the handler again).
+func (s *Subscription) failure(w *worker, it *item, err error, attempt int) bool {
+	s.failed.Add(1)
+	it.ts.failed.Add(1)
+	if s.aborting.Load() {
+		s.abandon(it)
+		return true
+	}
+	if IsPermanent(err) || attempt >= s.opts.Retry.MaxAttempts {
+		s.deadLetter(w, it, err, attempt)
+		return true
+	}
+	s.retried.Add(1)
+	it.ts.retried.Add(1)
+	if !sleepCtx(s.ctx, s.opts.Retry.backoff(attempt)) || s.aborting.Load() {
+		s.abandon(it)
+		return true
+	}
+	return false
+}
+
+// call runs the handler once. A panic is recovered and returned as a
+// *PanicError. runtime.Goexit cannot be stopped: call counts it and marks
+// the worker, and run's deferred call carries on in a new goroutine.
+func (s *Subscription) call(w *worker, it *item, attempt int) (err error) {
+	w.cur, w.attempt = it, attempt
+	returned := false
 	defer func() {
 		if r := recover(); r != nil {
 			s.panics.Add(1)
 			err = &PanicError{Value: r, Stack: debug.Stack()}
+		} else if !returned {
+			s.goexits.Add(1)
+			w.goexited = true
+			return // leave w.cur for resume
 		}
+		w.cur = nil
 	}()
-	return s.handler(s.ctx, *ev)
+	err = s.handler(s.ctx, it.ev)
+	returned = true
+	return err
 }
 
 // finish acknowledges a handled (or dead-lettered) event and remembers its ID.
@@ -440,8 +527,7 @@ func (s *Subscription) deadLetter(w *worker, it *item, herr error, attempts int)
 		}
 		s.bus.report(errors.Join(errors.New("eventbus: dead-lettering "+it.ev.ID.String()+" to "+topic), err))
 		var te *TopicError
-		var pe *PayloadTooLargeError
-		if errors.As(err, &te) || errors.As(err, &pe) || errors.Is(err, ErrClosed) || s.ctx.Err() != nil {
+		if errors.As(err, &te) || errors.Is(err, ErrPayloadTooLarge) || errors.Is(err, ErrEventTooLarge) || errors.Is(err, ErrClosed) || s.ctx.Err() != nil {
 			if s.ctx.Err() != nil && it.token != "" && s.bus.feat.Redelivery {
 				return // closing: leave it unacknowledged for redelivery
 			}

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/bodybroker/sdk/payment"
-	"github.com/bodybroker/sdk/payment/paymenttest"
+	"github.com/bodybroker/sdk/payment/fakepay"
 )
 
 // BenchmarkEntitlementsGet measures the per-request entitlement check
@@ -74,11 +74,11 @@ func BenchmarkWebhookMemory(b *testing.B) {
 	b.ReportAllocs()
 	n := 0
 	for b.Loop() {
-		ev := payment.Event{ID: fmt.Sprint("evt_bench_", n), Type: payment.EventSubscriptionUpdated, APIVersion: paymenttest.APIVersion,
+		ev := payment.Event{ID: fmt.Sprint("evt_bench_", n), Type: payment.EventSubscriptionUpdated, APIVersion: fakepay.APIVersion,
 			Created: now, ObjectID: subs[n%len(subs)], ObjectType: "subscription"}
-		body := paymenttest.EventPayload(ev, nil)
+		body := fakepay.EventPayload(ev, nil)
 		req := httptest.NewRequest(http.MethodPost, "/webhook", bytes.NewReader(body))
-		req.Header.Set("Stripe-Signature", paymenttest.Sign(body, now, secret))
+		req.Header.Set("Stripe-Signature", fakepay.Sign(body, now, secret))
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Code != http.StatusOK {

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/bodybroker/sdk/payment"
-	"github.com/bodybroker/sdk/payment/paymenttest"
 )
 
 // TestCheckoutRejectsHostileInput: values a player controls are checked
@@ -135,7 +134,7 @@ func TestNewValidatesRedirectsAndTrials(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o := payment.Options{Provider: paymenttest.NewFake(nil), Plans: plans(), WebhookSecrets: []payment.Secret{"s"}}
+			o := payment.Options{Provider: newFake(t, nil), Plans: plans(), WebhookSecrets: []payment.Secret{"s"}}
 			tt.mod(&o)
 			if _, err := payment.New(o); !errors.Is(err, payment.ErrInvalidRequest) {
 				t.Fatalf("New error = %v, want ErrInvalidRequest", err)

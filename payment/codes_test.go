@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/bodybroker/sdk/payment"
-	"github.com/bodybroker/sdk/payment/paymenttest"
+	"github.com/bodybroker/sdk/payment/fakepay"
 )
 
 // TestCodeGuessingIsThrottled: a player guessing codes gets Burst tries
@@ -72,7 +72,7 @@ func TestCodeGuessingIsThrottled(t *testing.T) {
 // synctest bubble: time.Sleep moves the fake time the limiter reads.
 func TestCodeLimitIsConfigurable(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		fake := paymenttest.NewFake(nil)
+		fake := newFake(t, nil)
 		svc, err := payment.New(payment.Options{
 			Provider: fake, Plans: plans(), WebhookSecrets: []payment.Secret{secret},
 			DefaultSuccessURL: "https://game.example/paid", DefaultCancelURL: "https://game.example/cancel",
@@ -104,7 +104,7 @@ func TestCodeLimitIsConfigurable(t *testing.T) {
 			t.Fatalf("try after an hour: %v, want ErrInvalidCode", err)
 		}
 	})
-	if _, err := payment.New(payment.Options{Provider: paymenttest.NewFake(nil), Plans: plans(), WebhookSecrets: []payment.Secret{secret},
+	if _, err := payment.New(payment.Options{Provider: newFake(t, nil), Plans: plans(), WebhookSecrets: []payment.Secret{secret},
 		CodeLimit: payment.CodeLimit{Burst: -1}}); !errors.Is(err, payment.ErrInvalidRequest) {
 		t.Fatalf("negative burst: %v, want ErrInvalidRequest", err)
 	}
@@ -132,7 +132,7 @@ func TestInvalidCodeErrorsAreUniform(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.fake.CompleteCheckout(res.SessionID, paymenttest.CompleteOptions{}); err != nil {
+	if _, err := e.fake.CompleteCheckout(res.SessionID, fakepay.CompleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	e.clk.Add(2 * time.Hour) // OLD expires

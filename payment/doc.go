@@ -116,6 +116,8 @@
 // # Backends
 //
 // Package stripepay implements [Provider] on stripe-go v76. Package
-// redisstore implements [Store] on go-redis v9. Package paymenttest has a
-// stateful fake Provider, a webhook signer and the Store conformance suite.
+// redisstore implements [Store] on go-redis v9. Package fakepay is a
+// stateful in-memory fake Provider with a webhook signer, for examples,
+// demo servers and tests; package paymenttest holds the Provider and Store
+// conformance suites.
 package payment

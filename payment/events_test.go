@@ -8,7 +8,7 @@ import (
 
 	"github.com/bodybroker/sdk/eventbus"
 	"github.com/bodybroker/sdk/payment"
-	"github.com/bodybroker/sdk/payment/paymenttest"
+	"github.com/bodybroker/sdk/payment/fakepay"
 )
 
 // Entitlement changes reach the event bus as typed events keyed by player,
@@ -26,7 +26,7 @@ func TestEntitlementChangesArePublished(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.fake.CompleteCheckout(res.SessionID, paymenttest.CompleteOptions{}); err != nil {
+	if _, err := e.fake.CompleteCheckout(res.SessionID, fakepay.CompleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	e.deliverAll(t)
@@ -67,7 +67,7 @@ func TestEntitlementChangesArePublished(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.fake.CompleteCheckout(res2.SessionID, paymenttest.CompleteOptions{}); err != nil {
+	if _, err := e.fake.CompleteCheckout(res2.SessionID, fakepay.CompleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	e.deliverAll(t)

@@ -11,14 +11,17 @@ import (
 	"time"
 
 	"github.com/bodybroker/sdk/payment"
-	"github.com/bodybroker/sdk/payment/paymenttest"
+	"github.com/bodybroker/sdk/payment/fakepay"
 )
 
 // exampleService wires a Service to the in-memory fake provider and a
 // fixed clock. A real server uses stripepay.New and redisstore.New.
-func exampleService() (*payment.Service, *paymenttest.Fake) {
+func exampleService() (*payment.Service, *fakepay.Provider) {
 	now := func() time.Time { return time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC) }
-	fake := paymenttest.NewFake(now)
+	fake, err := fakepay.New(fakepay.Options{Now: now})
+	if err != nil {
+		panic(err)
+	}
 	svc, err := payment.New(payment.Options{
 		Provider: fake,
 		Plans: []payment.Plan{
@@ -86,7 +89,7 @@ func ExampleWebhooks() {
 	for _, ev := range fake.Events() {
 		body := fake.Payload(ev)
 		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/stripe/webhook", bytes.NewReader(body))
-		req.Header.Set("Stripe-Signature", paymenttest.Sign(body, time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC), "whsec_example"))
+		req.Header.Set("Stripe-Signature", fakepay.Sign(body, time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC), "whsec_example"))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			fmt.Println(err)

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/bodybroker/sdk/payment"
-	"github.com/bodybroker/sdk/payment/paymenttest"
+	"github.com/bodybroker/sdk/payment/fakepay"
 )
 
 func FuzzParseEvent(f *testing.F) {
@@ -40,7 +40,7 @@ func FuzzWebhookProcess(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte, header string, sign bool) {
 		e := newEnv(t, nil)
 		if sign {
-			header = paymenttest.Sign(body, e.clk.Now(), secret)
+			header = fakepay.Sign(body, e.clk.Now(), secret)
 		}
 		res, err := e.svc.Webhooks().Process(context.Background(), body, header)
 		if !sign && err == nil {

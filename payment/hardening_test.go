@@ -12,19 +12,19 @@ import (
 	"time"
 
 	"github.com/bodybroker/sdk/payment"
-	"github.com/bodybroker/sdk/payment/paymenttest"
+	"github.com/bodybroker/sdk/payment/fakepay"
 )
 
 // pausingProvider reads subscriptions from the fake, then, while pause is
 // set, tells read and waits for resume before returning: a slow response.
 type pausingProvider struct {
-	*paymenttest.Fake
+	*fakepay.Provider
 	read   chan struct{}
 	resume chan struct{}
 }
 
 func (p *pausingProvider) GetSubscription(ctx context.Context, id string) (payment.Subscription, error) {
-	sub, err := p.Fake.GetSubscription(ctx, id)
+	sub, err := p.Provider.GetSubscription(ctx, id)
 	if p.read != nil {
 		p.read <- struct{}{}
 		<-p.resume
@@ -39,8 +39,8 @@ func (p *pausingProvider) GetSubscription(ctx context.Context, id string) (payme
 // whatever the clocks say.
 func TestSkewedServersNeverOverwriteNewerState(t *testing.T) {
 	clk := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	fake := paymenttest.NewFake(clk.Now)
-	store := payment.NewMemoryStore(clk.Now)
+	fake := newFake(t, clk.Now)
+	store := newMemoryStore(t, clk.Now)
 	mk := func(p payment.Provider, skew time.Duration) *payment.Service {
 		svc, err := payment.New(payment.Options{
 			Provider: p, Store: store, Plans: plans(), WebhookSecrets: []payment.Secret{secret},
@@ -51,14 +51,14 @@ func TestSkewedServersNeverOverwriteNewerState(t *testing.T) {
 		}
 		return svc
 	}
-	slow := &pausingProvider{Fake: fake, read: make(chan struct{}), resume: make(chan struct{})}
+	slow := &pausingProvider{Provider: fake, read: make(chan struct{}), resume: make(chan struct{})}
 	a := mk(slow, 2*time.Second)
 	b := mk(fake, 0)
 
 	sub := fake.Subscribe("p1", "price_vip")
 	created := fake.Events()[0]
 	body := fake.Payload(created)
-	sig := paymenttest.Sign(body, clk.Now(), secret)
+	sig := fakepay.Sign(body, clk.Now(), secret)
 	done := make(chan error, 1)
 	go func() {
 		_, err := a.Webhooks().Process(context.Background(), body, sig)
@@ -72,7 +72,7 @@ func TestSkewedServersNeverOverwriteNewerState(t *testing.T) {
 	evs := fake.Events()
 	deleted := evs[len(evs)-1]
 	body2 := fake.Payload(deleted)
-	if r, err := b.Webhooks().Process(context.Background(), body2, paymenttest.Sign(body2, clk.Now(), secret)); err != nil || r != payment.ResultProcessed {
+	if r, err := b.Webhooks().Process(context.Background(), body2, fakepay.Sign(body2, clk.Now(), secret)); err != nil || r != payment.ResultProcessed {
 		t.Fatalf("B: %v, %v", r, err)
 	}
 	close(slow.resume)
@@ -97,8 +97,8 @@ func TestConcurrentDuplicateDelivery(t *testing.T) {
 	for _, holderFails := range []bool{false, true} {
 		t.Run(map[bool]string{false: "HolderSucceeds", true: "HolderFails"}[holderFails], func(t *testing.T) {
 			clk := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-			fake := paymenttest.NewFake(clk.Now)
-			store := payment.NewMemoryStore(clk.Now)
+			fake := newFake(t, clk.Now)
+			store := newMemoryStore(t, clk.Now)
 			var changes int
 			mk := func(p payment.Provider) *payment.Service {
 				svc, err := payment.New(payment.Options{
@@ -111,13 +111,13 @@ func TestConcurrentDuplicateDelivery(t *testing.T) {
 				}
 				return svc
 			}
-			slow := &pausingProvider{Fake: fake, read: make(chan struct{}), resume: make(chan struct{})}
+			slow := &pausingProvider{Provider: fake, read: make(chan struct{}), resume: make(chan struct{})}
 			a, b := mk(slow), mk(fake)
 			fake.Subscribe("p1", "price_vip")
 			body := fake.Payload(fake.Events()[0])
 			post := func(svc *payment.Service) int {
 				req := httptest.NewRequest(http.MethodPost, "/webhook", bytes.NewReader(body))
-				req.Header.Set(payment.SignatureHeader, paymenttest.Sign(body, clk.Now(), secret))
+				req.Header.Set(payment.SignatureHeader, fakepay.Sign(body, clk.Now(), secret))
 				rec := httptest.NewRecorder()
 				svc.Webhooks().ServeHTTP(rec, req)
 				return rec.Code
@@ -183,7 +183,7 @@ func TestClaimOfDeadServerExpires(t *testing.T) {
 
 func TestEventLeaseMustExceedSyncTimeout(t *testing.T) {
 	_, err := payment.New(payment.Options{
-		Provider: paymenttest.NewFake(nil), Plans: plans(), WebhookSecrets: []payment.Secret{secret},
+		Provider: newFake(t, nil), Plans: plans(), WebhookSecrets: []payment.Secret{secret},
 		SyncTimeout: time.Minute, EventLease: time.Minute,
 	})
 	var ve *payment.ValidationError

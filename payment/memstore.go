@@ -34,9 +34,18 @@ type eventEntry struct {
 	exp   time.Time
 }
 
-// NewMemoryStore returns an empty store. now is its clock for claim
-// expiry; nil means time.Now.
-func NewMemoryStore(now func() time.Time) *MemoryStore {
+// MemoryStoreOptions configure a [MemoryStore]. The zero value is ready to
+// use.
+type MemoryStoreOptions struct {
+	// Now is the store's clock for claim expiry. nil means time.Now.
+	Now func() time.Time
+}
+
+// NewMemoryStore returns an empty store. Every MemoryStoreOptions value is
+// valid today; the error is there so that NewMemoryStore has the shape of
+// every constructor in the SDK and can refuse options added later.
+func NewMemoryStore(opts MemoryStoreOptions) (*MemoryStore, error) {
+	now := opts.Now
 	if now == nil {
 		now = time.Now
 	}
@@ -49,7 +58,7 @@ func NewMemoryStore(now func() time.Time) *MemoryStore {
 		customers: make(map[string]string),
 		attrs:     make(map[string]struct{}),
 		stats:     make(map[string]*AmbassadorStats),
-	}
+	}, nil
 }
 
 // ClaimEvent implements [Store].

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bodybroker/sdk/payment"
+	"github.com/bodybroker/sdk/payment/fakepay"
 	"github.com/bodybroker/sdk/payment/paymenttest"
 	"github.com/google/go-cmp/cmp"
 )
@@ -41,18 +42,38 @@ func plans() []payment.Plan {
 
 type env struct {
 	svc     *payment.Service
-	fake    *paymenttest.Fake
+	fake    *fakepay.Provider
 	store   *payment.MemoryStore
 	clk     *clock
 	changes []payment.EntitlementChange
 	mu      sync.Mutex
 }
 
+// newFake returns an empty fake provider on the clock now.
+func newFake(tb testing.TB, now func() time.Time) *fakepay.Provider {
+	tb.Helper()
+	f, err := fakepay.New(fakepay.Options{Now: now})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return f
+}
+
+// newMemoryStore returns an empty memory store on the clock now.
+func newMemoryStore(tb testing.TB, now func() time.Time) *payment.MemoryStore {
+	tb.Helper()
+	s, err := payment.NewMemoryStore(payment.MemoryStoreOptions{Now: now})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
 func newEnv(t testing.TB, mod func(*payment.Options)) *env {
 	t.Helper()
 	e := &env{clk: &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
-	e.fake = paymenttest.NewFake(e.clk.Now)
-	e.store = payment.NewMemoryStore(e.clk.Now)
+	e.fake = newFake(t, e.clk.Now)
+	e.store = newMemoryStore(t, e.clk.Now)
 	opts := payment.Options{
 		Provider: e.fake, Store: e.store, Plans: plans(),
 		WebhookSecrets:    []payment.Secret{secret},
@@ -81,7 +102,7 @@ func (e *env) deliver(t testing.TB, ev payment.Event) *httptest.ResponseRecorder
 	t.Helper()
 	body := e.fake.Payload(ev)
 	req := httptest.NewRequest(http.MethodPost, "/webhook", bytes.NewReader(body))
-	req.Header.Set("Stripe-Signature", paymenttest.Sign(body, e.clk.Now(), secret))
+	req.Header.Set("Stripe-Signature", fakepay.Sign(body, e.clk.Now(), secret))
 	rec := httptest.NewRecorder()
 	e.svc.Webhooks().ServeHTTP(rec, req)
 	return rec
@@ -106,11 +127,11 @@ func (e *env) ent(t testing.TB, player string) payment.Entitlement {
 }
 
 func TestMemoryStoreConformance(t *testing.T) {
-	paymenttest.TestStore(t, func(*testing.T) payment.Store { return payment.NewMemoryStore(nil) })
+	paymenttest.TestStore(t, func(t *testing.T) payment.Store { return newMemoryStore(t, nil) })
 }
 
 func TestNewValidates(t *testing.T) {
-	fake := paymenttest.NewFake(nil)
+	fake := newFake(t, nil)
 	good := func() payment.Options {
 		return payment.Options{Provider: fake, Plans: plans(), WebhookSecrets: []payment.Secret{"s"}}
 	}
@@ -344,14 +365,14 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	if got := e.ent(t, "p1"); got.Active {
 		t.Fatalf("entitled before paying: %v", got)
 	}
-	sub, err := e.fake.CompleteCheckout(res.SessionID, paymenttest.CompleteOptions{})
+	sub, err := e.fake.CompleteCheckout(res.SessionID, fakepay.CompleteOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.deliverAll(t)
 	start := e.clk.Now().UTC()
 	want := payment.Entitlement{PlayerID: "p1", Plan: "premium", Active: true, Status: payment.StatusActive,
-		PeriodEnd: start.Add(paymenttest.Period), Source: payment.SourceSubscription, SourceID: sub}
+		PeriodEnd: start.Add(fakepay.Period), Source: payment.SourceSubscription, SourceID: sub}
 	if diff := cmp.Diff(want, e.ent(t, "p1")); diff != "" {
 		t.Fatalf("after checkout (-want +got):\n%s", diff)
 	}
@@ -373,7 +394,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	}
 
 	// A failed renewal: past_due keeps access for the grace period only.
-	e.clk.Add(paymenttest.Period)
+	e.clk.Add(fakepay.Period)
 	if err := e.fake.Renew(sub, false); err != nil {
 		t.Fatal(err)
 	}
@@ -432,7 +453,7 @@ func TestPurchaseAndRefund(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pi, err := e.fake.CompleteCheckout(res.SessionID, paymenttest.CompleteOptions{Unpaid: true})
+	pi, err := e.fake.CompleteCheckout(res.SessionID, fakepay.CompleteOptions{Unpaid: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -549,7 +570,7 @@ func TestCouponsAndCodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.fake.CompleteCheckout(res.SessionID, paymenttest.CompleteOptions{}); err != nil {
+	if _, err := e.fake.CompleteCheckout(res.SessionID, fakepay.CompleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.svc.Checkout().Start(ctx, payment.CheckoutRequest{PlayerID: "p10", Plan: "basic", Code: "SPRING25"}); !errors.Is(err, payment.ErrInvalidCode) {
@@ -583,7 +604,7 @@ func TestAttributionFromPromotionCodeBox(t *testing.T) {
 	if res.AmbassadorID != "" || res.PromotionCodeID != "" {
 		t.Fatalf("no code was given, result = %+v", res)
 	}
-	if _, err := e.fake.CompleteCheckout(res.SessionID, paymenttest.CompleteOptions{Code: "alice"}); err != nil {
+	if _, err := e.fake.CompleteCheckout(res.SessionID, fakepay.CompleteOptions{Code: "alice"}); err != nil {
 		t.Fatal(err)
 	}
 	e.deliverAll(t)
@@ -729,12 +750,12 @@ func TestSyncTimeoutAndCallerCancel(t *testing.T) {
 		var slow bool
 		e := newEnv(t, func(o *payment.Options) {
 			o.SyncTimeout = 2 * time.Second
-			o.Provider = providerSwitch{Fake: o.Provider.(*paymenttest.Fake), slow: &slow}
+			o.Provider = providerSwitch{Provider: o.Provider.(*fakepay.Provider), slow: &slow}
 		})
 		e.fake.Subscribe("p1", "price_basic")
 		ev := e.fake.Events()[0]
 		body := e.fake.Payload(ev)
-		sig := paymenttest.Sign(body, e.clk.Now(), secret)
+		sig := fakepay.Sign(body, e.clk.Now(), secret)
 
 		slow = true
 		start := time.Now()
@@ -759,7 +780,7 @@ func TestSyncTimeoutAndCallerCancel(t *testing.T) {
 // providerSwitch blocks subscription reads until the context ends while
 // *slow is set.
 type providerSwitch struct {
-	*paymenttest.Fake
+	*fakepay.Provider
 	slow *bool
 }
 
@@ -768,5 +789,5 @@ func (p providerSwitch) GetSubscription(ctx context.Context, id string) (payment
 		<-ctx.Done()
 		return payment.Subscription{}, ctx.Err()
 	}
-	return p.Fake.GetSubscription(ctx, id)
+	return p.Provider.GetSubscription(ctx, id)
 }

@@ -6,8 +6,9 @@ import (
 )
 
 // Provider is the seam to the payment provider. Package stripepay
-// implements it on stripe-go; package paymenttest has a stateful in-memory
-// fake. Implementations must be safe for concurrent use, must pass ctx to
+// implements it on stripe-go; package fakepay is a stateful in-memory
+// fake; paymenttest.TestProvider checks both against this contract.
+// Implementations must be safe for concurrent use, must pass ctx to
 // every network call, and must send IdempotencyKey (when set) with every
 // create so that a retried call has no second effect.
 //

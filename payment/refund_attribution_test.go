@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/bodybroker/sdk/payment"
-	"github.com/bodybroker/sdk/payment/paymenttest"
+	"github.com/bodybroker/sdk/payment/fakepay"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -20,7 +20,7 @@ func TestRefundsReduceAmbassadorRevenue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.fake.CompleteCheckout(res.SessionID, paymenttest.CompleteOptions{}); err != nil {
+	if _, err := e.fake.CompleteCheckout(res.SessionID, fakepay.CompleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	e.deliverAll(t)
@@ -77,7 +77,7 @@ func TestFullRefundReducesAmbassadorRevenue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.fake.CompleteCheckout(res.SessionID, paymenttest.CompleteOptions{}); err != nil {
+	if _, err := e.fake.CompleteCheckout(res.SessionID, fakepay.CompleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	sale := e.fake.Events()

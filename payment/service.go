@@ -44,7 +44,7 @@ const (
 // required; every other zero field means the documented default.
 type Options struct {
 	// Provider talks to the payment provider (stripepay.New, or the
-	// paymenttest fake). Required.
+	// in-memory fakepay.New). Required.
 	Provider Provider
 	// Store keeps events, grants, customers and attributions.
 	// Default: a new [MemoryStore].
@@ -251,7 +251,11 @@ func New(opts Options) (*Service, error) {
 	}
 	opts.Plans = plans
 	if opts.Store == nil {
-		opts.Store = NewMemoryStore(opts.Now)
+		store, err := NewMemoryStore(MemoryStoreOptions{Now: opts.Now})
+		if err != nil {
+			return nil, err
+		}
+		opts.Store = store
 	}
 	if opts.WebhookTolerance == 0 {
 		opts.WebhookTolerance = DefaultWebhookTolerance

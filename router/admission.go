@@ -19,6 +19,7 @@ type tierRT struct {
 	st      *tierStats
 	maxConc int // 0: unbounded
 	logger  *slog.Logger
+	now     func() time.Time // the router's clock
 
 	mu       sync.Mutex
 	inflight int
@@ -39,7 +40,7 @@ type replicaRT struct {
 }
 
 func (r *Router) newTierRT(t Tier) *tierRT {
-	rt := &tierRT{cfg: t, st: r.tierStatsFor(t.Name), maxConc: t.MaxConcurrent}
+	rt := &tierRT{cfg: t, st: r.tierStatsFor(t.Name), maxConc: t.MaxConcurrent, now: r.now}
 	per := 0
 	if t.MaxConcurrent > 0 {
 		per = (t.MaxConcurrent + len(t.Replicas) - 1) / len(t.Replicas)
@@ -304,7 +305,7 @@ func (t *tierRT) admit(ctx context.Context, req *Request, now time.Time, checkLa
 			return a, w.err
 		}
 		a.l = w.l
-		a.queued = time.Since(now)
+		a.queued = t.now().Sub(now)
 		return a, nil
 	case <-timer.C:
 		err = ErrSaturated
@@ -326,10 +327,10 @@ func (t *tierRT) admit(ctx context.Context, req *Request, now time.Time, checkLa
 	}
 	if ctx.Err() == nil {
 		a.l = w.l
-		a.queued = time.Since(now)
+		a.queued = t.now().Sub(now)
 		return a, nil
 	}
-	t.release(w.l, outcomeNeutral, time.Now())
+	t.release(w.l, outcomeNeutral, t.now())
 	return a, err
 }
 
@@ -425,7 +426,7 @@ func (t *tierRT) armWake(now time.Time) {
 func (t *tierRT) onWake() {
 	t.mu.Lock()
 	t.wakeAt = time.Time{}
-	t.dispatch(time.Now())
+	t.dispatch(t.now())
 	t.mu.Unlock()
 }
 

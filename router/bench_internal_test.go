@@ -30,16 +30,15 @@ func (s *nopStream) Recv() (Delta, error) {
 func (s *nopStream) Close() error { return nil }
 
 func benchRouter(b *testing.B) *Router {
-	var opts []Option
+	opts := Options{Fallbacks: [][]string{{Tier3, Tier2, Tier1}}}
 	for i, name := range []string{Tier1, Tier2, Tier3} {
 		var reps []Replica
 		for j := range 4 {
 			reps = append(reps, Replica{Name: fmt.Sprintf("%s-%d", name, j), Model: nopModel{}})
 		}
-		opts = append(opts, WithTier(Tier{Name: name, Replicas: reps, MaxConcurrent: 20 >> i, MaxQueued: 16, TTFTTarget: 150 * time.Millisecond << i}))
+		opts.Tiers = append(opts.Tiers, Tier{Name: name, Replicas: reps, MaxConcurrent: 20 >> i, MaxQueued: 16, TTFTTarget: 150 * time.Millisecond << i})
 	}
-	opts = append(opts, WithFallback(Tier3, Tier2, Tier1))
-	r, err := New(opts...)
+	r, err := New(opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -118,7 +117,7 @@ func TestRouteAdmitRecordAllocs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("allocation count is checked in full runs")
 	}
-	r, err := New(WithTier(Tier{Name: Tier2, Replicas: []Replica{{Name: "a", Model: nopModel{}}, {Name: "b", Model: nopModel{}}}, MaxConcurrent: 4}))
+	r, err := New(Options{Tiers: []Tier{{Name: Tier2, Replicas: []Replica{{Name: "a", Model: nopModel{}}, {Name: "b", Model: nopModel{}}}, MaxConcurrent: 4}}})
 	if err != nil {
 		t.Fatal(err)
 	}

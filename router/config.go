@@ -1,9 +1,10 @@
 package router
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -152,60 +153,42 @@ type Tier struct {
 	Breaker Breaker
 }
 
-// Option configures a [Router] in [New] or [Router.Reconfigure].
-type Option func(*builder) error
+// Options configures a [Router] in [New] and [Router.Reconfigure]. The zero
+// value of each field means its documented default; Tiers is the only
+// required field. New and Reconfigure copy Options (slices, maps and
+// Tier.Temperature), so changing them afterwards changes nothing.
+type Options struct {
+	// Tiers are the router's tiers; at least one is required, with unique
+	// names. They are tried in the order the policy and the fallback chains
+	// give, not in the order listed; Stats lists them in this order.
+	Tiers []Tier
 
-type builder struct {
-	tiers  []Tier
-	chains [][]string
-	policy *Policy
-	logger *slog.Logger
-	hooks  Hooks
-}
+	// Fallbacks are fallback chains of tier names, for example
+	// {router.Tier3, router.Tier2, router.Tier1, "scripted"}: a request
+	// that cannot get a first token from one tier moves to the next. Each
+	// chain names at least two tiers. Chains may share tiers, but a tier
+	// has at most one successor, and no chain may loop. A tier with no
+	// successor fails the request when it cannot serve it. Nil means no
+	// fallback.
+	Fallbacks [][]string
 
-// WithTier adds a tier. Tiers are tried in the order the policy and the
-// fallback chain give, not in the order they are added.
-func WithTier(t Tier) Option {
-	return func(b *builder) error {
-		t.Replicas = append([]Replica(nil), t.Replicas...)
-		b.tiers = append(b.tiers, t)
-		return nil
-	}
-}
+	// Policy chooses a request's tier. The zero Policy means
+	// [DefaultPolicy], keeping only the entries whose tiers exist, with
+	// tier2 as the default if it exists and otherwise Tiers[0]. A Policy
+	// with any field set must set Default.
+	Policy Policy
 
-// WithFallback declares a fallback chain of tier names, for example
-// WithFallback("tier3", "tier2", "tier1", "scripted"): a request that
-// cannot get a first token from one tier moves to the next. It may be given
-// several times for several chains, but a tier can have only one successor.
-// A tier with no successor fails the request when it cannot serve it.
-func WithFallback(chain ...string) Option {
-	return func(b *builder) error {
-		if len(chain) < 2 {
-			return errors.New("router: a fallback chain needs at least two tiers")
-		}
-		b.chains = append(b.chains, append([]string(nil), chain...))
-		return nil
-	}
-}
+	// Logger receives the router's logs; nil means slog.Default().
+	Logger *slog.Logger
 
-// WithPolicy sets the tier policy. Without it the router uses
-// [DefaultPolicy], keeping only the entries whose tiers exist, with tier2 as
-// the default if it exists and otherwise the first tier added.
-func WithPolicy(p Policy) Option {
-	return func(b *builder) error {
-		p.Responsibilities = cloneMap(p.Responsibilities)
-		p.Importance = cloneMap(p.Importance)
-		b.policy = &p
-		return nil
-	}
-}
+	// Hooks are optional callbacks; the zero Hooks calls nothing.
+	Hooks Hooks
 
-// WithLogger sets the router's logger; nil means slog.Default().
-func WithLogger(l *slog.Logger) Option {
-	return func(b *builder) error {
-		b.logger = l
-		return nil
-	}
+	// Now is the router's clock for breaker cooldowns and windows, queue
+	// waits, receipts and latency stats; nil means time.Now. Waiting uses
+	// the standard library's timers (so testing/synctest fakes them). The
+	// clock is the router's for its whole life: Reconfigure ignores Now.
+	Now func() time.Time
 }
 
 // Hooks are optional callbacks, any of which may be nil. They run on the
@@ -217,23 +200,46 @@ type Hooks struct {
 	OnFallback func(from, to string, cause error)
 }
 
-// WithHooks sets the router's hooks.
-func WithHooks(h Hooks) Option {
-	return func(b *builder) error {
-		b.hooks = h
-		return nil
-	}
+// OptionsError reports an invalid field of [Options], named by its path
+// (for example "Tiers[1].Replicas[0].Model"). errors.Is(err,
+// ErrInvalidOptions) holds.
+type OptionsError struct {
+	Field  string
+	Reason string
 }
 
-func cloneMap[K comparable, V any](m map[K]V) map[K]V {
-	if m == nil {
-		return nil
+func (e *OptionsError) Error() string {
+	if e.Field == "" {
+		return "router: invalid Options: " + e.Reason
 	}
-	c := make(map[K]V, len(m))
-	for k, v := range m {
-		c[k] = v
+	return "router: invalid Options." + e.Field + ": " + e.Reason
+}
+
+// Is reports whether target is ErrInvalidOptions.
+func (e *OptionsError) Is(target error) bool { return target == ErrInvalidOptions }
+
+func optErr(field, format string, args ...any) error {
+	return &OptionsError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// clone returns a deep copy of o's slices, maps and pointers.
+func (o Options) clone() Options {
+	o.Tiers = slices.Clone(o.Tiers)
+	for i := range o.Tiers {
+		t := &o.Tiers[i]
+		t.Replicas = slices.Clone(t.Replicas)
+		if t.Temperature != nil {
+			v := *t.Temperature
+			t.Temperature = &v
+		}
 	}
-	return c
+	o.Fallbacks = slices.Clone(o.Fallbacks)
+	for i := range o.Fallbacks {
+		o.Fallbacks[i] = slices.Clone(o.Fallbacks[i])
+	}
+	o.Policy.Responsibilities = maps.Clone(o.Policy.Responsibilities)
+	o.Policy.Importance = maps.Clone(o.Policy.Importance)
+	return o
 }
 
 // config is one immutable configuration of a Router. Requests keep the
@@ -246,31 +252,25 @@ type config struct {
 	logger *slog.Logger
 }
 
-func (r *Router) build(opts []Option) (*config, error) {
-	var b builder
-	for _, o := range opts {
-		if o == nil {
-			continue
-		}
-		if err := o(&b); err != nil {
-			return nil, err
-		}
+// build validates o (a copy the caller no longer holds) and returns the
+// configuration it describes.
+func (r *Router) build(o Options) (*config, error) {
+	if len(o.Tiers) == 0 {
+		return nil, optErr("Tiers", "no tiers")
 	}
-	if len(b.tiers) == 0 {
-		return nil, errors.New("router: no tiers configured")
-	}
-	c := &config{byName: make(map[string]*tierRT, len(b.tiers)), hooks: b.hooks, logger: b.logger}
+	c := &config{byName: make(map[string]*tierRT, len(o.Tiers)), hooks: o.Hooks, logger: o.Logger}
 	if c.logger == nil {
 		c.logger = slog.Default()
 	}
-	for i, t := range b.tiers {
+	for i, t := range o.Tiers {
+		field := fmt.Sprintf("Tiers[%d]", i)
 		if t.Name == "" {
-			return nil, fmt.Errorf("router: tier %d has no name", i)
+			return nil, optErr(field+".Name", "empty")
 		}
 		if _, dup := c.byName[t.Name]; dup {
-			return nil, fmt.Errorf("router: duplicate tier %q", t.Name)
+			return nil, optErr(field+".Name", "duplicate tier %q", t.Name)
 		}
-		if err := validateTier(&t); err != nil {
+		if err := validateTier(field, &t); err != nil {
 			return nil, err
 		}
 		rt := r.newTierRT(t)
@@ -278,21 +278,25 @@ func (r *Router) build(opts []Option) (*config, error) {
 		c.tiers = append(c.tiers, rt)
 		c.byName[t.Name] = rt
 	}
-	for _, chain := range b.chains {
-		for i := 0; i+1 < len(chain); i++ {
-			from, ok := c.byName[chain[i]]
+	for i, chain := range o.Fallbacks {
+		field := fmt.Sprintf("Fallbacks[%d]", i)
+		if len(chain) < 2 {
+			return nil, optErr(field, "a fallback chain needs at least two tiers, has %d", len(chain))
+		}
+		for j := 0; j+1 < len(chain); j++ {
+			from, ok := c.byName[chain[j]]
 			if !ok {
-				return nil, fmt.Errorf("router: fallback chain names unknown tier %q", chain[i])
+				return nil, optErr(fmt.Sprintf("%s[%d]", field, j), "unknown tier %q", chain[j])
 			}
-			to, ok := c.byName[chain[i+1]]
+			to, ok := c.byName[chain[j+1]]
 			if !ok {
-				return nil, fmt.Errorf("router: fallback chain names unknown tier %q", chain[i+1])
+				return nil, optErr(fmt.Sprintf("%s[%d]", field, j+1), "unknown tier %q", chain[j+1])
 			}
 			if from == to {
-				return nil, fmt.Errorf("router: tier %q falls back to itself", from.cfg.Name)
+				return nil, optErr(fmt.Sprintf("%s[%d]", field, j+1), "tier %q falls back to itself", from.cfg.Name)
 			}
 			if from.next != nil && from.next != to {
-				return nil, fmt.Errorf("router: tier %q has two fallbacks (%q and %q)", from.cfg.Name, from.next.cfg.Name, to.cfg.Name)
+				return nil, optErr(fmt.Sprintf("%s[%d]", field, j+1), "tier %q has two fallbacks (%q and %q)", from.cfg.Name, from.next.cfg.Name, to.cfg.Name)
 			}
 			from.next = to
 		}
@@ -302,14 +306,12 @@ func (r *Router) build(opts []Option) (*config, error) {
 		seen := 0
 		for n := t.next; n != nil; n = n.next {
 			if seen++; seen > len(c.tiers) {
-				return nil, fmt.Errorf("router: fallback chain from %q has a cycle", t.cfg.Name)
+				return nil, optErr("Fallbacks", "the chain from %q has a cycle", t.cfg.Name)
 			}
 		}
 	}
-	var p Policy
-	if b.policy != nil {
-		p = *b.policy
-	} else {
+	p := o.Policy
+	if len(p.Responsibilities) == 0 && len(p.Importance) == 0 && p.Default == "" {
 		p = DefaultPolicy()
 		for k, name := range p.Responsibilities {
 			if _, ok := c.byName[name]; !ok {
@@ -322,7 +324,7 @@ func (r *Router) build(opts []Option) (*config, error) {
 			}
 		}
 		if _, ok := c.byName[p.Default]; !ok {
-			p.Default = b.tiers[0].Name
+			p.Default = o.Tiers[0].Name
 		}
 	}
 	rp, err := resolvePolicy(p, c.byName)
@@ -333,35 +335,47 @@ func (r *Router) build(opts []Option) (*config, error) {
 	return c, nil
 }
 
-func validateTier(t *Tier) error {
+func validateTier(field string, t *Tier) error {
 	if len(t.Replicas) == 0 {
-		return fmt.Errorf("router: tier %q has no replicas", t.Name)
+		return optErr(field+".Replicas", "tier %q has no replicas", t.Name)
 	}
 	names := make(map[string]bool, len(t.Replicas))
 	for i, rep := range t.Replicas {
+		rf := fmt.Sprintf("%s.Replicas[%d]", field, i)
 		if rep.Name == "" {
-			return fmt.Errorf("router: tier %q replica %d has no name", t.Name, i)
+			return optErr(rf+".Name", "empty")
 		}
 		if names[rep.Name] {
-			return fmt.Errorf("router: tier %q has duplicate replica %q", t.Name, rep.Name)
+			return optErr(rf+".Name", "duplicate replica %q in tier %q", rep.Name, t.Name)
 		}
 		names[rep.Name] = true
 		if rep.Model == nil {
-			return fmt.Errorf("router: tier %q replica %q has no model", t.Name, rep.Name)
+			return optErr(rf+".Model", "nil")
 		}
 		if rep.MaxConcurrent < 0 {
-			return fmt.Errorf("router: tier %q replica %q: negative MaxConcurrent", t.Name, rep.Name)
+			return optErr(rf+".MaxConcurrent", "negative")
 		}
 	}
-	switch {
-	case t.MaxTokens < 0, t.MaxConcurrent < 0, t.MaxQueued < 0:
-		return fmt.Errorf("router: tier %q: negative MaxTokens, MaxConcurrent or MaxQueued", t.Name)
-	case t.TTFTTarget < 0, t.QueueTimeout < 0, t.HedgeAfter < 0, t.StallTimeout < 0, t.StallGrace < 0:
-		return fmt.Errorf("router: tier %q: negative duration", t.Name)
-	case t.MinTokensPerSecond < 0:
-		return fmt.Errorf("router: tier %q: negative MinTokensPerSecond", t.Name)
-	case t.Overflow != OverflowDowngrade && t.Overflow != OverflowFail:
-		return fmt.Errorf("router: tier %q: invalid Overflow %d", t.Name, t.Overflow)
+	for _, f := range []struct {
+		name string
+		neg  bool
+	}{
+		{"MaxTokens", t.MaxTokens < 0},
+		{"MaxConcurrent", t.MaxConcurrent < 0},
+		{"MaxQueued", t.MaxQueued < 0},
+		{"TTFTTarget", t.TTFTTarget < 0},
+		{"QueueTimeout", t.QueueTimeout < 0},
+		{"HedgeAfter", t.HedgeAfter < 0},
+		{"StallTimeout", t.StallTimeout < 0},
+		{"StallGrace", t.StallGrace < 0},
+		{"MinTokensPerSecond", t.MinTokensPerSecond < 0},
+	} {
+		if f.neg {
+			return optErr(field+"."+f.name, "negative")
+		}
+	}
+	if t.Overflow != OverflowDowngrade && t.Overflow != OverflowFail {
+		return optErr(field+".Overflow", "invalid value %d", t.Overflow)
 	}
 	if t.QueueTimeout == 0 {
 		t.QueueTimeout = DefaultQueueTimeout

@@ -9,16 +9,24 @@
 // target, a concurrency bound and a bounded queue. A fallback chain says
 // where a request goes when a tier cannot give it a first token:
 //
-//	r, err := router.New(
-//		router.WithTier(router.Tier{Name: router.Tier1, Replicas: small, TTFTTarget: 150 * time.Millisecond, MaxConcurrent: 20, MaxTokens: 256}),
-//		router.WithTier(router.Tier{Name: router.Tier2, Replicas: mid, Adapter: "npc-elite", TTFTTarget: 300 * time.Millisecond, MaxConcurrent: 10, MaxQueued: 20}),
-//		router.WithTier(router.Tier{Name: router.Tier3, Replicas: mid, Adapter: "npc-major", TTFTTarget: 500 * time.Millisecond, MaxConcurrent: 5, MaxQueued: 10}),
-//		router.WithTier(router.Tier{Name: "scripted", Replicas: []router.Replica{{Name: "lines", Model: lines}}}),
-//		router.WithFallback(router.Tier3, router.Tier2, router.Tier1, "scripted"),
-//	)
+//	r, err := router.New(router.Options{
+//		Tiers: []router.Tier{
+//			{Name: router.Tier1, Replicas: small, TTFTTarget: 150 * time.Millisecond, MaxConcurrent: 20, MaxTokens: 256},
+//			{Name: router.Tier2, Replicas: mid, Adapter: "npc-elite", TTFTTarget: 300 * time.Millisecond, MaxConcurrent: 10, MaxQueued: 20},
+//			{Name: router.Tier3, Replicas: mid, Adapter: "npc-major", TTFTTarget: 500 * time.Millisecond, MaxConcurrent: 5, MaxQueued: 10},
+//			{Name: "scripted", Replicas: []router.Replica{{Name: "lines", Model: lines}}},
+//		},
+//		Fallbacks: [][]string{{router.Tier3, router.Tier2, router.Tier1, "scripted"}},
+//	})
 //	s, err := r.Stream(ctx, router.Request{Messages: msgs, Responsibility: router.QuestDialogue})
 //	defer s.Close()
 //	for { d, err := s.Recv(); ... }
+//
+// [Options] is the whole configuration, a plain value: Tiers (required),
+// Fallbacks, Policy, Logger, Hooks and Now, each zero field meaning its
+// documented default. [New] validates it once and copies it; an invalid
+// field gives an [*OptionsError] that names it, and errors.Is(err,
+// ErrInvalidOptions) holds.
 //
 // [Router.Stream] returns once the first token has arrived; [Router.Generate]
 // returns the whole line. Every result carries a [Receipt]: the tier and
@@ -121,7 +129,17 @@
 // tiers and replicas that keep their names. Concurrency limits count the
 // requests each configuration admitted, so until the old configuration's
 // requests finish a backend may see up to both limits together. A
-// configuration that Reconfigure rejects changes nothing.
+// configuration that Reconfigure rejects changes nothing. Reconfigure takes
+// the same [Options] as New and changes everything but Now.
+//
+// # Time
+//
+// Options.Now (nil means time.Now) is the router's only clock: breaker
+// cooldowns and failure-rate windows, queue waits and deadline
+// predictions, receipts' timings, latency stats and the TTFT predictor's
+// refresh all read it. Waiting (queue timeouts, stall guards, hedges, a
+// breaker's half-open wake-up) uses the standard library's timers, so tests
+// run inside testing/synctest and see a fake clock.
 //
 // # Stats
 //

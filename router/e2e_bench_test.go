@@ -83,7 +83,7 @@ func BenchmarkAddedLatency(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer m.Close()
-	r, err := router.New(router.WithTier(router.Tier{Name: router.Tier2, Replicas: []router.Replica{{Name: "a", Model: m}}, MaxConcurrent: 10}))
+	r, err := router.New(router.Options{Tiers: []router.Tier{{Name: router.Tier2, Replicas: []router.Replica{{Name: "a", Model: m}}, MaxConcurrent: 10}}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -141,7 +141,6 @@ func BenchmarkAddedLatency(b *testing.B) {
 	b.ReportMetric(float64(rp.Microseconds()), "router-p50-µs")
 	b.ReportMetric(float64((rp - hp).Microseconds()), "added-vs-hand-p50-µs")
 	b.ReportMetric(float64((rp - mp).Microseconds()), "added-vs-model-p50-µs")
-	b.ReportMetric(0, "ns/op")
 }
 
 // concurrentResult is what runConcurrent saw.
@@ -169,7 +168,7 @@ func runConcurrent(tb testing.TB, n int, tune func(*router.Tier)) concurrentResu
 	if tune != nil {
 		tune(&t1)
 	}
-	r, err := router.New(router.WithTier(t1))
+	r, err := router.New(router.Options{Tiers: []router.Tier{t1}})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -222,7 +221,7 @@ func TestThousandConcurrentStreams(t *testing.T) {
 		const n, tokens = 1000, 20
 		const ttft, gap = 20 * time.Millisecond, 2 * time.Millisecond
 		m := &paced{TTFT: ttft, Gap: gap, Tokens: openaitest.Words(tokens)}
-		r := mustRouter(t, router.WithTier(router.Tier{Name: router.Tier1, Replicas: []router.Replica{{Name: "a", Model: m}}, MaxConcurrent: n}))
+		r := mustRouter(t, router.Options{Tiers: []router.Tier{{Name: router.Tier1, Replicas: []router.Replica{{Name: "a", Model: m}}, MaxConcurrent: n}}})
 		var (
 			wg       sync.WaitGroup
 			mu       sync.Mutex

@@ -36,6 +36,9 @@ var (
 	// ErrInvalidRequest means a Request field is out of range (for
 	// example a negative MaxTokens).
 	ErrInvalidRequest = errors.New("router: invalid request")
+	// ErrInvalidOptions means [New] or [Router.Reconfigure] was given an
+	// invalid [Options] field; the error is an [*OptionsError] naming it.
+	ErrInvalidOptions = errors.New("router: invalid options")
 	// ErrClosed is returned by a Router after Close.
 	ErrClosed = errors.New("router: closed")
 	// ErrEmptyStream means a backend ended a stream without producing any

@@ -32,25 +32,27 @@ func Example() {
 	mid, _ := scripted.New(scripted.Options{Default: []string{"(8B + LoRA) The mine lies north, past the ridge."}, Lines: map[router.Responsibility][]string{}})
 	lines, _ := scripted.New(scripted.Options{}) // the built-in canned lines
 
-	r, err := router.New(
-		router.WithTier(router.Tier{
-			Name: router.Tier1, ModelName: "microsoft/Phi-3-mini-4k-instruct",
-			Replicas:   []router.Replica{{Name: "phi-0", Model: small}},
-			TTFTTarget: 150 * time.Millisecond, MaxConcurrent: 20, MaxQueued: 40, MaxTokens: 256,
-		}),
-		router.WithTier(router.Tier{
-			Name: router.Tier2, ModelName: "meta-llama/Llama-3.1-8B-Instruct", Adapter: "npc-elite",
-			Replicas:   []router.Replica{{Name: "llama-0", Model: mid}},
-			TTFTTarget: 300 * time.Millisecond, MaxConcurrent: 10, MaxQueued: 20, MaxTokens: 512,
-		}),
-		router.WithTier(router.Tier{
-			Name: router.Tier3, ModelName: "meta-llama/Llama-3.1-8B-Instruct", Adapter: "npc-major-elara",
-			Replicas:   []router.Replica{{Name: "llama-1", Model: down{}}},
-			TTFTTarget: 500 * time.Millisecond, MaxConcurrent: 5, MaxQueued: 10, MaxTokens: 512,
-		}),
-		router.WithTier(router.Tier{Name: "scripted", Replicas: []router.Replica{{Name: "lines", Model: lines}}}),
-		router.WithFallback(router.Tier3, router.Tier2, router.Tier1, "scripted"),
-	)
+	r, err := router.New(router.Options{
+		Tiers: []router.Tier{
+			{
+				Name: router.Tier1, ModelName: "microsoft/Phi-3-mini-4k-instruct",
+				Replicas:   []router.Replica{{Name: "phi-0", Model: small}},
+				TTFTTarget: 150 * time.Millisecond, MaxConcurrent: 20, MaxQueued: 40, MaxTokens: 256,
+			},
+			{
+				Name: router.Tier2, ModelName: "meta-llama/Llama-3.1-8B-Instruct", Adapter: "npc-elite",
+				Replicas:   []router.Replica{{Name: "llama-0", Model: mid}},
+				TTFTTarget: 300 * time.Millisecond, MaxConcurrent: 10, MaxQueued: 20, MaxTokens: 512,
+			},
+			{
+				Name: router.Tier3, ModelName: "meta-llama/Llama-3.1-8B-Instruct", Adapter: "npc-major-elara",
+				Replicas:   []router.Replica{{Name: "llama-1", Model: down{}}},
+				TTFTTarget: 500 * time.Millisecond, MaxConcurrent: 5, MaxQueued: 10, MaxTokens: 512,
+			},
+			{Name: "scripted", Replicas: []router.Replica{{Name: "lines", Model: lines}}},
+		},
+		Fallbacks: [][]string{{router.Tier3, router.Tier2, router.Tier1, "scripted"}},
+	})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -79,12 +81,14 @@ func Example() {
 // token, the scripted tier still gives the player a line.
 func Example_scriptedLastResort() {
 	lines, _ := scripted.New(scripted.Options{})
-	r, _ := router.New(
-		router.WithTier(router.Tier{Name: router.Tier1, Replicas: []router.Replica{{Name: "phi-0", Model: down{}}}}),
-		router.WithTier(router.Tier{Name: router.Tier2, Replicas: []router.Replica{{Name: "llama-0", Model: down{}}}}),
-		router.WithTier(router.Tier{Name: "scripted", Replicas: []router.Replica{{Name: "lines", Model: lines}}}),
-		router.WithFallback(router.Tier2, router.Tier1, "scripted"),
-	)
+	r, _ := router.New(router.Options{
+		Tiers: []router.Tier{
+			{Name: router.Tier1, Replicas: []router.Replica{{Name: "phi-0", Model: down{}}}},
+			{Name: router.Tier2, Replicas: []router.Replica{{Name: "llama-0", Model: down{}}}},
+			{Name: "scripted", Replicas: []router.Replica{{Name: "lines", Model: lines}}},
+		},
+		Fallbacks: [][]string{{router.Tier2, router.Tier1, "scripted"}},
+	})
 	defer r.Close()
 	res, _ := r.Generate(context.Background(), router.Request{Responsibility: router.QuestDialogue})
 	fmt.Println(res.Receipt.Tier, res.Receipt.Attempts, res.FinishReason)
@@ -99,7 +103,7 @@ func Example_scriptedLastResort() {
 // reported as a *TruncatedError, never as a clean end.
 func ExampleRouter_Stream() {
 	greet, _ := scripted.New(scripted.Options{})
-	r, _ := router.New(router.WithTier(router.Tier{Name: router.Tier1, Replicas: []router.Replica{{Name: "a", Model: greet}}}))
+	r, _ := router.New(router.Options{Tiers: []router.Tier{{Name: router.Tier1, Replicas: []router.Replica{{Name: "a", Model: greet}}}}})
 	defer r.Close()
 
 	s, err := r.Stream(context.Background(), router.Request{Responsibility: router.Farewell, NPC: "innkeeper"})

@@ -45,7 +45,7 @@ func (panicStream) Close() error                { return nil }
 func TestPanickingModelReleasesSlot(t *testing.T) {
 	for _, inRecv := range []bool{false, true} {
 		m := &panicky{inRecv: inRecv}
-		r := mustRouter(t, router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{{Name: "p", Model: m}}, MaxConcurrent: 1}))
+		r := mustRouter(t, router.Options{Tiers: []router.Tier{{Name: "t", Replicas: []router.Replica{{Name: "p", Model: m}}, MaxConcurrent: 1}}})
 		func() {
 			defer func() {
 				if recover() == nil {
@@ -90,18 +90,20 @@ func TestQueuedRequestTakesProbeAfterCooldown(t *testing.T) {
 		bad := &flaky{}
 		bad.bad.Store(true)
 		const cooldown = time.Second
-		r := mustRouter(t,
-			router.WithTier(router.Tier{
-				Name:         "main",
-				Replicas:     []router.Replica{{Name: "a", Model: g, MaxConcurrent: 1}, {Name: "b", Model: bad, MaxConcurrent: 1}},
-				MaxQueued:    1,
-				QueueTimeout: 10 * time.Second,
-				StallTimeout: time.Hour,
-				Breaker:      router.Breaker{ConsecutiveFailures: 1, Cooldown: cooldown},
-			}),
-			router.WithTier(tier("backup", router.Replica{Name: "x", Model: instant{tokens: []string{"backup"}}})),
-			router.WithFallback("main", "backup"),
-		)
+		r := mustRouter(t, router.Options{
+			Tiers: []router.Tier{
+				{
+					Name:         "main",
+					Replicas:     []router.Replica{{Name: "a", Model: g, MaxConcurrent: 1}, {Name: "b", Model: bad, MaxConcurrent: 1}},
+					MaxQueued:    1,
+					QueueTimeout: 10 * time.Second,
+					StallTimeout: time.Hour,
+					Breaker:      router.Breaker{ConsecutiveFailures: 1, Cooldown: cooldown},
+				},
+				tier("backup", router.Replica{Name: "x", Model: instant{tokens: []string{"backup"}}}),
+			},
+			Fallbacks: [][]string{{"main", "backup"}},
+		})
 		ctx := context.Background()
 		// Two requests: one holds a (its gate stays shut), the other
 		// fails on b and opens its breaker, whichever comes first.
@@ -171,19 +173,21 @@ func (doomedStream) Close() error { return nil }
 func TestQueuedRequestsFallBackWhenCircuitOpens(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		die := make(chan struct{})
-		r := mustRouter(t,
-			router.WithTier(router.Tier{
-				Name:          "main",
-				Replicas:      []router.Replica{{Name: "m", Model: doomed{die}}},
-				MaxConcurrent: 1,
-				MaxQueued:     4,
-				QueueTimeout:  10 * time.Second,
-				StallTimeout:  time.Hour,
-				Breaker:       router.Breaker{ConsecutiveFailures: 1, Cooldown: time.Minute},
-			}),
-			router.WithTier(tier("backup", router.Replica{Name: "x", Model: instant{tokens: []string{"backup"}}})),
-			router.WithFallback("main", "backup"),
-		)
+		r := mustRouter(t, router.Options{
+			Tiers: []router.Tier{
+				{
+					Name:          "main",
+					Replicas:      []router.Replica{{Name: "m", Model: doomed{die}}},
+					MaxConcurrent: 1,
+					MaxQueued:     4,
+					QueueTimeout:  10 * time.Second,
+					StallTimeout:  time.Hour,
+					Breaker:       router.Breaker{ConsecutiveFailures: 1, Cooldown: time.Minute},
+				},
+				tier("backup", router.Replica{Name: "x", Model: instant{tokens: []string{"backup"}}}),
+			},
+			Fallbacks: [][]string{{"main", "backup"}},
+		})
 		ctx := context.Background()
 		type result struct {
 			res  *router.Result
@@ -227,11 +231,13 @@ func TestQueuedRequestKeepsTimeForFallback(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := newGate()
 		const backupTTFT = 50 * time.Millisecond
-		r := mustRouter(t,
-			router.WithTier(router.Tier{Name: "main", Replicas: []router.Replica{{Name: "m", Model: g}}, MaxConcurrent: 1, MaxQueued: 1, QueueTimeout: 10 * time.Second, StallTimeout: time.Hour}),
-			router.WithTier(router.Tier{Name: "backup", Replicas: []router.Replica{{Name: "x", Model: instant{tokens: []string{"backup"}}}}, TTFTTarget: backupTTFT}),
-			router.WithFallback("main", "backup"),
-		)
+		r := mustRouter(t, router.Options{
+			Tiers: []router.Tier{
+				{Name: "main", Replicas: []router.Replica{{Name: "m", Model: g}}, MaxConcurrent: 1, MaxQueued: 1, QueueTimeout: 10 * time.Second, StallTimeout: time.Hour},
+				{Name: "backup", Replicas: []router.Replica{{Name: "x", Model: instant{tokens: []string{"backup"}}}}, TTFTTarget: backupTTFT},
+			},
+			Fallbacks: [][]string{{"main", "backup"}},
+		})
 		go func() {
 			if s, err := r.Stream(context.Background(), router.Request{Tier: "main"}); err == nil {
 				drain(s)
@@ -261,10 +267,10 @@ func TestQueuedRequestKeepsTimeForFallback(t *testing.T) {
 func TestFailedReconfigureKeepsBreakers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		main := router.Tier{Name: "main", Replicas: []router.Replica{{Name: "m", Model: failing{}}}, Breaker: router.Breaker{ConsecutiveFailures: 1}}
-		r := mustRouter(t, router.WithTier(main))
+		r := mustRouter(t, router.Options{Tiers: []router.Tier{main}})
 		lenient := main
 		lenient.Breaker.ConsecutiveFailures = 100
-		if err := r.Reconfigure(router.WithTier(lenient), router.WithFallback("main", "nowhere")); err == nil {
+		if err := r.Reconfigure(router.Options{Tiers: []router.Tier{lenient}, Fallbacks: [][]string{{"main", "nowhere"}}}); err == nil {
 			t.Fatal("Reconfigure accepted a chain to an unknown tier")
 		}
 		r.Generate(context.Background(), router.Request{})
@@ -280,11 +286,13 @@ func TestFailedReconfigureKeepsBreakers(t *testing.T) {
 func TestHedgeTie(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ga, gb := newGate("primary"), newGate("hedge")
-		r := mustRouter(t,
-			router.WithTier(router.Tier{Name: "big", Replicas: []router.Replica{{Name: "a", Model: ga}}, MaxConcurrent: 1, HedgeAfter: 10 * time.Millisecond, StallTimeout: time.Hour}),
-			router.WithTier(router.Tier{Name: "small", Replicas: []router.Replica{{Name: "b", Model: gb}}, MaxConcurrent: 1, StallTimeout: time.Hour}),
-			router.WithFallback("big", "small"),
-		)
+		r := mustRouter(t, router.Options{
+			Tiers: []router.Tier{
+				{Name: "big", Replicas: []router.Replica{{Name: "a", Model: ga}}, MaxConcurrent: 1, HedgeAfter: 10 * time.Millisecond, StallTimeout: time.Hour},
+				{Name: "small", Replicas: []router.Replica{{Name: "b", Model: gb}}, MaxConcurrent: 1, StallTimeout: time.Hour},
+			},
+			Fallbacks: [][]string{{"big", "small"}},
+		})
 		done := make(chan *router.Result, 1)
 		go func() {
 			res, err := r.Generate(context.Background(), router.Request{Tier: "big"})
@@ -327,8 +335,8 @@ func TestHedgeTie(t *testing.T) {
 func TestReconfigureKeepsAdmittedOnOldConfig(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ga, gb := newGate("old"), newGate("new")
-		cfg := func(name string, m router.Model) router.Option {
-			return router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{{Name: name, Model: m}}, MaxConcurrent: 1, MaxQueued: 1, QueueTimeout: time.Hour, StallTimeout: time.Hour})
+		cfg := func(name string, m router.Model) router.Options {
+			return router.Options{Tiers: []router.Tier{{Name: "t", Replicas: []router.Replica{{Name: name, Model: m}}, MaxConcurrent: 1, MaxQueued: 1, QueueTimeout: time.Hour, StallTimeout: time.Hour}}}
 		}
 		r := mustRouter(t, cfg("a", ga))
 		type result struct {
@@ -377,11 +385,13 @@ func TestReconfigureKeepsAdmittedOnOldConfig(t *testing.T) {
 func TestFullQueueOverflowsAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := newGate("big")
-		r := mustRouter(t,
-			router.WithTier(router.Tier{Name: "big", Replicas: []router.Replica{{Name: "g", Model: g}}, MaxConcurrent: 1, MaxQueued: 1, QueueTimeout: time.Hour, StallTimeout: time.Hour}),
-			router.WithTier(tier("small", router.Replica{Name: "s", Model: instant{tokens: []string{"small"}}})),
-			router.WithFallback("big", "small"),
-		)
+		r := mustRouter(t, router.Options{
+			Tiers: []router.Tier{
+				{Name: "big", Replicas: []router.Replica{{Name: "g", Model: g}}, MaxConcurrent: 1, MaxQueued: 1, QueueTimeout: time.Hour, StallTimeout: time.Hour},
+				tier("small", router.Replica{Name: "s", Model: instant{tokens: []string{"small"}}}),
+			},
+			Fallbacks: [][]string{{"big", "small"}},
+		})
 		for range 2 { // one holds the slot, one holds the queue
 			go func() {
 				if _, err := r.Generate(context.Background(), router.Request{Tier: "big"}); err != nil {
@@ -413,11 +423,13 @@ func TestFullQueueOverflowsAtOnce(t *testing.T) {
 func TestHedgePanicReachesCaller(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := newGate("primary")
-		r := mustRouter(t,
-			router.WithTier(router.Tier{Name: "big", Replicas: []router.Replica{{Name: "a", Model: g}}, HedgeAfter: 10 * time.Millisecond, StallTimeout: time.Hour}),
-			router.WithTier(router.Tier{Name: "small", Replicas: []router.Replica{{Name: "p", Model: &panicky{}}}}),
-			router.WithFallback("big", "small"),
-		)
+		r := mustRouter(t, router.Options{
+			Tiers: []router.Tier{
+				{Name: "big", Replicas: []router.Replica{{Name: "a", Model: g}}, HedgeAfter: 10 * time.Millisecond, StallTimeout: time.Hour},
+				{Name: "small", Replicas: []router.Replica{{Name: "p", Model: &panicky{}}}},
+			},
+			Fallbacks: [][]string{{"big", "small"}},
+		})
 		func() {
 			defer func() {
 				if recover() == nil {

@@ -15,9 +15,9 @@ const (
 // Importance[Request.Importance], then Default. Lookups are exact map
 // lookups on typed keys; nothing matches substrings.
 //
-// The zero Policy sends everything without an explicit tier to Default,
-// which must then be set. Policy values are copied by [WithPolicy]; later
-// changes to the maps do not affect a router.
+// In [Options], the zero Policy means [DefaultPolicy] (see Options.Policy);
+// any other Policy must set Default. [New] and [Router.Reconfigure] copy
+// the maps; later changes to them do not affect a router.
 type Policy struct {
 	Responsibilities map[Responsibility]string
 	Importance       map[Importance]string
@@ -75,16 +75,16 @@ type resolvedPolicy struct {
 
 func resolvePolicy(p Policy, byName map[string]*tierRT) (resolvedPolicy, error) {
 	var rp resolvedPolicy
-	lookup := func(what, name string) (*tierRT, error) {
+	lookup := func(field, name string) (*tierRT, error) {
 		t, ok := byName[name]
 		if !ok {
-			return nil, fmt.Errorf("router: policy %s maps to unknown tier %q", what, name)
+			return nil, optErr(field, "unknown tier %q", name)
 		}
 		return t, nil
 	}
 	rp.resp = make(map[Responsibility]*tierRT, len(p.Responsibilities))
 	for r, name := range p.Responsibilities {
-		t, err := lookup(fmt.Sprintf("responsibility %q", r), name)
+		t, err := lookup(fmt.Sprintf("Policy.Responsibilities[%q]", r), name)
 		if err != nil {
 			return rp, err
 		}
@@ -92,18 +92,18 @@ func resolvePolicy(p Policy, byName map[string]*tierRT) (resolvedPolicy, error) 
 	}
 	for imp, name := range p.Importance {
 		if imp <= ImportanceUnset || imp > Major {
-			return rp, fmt.Errorf("router: policy maps invalid importance %d", imp)
+			return rp, optErr(fmt.Sprintf("Policy.Importance[%d]", imp), "invalid importance")
 		}
-		t, err := lookup("importance "+imp.String(), name)
+		t, err := lookup("Policy.Importance["+imp.String()+"]", name)
 		if err != nil {
 			return rp, err
 		}
 		rp.imp[imp] = t
 	}
 	if p.Default == "" {
-		return rp, fmt.Errorf("router: policy has no default tier")
+		return rp, optErr("Policy.Default", "empty; a Policy that sets a map must set Default")
 	}
-	t, err := lookup("default", p.Default)
+	t, err := lookup("Policy.Default", p.Default)
 	if err != nil {
 		return rp, err
 	}

@@ -17,17 +17,17 @@ import (
 	"github.com/bodybroker/sdk/router/scripted"
 )
 
-func threeTiers() []router.Option {
+func threeTiers() router.Options {
 	m := instant{tokens: []string{"x"}}
-	var opts []router.Option
+	var opts router.Options
 	for _, name := range []string{router.Tier1, router.Tier2, router.Tier3} {
-		opts = append(opts, router.WithTier(tier(name, router.Replica{Name: name + "-a", Model: m})))
+		opts.Tiers = append(opts.Tiers, tier(name, router.Replica{Name: name + "-a", Model: m}))
 	}
 	return opts
 }
 
 func TestPolicy(t *testing.T) {
-	r := mustRouter(t, threeTiers()...)
+	r := mustRouter(t, threeTiers())
 	tests := []struct {
 		name       string
 		req        router.Request
@@ -71,14 +71,16 @@ func TestPolicy(t *testing.T) {
 
 func TestCustomPolicy(t *testing.T) {
 	m := instant{tokens: []string{"x"}}
-	r := mustRouter(t,
-		router.WithTier(tier("small", router.Replica{Name: "a", Model: m})),
-		router.WithTier(tier("big", router.Replica{Name: "b", Model: m})),
-		router.WithPolicy(router.Policy{
+	r := mustRouter(t, router.Options{
+		Tiers: []router.Tier{
+			tier("small", router.Replica{Name: "a", Model: m}),
+			tier("big", router.Replica{Name: "b", Model: m}),
+		},
+		Policy: router.Policy{
 			Responsibilities: map[router.Responsibility]string{"haggling": "big"},
 			Default:          "small",
-		}),
-	)
+		},
+	})
 	for req, want := range map[router.Responsibility]string{"haggling": "big", router.StoryCritical: "small"} {
 		res, err := r.Generate(context.Background(), router.Request{Responsibility: req})
 		if err != nil {
@@ -94,27 +96,33 @@ func TestNewValidates(t *testing.T) {
 	m := instant{tokens: []string{"x"}}
 	ok := router.Replica{Name: "a", Model: m}
 	tests := []struct {
-		name string
-		opts []router.Option
+		name      string
+		opts      router.Options
+		wantField string
 	}{
-		{"no tiers", nil},
-		{"no name", []router.Option{router.WithTier(tier("", ok))}},
-		{"no replicas", []router.Option{router.WithTier(tier("t"))}},
-		{"nil model", []router.Option{router.WithTier(tier("t", router.Replica{Name: "a"}))}},
-		{"duplicate tier", []router.Option{router.WithTier(tier("t", ok)), router.WithTier(tier("t", ok))}},
-		{"duplicate replica", []router.Option{router.WithTier(tier("t", ok, ok))}},
-		{"negative", []router.Option{router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{ok}, MaxConcurrent: -1})}},
-		{"unknown fallback", []router.Option{router.WithTier(tier("t", ok)), router.WithFallback("t", "u")}},
-		{"short chain", []router.Option{router.WithTier(tier("t", ok)), router.WithFallback("t")}},
-		{"cycle", []router.Option{router.WithTier(tier("t", ok)), router.WithTier(tier("u", ok)), router.WithFallback("t", "u", "t")}},
-		{"two successors", []router.Option{router.WithTier(tier("t", ok)), router.WithTier(tier("u", ok)), router.WithTier(tier("v", ok)), router.WithFallback("t", "u"), router.WithFallback("t", "v")}},
-		{"policy unknown tier", []router.Option{router.WithTier(tier("t", ok)), router.WithPolicy(router.Policy{Default: "u"})}},
-		{"policy no default", []router.Option{router.WithTier(tier("t", ok)), router.WithPolicy(router.Policy{})}},
+		{"no tiers", router.Options{}, "Tiers"},
+		{"no name", router.Options{Tiers: []router.Tier{tier("", ok)}}, "Tiers[0].Name"},
+		{"no replicas", router.Options{Tiers: []router.Tier{tier("t")}}, "Tiers[0].Replicas"},
+		{"nil model", router.Options{Tiers: []router.Tier{tier("t", router.Replica{Name: "a"})}}, "Tiers[0].Replicas[0].Model"},
+		{"duplicate tier", router.Options{Tiers: []router.Tier{tier("t", ok), tier("t", ok)}}, "Tiers[1].Name"},
+		{"duplicate replica", router.Options{Tiers: []router.Tier{tier("t", ok, ok)}}, "Tiers[0].Replicas[1].Name"},
+		{"negative", router.Options{Tiers: []router.Tier{{Name: "t", Replicas: []router.Replica{ok}, MaxConcurrent: -1}}}, "Tiers[0].MaxConcurrent"},
+		{"unknown fallback", router.Options{Tiers: []router.Tier{tier("t", ok)}, Fallbacks: [][]string{{"t", "u"}}}, "Fallbacks[0][1]"},
+		{"short chain", router.Options{Tiers: []router.Tier{tier("t", ok)}, Fallbacks: [][]string{{"t"}}}, "Fallbacks[0]"},
+		{"cycle", router.Options{Tiers: []router.Tier{tier("t", ok), tier("u", ok)}, Fallbacks: [][]string{{"t", "u", "t"}}}, "Fallbacks"},
+		{"two successors", router.Options{Tiers: []router.Tier{tier("t", ok), tier("u", ok), tier("v", ok)}, Fallbacks: [][]string{{"t", "u"}, {"t", "v"}}}, "Fallbacks[1][1]"},
+		{"policy unknown tier", router.Options{Tiers: []router.Tier{tier("t", ok)}, Policy: router.Policy{Default: "u"}}, "Policy.Default"},
+		{"policy no default", router.Options{Tiers: []router.Tier{tier("t", ok)}, Policy: router.Policy{Importance: map[router.Importance]string{router.Elite: "t"}}}, "Policy.Default"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := router.New(tt.opts...); err == nil {
-				t.Error("New succeeded")
+			_, err := router.New(tt.opts)
+			var oe *router.OptionsError
+			if !errors.As(err, &oe) || !errors.Is(err, router.ErrInvalidOptions) {
+				t.Fatalf("New = %v, want an *OptionsError", err)
+			}
+			if oe.Field != tt.wantField {
+				t.Errorf("Field = %q, want %q (%v)", oe.Field, tt.wantField, err)
 			}
 		})
 	}
@@ -122,84 +130,86 @@ func TestNewValidates(t *testing.T) {
 
 // TestQueueThenDowngrade: a full tier queues the request for at most
 // QueueTimeout, then downgrades it; a full queue downgrades at once; with
-// OverflowFail the request fails with ErrSaturated.
+// OverflowFail the request fails with ErrSaturated. It runs on a fake
+// clock, so that the wait is measured exactly and a waiter is known to be
+// queued once every goroutine is blocked.
 func TestQueueThenDowngrade(t *testing.T) {
-	slow := newBackend(t, openaitest.Behavior{Tokens: openaitest.Words(3), Fault: openaitest.Stall, FaultAfter: 1})
-	fast := newBackend(t, openaitest.Behavior{Tokens: []string{"fast"}})
-	big := router.Tier{Name: "big", Replicas: []router.Replica{slow.replica("s")}, MaxConcurrent: 1, MaxQueued: 1, QueueTimeout: 30 * time.Millisecond}
-	r := mustRouter(t,
-		router.WithTier(big),
-		router.WithTier(tier("small", fast.replica("f"))),
-		router.WithFallback("big", "small"),
-	)
-	ctx := context.Background()
-	hold, err := r.Stream(ctx, router.Request{Tier: "big"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hold.Close()
+	synctest.Test(t, func(t *testing.T) {
+		slow := &paced{Tokens: openaitest.Words(3), StallAfter: 1}
+		fast := instant{tokens: []string{"fast"}}
+		big := router.Tier{Name: "big", Replicas: []router.Replica{{Name: "s", Model: slow}}, MaxConcurrent: 1, MaxQueued: 1, QueueTimeout: 30 * time.Millisecond}
+		small := tier("small", router.Replica{Name: "f", Model: fast})
+		r := mustRouter(t, router.Options{
+			Tiers:     []router.Tier{big, small},
+			Fallbacks: [][]string{{"big", "small"}},
+		})
+		ctx := context.Background()
+		hold, err := r.Stream(ctx, router.Request{Tier: "big"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer hold.Close()
 
-	// Queued, then timed out, then downgraded.
-	start := time.Now()
-	res, err := r.Generate(ctx, router.Request{Tier: "big"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if waited := time.Since(start); waited < 30*time.Millisecond {
-		t.Errorf("downgraded after %v, before the queue timeout", waited)
-	}
-	if diff := cmp.Diff([]router.Reason{router.ReasonExplicitTier, router.ReasonDowngrade, router.ReasonLeastLoaded}, res.Receipt.Reasons); diff != "" {
-		t.Errorf("reasons (-want +got):\n%s", diff)
-	}
-	if res.Receipt.Tier != "small" || res.Text != "fast" || res.Receipt.Attempts != 2 {
-		t.Errorf("result %+v", res)
-	}
+		// Queued, then timed out, then downgraded.
+		start := time.Now()
+		res, err := r.Generate(ctx, router.Request{Tier: "big"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if waited := time.Since(start); waited != 30*time.Millisecond {
+			t.Errorf("downgraded after %v, want the queue timeout (30ms)", waited)
+		}
+		if diff := cmp.Diff([]router.Reason{router.ReasonExplicitTier, router.ReasonDowngrade, router.ReasonLeastLoaded}, res.Receipt.Reasons); diff != "" {
+			t.Errorf("reasons (-want +got):\n%s", diff)
+		}
+		if res.Receipt.Tier != "small" || res.Text != "fast" || res.Receipt.Attempts != 2 {
+			t.Errorf("result %+v", res)
+		}
 
-	// Queue full: a waiter holds the only queue slot, the next request
-	// downgrades without waiting.
-	waiterDone := make(chan error, 1)
-	go func() {
-		_, err := r.Generate(ctx, router.Request{Tier: "big"})
-		waiterDone <- err
-	}()
-	waitUntil(t, "waiter queued", func() bool {
+		// Queue full: a waiter holds the only queue slot, the next request
+		// downgrades without waiting.
+		waiterDone := make(chan error, 1)
+		go func() {
+			_, err := r.Generate(ctx, router.Request{Tier: "big"})
+			waiterDone <- err
+		}()
+		synctest.Wait()
+		if st, _ := r.Stats().Tier("big"); st.Queued != 1 {
+			t.Fatalf("%d queued, want the waiter", st.Queued)
+		}
+		start = time.Now()
+		res, err = r.Generate(ctx, router.Request{Tier: "big"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if waited := time.Since(start); res.Receipt.Tier != "small" || waited != 0 {
+			t.Errorf("full queue: served by %s after %v, want small at once", res.Receipt.Tier, waited)
+		}
+		if err := <-waiterDone; err != nil {
+			t.Errorf("waiter: %v", err)
+		}
 		st, _ := r.Stats().Tier("big")
-		return st.Queued == 1
-	})
-	// That it does not wait is checked with a fake clock in
-	// TestFullQueueOverflowsAtOnce; a wall-clock bound here was flaky on
-	// a loaded machine.
-	res, err = r.Generate(ctx, router.Request{Tier: "big"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Receipt.Tier != "small" {
-		t.Errorf("full queue: served by %s", res.Receipt.Tier)
-	}
-	if err := <-waiterDone; err != nil {
-		t.Errorf("waiter: %v", err)
-	}
-	st, _ := r.Stats().Tier("big")
-	if st.Errors.Saturated != 3 || st.Fallbacks != 3 || st.InFlight != 1 {
-		t.Errorf("big stats: %+v", st)
-	}
+		if st.Errors.Saturated != 3 || st.Fallbacks != 3 || st.InFlight != 1 {
+			t.Errorf("big stats: %+v", st)
+		}
 
-	// OverflowFail: ErrSaturated, no downgrade.
-	big.Overflow = router.OverflowFail
-	big.MaxQueued = 0
-	if err := r.Reconfigure(router.WithTier(big), router.WithTier(tier("small", fast.replica("f"))), router.WithFallback("big", "small")); err != nil {
-		t.Fatal(err)
-	}
-	hold2, err := r.Stream(ctx, router.Request{Tier: "big"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hold2.Close()
-	_, err = r.Generate(ctx, router.Request{Tier: "big"})
-	var re *router.RouteError
-	if !errors.Is(err, router.ErrSaturated) || !errors.As(err, &re) || len(re.Attempts) != 1 {
-		t.Errorf("OverflowFail: err = %v", err)
-	}
+		// OverflowFail: ErrSaturated, no downgrade.
+		big.Overflow = router.OverflowFail
+		big.MaxQueued = 0
+		if err := r.Reconfigure(router.Options{Tiers: []router.Tier{big, small}, Fallbacks: [][]string{{"big", "small"}}}); err != nil {
+			t.Fatal(err)
+		}
+		hold2, err := r.Stream(ctx, router.Request{Tier: "big"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer hold2.Close()
+		_, err = r.Generate(ctx, router.Request{Tier: "big"})
+		var re *router.RouteError
+		if !errors.Is(err, router.ErrSaturated) || !errors.As(err, &re) || len(re.Attempts) != 1 {
+			t.Errorf("OverflowFail: err = %v", err)
+		}
+	})
 }
 
 // TestQueueOrder: waiters are served by importance, then deadline, then
@@ -208,7 +218,7 @@ func TestQueueThenDowngrade(t *testing.T) {
 func TestQueueOrder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := newGate()
-		r := mustRouter(t, router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{{Name: "a", Model: g}}, MaxConcurrent: 1, MaxQueued: 10, QueueTimeout: 10 * time.Second}))
+		r := mustRouter(t, router.Options{Tiers: []router.Tier{{Name: "t", Replicas: []router.Replica{{Name: "a", Model: g}}, MaxConcurrent: 1, MaxQueued: 10, QueueTimeout: 10 * time.Second}}})
 		ctx := context.Background()
 		var wg sync.WaitGroup
 		errs := make(chan error, 10)
@@ -271,7 +281,7 @@ func TestQueueOrder(t *testing.T) {
 func TestQueueWaitBoundedByDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := newGate()
-		r := mustRouter(t, router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{{Name: "a", Model: g}}, MaxConcurrent: 1, MaxQueued: 1, QueueTimeout: 10 * time.Second, StallTimeout: time.Hour}))
+		r := mustRouter(t, router.Options{Tiers: []router.Tier{{Name: "t", Replicas: []router.Replica{{Name: "a", Model: g}}, MaxConcurrent: 1, MaxQueued: 1, QueueTimeout: 10 * time.Second, StallTimeout: time.Hour}}})
 		// The first stream holds the only slot until its gate opens.
 		done := make(chan struct{})
 		go func() {
@@ -303,12 +313,14 @@ func TestBackendErrorFallsBack(t *testing.T) {
 	bad := newBackend(t, openaitest.Behavior{Status: 500, ErrorMessage: "engine dead"})
 	busy := newBackend(t, openaitest.Behavior{Status: 429, RetryAfter: time.Second})
 	good := newBackend(t, openaitest.Behavior{Tokens: []string{"ok"}})
-	r := mustRouter(t,
-		router.WithTier(tier(router.Tier3, bad.replica("bad"))),
-		router.WithTier(tier(router.Tier2, busy.replica("busy"))),
-		router.WithTier(tier(router.Tier1, good.replica("good"))),
-		router.WithFallback(router.Tier3, router.Tier2, router.Tier1),
-	)
+	r := mustRouter(t, router.Options{
+		Tiers: []router.Tier{
+			tier(router.Tier3, bad.replica("bad")),
+			tier(router.Tier2, busy.replica("busy")),
+			tier(router.Tier1, good.replica("good")),
+		},
+		Fallbacks: [][]string{{router.Tier3, router.Tier2, router.Tier1}},
+	})
 	res, err := r.Generate(context.Background(), router.Request{Responsibility: router.StoryCritical})
 	if err != nil {
 		t.Fatal(err)
@@ -349,11 +361,13 @@ func TestBreaker(t *testing.T) {
 		flaky.Fail.Store(true)
 		good := instant{tokens: []string{"ok"}}
 		const cooldown = 100 * time.Millisecond
-		r := mustRouter(t,
-			router.WithTier(router.Tier{Name: "main", Replicas: []router.Replica{{Name: "only", Model: flaky}}, Breaker: router.Breaker{ConsecutiveFailures: 3, Cooldown: cooldown}}),
-			router.WithTier(tier("backup", router.Replica{Name: "b", Model: good})),
-			router.WithFallback("main", "backup"),
-		)
+		r := mustRouter(t, router.Options{
+			Tiers: []router.Tier{
+				{Name: "main", Replicas: []router.Replica{{Name: "only", Model: flaky}}, Breaker: router.Breaker{ConsecutiveFailures: 3, Cooldown: cooldown}},
+				tier("backup", router.Replica{Name: "b", Model: good}),
+			},
+			Fallbacks: [][]string{{"main", "backup"}},
+		})
 		ctx := context.Background()
 		breaker := func() router.BreakerState {
 			st, _ := r.Stats().Tier("main")
@@ -414,8 +428,12 @@ func TestBreaker(t *testing.T) {
 
 func TestBreakerFailureRate(t *testing.T) {
 	g := newGate()
-	r := mustRouter(t, router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{{Name: "a", Model: g}},
-		Breaker: router.Breaker{ConsecutiveFailures: 100, FailureRate: 0.5, MinRequests: 4, Window: time.Minute}}))
+	r := mustRouter(t, router.Options{
+		Tiers: []router.Tier{
+			{Name: "t", Replicas: []router.Replica{{Name: "a", Model: g}},
+				Breaker: router.Breaker{ConsecutiveFailures: 100, FailureRate: 0.5, MinRequests: 4, Window: time.Minute}},
+		},
+	})
 	ctx := context.Background()
 	for range 2 {
 		g.fail = nil
@@ -454,11 +472,13 @@ func TestPredictedDeadlineMiss(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		slow := &paced{TTFT: 60 * time.Millisecond, Tokens: []string{"slow"}}
 		fast := instant{tokens: []string{"quick"}}
-		r := mustRouter(t,
-			router.WithTier(router.Tier{Name: "big", Replicas: []router.Replica{{Name: "s", Model: slow}}, TTFTTarget: 500 * time.Millisecond}),
-			router.WithTier(tier("small", router.Replica{Name: "f", Model: fast})),
-			router.WithFallback("big", "small"),
-		)
+		r := mustRouter(t, router.Options{
+			Tiers: []router.Tier{
+				{Name: "big", Replicas: []router.Replica{{Name: "s", Model: slow}}, TTFTTarget: 500 * time.Millisecond},
+				tier("small", router.Replica{Name: "f", Model: fast}),
+			},
+			Fallbacks: [][]string{{"big", "small"}},
+		})
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		res, err := r.Generate(ctx, router.Request{Tier: "big"})
 		cancel()
@@ -506,11 +526,13 @@ func TestPredictedDeadlineMiss(t *testing.T) {
 func TestHedge(t *testing.T) {
 	slow := newBackend(t, openaitest.Behavior{TTFT: time.Minute, Tokens: []string{"slow"}})
 	fast := newBackend(t, openaitest.Behavior{TTFT: 5 * time.Millisecond, Tokens: []string{"fast"}})
-	r := mustRouter(t,
-		router.WithTier(router.Tier{Name: "big", Replicas: []router.Replica{slow.replica("s")}, HedgeAfter: 20 * time.Millisecond, StallTimeout: 2 * time.Minute}),
-		router.WithTier(tier("small", fast.replica("f"))),
-		router.WithFallback("big", "small"),
-	)
+	r := mustRouter(t, router.Options{
+		Tiers: []router.Tier{
+			{Name: "big", Replicas: []router.Replica{slow.replica("s")}, HedgeAfter: 20 * time.Millisecond, StallTimeout: 2 * time.Minute},
+			tier("small", fast.replica("f")),
+		},
+		Fallbacks: [][]string{{"big", "small"}},
+	})
 	res, err := r.Generate(context.Background(), router.Request{Tier: "big"})
 	if err != nil {
 		t.Fatal(err)
@@ -531,11 +553,13 @@ func TestNoHedgeBeforeDelay(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		primary := &paced{TTFT: 19 * time.Millisecond, Tokens: []string{"slow"}}
 		hedge := &paced{Tokens: []string{"fast"}}
-		r := mustRouter(t,
-			router.WithTier(router.Tier{Name: "big", Replicas: []router.Replica{{Name: "s", Model: primary}}, HedgeAfter: 20 * time.Millisecond}),
-			router.WithTier(tier("small", router.Replica{Name: "f", Model: hedge})),
-			router.WithFallback("big", "small"),
-		)
+		r := mustRouter(t, router.Options{
+			Tiers: []router.Tier{
+				{Name: "big", Replicas: []router.Replica{{Name: "s", Model: primary}}, HedgeAfter: 20 * time.Millisecond},
+				tier("small", router.Replica{Name: "f", Model: hedge}),
+			},
+			Fallbacks: [][]string{{"big", "small"}},
+		})
 		res, err := r.Generate(context.Background(), router.Request{Tier: "big"})
 		if err != nil || res.Text != "slow" || containsReason(res.Receipt.Reasons, router.ReasonHedge) {
 			t.Errorf("no hedge: %v %+v", err, res)
@@ -551,11 +575,13 @@ func TestNoHedgeBeforeDelay(t *testing.T) {
 func TestNoFallbackAfterFirstToken(t *testing.T) {
 	cut := newBackend(t, openaitest.Behavior{Tokens: openaitest.Words(5), Fault: openaitest.Drop, FaultAfter: 2})
 	next := newBackend(t, openaitest.Behavior{})
-	r := mustRouter(t,
-		router.WithTier(tier("big", cut.replica("c"))),
-		router.WithTier(tier("small", next.replica("n"))),
-		router.WithFallback("big", "small"),
-	)
+	r := mustRouter(t, router.Options{
+		Tiers: []router.Tier{
+			tier("big", cut.replica("c")),
+			tier("small", next.replica("n")),
+		},
+		Fallbacks: [][]string{{"big", "small"}},
+	})
 	s, err := r.Stream(context.Background(), router.Request{Tier: "big"})
 	if err != nil {
 		t.Fatal(err)
@@ -593,11 +619,13 @@ func TestStallGuard(t *testing.T) {
 		stall := &paced{Tokens: openaitest.Words(5), StallAfter: 2}
 		next := instant{tokens: []string{"next"}}
 		const timeout = 40 * time.Millisecond
-		r := mustRouter(t,
-			router.WithTier(router.Tier{Name: "big", Replicas: []router.Replica{{Name: "s", Model: stall}}, StallTimeout: timeout}),
-			router.WithTier(tier("small", router.Replica{Name: "n", Model: next})),
-			router.WithFallback("big", "small"),
-		)
+		r := mustRouter(t, router.Options{
+			Tiers: []router.Tier{
+				{Name: "big", Replicas: []router.Replica{{Name: "s", Model: stall}}, StallTimeout: timeout},
+				tier("small", router.Replica{Name: "n", Model: next}),
+			},
+			Fallbacks: [][]string{{"big", "small"}},
+		})
 		s, err := r.Stream(context.Background(), router.Request{Tier: "big"})
 		if err != nil {
 			t.Fatal(err)
@@ -617,11 +645,13 @@ func TestStallGuard(t *testing.T) {
 		}
 
 		// A stall before the first token falls back.
-		r2 := mustRouter(t,
-			router.WithTier(router.Tier{Name: "big", Replicas: []router.Replica{{Name: "s", Model: newGate()}}, StallTimeout: timeout}),
-			router.WithTier(tier("small", router.Replica{Name: "n", Model: next})),
-			router.WithFallback("big", "small"),
-		)
+		r2 := mustRouter(t, router.Options{
+			Tiers: []router.Tier{
+				{Name: "big", Replicas: []router.Replica{{Name: "s", Model: newGate()}}, StallTimeout: timeout},
+				tier("small", router.Replica{Name: "n", Model: next}),
+			},
+			Fallbacks: [][]string{{"big", "small"}},
+		})
 		res, err := r2.Generate(context.Background(), router.Request{Tier: "big"})
 		if err != nil || res.Receipt.Tier != "small" || !containsReason(res.Receipt.Reasons, router.ReasonBackendError) {
 			t.Errorf("stall before first token: %v %+v", err, res)
@@ -631,7 +661,7 @@ func TestStallGuard(t *testing.T) {
 
 func TestMinTokensPerSecond(t *testing.T) {
 	trickle := newBackend(t, openaitest.Behavior{Tokens: openaitest.Words(20), TokenDelay: 25 * time.Millisecond})
-	r := mustRouter(t, router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{trickle.replica("a")}, MinTokensPerSecond: 100, StallGrace: 60 * time.Millisecond}))
+	r := mustRouter(t, router.Options{Tiers: []router.Tier{{Name: "t", Replicas: []router.Replica{trickle.replica("a")}, MinTokensPerSecond: 100, StallGrace: 60 * time.Millisecond}}})
 	s, err := r.Stream(context.Background(), router.Request{})
 	if err != nil {
 		t.Fatal(err)
@@ -651,7 +681,7 @@ func TestAffinityAndSpill(t *testing.T) {
 	for i := range 4 {
 		reps = append(reps, router.Replica{Name: fmt.Sprintf("r%d", i), Model: g, MaxConcurrent: 2})
 	}
-	r := mustRouter(t, router.WithTier(router.Tier{Name: "t", Replicas: reps}))
+	r := mustRouter(t, router.Options{Tiers: []router.Tier{{Name: "t", Replicas: reps}}})
 	ctx := context.Background()
 	g.release(1000)
 	owner := ""
@@ -685,83 +715,91 @@ func TestAffinityAndSpill(t *testing.T) {
 // TestSpill is the deterministic form: the owner is full, so the request
 // goes elsewhere with ReasonSpill.
 func TestSpill(t *testing.T) {
-	held := newGate()
-	free := instant{tokens: []string{"x"}}
-	// Find which of two names owns the key by asking a router with both
-	// replicas free.
-	probe := mustRouter(t, router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{{Name: "a", Model: free}, {Name: "b", Model: free}}}))
-	res, err := probe.Generate(context.Background(), router.Request{AffinityKey: "k"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	owner := res.Receipt.Replica
-	other := map[string]string{"a": "b", "b": "a"}[owner]
-	models := map[string]router.Model{owner: held, other: free}
-	r := mustRouter(t, router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{
-		{Name: "a", Model: models["a"], MaxConcurrent: 1},
-		{Name: "b", Model: models["b"], MaxConcurrent: 1},
-	}}))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if s, err := r.Stream(context.Background(), router.Request{AffinityKey: "k"}); err == nil {
-			drain(s)
+	synctest.Test(t, func(t *testing.T) {
+		held := newGate()
+		free := instant{tokens: []string{"x"}}
+		// Find which of two names owns the key by asking a router with both
+		// replicas free.
+		probe := mustRouter(t, router.Options{Tiers: []router.Tier{{Name: "t", Replicas: []router.Replica{{Name: "a", Model: free}, {Name: "b", Model: free}}}}})
+		res, err := probe.Generate(context.Background(), router.Request{AffinityKey: "k"})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}()
-	waitUntil(t, "held stream started", func() bool { return len(held.order()) >= 1 })
-	res, err = r.Generate(context.Background(), router.Request{AffinityKey: "k"})
-	if err != nil {
-		t.Fatalf("owner %s full: %v", owner, err)
-	}
-	if res.Receipt.Replica != other || res.Receipt.Reasons[1] != router.ReasonSpill {
-		t.Errorf("owner full: %s %v, want spill to %s", res.Receipt.Replica, res.Receipt.Reasons, other)
-	}
-	held.release(2)
-	<-done
-	res, err = r.Generate(context.Background(), router.Request{AffinityKey: "k"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Receipt.Replica != owner || res.Receipt.Reasons[1] != router.ReasonAffinity {
-		t.Errorf("owner free again: %v %+v", err, res.Receipt)
-	}
+		owner := res.Receipt.Replica
+		other := map[string]string{"a": "b", "b": "a"}[owner]
+		models := map[string]router.Model{owner: held, other: free}
+		r := mustRouter(t, router.Options{
+			Tiers: []router.Tier{
+				{Name: "t", Replicas: []router.Replica{
+					{Name: "a", Model: models["a"], MaxConcurrent: 1},
+					{Name: "b", Model: models["b"], MaxConcurrent: 1},
+				}},
+			},
+		})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if s, err := r.Stream(context.Background(), router.Request{AffinityKey: "k"}); err == nil {
+				drain(s)
+			}
+		}()
+		synctest.Wait() // the held stream has started and waits for its gate
+		res, err = r.Generate(context.Background(), router.Request{AffinityKey: "k"})
+		if err != nil {
+			t.Fatalf("owner %s full: %v", owner, err)
+		}
+		if res.Receipt.Replica != other || res.Receipt.Reasons[1] != router.ReasonSpill {
+			t.Errorf("owner full: %s %v, want spill to %s", res.Receipt.Replica, res.Receipt.Reasons, other)
+		}
+		held.release(2)
+		<-done
+		res, err = r.Generate(context.Background(), router.Request{AffinityKey: "k"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Receipt.Replica != owner || res.Receipt.Reasons[1] != router.ReasonAffinity {
+			t.Errorf("owner free again: %v %+v", err, res.Receipt)
+		}
+	})
 }
 
 // TestLeastLoaded: with no affinity key, power-of-two choices avoids the
 // busy replica.
 func TestLeastLoaded(t *testing.T) {
-	held := newGate()
-	free := instant{tokens: []string{"x"}}
-	r := mustRouter(t, router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{{Name: "busy", Model: held}, {Name: "idle", Model: free}}}))
-	// Requests spread until one lands on busy and stays there.
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			s, err := r.Stream(context.Background(), router.Request{Tier: "t"})
+	synctest.Test(t, func(t *testing.T) {
+		held := newGate()
+		free := instant{tokens: []string{"x"}}
+		r := mustRouter(t, router.Options{Tiers: []router.Tier{{Name: "t", Replicas: []router.Replica{{Name: "busy", Model: held}, {Name: "idle", Model: free}}}}})
+		// Requests spread until one lands on busy and stays there.
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				s, err := r.Stream(context.Background(), router.Request{Tier: "t"})
+				if err != nil {
+					return
+				}
+				rc := s.Receipt()
+				drain(s)
+				if rc.Replica == "busy" {
+					return
+				}
+			}
+		}()
+		synctest.Wait() // the held stream has started and waits for its gate
+		for i := range 50 {
+			res, err := r.Generate(context.Background(), router.Request{})
 			if err != nil {
-				return
+				t.Fatal(err)
 			}
-			rc := s.Receipt()
-			drain(s)
-			if rc.Replica == "busy" {
-				return
+			if res.Receipt.Replica != "idle" || res.Receipt.Reasons[1] != router.ReasonLeastLoaded {
+				t.Fatalf("request %d went to %s (%v) while busy had a request outstanding", i, res.Receipt.Replica, res.Receipt.Reasons)
 			}
 		}
-	}()
-	waitUntil(t, "held stream started", func() bool { return len(held.order()) >= 1 })
-	for i := range 50 {
-		res, err := r.Generate(context.Background(), router.Request{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.Receipt.Replica != "idle" || res.Receipt.Reasons[1] != router.ReasonLeastLoaded {
-			t.Fatalf("request %d went to %s (%v) while busy had a request outstanding", i, res.Receipt.Replica, res.Receipt.Reasons)
-		}
-	}
-	held.release(1)
-	wg.Wait()
+		held.release(1)
+		wg.Wait()
+	})
 }
 
 // TestReconfigureUnderLoad: streams keep flowing while the configuration
@@ -769,15 +807,16 @@ func TestLeastLoaded(t *testing.T) {
 func TestReconfigureUnderLoad(t *testing.T) {
 	a := newBackend(t, openaitest.Behavior{Tokens: openaitest.Words(10), TokenDelay: time.Millisecond})
 	b := newBackend(t, openaitest.Behavior{Tokens: openaitest.Words(10), TokenDelay: time.Millisecond})
-	cfg := func(rep router.Replica, limit int) []router.Option {
-		return []router.Option{
-			router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{rep}, MaxConcurrent: limit, MaxQueued: 100, QueueTimeout: time.Minute, StallTimeout: time.Minute}),
+	cfg := func(rep router.Replica, limit int) router.Options {
+		return router.Options{
+			Tiers: []router.Tier{{Name: "t", Replicas: []router.Replica{rep}, MaxConcurrent: limit, MaxQueued: 100, QueueTimeout: time.Minute, StallTimeout: time.Minute}},
 		}
 	}
-	r := mustRouter(t, cfg(a.replica("a"), 8)...)
+	r := mustRouter(t, cfg(a.replica("a"), 8))
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	errs := make(chan error, 200)
+	streamed := make(chan struct{}, 80) // one per stream that ended well
 	for i := range 8 {
 		wg.Add(1)
 		go func() {
@@ -793,16 +832,30 @@ func TestReconfigureUnderLoad(t *testing.T) {
 					errs <- fmt.Errorf("text %q: %w", text, err)
 					return
 				}
+				streamed <- struct{}{}
 			}
 		}()
 	}
+	workersDone := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(workersDone)
+	}()
+	// Reconfigure after every 7 streams, so that the swaps interleave with
+	// the load whatever the machine's speed; the last comes while the
+	// last 10 streams are still to finish.
 	for i := range 10 {
-		time.Sleep(2 * time.Millisecond)
+		for range 7 {
+			select {
+			case <-streamed:
+			case <-workersDone: // a worker failed; its error is reported below
+			}
+		}
 		rep, limit := a.replica("a"), 8
 		if i%2 == 0 {
 			rep, limit = b.replica("b"), 3
 		}
-		if err := r.Reconfigure(cfg(rep, limit)...); err != nil {
+		if err := r.Reconfigure(cfg(rep, limit)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -811,7 +864,7 @@ func TestReconfigureUnderLoad(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if err := r.Reconfigure(cfg(b.replica("b"), 3)...); err != nil {
+	if err := r.Reconfigure(cfg(b.replica("b"), 3)); err != nil {
 		t.Fatal(err)
 	}
 	st, _ := r.Stats().Tier("t")
@@ -822,7 +875,7 @@ func TestReconfigureUnderLoad(t *testing.T) {
 		t.Errorf("servers saw %d requests, want 80", n)
 	}
 	// A bad configuration leaves the old one.
-	if err := r.Reconfigure(); err == nil {
+	if err := r.Reconfigure(router.Options{}); err == nil {
 		t.Error("empty Reconfigure succeeded")
 	}
 	if res, err := r.Generate(ctx, router.Request{}); err != nil || res.Receipt.Replica != "b" {
@@ -833,11 +886,13 @@ func TestReconfigureUnderLoad(t *testing.T) {
 func TestCancelBeforeFirstToken(t *testing.T) {
 	slow := newBackend(t, openaitest.Behavior{TTFT: 5 * time.Second})
 	next := newBackend(t, openaitest.Behavior{})
-	r := mustRouter(t,
-		router.WithTier(tier("big", slow.replica("s"))),
-		router.WithTier(tier("small", next.replica("n"))),
-		router.WithFallback("big", "small"),
-	)
+	r := mustRouter(t, router.Options{
+		Tiers: []router.Tier{
+			tier("big", slow.replica("s")),
+			tier("small", next.replica("n")),
+		},
+		Fallbacks: [][]string{{"big", "small"}},
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
 	_, err := r.Stream(ctx, router.Request{Tier: "big"})
@@ -855,7 +910,7 @@ func TestCancelBeforeFirstToken(t *testing.T) {
 }
 
 func TestClose(t *testing.T) {
-	r, err := router.New(threeTiers()...)
+	r, err := router.New(threeTiers())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -873,11 +928,13 @@ func TestClose(t *testing.T) {
 func TestEmptyCompletionFallsBack(t *testing.T) {
 	empty := newBackend(t, openaitest.Behavior{Tokens: []string{}})
 	lines := mustScripted(t, scripted.Options{Default: []string{"A line."}, Lines: map[router.Responsibility][]string{}})
-	r := mustRouter(t,
-		router.WithTier(tier("llm", empty.replica("e"))),
-		router.WithTier(tier("scripted", router.Replica{Name: "lines", Model: lines})),
-		router.WithFallback("llm", "scripted"),
-	)
+	r := mustRouter(t, router.Options{
+		Tiers: []router.Tier{
+			tier("llm", empty.replica("e")),
+			tier("scripted", router.Replica{Name: "lines", Model: lines}),
+		},
+		Fallbacks: [][]string{{"llm", "scripted"}},
+	})
 	res, err := r.Generate(context.Background(), router.Request{})
 	if err != nil {
 		t.Fatal(err)
@@ -909,13 +966,15 @@ func TestHooksAndStatsCarryOver(t *testing.T) {
 			mu.Unlock()
 		},
 	}
-	opts := []router.Option{
-		router.WithTier(tier("big", bad.replica("b"))),
-		router.WithTier(tier("small", good.replica("g"))),
-		router.WithFallback("big", "small"),
-		router.WithHooks(hooks),
+	opts := router.Options{
+		Tiers: []router.Tier{
+			tier("big", bad.replica("b")),
+			tier("small", good.replica("g")),
+		},
+		Fallbacks: [][]string{{"big", "small"}},
+		Hooks:     hooks,
 	}
-	r := mustRouter(t, opts...)
+	r := mustRouter(t, opts)
 	if _, err := r.Generate(context.Background(), router.Request{Tier: "big"}); err != nil {
 		t.Fatal(err)
 	}
@@ -927,7 +986,7 @@ func TestHooksAndStatsCarryOver(t *testing.T) {
 		t.Errorf("OnFallback (-want +got):\n%s", diff)
 	}
 	mu.Unlock()
-	if err := r.Reconfigure(opts...); err != nil {
+	if err := r.Reconfigure(opts); err != nil {
 		t.Fatal(err)
 	}
 	st := r.Stats()
@@ -948,7 +1007,7 @@ func TestHooksAndStatsCarryOver(t *testing.T) {
 func TestSlowReaderIsNotAStall(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fast := &paced{Tokens: openaitest.Words(4)}
-		r := mustRouter(t, router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{{Name: "a", Model: fast}}, StallTimeout: 20 * time.Millisecond, MinTokensPerSecond: 1000, StallGrace: time.Millisecond}))
+		r := mustRouter(t, router.Options{Tiers: []router.Tier{{Name: "t", Replicas: []router.Replica{{Name: "a", Model: fast}}, StallTimeout: 20 * time.Millisecond, MinTokensPerSecond: 1000, StallGrace: time.Millisecond}}})
 		s, err := r.Stream(context.Background(), router.Request{})
 		if err != nil {
 			t.Fatal(err)
@@ -981,11 +1040,13 @@ func TestHedgeOutcomes(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			primary := &paced{TTFT: 40 * time.Millisecond, Tokens: []string{"primary"}}
 			hedge := &paced{TTFT: 2 * time.Second, Tokens: []string{"hedge"}}
-			r := mustRouter(t,
-				router.WithTier(router.Tier{Name: "a", Replicas: []router.Replica{{Name: "p", Model: primary}}, HedgeAfter: 10 * time.Millisecond}),
-				router.WithTier(tier("b", router.Replica{Name: "h", Model: hedge})),
-				router.WithFallback("a", "b"),
-			)
+			r := mustRouter(t, router.Options{
+				Tiers: []router.Tier{
+					{Name: "a", Replicas: []router.Replica{{Name: "p", Model: primary}}, HedgeAfter: 10 * time.Millisecond},
+					tier("b", router.Replica{Name: "h", Model: hedge}),
+				},
+				Fallbacks: [][]string{{"a", "b"}},
+			})
 			res, err := r.Generate(context.Background(), router.Request{Tier: "a"})
 			if err != nil {
 				t.Fatal(err)
@@ -1003,12 +1064,14 @@ func TestHedgeOutcomes(t *testing.T) {
 		slowBad := newBackend(t, openaitest.Behavior{HeaderDelay: 30 * time.Millisecond, Status: 500})
 		bad := newBackend(t, openaitest.Behavior{HeaderDelay: 30 * time.Millisecond, Status: 500})
 		good := newBackend(t, openaitest.Behavior{Tokens: []string{"last"}})
-		r := mustRouter(t,
-			router.WithTier(router.Tier{Name: "a", Replicas: []router.Replica{slowBad.replica("x")}, HedgeAfter: 10 * time.Millisecond}),
-			router.WithTier(tier("b", bad.replica("y"))),
-			router.WithTier(tier("c", good.replica("z"))),
-			router.WithFallback("a", "b", "c"),
-		)
+		r := mustRouter(t, router.Options{
+			Tiers: []router.Tier{
+				{Name: "a", Replicas: []router.Replica{slowBad.replica("x")}, HedgeAfter: 10 * time.Millisecond},
+				tier("b", bad.replica("y")),
+				tier("c", good.replica("z")),
+			},
+			Fallbacks: [][]string{{"a", "b", "c"}},
+		})
 		res, err := r.Generate(context.Background(), router.Request{Tier: "a"})
 		if err != nil {
 			t.Fatal(err)
@@ -1023,11 +1086,13 @@ func TestHedgeOutcomes(t *testing.T) {
 	t.Run("primary fails before the hedge delay", func(t *testing.T) {
 		bad := newBackend(t, openaitest.Behavior{Status: 500})
 		good := newBackend(t, openaitest.Behavior{Tokens: []string{"ok"}})
-		r := mustRouter(t,
-			router.WithTier(router.Tier{Name: "a", Replicas: []router.Replica{bad.replica("x")}, HedgeAfter: time.Minute}),
-			router.WithTier(tier("b", good.replica("y"))),
-			router.WithFallback("a", "b"),
-		)
+		r := mustRouter(t, router.Options{
+			Tiers: []router.Tier{
+				{Name: "a", Replicas: []router.Replica{bad.replica("x")}, HedgeAfter: time.Minute},
+				tier("b", good.replica("y")),
+			},
+			Fallbacks: [][]string{{"a", "b"}},
+		})
 		// A minute's HedgeAfter: waiting for it instead of falling back
 		// at once would show as a hedge (or a hung test).
 		res, err := r.Generate(context.Background(), router.Request{Tier: "a"})

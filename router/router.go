@@ -15,39 +15,47 @@ import (
 // [New]; it is safe for concurrent use. Close it when done.
 type Router struct {
 	cfg    atomic.Pointer[config]
-	mu     sync.Mutex // serializes Reconfigure; guards reg
+	now    func() time.Time // Options.Now, fixed by New
+	mu     sync.Mutex       // serializes Reconfigure; guards reg
 	reg    statsRegistry
 	closed atomic.Bool
 	wgMu   sync.Mutex     // orders wg.Add against Close's wg.Wait
 	wg     sync.WaitGroup // hedge losers being cleaned up
 }
 
-// New returns a Router configured by opts. At least one [WithTier] is
-// required; every name a policy or fallback chain uses must be a tier.
-func New(opts ...Option) (*Router, error) {
-	r := &Router{reg: statsRegistry{
+// New returns a Router configured by opts. Options.Tiers needs at least one
+// tier, and every name a policy or fallback chain uses must be a tier. An
+// invalid field gives an [*OptionsError] naming it (errors.Is(err,
+// ErrInvalidOptions) holds). New starts no goroutine.
+func New(opts Options) (*Router, error) {
+	r := &Router{now: opts.Now, reg: statsRegistry{
 		tiers:    make(map[string]*tierStats),
 		replicas: make(map[[2]string]*replicaStats),
 	}}
-	if err := r.Reconfigure(opts...); err != nil {
+	if r.now == nil {
+		r.now = time.Now
+	}
+	if err := r.Reconfigure(opts); err != nil {
 		return nil, err
 	}
 	return r, nil
 }
 
-// Reconfigure replaces the router's whole configuration with the one opts
-// describe (the same options as [New]). The swap is atomic: requests
-// already admitted finish on the old configuration, under its limits, and
-// new requests see the new one. Stats, affinity and circuit breakers carry
-// over for tiers and replicas that keep their names. On error the old
-// configuration stays.
-func (r *Router) Reconfigure(opts ...Option) error {
+// Reconfigure replaces the router's whole configuration (Tiers, Fallbacks,
+// Policy, Logger and Hooks) with the one opts describes, validated as by
+// [New]. Options.Now is ignored: the router keeps the clock New gave it, so
+// the Options given to New may be passed again. The swap is atomic:
+// requests already admitted finish on the old configuration, under its
+// limits, and new requests see the new one. Stats, affinity and circuit
+// breakers carry over for tiers and replicas that keep their names. On
+// error the old configuration stays.
+func (r *Router) Reconfigure(opts Options) error {
 	if r.closed.Load() {
 		return ErrClosed
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	c, err := r.build(opts)
+	c, err := r.build(opts.clone())
 	if err != nil {
 		// Forget the stats entries the rejected configuration created.
 		if old := r.cfg.Load(); old != nil {
@@ -141,7 +149,7 @@ func (r *Router) Stream(ctx context.Context, req Request) (*RoutedStream, error)
 		return nil, fmt.Errorf("%w: negative MaxTokens %d", ErrInvalidRequest, req.MaxTokens)
 	}
 	c := r.cfg.Load()
-	start := time.Now()
+	start := r.now()
 	s := &RoutedStream{start: start}
 	s.receipt.Reasons = s.reasonBuf[:0]
 	t, why, err := c.route(&req)
@@ -187,7 +195,7 @@ func (r *Router) Stream(ctx context.Context, req Request) (*RoutedStream, error)
 		}
 		t = t.next
 	}
-	s.receipt.Timing.Total = time.Since(start)
+	s.receipt.Timing.Total = r.now().Sub(start)
 	if n := len(failed); n > 0 {
 		s.receipt.Tier, s.receipt.Replica = failed[n-1].Tier, failed[n-1].Replica
 	}
@@ -270,7 +278,7 @@ func (r *Router) hedged(ctx context.Context, c *config, t *tierRT, req *Request,
 			case loser.panic != nil:
 				c.logger.Error("router: model panicked in a hedge that lost", "tier", loser.t.cfg.Name, "panic", loser.panic)
 			case loser.err == nil:
-				loser.a.end(outcomeNeutral, KindCancelled, time.Now())
+				loser.a.end(outcomeNeutral, KindCancelled, r.now())
 			}
 		})
 	}

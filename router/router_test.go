@@ -27,10 +27,14 @@ func mustScripted(t testing.TB, o scripted.Options) *scripted.Model {
 	return m
 }
 
-func mustRouter(t testing.TB, opts ...router.Option) *router.Router {
+// mustRouter returns a router configured by opts, logging nowhere unless
+// opts sets a Logger, and closes it when the test ends.
+func mustRouter(t testing.TB, opts router.Options) *router.Router {
 	t.Helper()
-	opts = append([]router.Option{router.WithLogger(slog.New(slog.DiscardHandler))}, opts...)
-	r, err := router.New(opts...)
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	r, err := router.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +44,7 @@ func mustRouter(t testing.TB, opts ...router.Option) *router.Router {
 
 func TestSimpleStream(t *testing.T) {
 	m := mustScripted(t, scripted.Options{Lines: map[router.Responsibility][]string{router.Greeting: {"Hello there, friend."}}})
-	r := mustRouter(t, router.WithTier(router.Tier{Name: router.Tier1, Replicas: []router.Replica{{Name: "a", Model: m}}}))
+	r := mustRouter(t, router.Options{Tiers: []router.Tier{{Name: router.Tier1, Replicas: []router.Replica{{Name: "a", Model: m}}}}})
 	s, err := r.Stream(context.Background(), router.Request{Responsibility: router.Greeting})
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +82,7 @@ func TestSimpleStream(t *testing.T) {
 
 func TestGenerate(t *testing.T) {
 	m := mustScripted(t, scripted.Options{Default: []string{"One two three."}})
-	r := mustRouter(t, router.WithTier(router.Tier{Name: "only", Replicas: []router.Replica{{Name: "a", Model: m}}}))
+	r := mustRouter(t, router.Options{Tiers: []router.Tier{{Name: "only", Replicas: []router.Replica{{Name: "a", Model: m}}}}})
 	res, err := r.Generate(context.Background(), router.Request{})
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +104,7 @@ func TestResultUsageReported(t *testing.T) {
 		{"absent", &paced{Tokens: []string{"a", "b"}}, router.Usage{}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			r := mustRouter(t, router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{{Name: "a", Model: tt.model}}}))
+			r := mustRouter(t, router.Options{Tiers: []router.Tier{{Name: "t", Replicas: []router.Replica{{Name: "a", Model: tt.model}}}}})
 			res, err := r.Generate(context.Background(), router.Request{})
 			if err != nil {
 				t.Fatal(err)

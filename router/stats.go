@@ -240,7 +240,7 @@ func (r *Router) prune(c *config) {
 func (r *Router) Stats() Stats {
 	c := r.cfg.Load()
 	out := Stats{Tiers: make([]TierStats, 0, len(c.tiers))}
-	now := time.Now()
+	now := r.now()
 	for _, t := range c.tiers {
 		s := t.st
 		ts := TierStats{

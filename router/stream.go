@@ -81,7 +81,7 @@ func (t *tierRT) prepare(req Request, primary bool) Request {
 // try admits req on t and waits for its first token. On error the attempt
 // (non-nil when a replica was chosen) has already ended.
 func (r *Router) try(ctx context.Context, t *tierRT, req *Request, primary bool, branchCancel context.CancelFunc) (*attempt, error) {
-	now := time.Now()
+	now := r.now()
 	t.st.requests.Add(1)
 	adm, err := t.admit(ctx, req, now, t.next != nil)
 	if err != nil {
@@ -109,10 +109,10 @@ func (r *Router) try(ctx context.Context, t *tierRT, req *Request, primary bool,
 	// backend failure and let the panic go on.
 	defer func() {
 		if !a.ended && a.firstAt.IsZero() {
-			a.end(outcomeFailure, KindBackend, time.Now())
+			a.end(outcomeFailure, KindBackend, t.now())
 		}
 	}()
-	a.sent = time.Now()
+	a.sent = t.now()
 	ms, err := rep.cfg.Model.Stream(actx, prepared)
 	if err != nil {
 		return a, a.fail(err, false)
@@ -137,7 +137,7 @@ func (r *Router) try(ctx context.Context, t *tierRT, req *Request, primary bool,
 			// next tier gets a chance.
 			return a, a.fail(ErrEmptyStream, false)
 		}
-		now := time.Now()
+		now := t.now()
 		a.tokens = 1
 		a.limit(&d)
 		a.first, a.firstAt, a.lastAt = d, now, now
@@ -214,7 +214,7 @@ func (a *attempt) fail(err error, afterFirst bool) error {
 		err = ErrStalled
 	}
 	kind, o := classify(a.ctx, err, afterFirst)
-	a.end(o, kind, time.Now())
+	a.end(o, kind, a.t.now())
 	return err
 }
 
@@ -329,11 +329,11 @@ func (s *RoutedStream) Recv() (Delta, error) {
 	}
 	// The stall guard runs only while Recv waits for the backend, so a
 	// caller that reads slowly (pacing speech, say) never trips it.
-	start := time.Now()
+	start := a.t.now()
 	a.timer.Reset(a.t.cfg.StallTimeout)
 	for {
 		d, err := a.ms.Recv()
-		now := time.Now()
+		now := a.t.now()
 		if err != nil {
 			a.timer.Stop()
 			return Delta{}, s.cut(err, now)
@@ -408,7 +408,7 @@ func (s *RoutedStream) Close() error {
 	if s.a == nil || s.a.ended {
 		return nil
 	}
-	now := time.Now()
+	now := s.a.t.now()
 	s.a.end(outcomeNeutral, KindCancelled, now)
 	s.receipt.Timing.Total = now.Sub(s.start)
 	if s.err == nil {

@@ -28,11 +28,13 @@ func (failing) Stream(context.Context, router.Request) (router.Stream, error) {
 func TestDefaultTimers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		backup := instant{tokens: []string{"ok"}}
-		r := mustRouter(t,
-			router.WithTier(tier("main", router.Replica{Name: "m", Model: failing{}})),
-			router.WithTier(tier("backup", router.Replica{Name: "b", Model: backup})),
-			router.WithFallback("main", "backup"),
-		)
+		r := mustRouter(t, router.Options{
+			Tiers: []router.Tier{
+				tier("main", router.Replica{Name: "m", Model: failing{}}),
+				tier("backup", router.Replica{Name: "b", Model: backup}),
+			},
+			Fallbacks: [][]string{{"main", "backup"}},
+		})
 		ctx := context.Background()
 		breaker := func() router.BreakerState {
 			st, _ := r.Stats().Tier("main")
@@ -62,11 +64,13 @@ func TestDefaultTimers(t *testing.T) {
 
 	synctest.Test(t, func(t *testing.T) {
 		g := newGate()
-		r := mustRouter(t,
-			router.WithTier(router.Tier{Name: "main", Replicas: []router.Replica{{Name: "m", Model: g}}, MaxConcurrent: 1, MaxQueued: 1, StallTimeout: time.Hour}),
-			router.WithTier(tier("backup", router.Replica{Name: "b", Model: instant{tokens: []string{"ok"}}})),
-			router.WithFallback("main", "backup"),
-		)
+		r := mustRouter(t, router.Options{
+			Tiers: []router.Tier{
+				{Name: "main", Replicas: []router.Replica{{Name: "m", Model: g}}, MaxConcurrent: 1, MaxQueued: 1, StallTimeout: time.Hour},
+				tier("backup", router.Replica{Name: "b", Model: instant{tokens: []string{"ok"}}}),
+			},
+			Fallbacks: [][]string{{"main", "backup"}},
+		})
 		ctx := context.Background()
 		go func() {
 			if s, err := r.Stream(ctx, router.Request{Tier: "main"}); err == nil {
@@ -90,11 +94,13 @@ func TestDefaultTimers(t *testing.T) {
 
 	synctest.Test(t, func(t *testing.T) {
 		g := newGate("a", "b")
-		r := mustRouter(t,
-			router.WithTier(tier("main", router.Replica{Name: "m", Model: g})),
-			router.WithTier(tier("backup", router.Replica{Name: "b", Model: instant{tokens: []string{"ok"}}})),
-			router.WithFallback("main", "backup"),
-		)
+		r := mustRouter(t, router.Options{
+			Tiers: []router.Tier{
+				tier("main", router.Replica{Name: "m", Model: g}),
+				tier("backup", router.Replica{Name: "b", Model: instant{tokens: []string{"ok"}}}),
+			},
+			Fallbacks: [][]string{{"main", "backup"}},
+		})
 		start := time.Now()
 		res, err := r.Generate(context.Background(), router.Request{Tier: "main"})
 		if err != nil {

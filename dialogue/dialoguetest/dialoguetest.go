@@ -14,9 +14,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/bodybroker/sdk/dialogue/history"
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/bodybroker/sdk/dialogue"
 )
 
 // StoreConfig describes the store under test: the bounds newStore
@@ -27,50 +26,53 @@ type StoreConfig struct {
 	// MaxConversationBytes is the store's bound on the bytes one
 	// conversation keeps; the suite checks that the oldest turns go first
 	// and that a turn too large even alone is refused with an error
-	// matching [dialogue.ErrTooLarge]. 0 skips those checks.
+	// matching [history.ErrTooLarge]. 0 skips those checks.
 	MaxConversationBytes int
 	// MaxSessionsPerPlayer is the store's cap on one player's
 	// conversations; the suite checks that a player past it loses their
 	// own least recently active conversation, and nobody else's. 0 skips
 	// that check.
 	MaxSessionsPerPlayer int
-	// TTL is the store's idle TTL, checked when Features has [Expiry].
+	// TTL is the store's idle TTL, checked when Features.Expiry is set.
 	TTL time.Duration
-	// MaxBytes is the store's total byte budget, checked when Features
-	// has [Budget].
+	// MaxBytes is the store's total byte budget, checked when
+	// Features.Budget is set.
 	MaxBytes int64
 	// Bytes, if set, returns the bytes s holds as counted against
 	// MaxBytes; the Budget check then also asserts the bound after every
 	// write.
-	Bytes func(s dialogue.Store) int64
+	Bytes func(s history.Store) int64
 	// Features says which optional behaviours to check.
 	Features Features
 }
 
-// Features are optional behaviours of a store, for [StoreConfig].
-type Features uint
-
-const (
+// Features are optional behaviours of a store, for [StoreConfig]; checks
+// that need one the store lacks are skipped by name.
+type Features struct {
 	// Expiry: conversations idle for StoreConfig.TTL are gone, and each
 	// Append restarts that timer. The suite checks it inside a
 	// testing/synctest bubble, calling newStore there, so the store must
 	// keep time with time.Now and do no I/O outside the bubble (the
 	// in-memory store). A store on a server checks expiry in its own tests.
-	Expiry Features = 1 << iota
+	Expiry bool
 	// Budget: the store holds at most StoreConfig.MaxBytes in all and,
 	// when full, evicts from the player holding the most, so that a player
 	// opening sessions without end cannot evict another player's
 	// conversation. A store that leaves the total to its server (Redis
 	// maxmemory) has no such budget.
-	Budget
-)
+	Budget bool
+}
 
-// TestStore runs the [dialogue.Store] conformance suite. newStore returns a
+// AllFeatures returns Features with every feature set.
+func AllFeatures() Features { return Features{Expiry: true, Budget: true} }
+
+// TestStore runs the [history.Store] conformance suite. newStore returns a
 // fresh store configured as cfg says (with a TTL of at least a minute
-// unless cfg.Features has [Expiry]); it should register any cleanup with
+// unless cfg.Features.Expiry is set); it should register any cleanup with
 // t.Cleanup. Session and player IDs are random, so stores backed by shared
-// servers can run the suite concurrently.
-func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialogue.Store) {
+// servers can run the suite concurrently. The suite is a table of named
+// checks, run in order as subtests; cfg.Features drives the optional ones.
+func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) history.Store) {
 	t.Helper()
 	ctx := context.Background()
 	id := func() string {
@@ -79,18 +81,30 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 		return "dt-" + hex.EncodeToString(b[:])
 	}
 
-	t.Run("LoadMissing", func(t *testing.T) {
+	type check struct {
+		name string
+		need func(Features) bool // nil: every store
+		fn   func(t *testing.T)
+	}
+	var checks []check
+	add := func(name string, need func(Features) bool, fn func(t *testing.T)) {
+		checks = append(checks, check{name, need, fn})
+	}
+	expiry := func(f Features) bool { return f.Expiry }
+	budget := func(f Features) bool { return f.Budget }
+
+	add("LoadMissing", nil, func(t *testing.T) {
 		s := newStore(t)
 		_, err := s.Load(ctx, id())
-		if !errors.Is(err, dialogue.ErrNotFound) {
+		if !errors.Is(err, history.ErrNotFound) {
 			t.Fatalf("Load(missing) = %v, want ErrNotFound", err)
 		}
 	})
 
-	t.Run("AppendLoad", func(t *testing.T) {
+	add("AppendLoad", nil, func(t *testing.T) {
 		s := newStore(t)
-		c := dialogue.Conversation{ID: id(), Player: "p1", NPC: "npc1"}
-		turns := []dialogue.Turn{{Player: "Hello", NPC: "Well met."}, {Player: "Ünïcödé ✓", NPC: "Aye\nmultiline"}}
+		c := history.Conversation{ID: id(), Player: "p1", NPC: "npc1"}
+		turns := []history.Turn{{Player: "Hello", NPC: "Well met."}, {Player: "Ünïcödé ✓", NPC: "Aye\nmultiline"}}
 		for _, tn := range turns {
 			if err := s.Append(ctx, c, tn); err != nil {
 				t.Fatalf("Append: %v", err)
@@ -100,18 +114,18 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 		if err != nil {
 			t.Fatalf("Load: %v", err)
 		}
-		want := dialogue.Conversation{ID: c.ID, Player: "p1", NPC: "npc1", Turns: turns}
+		want := history.Conversation{ID: c.ID, Player: "p1", NPC: "npc1", Turns: turns}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("Load mismatch (-want +got):\n%s", diff)
 		}
 	})
 
-	t.Run("BoundedTurns", func(t *testing.T) {
+	add("BoundedTurns", nil, func(t *testing.T) {
 		s := newStore(t)
-		c := dialogue.Conversation{ID: id(), Player: "p1", NPC: "npc1"}
+		c := history.Conversation{ID: id(), Player: "p1", NPC: "npc1"}
 		n := cfg.MaxTurns + 3
 		for i := range n {
-			if err := s.Append(ctx, c, dialogue.Turn{Player: fmt.Sprint("q", i), NPC: fmt.Sprint("a", i)}); err != nil {
+			if err := s.Append(ctx, c, history.Turn{Player: fmt.Sprint("q", i), NPC: fmt.Sprint("a", i)}); err != nil {
 				t.Fatalf("Append: %v", err)
 			}
 		}
@@ -130,17 +144,17 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 		}
 	})
 
-	t.Run("Ownership", func(t *testing.T) {
+	add("Ownership", nil, func(t *testing.T) {
 		s := newStore(t)
-		c := dialogue.Conversation{ID: id(), Player: "p1", NPC: "npc1"}
-		if err := s.Append(ctx, c, dialogue.Turn{Player: "a", NPC: "b"}); err != nil {
+		c := history.Conversation{ID: id(), Player: "p1", NPC: "npc1"}
+		if err := s.Append(ctx, c, history.Turn{Player: "a", NPC: "b"}); err != nil {
 			t.Fatalf("Append: %v", err)
 		}
-		for _, other := range []dialogue.Conversation{
+		for _, other := range []history.Conversation{
 			{ID: c.ID, Player: "p2", NPC: "npc1"},
 			{ID: c.ID, Player: "p1", NPC: "npc2"},
 		} {
-			if err := s.Append(ctx, other, dialogue.Turn{Player: "x", NPC: "y"}); !errors.Is(err, dialogue.ErrNotOwner) {
+			if err := s.Append(ctx, other, history.Turn{Player: "x", NPC: "y"}); !errors.Is(err, history.ErrNotOwner) {
 				t.Errorf("Append as %s/%s = %v, want ErrNotOwner", other.Player, other.NPC, err)
 			}
 		}
@@ -150,13 +164,13 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 		}
 	})
 
-	t.Run("Summary", func(t *testing.T) {
+	add("Summary", nil, func(t *testing.T) {
 		s := newStore(t)
-		if err := s.SetSummary(ctx, id(), "x"); !errors.Is(err, dialogue.ErrNotFound) {
+		if err := s.SetSummary(ctx, id(), "x"); !errors.Is(err, history.ErrNotFound) {
 			t.Errorf("SetSummary(missing) = %v, want ErrNotFound", err)
 		}
-		c := dialogue.Conversation{ID: id(), Player: "p1", NPC: "npc1"}
-		if err := s.Append(ctx, c, dialogue.Turn{Player: "a", NPC: "b"}); err != nil {
+		c := history.Conversation{ID: id(), Player: "p1", NPC: "npc1"}
+		if err := s.Append(ctx, c, history.Turn{Player: "a", NPC: "b"}); err != nil {
 			t.Fatalf("Append: %v", err)
 		}
 		if err := s.SetSummary(ctx, c.ID, "They met at the docks."); err != nil {
@@ -168,10 +182,10 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 		}
 	})
 
-	t.Run("Delete", func(t *testing.T) {
+	add("Delete", nil, func(t *testing.T) {
 		s := newStore(t)
-		c := dialogue.Conversation{ID: id(), Player: "p1", NPC: "npc1"}
-		if err := s.Append(ctx, c, dialogue.Turn{Player: "a", NPC: "b"}); err != nil {
+		c := history.Conversation{ID: id(), Player: "p1", NPC: "npc1"}
+		if err := s.Append(ctx, c, history.Turn{Player: "a", NPC: "b"}); err != nil {
 			t.Fatalf("Append: %v", err)
 		}
 		if err := s.Delete(ctx, c.ID); err != nil {
@@ -180,21 +194,21 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 		if err := s.Delete(ctx, c.ID); err != nil {
 			t.Fatalf("Delete(missing): %v", err)
 		}
-		if _, err := s.Load(ctx, c.ID); !errors.Is(err, dialogue.ErrNotFound) {
+		if _, err := s.Load(ctx, c.ID); !errors.Is(err, history.ErrNotFound) {
 			t.Errorf("Load after Delete = %v, want ErrNotFound", err)
 		}
 	})
 
-	t.Run("Concurrent", func(t *testing.T) {
+	add("Concurrent", nil, func(t *testing.T) {
 		s := newStore(t)
-		c := dialogue.Conversation{ID: id(), Player: "p1", NPC: "npc1"}
+		c := history.Conversation{ID: id(), Player: "p1", NPC: "npc1"}
 		const workers, each = 8, 5
 		var wg sync.WaitGroup
 		errs := make(chan error, workers*each)
 		for w := range workers {
 			wg.Go(func() {
 				for i := range each {
-					if err := s.Append(ctx, c, dialogue.Turn{Player: fmt.Sprint(w, i), NPC: "ok"}); err != nil {
+					if err := s.Append(ctx, c, history.Turn{Player: fmt.Sprint(w, i), NPC: "ok"}); err != nil {
 						errs <- err
 					}
 					if _, err := s.Load(ctx, c.ID); err != nil {
@@ -217,7 +231,7 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 		}
 	})
 
-	t.Run("Cancelled", func(t *testing.T) {
+	add("Cancelled", nil, func(t *testing.T) {
 		s := newStore(t)
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
@@ -226,24 +240,24 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 		}
 	})
 
-	t.Run("PlayerCap", func(t *testing.T) {
+	add("PlayerCap", nil, func(t *testing.T) {
 		if cfg.MaxSessionsPerPlayer == 0 {
 			t.Skip("StoreConfig.MaxSessionsPerPlayer is 0")
 		}
 		s := newStore(t)
 		p, q := id(), id()
-		add := func(c dialogue.Conversation) {
+		add := func(c history.Conversation) {
 			t.Helper()
-			if err := s.Append(ctx, c, dialogue.Turn{Player: "a", NPC: "b"}); err != nil {
+			if err := s.Append(ctx, c, history.Turn{Player: "a", NPC: "b"}); err != nil {
 				t.Fatalf("Append(%s): %v", c.ID, err)
 			}
 		}
-		other := dialogue.Conversation{ID: id(), Player: q, NPC: "npc1"}
+		other := history.Conversation{ID: id(), Player: q, NPC: "npc1"}
 		add(other)
 		n := cfg.MaxSessionsPerPlayer
-		own := make([]dialogue.Conversation, n+2)
+		own := make([]history.Conversation, n+2)
 		for i := range own {
-			own[i] = dialogue.Conversation{ID: id(), Player: p, NPC: fmt.Sprint("npc", i%3)}
+			own[i] = history.Conversation{ID: id(), Player: p, NPC: fmt.Sprint("npc", i%3)}
 		}
 		for _, c := range own[:n] {
 			add(c)
@@ -254,7 +268,7 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 		for i, c := range own {
 			want := i != 1 && i != 2
 			_, err := s.Load(ctx, c.ID)
-			if err != nil && !errors.Is(err, dialogue.ErrNotFound) {
+			if err != nil && !errors.Is(err, history.ErrNotFound) {
 				t.Fatalf("Load: %v", err)
 			}
 			if got := err == nil; got != want {
@@ -271,7 +285,7 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 		}
 	})
 
-	t.Run("ConversationBytes", func(t *testing.T) {
+	add("ConversationBytes", nil, func(t *testing.T) {
 		if cfg.MaxConversationBytes == 0 {
 			t.Skip("StoreConfig.MaxConversationBytes is 0")
 		}
@@ -279,11 +293,11 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 			t.Skip("needs MaxTurns of at least 4")
 		}
 		s := newStore(t)
-		c := dialogue.Conversation{ID: id(), Player: id(), NPC: "npc1"}
+		c := history.Conversation{ID: id(), Player: id(), NPC: "npc1"}
 		third := cfg.MaxConversationBytes / 3
-		var turns []dialogue.Turn
+		var turns []history.Turn
 		for i := range 4 {
-			tn := dialogue.Turn{Player: fmt.Sprint("q", i), NPC: strings.Repeat(string(rune('a'+i)), third-8)}
+			tn := history.Turn{Player: fmt.Sprint("q", i), NPC: strings.Repeat(string(rune('a'+i)), third-8)}
 			turns = append(turns, tn)
 			if err := s.Append(ctx, c, tn); err != nil {
 				t.Fatalf("Append %d: %v", i, err)
@@ -307,14 +321,14 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 			t.Errorf("kept turns are not the newest (-want +got):\n%s", diff)
 		}
 
-		huge := dialogue.Turn{Player: "q", NPC: strings.Repeat("x", cfg.MaxConversationBytes)}
-		if err := s.Append(ctx, c, huge); !errors.Is(err, dialogue.ErrTooLarge) {
+		huge := history.Turn{Player: "q", NPC: strings.Repeat("x", cfg.MaxConversationBytes)}
+		if err := s.Append(ctx, c, huge); !errors.Is(err, history.ErrTooLarge) {
 			t.Errorf("Append(turn over MaxConversationBytes) = %v, want ErrTooLarge", err)
 		}
-		if err := s.Append(ctx, dialogue.Conversation{ID: id(), Player: c.Player, NPC: "npc1"}, huge); !errors.Is(err, dialogue.ErrTooLarge) {
+		if err := s.Append(ctx, history.Conversation{ID: id(), Player: c.Player, NPC: "npc1"}, huge); !errors.Is(err, history.ErrTooLarge) {
 			t.Errorf("Append(new session, turn over MaxConversationBytes) = %v, want ErrTooLarge", err)
 		}
-		if err := s.SetSummary(ctx, c.ID, strings.Repeat("s", cfg.MaxConversationBytes+1)); !errors.Is(err, dialogue.ErrTooLarge) {
+		if err := s.SetSummary(ctx, c.ID, strings.Repeat("s", cfg.MaxConversationBytes+1)); !errors.Is(err, history.ErrTooLarge) {
 			t.Errorf("SetSummary(over MaxConversationBytes) = %v, want ErrTooLarge", err)
 		}
 		again, err := s.Load(ctx, c.ID)
@@ -343,13 +357,10 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 		}
 	})
 
-	t.Run("Budget", func(t *testing.T) {
-		if cfg.Features&Budget == 0 {
-			t.Skip("the store has no byte budget of its own")
-		}
+	add("Budget", budget, func(t *testing.T) {
 		s := newStore(t)
-		victim := dialogue.Conversation{ID: id(), Player: id(), NPC: "npc1"}
-		line := dialogue.Turn{Player: "Remember the docks?", NPC: "I do."}
+		victim := history.Conversation{ID: id(), Player: id(), NPC: "npc1"}
+		line := history.Turn{Player: "Remember the docks?", NPC: "I do."}
 		if err := s.Append(ctx, victim, line); err != nil {
 			t.Fatalf("Append: %v", err)
 		}
@@ -357,11 +368,11 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 		// store allows, asking for many times the budget.
 		hog := id()
 		size := max(cfg.MaxConversationBytes/max(cfg.MaxTurns, 1)-64, 1)
-		var last dialogue.Conversation
+		var last history.Conversation
 		for written := int64(0); written < 4*cfg.MaxBytes; {
-			last = dialogue.Conversation{ID: id(), Player: hog, NPC: "npc1"}
+			last = history.Conversation{ID: id(), Player: hog, NPC: "npc1"}
 			for range max(cfg.MaxTurns, 1) {
-				if err := s.Append(ctx, last, dialogue.Turn{Player: "more", NPC: strings.Repeat("x", size)}); err != nil {
+				if err := s.Append(ctx, last, history.Turn{Player: "more", NPC: strings.Repeat("x", size)}); err != nil {
 					t.Fatalf("Append: %v", err)
 				}
 				written += int64(size)
@@ -376,7 +387,7 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 		if err != nil {
 			t.Fatalf("another player's conversation after a player filled the store: Load = %v", err)
 		}
-		if diff := cmp.Diff([]dialogue.Turn{line}, got.Turns); diff != "" {
+		if diff := cmp.Diff([]history.Turn{line}, got.Turns); diff != "" {
 			t.Errorf("another player's turns (-want +got):\n%s", diff)
 		}
 		if _, err := s.Load(ctx, last.ID); err != nil {
@@ -384,16 +395,13 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 		}
 	})
 
-	t.Run("Expiry", func(t *testing.T) {
-		if cfg.Features&Expiry == 0 {
-			t.Skip("expiry is checked by the store's own tests")
-		}
+	add("Expiry", expiry, func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			s := newStore(t)
-			c := dialogue.Conversation{ID: id(), Player: id(), NPC: "npc1"}
+			c := history.Conversation{ID: id(), Player: id(), NPC: "npc1"}
 			step := cfg.TTL * 3 / 4
 			for range 3 {
-				if err := s.Append(ctx, c, dialogue.Turn{Player: "a", NPC: "b"}); err != nil {
+				if err := s.Append(ctx, c, history.Turn{Player: "a", NPC: "b"}); err != nil {
 					t.Fatalf("Append: %v", err)
 				}
 				time.Sleep(step) // activity restarts the idle timer
@@ -402,14 +410,23 @@ func TestStore(t *testing.T, cfg StoreConfig, newStore func(t *testing.T) dialog
 				t.Fatalf("Load %v after the last Append = %d turns, %v; want %d, nil", step, len(got.Turns), err, min(3, cfg.MaxTurns))
 			}
 			time.Sleep(cfg.TTL - step)
-			if _, err := s.Load(ctx, c.ID); !errors.Is(err, dialogue.ErrNotFound) {
+			if _, err := s.Load(ctx, c.ID); !errors.Is(err, history.ErrNotFound) {
 				t.Fatalf("Load after the idle TTL = %v, want ErrNotFound", err)
 			}
 			// An expired session can be claimed afresh.
-			other := dialogue.Conversation{ID: c.ID, Player: id(), NPC: "npc2"}
-			if err := s.Append(ctx, other, dialogue.Turn{Player: "x", NPC: "y"}); err != nil {
+			other := history.Conversation{ID: c.ID, Player: id(), NPC: "npc2"}
+			if err := s.Append(ctx, other, history.Turn{Player: "x", NPC: "y"}); err != nil {
 				t.Errorf("Append to an expired session by another player: %v", err)
 			}
 		})
 	})
+
+	for _, c := range checks {
+		t.Run(c.name, func(t *testing.T) {
+			if c.need != nil && !c.need(cfg.Features) {
+				t.Skip("the store does not offer this feature (StoreConfig.Features)")
+			}
+			c.fn(t)
+		})
+	}
 }

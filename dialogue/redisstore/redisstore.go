@@ -1,4 +1,4 @@
-// Package redisstore is a [dialogue.Store] on Redis (go-redis v9), so that
+// Package redisstore is a [history.Store] on Redis (go-redis v9), so that
 // conversation memory survives restarts and is shared by every instance of
 // the dialogue service.
 //
@@ -56,7 +56,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/bodybroker/sdk/dialogue"
+	"github.com/bodybroker/sdk/dialogue/history"
 )
 
 // Options configures a Store. The zero value means the defaults.
@@ -64,29 +64,29 @@ type Options struct {
 	// Prefix starts every key; "" means "bb:dialogue:".
 	Prefix string
 	// TTL is how long an idle conversation is kept; 0 means
-	// dialogue.DefaultTTL.
+	// history.DefaultTTL.
 	TTL time.Duration
-	// MaxTurns bounds the turns kept; 0 means dialogue.DefaultMaxTurns.
+	// MaxTurns bounds the turns kept; 0 means history.DefaultMaxTurns.
 	MaxTurns int
 	// MaxConversationBytes bounds a conversation's summary plus its
 	// JSON-encoded turns; past it the oldest turns are dropped, and a turn
 	// or summary that cannot fit even alone is refused with an error
-	// matching dialogue.ErrTooLarge. 0 means
-	// dialogue.DefaultMaxConversationBytes.
+	// matching history.ErrTooLarge. 0 means
+	// history.DefaultMaxConversationBytes.
 	MaxConversationBytes int
 	// MaxSessionsPerPlayer bounds the conversations one player keeps; a
 	// player starting one more loses their own least recently active one.
-	// 0 means dialogue.DefaultMaxSessionsPerPlayer.
+	// 0 means history.DefaultMaxSessionsPerPlayer.
 	MaxSessionsPerPlayer int
 }
 
-// Store is a dialogue.Store on Redis.
+// Store is a history.Store on Redis.
 type Store struct {
 	c    redis.UniversalClient
 	opts Options
 }
 
-var _ dialogue.Store = (*Store)(nil)
+var _ history.Store = (*Store)(nil)
 
 // New returns a Store using c, which the caller keeps and closes.
 func New(c redis.UniversalClient, opts Options) (*Store, error) {
@@ -103,16 +103,16 @@ func New(c redis.UniversalClient, opts Options) (*Store, error) {
 		opts.Prefix = "bb:dialogue:"
 	}
 	if opts.TTL == 0 {
-		opts.TTL = dialogue.DefaultTTL
+		opts.TTL = history.DefaultTTL
 	}
 	if opts.MaxTurns == 0 {
-		opts.MaxTurns = dialogue.DefaultMaxTurns
+		opts.MaxTurns = history.DefaultMaxTurns
 	}
 	if opts.MaxConversationBytes == 0 {
-		opts.MaxConversationBytes = dialogue.DefaultMaxConversationBytes
+		opts.MaxConversationBytes = history.DefaultMaxConversationBytes
 	}
 	if opts.MaxSessionsPerPlayer == 0 {
-		opts.MaxSessionsPerPlayer = dialogue.DefaultMaxSessionsPerPlayer
+		opts.MaxSessionsPerPlayer = history.DefaultMaxSessionsPerPlayer
 	}
 	return &Store{c: c, opts: opts}, nil
 }
@@ -239,23 +239,23 @@ end
 return 0
 `)
 
-// owner returns the player who owns session id, or dialogue.ErrNotFound.
+// owner returns the player who owns session id, or history.ErrNotFound.
 func (s *Store) owner(ctx context.Context, id string) (string, error) {
 	p, err := s.c.Get(ctx, s.ownerKey(id)).Result()
 	if errors.Is(err, redis.Nil) {
-		return "", dialogue.ErrNotFound
+		return "", history.ErrNotFound
 	}
 	return p, err
 }
 
-// Load implements dialogue.Store.
-func (s *Store) Load(ctx context.Context, id string) (dialogue.Conversation, error) {
+// Load implements history.Store.
+func (s *Store) Load(ctx context.Context, id string) (history.Conversation, error) {
 	player, err := s.owner(ctx, id)
-	if errors.Is(err, dialogue.ErrNotFound) {
-		return dialogue.Conversation{}, err
+	if errors.Is(err, history.ErrNotFound) {
+		return history.Conversation{}, err
 	}
 	if err != nil {
-		return dialogue.Conversation{}, fmt.Errorf("redisstore: load %s: %w", id, err)
+		return history.Conversation{}, fmt.Errorf("redisstore: load %s: %w", id, err)
 	}
 	meta, turns := s.convKeys(player, id)
 	var h *redis.MapStringStringCmd
@@ -266,30 +266,30 @@ func (s *Store) Load(ctx context.Context, id string) (dialogue.Conversation, err
 		return nil
 	})
 	if err != nil {
-		return dialogue.Conversation{}, fmt.Errorf("redisstore: load %s: %w", id, err)
+		return history.Conversation{}, fmt.Errorf("redisstore: load %s: %w", id, err)
 	}
 	m := h.Val()
 	if m["npc"] == "" {
-		return dialogue.Conversation{}, dialogue.ErrNotFound
+		return history.Conversation{}, history.ErrNotFound
 	}
-	c := dialogue.Conversation{ID: id, Player: player, NPC: m["npc"], Summary: m["summary"]}
+	c := history.Conversation{ID: id, Player: player, NPC: m["npc"], Summary: m["summary"]}
 	for _, raw := range l.Val() {
-		var t dialogue.Turn
+		var t history.Turn
 		if err := json.Unmarshal([]byte(raw), &t); err != nil {
-			return dialogue.Conversation{}, fmt.Errorf("redisstore: corrupt turn in %s: %w", id, err)
+			return history.Conversation{}, fmt.Errorf("redisstore: corrupt turn in %s: %w", id, err)
 		}
 		c.Turns = append(c.Turns, t)
 	}
 	return c, nil
 }
 
-// Append implements dialogue.Store. It returns an error matching
-// dialogue.ErrInvalidRequest for a conversation without an ID, player or
-// NPC, and one matching dialogue.ErrTooLarge for a turn that, with the
+// Append implements history.Store. It returns an error matching
+// history.ErrInvalidConversation for a conversation without an ID, player or
+// NPC, and one matching history.ErrTooLarge for a turn that, with the
 // conversation's summary, exceeds MaxConversationBytes.
-func (s *Store) Append(ctx context.Context, c dialogue.Conversation, t dialogue.Turn) error {
+func (s *Store) Append(ctx context.Context, c history.Conversation, t history.Turn) error {
 	if c.ID == "" || c.Player == "" || c.NPC == "" {
-		return fmt.Errorf("%w: redisstore: a conversation needs an ID, a player and an NPC", dialogue.ErrInvalidRequest)
+		return fmt.Errorf("redisstore: %w", history.ErrInvalidConversation)
 	}
 	b, err := json.Marshal(t)
 	if err != nil {
@@ -304,7 +304,7 @@ func (s *Store) Append(ctx context.Context, c dialogue.Conversation, t dialogue.
 		return fmt.Errorf("redisstore: append %s: %w", c.ID, err)
 	}
 	if ok == 0 {
-		return dialogue.ErrNotOwner
+		return history.ErrNotOwner
 	}
 	meta, turns := s.convKeys(c.Player, c.ID)
 	sessions, conv := s.playerKeys(c.Player)
@@ -315,7 +315,7 @@ func (s *Store) Append(ctx context.Context, c dialogue.Conversation, t dialogue.
 	}
 	switch res[0] {
 	case int64(0):
-		return dialogue.ErrNotOwner
+		return history.ErrNotOwner
 	case int64(-1):
 		return s.tooLarge("turn", len(b))
 	}
@@ -338,18 +338,18 @@ func (s *Store) Append(ctx context.Context, c dialogue.Conversation, t dialogue.
 
 func (s *Store) tooLarge(what string, n int) error {
 	return fmt.Errorf("%w: redisstore: a %s of %d bytes does not fit the store's %d bytes per conversation",
-		dialogue.ErrTooLarge, what, n, s.opts.MaxConversationBytes)
+		history.ErrTooLarge, what, n, s.opts.MaxConversationBytes)
 }
 
-// SetSummary implements dialogue.Store. It drops the oldest turns if need
+// SetSummary implements history.Store. It drops the oldest turns if need
 // be to stay within MaxConversationBytes, and returns an error matching
-// dialogue.ErrTooLarge for a summary that cannot fit even alone.
+// history.ErrTooLarge for a summary that cannot fit even alone.
 func (s *Store) SetSummary(ctx context.Context, id, summary string) error {
 	if len(summary) > s.opts.MaxConversationBytes {
 		return s.tooLarge("summary", len(summary))
 	}
 	player, err := s.owner(ctx, id)
-	if errors.Is(err, dialogue.ErrNotFound) {
+	if errors.Is(err, history.ErrNotFound) {
 		return err
 	}
 	if err != nil {
@@ -361,15 +361,15 @@ func (s *Store) SetSummary(ctx context.Context, id, summary string) error {
 		return fmt.Errorf("redisstore: set summary %s: %w", id, err)
 	}
 	if n == 0 {
-		return dialogue.ErrNotFound
+		return history.ErrNotFound
 	}
 	return nil
 }
 
-// Delete implements dialogue.Store.
+// Delete implements history.Store.
 func (s *Store) Delete(ctx context.Context, id string) error {
 	player, err := s.owner(ctx, id)
-	if errors.Is(err, dialogue.ErrNotFound) {
+	if errors.Is(err, history.ErrNotFound) {
 		return nil
 	}
 	if err != nil {

@@ -17,7 +17,9 @@ import (
 	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguetest"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/dialogue/history"
 	"github.com/bodybroker/sdk/dialogue/redisstore"
+	"github.com/bodybroker/sdk/identity"
 	"github.com/bodybroker/sdk/internal/servicetest"
 	"github.com/bodybroker/sdk/router"
 	"github.com/bodybroker/sdk/router/scripted"
@@ -45,7 +47,7 @@ func TestStoreConformance(t *testing.T) {
 		// No Budget: the total is Redis's maxmemory. No Expiry: Redis
 		// keeps real time; TestStoreTTL and TestStoreTTLRefreshed check it.
 	}
-	dialoguetest.TestStore(t, cfg, func(t *testing.T) dialogue.Store {
+	dialoguetest.TestStore(t, cfg, func(t *testing.T) history.Store {
 		s, err := redisstore.New(c, redisstore.Options{Prefix: prefix(t, c), MaxTurns: cfg.MaxTurns, TTL: cfg.TTL,
 			MaxConversationBytes: cfg.MaxConversationBytes, MaxSessionsPerPlayer: cfg.MaxSessionsPerPlayer})
 		if err != nil {
@@ -58,7 +60,7 @@ func TestStoreConformance(t *testing.T) {
 func TestStoreTTL(t *testing.T) {
 	c := client(t)
 	ctx := context.Background()
-	conv := dialogue.Conversation{ID: "s1", Player: "p", NPC: "n"}
+	conv := history.Conversation{ID: "s1", Player: "p", NPC: "n"}
 
 	// Every key the conversation uses has the TTL. (A long one, so that a
 	// loaded machine cannot let it lapse before it is read.)
@@ -67,7 +69,7 @@ func TestStoreTTL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Append(ctx, conv, dialogue.Turn{Player: "a", NPC: "b"}); err != nil {
+	if err := s.Append(ctx, conv, history.Turn{Player: "a", NPC: "b"}); err != nil {
 		t.Fatal(err)
 	}
 	keys := scanKeys(t, c, p)
@@ -86,13 +88,13 @@ func TestStoreTTL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Append(ctx, conv, dialogue.Turn{Player: "a", NPC: "b"}); err != nil {
+	if err := s.Append(ctx, conv, history.Turn{Player: "a", NPC: "b"}); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second) // bounds a hang only
 	for {
 		_, err := s.Load(ctx, "s1")
-		if errors.Is(err, dialogue.ErrNotFound) && len(scanKeys(t, c, p)) == 0 {
+		if errors.Is(err, history.ErrNotFound) && len(scanKeys(t, c, p)) == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -121,9 +123,9 @@ func TestNewValidates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, conv := range []dialogue.Conversation{{Player: "p", NPC: "n"}, {ID: "s", NPC: "n"}, {ID: "s", Player: "p"}} {
-		if err := s.Append(context.Background(), conv, dialogue.Turn{}); !errors.Is(err, dialogue.ErrInvalidRequest) {
-			t.Errorf("Append(%+v) = %v, want ErrInvalidRequest", conv, err)
+	for _, conv := range []history.Conversation{{Player: "p", NPC: "n"}, {ID: "s", NPC: "n"}, {ID: "s", Player: "p"}} {
+		if err := s.Append(context.Background(), conv, history.Turn{}); !errors.Is(err, history.ErrInvalidConversation) {
+			t.Errorf("Append(%+v) = %v, want ErrInvalidConversation", conv, err)
 		}
 	}
 }
@@ -135,7 +137,7 @@ func TestUnreachable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Load(context.Background(), "x"); err == nil || errors.Is(err, dialogue.ErrNotFound) {
+	if _, err := s.Load(context.Background(), "x"); err == nil || errors.Is(err, history.ErrNotFound) {
 		t.Errorf("Load on a dead server = %v, want a connection error", err)
 	}
 }
@@ -152,7 +154,7 @@ func TestServiceOnRedis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := router.New(router.WithTier(router.Tier{Name: "scripted", Replicas: []router.Replica{{Name: "lines", Model: lines}}}))
+	r, err := router.New(router.Options{Tiers: []router.Tier{{Name: "scripted", Replicas: []router.Replica{{Name: "lines", Model: lines}}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +167,7 @@ func TestServiceOnRedis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p1 := dialogue.WithIdentity(context.Background(), dialogue.Identity{Kind: dialogue.KindPlayer, ID: "p1"})
+	p1 := identity.NewContext(context.Background(), identity.Identity{Kind: identity.KindPlayer, ID: "p1"})
 	first, err := svc.Say(p1, &dialoguev1.Utterance{NpcId: "mara", Text: "Hello"})
 	if err != nil {
 		t.Fatal(err)
@@ -178,11 +180,11 @@ func TestServiceOnRedis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []dialogue.Turn{{Player: "Hello", NPC: "Aye."}, {Player: "Again", NPC: "Aye."}}
+	want := []history.Turn{{Player: "Hello", NPC: "Aye."}, {Player: "Again", NPC: "Aye."}}
 	if conv.Player != "p1" || conv.NPC != "mara" || len(conv.Turns) != 2 || conv.Turns[0] != want[0] || conv.Turns[1] != want[1] {
 		t.Errorf("stored conversation = %+v", conv)
 	}
-	p2 := dialogue.WithIdentity(context.Background(), dialogue.Identity{Kind: dialogue.KindPlayer, ID: "p2"})
+	p2 := identity.NewContext(context.Background(), identity.Identity{Kind: identity.KindPlayer, ID: "p2"})
 	if _, err := svc.Say(p2, &dialoguev1.Utterance{NpcId: "mara", SessionId: sess, Text: "Mine now"}); !errors.Is(err, dialogue.ErrPermissionDenied) {
 		t.Errorf("another player's session = %v, want ErrPermissionDenied", err)
 	}
@@ -213,8 +215,8 @@ func TestStoreTTLRefreshed(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	conv := dialogue.Conversation{ID: "s1", Player: "p", NPC: "n"}
-	if err := s.Append(ctx, conv, dialogue.Turn{Player: "a", NPC: "b"}); err != nil {
+	conv := history.Conversation{ID: "s1", Player: "p", NPC: "n"}
+	if err := s.Append(ctx, conv, history.Turn{Player: "a", NPC: "b"}); err != nil {
 		t.Fatal(err)
 	}
 	keys := scanKeys(t, c, p)
@@ -223,7 +225,7 @@ func TestStoreTTLRefreshed(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Append(ctx, conv, dialogue.Turn{Player: "c", NPC: "d"}); err != nil {
+	if err := s.Append(ctx, conv, history.Turn{Player: "c", NPC: "d"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range keys {
@@ -245,7 +247,7 @@ func TestStoreKeyLayout(t *testing.T) {
 	}
 	ctx := context.Background()
 	for _, id := range []string{"s1", "s2"} {
-		if err := s.Append(ctx, dialogue.Conversation{ID: id, Player: "p{1}%", NPC: "n"}, dialogue.Turn{Player: "a", NPC: "b"}); err != nil {
+		if err := s.Append(ctx, history.Conversation{ID: id, Player: "p{1}%", NPC: "n"}, history.Turn{Player: "a", NPC: "b"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -297,8 +299,8 @@ func TestStorePlayerCapConcurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	other := dialogue.Conversation{ID: "other", Player: "quiet", NPC: "n"}
-	if err := s.Append(ctx, other, dialogue.Turn{Player: "a", NPC: "b"}); err != nil {
+	other := history.Conversation{ID: "other", Player: "quiet", NPC: "n"}
+	if err := s.Append(ctx, other, history.Turn{Player: "a", NPC: "b"}); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -306,8 +308,8 @@ func TestStorePlayerCapConcurrent(t *testing.T) {
 	for w := range 8 {
 		wg.Go(func() {
 			for i := range 10 {
-				c := dialogue.Conversation{ID: fmt.Sprint("hog-", w, "-", i), Player: "hog", NPC: "n"}
-				if err := s.Append(ctx, c, dialogue.Turn{Player: "a", NPC: "b"}); err != nil {
+				c := history.Conversation{ID: fmt.Sprint("hog-", w, "-", i), Player: "hog", NPC: "n"}
+				if err := s.Append(ctx, c, history.Turn{Player: "a", NPC: "b"}); err != nil {
 					errs <- err
 				}
 			}
@@ -359,10 +361,10 @@ func TestStoreOnePlayerBytes(t *testing.T) {
 	}
 	ctx := context.Background()
 	for i := range 50 {
-		conv := dialogue.Conversation{ID: fmt.Sprint("s", i), Player: "hog", NPC: "n"}
-		for j := range dialogue.DefaultMaxTurns {
+		conv := history.Conversation{ID: fmt.Sprint("s", i), Player: "hog", NPC: "n"}
+		for j := range history.DefaultMaxTurns {
 			ch := string(rune('a' + j%26))
-			if err := s.Append(ctx, conv, dialogue.Turn{Player: strings.Repeat(ch, 2000), NPC: strings.Repeat(ch, 3376)}); err != nil {
+			if err := s.Append(ctx, conv, history.Turn{Player: strings.Repeat(ch, 2000), NPC: strings.Repeat(ch, 3376)}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -374,8 +376,8 @@ func TestStoreOnePlayerBytes(t *testing.T) {
 	}
 	// The text bound plus a generous 16 KiB per conversation for Redis's
 	// own structures.
-	bound := int64(dialogue.DefaultMaxSessionsPerPlayer * (dialogue.DefaultMaxConversationBytes + 16<<10))
-	if want := 3*dialogue.DefaultMaxSessionsPerPlayer + 1; len(keys) != want || used > bound {
+	bound := int64(history.DefaultMaxSessionsPerPlayer * (history.DefaultMaxConversationBytes + 16<<10))
+	if want := 3*history.DefaultMaxSessionsPerPlayer + 1; len(keys) != want || used > bound {
 		t.Errorf("after 50 full conversations: %d keys, %d bytes; want %d keys, at most %d bytes", len(keys), used, want, bound)
 	}
 	t.Logf("one player, 50 full conversations: Redis holds %d keys, %d bytes (%.2f MiB) by MEMORY USAGE", len(keys), used, float64(used)/(1<<20))

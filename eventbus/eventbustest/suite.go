@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -45,43 +46,61 @@ type Harness struct {
 	Timeout time.Duration
 }
 
-// Run runs the conformance suite as subtests of t.
+// The guarantees some checks need; the others run on every transport.
+func history(f eventbus.Features) bool       { return f.History }
+func redelivery(f eventbus.Features) bool    { return f.Redelivery }
+func crossInstance(f eventbus.Features) bool { return f.CrossInstance }
+func shared(f eventbus.Features) bool        { return f.SharedSubscriptions }
+
+// Run runs the conformance suite as subtests of t: a table of named checks,
+// those that need a guarantee skipped where h.Features lacks it. Checks for
+// guarantees some transports lack (History, PublisherBackpressure) check
+// the documented behaviour either way (History without support returns
+// eventbus.ErrNotSupported).
 func Run(t *testing.T, h Harness) {
 	if h.Timeout == 0 {
 		h.Timeout = 10 * time.Second
 	}
 	tests := []struct {
 		name string
+		need func(eventbus.Features) bool // nil: every transport
 		fn   func(*testing.T, *Harness)
 	}{
-		{"Envelope", testEnvelope},
-		{"Patterns", testPatterns},
-		{"OrderingSingleWorker", testOrdering},
-		{"OrderingPerKeyConcurrent", testOrderingPerKey},
-		{"CloseRemovesExactlyThatSubscription", testCloseExact},
-		{"CloseFromHandler", testCloseFromHandler},
-		{"OverflowDropNewest", func(t *testing.T, h *Harness) { testOverflow(t, h, eventbus.DropNewest) }},
-		{"OverflowDropOldest", func(t *testing.T, h *Harness) { testOverflow(t, h, eventbus.DropOldest) }},
-		{"OverflowKeepLatest", func(t *testing.T, h *Harness) { testOverflow(t, h, eventbus.KeepLatest) }},
-		{"OverflowBlock", testOverflowBlock},
-		{"RetryThenSucceed", testRetry},
-		{"DeadLetter", testDeadLetter},
-		{"PanicRecovered", testPanic},
-		{"TypedJSON", testTypedJSON},
-		{"TypedProto", testTypedProto},
-		{"UndecodableToDeadLetter", testUndecodable},
-		{"BadInput", testBadInput},
-		{"Stats", testStats},
-		{"History", testHistory},
-		{"SubscribeFromReplay", testReplaySubscribe},
-		{"Redelivery", testRedelivery},
-		{"Dedup", testDedup},
-		{"CrossInstance", testCrossInstance},
-		{"SharedSubscription", testShared},
-		{"ShutdownDrains", testShutdown},
+		{"Envelope", nil, testEnvelope},
+		{"Patterns", nil, testPatterns},
+		{"OrderingSingleWorker", nil, testOrdering},
+		{"OrderingPerKeyConcurrent", nil, testOrderingPerKey},
+		{"CloseRemovesExactlyThatSubscription", nil, testCloseExact},
+		{"CloseFromHandler", nil, testCloseFromHandler},
+		{"OverflowDropNewest", nil, func(t *testing.T, h *Harness) { testOverflow(t, h, eventbus.DropNewest) }},
+		{"OverflowDropOldest", nil, func(t *testing.T, h *Harness) { testOverflow(t, h, eventbus.DropOldest) }},
+		{"OverflowKeepLatest", nil, func(t *testing.T, h *Harness) { testOverflow(t, h, eventbus.KeepLatest) }},
+		{"OverflowBlock", nil, testOverflowBlock},
+		{"RetryThenSucceed", nil, testRetry},
+		{"DeadLetter", nil, testDeadLetter},
+		{"PanicRecovered", nil, testPanic},
+		{"GoexitRecovered", nil, testGoexit},
+		{"TypedJSON", nil, testTypedJSON},
+		{"TypedProto", nil, testTypedProto},
+		{"UndecodableToDeadLetter", nil, testUndecodable},
+		{"BadInput", nil, testBadInput},
+		{"EventTooLarge", nil, testEventTooLarge},
+		{"Stats", nil, testStats},
+		{"History", nil, testHistory},
+		{"SubscribeFromReplay", history, testReplaySubscribe},
+		{"Redelivery", redelivery, testRedelivery},
+		{"Dedup", nil, testDedup},
+		{"CrossInstance", crossInstance, testCrossInstance},
+		{"SharedSubscription", shared, testShared},
+		{"ShutdownDrains", nil, testShutdown},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, &h) })
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.need != nil && !tc.need(h.Features) {
+				t.Skip("the transport does not offer this guarantee (Harness.Features)")
+			}
+			tc.fn(t, &h)
+		})
 	}
 }
 
@@ -565,6 +584,35 @@ func testPanic(t *testing.T, h *Harness) {
 	eventually(t, h.Timeout, "panic stats", func() bool { return s.Stats().Panics == 2 })
 }
 
+// testGoexit: a handler call that ends in runtime.Goexit is a failed call
+// like a panic (retried, then dead-lettered), and the subscription goes on.
+func testGoexit(t *testing.T, h *Harness) {
+	_, b := h.open(t)
+	dl := newCollector()
+	mustSub(t, b, "deadletter.goexit.t", dl.handle, eventbus.SubscribeOptions{})
+	ok := newCollector()
+	s := mustSub(t, b, "goexit.t", func(ctx context.Context, ev eventbus.Event) error {
+		if seq(ev) == 0 {
+			runtime.Goexit()
+		}
+		return ok.handle(ctx, ev)
+	}, eventbus.SubscribeOptions{Retry: eventbus.Retry{MaxAttempts: 2, Initial: time.Millisecond}})
+	for i := range 3 {
+		mustPub(t, b, "goexit.t", eventbus.Event{Payload: payload(i)})
+	}
+	if got := seqs(ok.wait(t, 2, h.Timeout)); !slices.Equal(got, []int{1, 2}) {
+		t.Fatalf("handled %v, want [1 2]", got)
+	}
+	got := dl.wait(t, 1, h.Timeout)[0]
+	if seq(got) != 0 || got.Headers[eventbus.HeaderDeadLetterError] == "" {
+		t.Fatalf("dead letter %+v", got)
+	}
+	eventually(t, h.Timeout, "goexit stats", func() bool {
+		st := s.Stats()
+		return st.Goexits == 2 && st.Failed == 2 && st.Panics == 0
+	})
+}
+
 // PhaseChanged is the typed event of the typed tests.
 type PhaseChanged struct {
 	Phase string `json:"phase"`
@@ -672,6 +720,74 @@ func testBadInput(t *testing.T, h *Harness) {
 	}
 }
 
+// testEventTooLarge checks that the envelope as a whole is bounded, not
+// only its payload: oversized headers, keys, types and sources are refused
+// with an *EventTooLargeError, reach no subscriber and are not retained.
+func testEventTooLarge(t *testing.T, h *Harness) {
+	const limit = 256
+	o := h.Backend(t)
+	b := o(eventbus.Options{MaxEventBytes: limit, Source: "src"})
+	ctx := context.Background()
+	got := newCollector()
+	mustSub(t, b, "big.>", got.handle, eventbus.SubscribeOptions{})
+	big := string(make([]byte, limit))
+	cases := []struct {
+		name string
+		ev   eventbus.Event
+	}{
+		{"header value", eventbus.Event{Headers: map[string]string{"h": big}}},
+		{"header key", eventbus.Event{Headers: map[string]string{big: "v"}}},
+		{"many headers", eventbus.Event{Headers: func() map[string]string {
+			m := map[string]string{}
+			for i := range 64 {
+				m[strconv.Itoa(i)] = "0123456789"
+			}
+			return m
+		}()}},
+		{"key", eventbus.Event{Key: big}},
+		{"type", eventbus.Event{Type: big}},
+		{"source", eventbus.Event{Source: big}},
+		{"payload", eventbus.Event{Payload: []byte(big)}},
+		{"payload plus header", eventbus.Event{Payload: make([]byte, limit-20), Headers: map[string]string{"trace": "0123456789abcdef"}}},
+	}
+	for _, c := range cases {
+		err := b.Publish(ctx, "big.t", c.ev)
+		var te *eventbus.EventTooLargeError
+		if !errors.As(err, &te) || !errors.Is(err, eventbus.ErrEventTooLarge) || te.Limit != limit || te.Size <= limit || te.Topic != "big.t" {
+			t.Errorf("%s: Publish = %v, want *EventTooLargeError over %d bytes", c.name, err, limit)
+		}
+		if err := b.PublishBatch(ctx, []eventbus.Event{{Topic: "big.ok", Payload: payload(1)}, withTopic(c.ev, "big.t")}); !errors.Is(err, eventbus.ErrEventTooLarge) && !errors.Is(err, eventbus.ErrPayloadTooLarge) {
+			t.Errorf("%s: PublishBatch = %v, want ErrEventTooLarge", c.name, err)
+		}
+	}
+	// At the limit exactly: topic (5) + source (3) + header (1+7) + payload.
+	atLimit := eventbus.Event{Headers: map[string]string{"h": "1234567"}, Payload: make([]byte, limit-5-3-8)}
+	if err := b.Publish(ctx, "big.t", atLimit); err != nil {
+		t.Fatalf("Publish at the limit: %v", err)
+	}
+	evs := got.wait(t, 1, h.Timeout)
+	got.quiet(t, 1+len(cases), 50*time.Millisecond) // the batches' small events may arrive
+	for _, ev := range evs {
+		if ev.Topic == "big.t" && len(ev.Payload) != len(atLimit.Payload) {
+			t.Fatalf("an oversized event reached a subscriber: %d-byte payload, %d headers", len(ev.Payload), len(ev.Headers))
+		}
+	}
+	if h.Features.History {
+		hist, err := b.History(ctx, "big.t", eventbus.FromStart(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hist) != 1 {
+			t.Fatalf("history holds %d events of big.t, want only the one at the limit", len(hist))
+		}
+	}
+}
+
+func withTopic(ev eventbus.Event, topic string) eventbus.Event {
+	ev.Topic = topic
+	return ev
+}
+
 func testStats(t *testing.T, h *Harness) {
 	b := h.Backend(t)(eventbus.Options{TopicLatency: true})
 	c := newCollector()
@@ -753,9 +869,6 @@ func testHistory(t *testing.T, h *Harness) {
 
 func testReplaySubscribe(t *testing.T, h *Harness) {
 	_, b := h.open(t)
-	if !h.Features.History {
-		t.Skip("transport keeps no history")
-	}
 	var ids []eventbus.ID
 	for i := 0; i < 5; i++ {
 		ev := eventbus.Event{ID: eventbus.NewID(), Payload: payload(i)}
@@ -778,9 +891,6 @@ func testReplaySubscribe(t *testing.T, h *Harness) {
 }
 
 func testRedelivery(t *testing.T, h *Harness) {
-	if !h.Features.Redelivery {
-		t.Skip("transport is at-most-once")
-	}
 	o, b := h.open(t)
 	g := newGate()
 	s, err := b.Subscribe(context.Background(), "redeliver.t", g.handle, eventbus.SubscribeOptions{Name: "durable"})
@@ -822,9 +932,6 @@ func testDedup(t *testing.T, h *Harness) {
 }
 
 func testCrossInstance(t *testing.T, h *Harness) {
-	if !h.Features.CrossInstance {
-		t.Skip("transport is in-process")
-	}
 	o, a := h.open(t)
 	b := o(eventbus.Options{})
 	ca, cb := newCollector(), newCollector()
@@ -842,9 +949,6 @@ func testCrossInstance(t *testing.T, h *Harness) {
 }
 
 func testShared(t *testing.T, h *Harness) {
-	if !h.Features.SharedSubscriptions {
-		t.Skip("transport has no shared subscriptions")
-	}
 	o, a := h.open(t)
 	b := o(eventbus.Options{})
 	var mu sync.Mutex

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bodybroker/sdk/eventbus"
+	"github.com/bodybroker/sdk/internal/backoff"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -40,10 +41,19 @@ func (o BatchOptions) withDefaults() BatchOptions {
 
 type pubReq struct {
 	evs  []eventbus.Event
-	done chan error
+	done chan pubResult
 }
 
-var reqPool = sync.Pool{New: func() any { return &pubReq{done: make(chan error, 1)} }}
+// pubResult is a request's outcome: the first error among its events'
+// commands, and whether Redis executed none of them and said to try again
+// (LOADING), so that the whole request may be sent again without
+// duplicating or reordering anything.
+type pubResult struct {
+	err   error
+	again bool
+}
+
+var reqPool = sync.Pool{New: func() any { return &pubReq{done: make(chan pubResult, 1)} }}
 
 // batcher pipelines publishes: each Publish call queues a request, and
 // flusher goroutines send whatever has queued in one pipeline.
@@ -52,6 +62,7 @@ type batcher struct {
 	opts    BatchOptions
 	add     func(ctx context.Context, pipe redis.Pipeliner, ev *eventbus.Event, data []byte) // queues the one command for an event
 	health  *health
+	retry   backoff.Policy // between tries of a request Redis did not execute
 	reqs    chan *pubReq
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -63,10 +74,10 @@ type batcher struct {
 	batches   atomic.Uint64
 }
 
-func newBatcher(client redis.UniversalClient, opts BatchOptions, h *health,
+func newBatcher(client redis.UniversalClient, opts BatchOptions, h *health, retry backoff.Policy,
 	add func(ctx context.Context, pipe redis.Pipeliner, ev *eventbus.Event, data []byte)) *batcher {
 	opts = opts.withDefaults()
-	b := &batcher{client: client, opts: opts, add: add, health: h, reqs: make(chan *pubReq, 4*opts.MaxBatch)}
+	b := &batcher{client: client, opts: opts, add: add, health: h, retry: retry, reqs: make(chan *pubReq, 4*opts.MaxBatch)}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.wg.Add(opts.Flushers)
 	for i := 0; i < opts.Flushers; i++ {
@@ -76,10 +87,36 @@ func newBatcher(client redis.UniversalClient, opts BatchOptions, h *health,
 }
 
 // publish sends evs in one pipeline (with other publishers' events) and
-// waits for Redis's answer.
+// waits for Redis's answer. When Redis executed none of them and asked to
+// try again later (LOADING after a restart), it sends them again with
+// backoff while ctx's deadline leaves time (without a deadline: for up to
+// BatchOptions.Timeout), and returns Redis's error when it gives up (joined
+// with ctx's error if ctx ended during a try).
 func (b *batcher) publish(ctx context.Context, evs []eventbus.Event) error {
+	var start time.Time
+	var refused error
+	for n := 1; ; n++ {
+		res := b.send(ctx, evs)
+		if res.err == nil {
+			return nil
+		}
+		if !res.again {
+			return withRefusal(res.err, refused)
+		}
+		refused = res.err
+		if n == 1 {
+			start = time.Now()
+		}
+		if !retryWait(ctx, b.retry, n, start, b.opts.Timeout) {
+			return res.err
+		}
+	}
+}
+
+// send makes one try of publish.
+func (b *batcher) send(ctx context.Context, evs []eventbus.Event) pubResult {
 	if len(evs) == 0 {
-		return nil
+		return pubResult{}
 	}
 	r := reqPool.Get().(*pubReq)
 	r.evs = evs
@@ -87,7 +124,7 @@ func (b *batcher) publish(ctx context.Context, evs []eventbus.Event) error {
 	if b.closed {
 		b.closeMu.RUnlock()
 		reqPool.Put(r)
-		return eventbus.ErrClosed
+		return pubResult{err: eventbus.ErrClosed}
 	}
 	select {
 	case b.reqs <- r:
@@ -95,17 +132,17 @@ func (b *batcher) publish(ctx context.Context, evs []eventbus.Event) error {
 	case <-ctx.Done():
 		b.closeMu.RUnlock()
 		reqPool.Put(r)
-		return ctx.Err()
+		return pubResult{err: ctx.Err()}
 	}
 	select {
-	case err := <-r.done:
+	case res := <-r.done:
 		r.evs = nil
 		reqPool.Put(r)
-		return err
+		return res
 	case <-ctx.Done():
 		// The flusher still owns r and will answer into its buffered done
 		// channel; r is not reused. The events may still be published.
-		return ctx.Err()
+		return pubResult{err: ctx.Err()}
 	}
 }
 
@@ -173,7 +210,7 @@ func (b *batcher) flusher() {
 func (b *batcher) flush(batch []*pubReq, n int) {
 	if n == 0 {
 		for _, r := range batch {
-			r.done <- nil
+			r.done <- pubResult{}
 		}
 		return
 	}
@@ -195,21 +232,24 @@ func (b *batcher) flush(batch []*pubReq, n int) {
 		b.batches.Add(1)
 	}
 	// One command per event, in order: each request gets the first error
-	// among its own.
+	// among its own, and may be tried again only if Redis executed none of
+	// them.
 	k := 0
 	for _, r := range batch {
-		var rerr error
+		res := pubResult{again: true}
 		for range r.evs {
+			e := err
 			if k < len(cmds) {
-				if e := cmds[k].Err(); e != nil && rerr == nil {
-					rerr = e
-				}
-			} else if rerr == nil {
-				rerr = err
+				e = cmds[k].Err()
 			}
+			if e != nil && res.err == nil {
+				res.err = e
+			}
+			res.again = res.again && tryAgain(e)
 			k++
 		}
-		r.done <- rerr
+		res.again = res.again && res.err != nil
+		r.done <- res
 	}
 }
 

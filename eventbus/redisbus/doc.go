@@ -42,8 +42,14 @@
 // the set Prefix+"topics" every DiscoverInterval.
 //
 // When Redis is unreachable (a restart, a failover) every loop retries with
-// backoff between ReconnectMin and ReconnectMax; after any error a reader
-// first re-reads its pending entries, since an outage can lose replies.
+// jittered backoff between ReconnectMin and ReconnectMax, so that the
+// servers of a studio do not reconnect in lockstep; after any error a
+// reader first re-reads its pending entries, since an outage can lose
+// replies. A Publish that Redis refuses without executing it (LOADING while
+// a restarted Redis replays its AOF, MASTERDOWN, TRYAGAIN) is tried again
+// with the same backoff while its ctx's deadline leaves time (without a
+// deadline, for up to BatchOptions.Timeout); a batch of which Redis
+// executed part is not resent, so nothing is duplicated or reordered.
 // Publish returns an error for events Redis did not acknowledge: with AOF
 // (appendfsync always or everysec) every event whose Publish returned nil
 // survives a restart of Redis. Stats().Transport shows outages

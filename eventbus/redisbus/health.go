@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bodybroker/sdk/eventbus"
+	"github.com/bodybroker/sdk/internal/backoff"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -119,21 +120,49 @@ func (h *health) fill(st *eventbus.TransportStats) {
 	st.LastErrorAt = h.lastErrAt
 }
 
-// backoff is a capped exponential backoff for reconnect loops.
-type backoff struct {
-	min, max, cur time.Duration
+// reconnectPolicy is the backoff of every retry loop: each wait is random
+// between lo and a ceiling that starts at 2·lo and doubles up to hi, so that
+// the servers of a studio do not all retry in lockstep after an outage.
+func reconnectPolicy(lo, hi time.Duration) backoff.Policy {
+	return backoff.Policy{Min: lo, Initial: min(2*lo, hi), Max: hi}
 }
 
-func (b *backoff) next() time.Duration {
-	if b.cur == 0 {
-		b.cur = b.min
-	} else {
-		b.cur = min(b.cur*2, b.max)
+// tryAgain reports whether err is a Redis reply saying that the command was
+// not executed and may succeed later: LOADING (a restarted Redis replaying
+// its AOF), MASTERDOWN or TRYAGAIN.
+func tryAgain(err error) bool {
+	var rerr redis.Error
+	if !errors.As(err, &rerr) {
+		return false
 	}
-	return b.cur
+	msg := rerr.Error()
+	return strings.HasPrefix(msg, "LOADING") || strings.HasPrefix(msg, "MASTERDOWN") || strings.HasPrefix(msg, "TRYAGAIN")
 }
 
-func (b *backoff) reset() { b.cur = 0 }
+// withRefusal adds refused, the error of an earlier try that Redis refused
+// (LOADING), to err when err is only the ctx ending during a later try, so
+// that the caller learns why it ran out of time.
+func withRefusal(err, refused error) error {
+	if refused != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+		return errors.Join(err, refused)
+	}
+	return err
+}
+
+// retryWait waits before try n+1 of a command Redis did not execute
+// (tryAgain), within ctx: it reports false, at once, when ctx's deadline
+// (or, without one, budget counted from start) leaves no room for the wait.
+func retryWait(ctx context.Context, p backoff.Policy, n int, start time.Time, budget time.Duration) bool {
+	d := p.Delay(n)
+	end, ok := ctx.Deadline()
+	if !ok {
+		end = start.Add(budget)
+	}
+	if time.Until(end) <= d {
+		return false
+	}
+	return sleepCtx(ctx, d)
+}
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)

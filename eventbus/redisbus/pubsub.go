@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bodybroker/sdk/eventbus"
+	"github.com/bodybroker/sdk/internal/backoff"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -21,7 +22,8 @@ type PubSubOptions struct {
 	// Batch tunes publish pipelining.
 	Batch BatchOptions
 	// ReconnectMin and ReconnectMax bound the backoff between retries while
-	// Redis is unreachable (50ms, 2s).
+	// Redis is unreachable (50ms, 2s), with jitter, and between tries of a
+	// Publish that Redis refused with LOADING; see StreamsOptions.
 	ReconnectMin, ReconnectMax time.Duration
 	// OnError is told about every receive error. When nil, outages and
 	// their end are logged to Logger.
@@ -67,7 +69,7 @@ func NewPubSub(client redis.UniversalClient, opts PubSubOptions) *PubSub {
 	t := &PubSub{client: client, opts: opts, health: newHealth()}
 	t.health.onError, t.health.logger, t.health.name = opts.OnError, opts.Logger, "redis-pubsub"
 	t.ctx, t.cancel = context.WithCancel(context.Background())
-	t.batch = newBatcher(client, opts.Batch, t.health, func(ctx context.Context, pipe redis.Pipeliner, ev *eventbus.Event, data []byte) {
+	t.batch = newBatcher(client, opts.Batch, t.health, reconnectPolicy(opts.ReconnectMin, opts.ReconnectMax), func(ctx context.Context, pipe redis.Pipeliner, ev *eventbus.Event, data []byte) {
 		pipe.Publish(ctx, t.channel(ev.Topic), data)
 	})
 	return t
@@ -206,7 +208,7 @@ func (s *psSub) Close() error {
 func (s *psSub) reader() {
 	defer s.wg.Done()
 	t := s.t
-	bo := backoff{min: t.opts.ReconnectMin, max: t.opts.ReconnectMax}
+	bo := backoff.New(reconnectPolicy(t.opts.ReconnectMin, t.opts.ReconnectMax))
 	for s.ctx.Err() == nil {
 		msg, err := s.ps.ReceiveTimeout(s.ctx, time.Second)
 		if err != nil {
@@ -220,12 +222,12 @@ func (s *psSub) reader() {
 			// go-redis reconnects and resubscribes on the next Receive;
 			// what was published meanwhile is lost (at-most-once).
 			t.health.fail(err)
-			if !sleepCtx(s.ctx, bo.next()) {
+			if !sleepCtx(s.ctx, bo.Next()) {
 				return
 			}
 			continue
 		}
-		bo.reset()
+		bo.Reset()
 		switch m := msg.(type) {
 		case *redis.Subscription, *redis.Pong:
 			t.health.ok()

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bodybroker/sdk/eventbus"
+	"github.com/bodybroker/sdk/internal/backoff"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -53,7 +54,13 @@ type StreamsOptions struct {
 	// replaying AfterID or FromTime (5s).
 	ClockSkew time.Duration
 	// ReconnectMin and ReconnectMax bound the backoff between retries while
-	// Redis is unreachable (50ms, 2s).
+	// Redis is unreachable (50ms, 2s). Each wait is random, between
+	// ReconnectMin and a ceiling that starts at twice ReconnectMin and
+	// doubles up to ReconnectMax, so that the servers of a studio do not
+	// reconnect in lockstep. Publish uses the same backoff to retry events
+	// Redis refused without executing them (LOADING while a restarted Redis
+	// replays its AOF, MASTERDOWN, TRYAGAIN), while its ctx's deadline leaves
+	// time (without a deadline, for up to Batch.Timeout).
 	ReconnectMin, ReconnectMax time.Duration
 	// OnError is told about every error no caller sees (receive, ack,
 	// claim). When nil, outages and their end are logged to Logger.
@@ -141,7 +148,7 @@ func NewStreams(client redis.UniversalClient, opts StreamsOptions) *Streams {
 	t := &Streams{client: client, opts: opts, health: newHealth(), acks: make(chan ackReq, 8192)}
 	t.health.onError, t.health.logger, t.health.name = opts.OnError, opts.Logger, "redis-streams"
 	t.ctx, t.cancel = context.WithCancel(context.Background())
-	t.batch = newBatcher(client, opts.Batch, t.health, func(ctx context.Context, pipe redis.Pipeliner, ev *eventbus.Event, data []byte) {
+	t.batch = newBatcher(client, opts.Batch, t.health, reconnectPolicy(opts.ReconnectMin, opts.ReconnectMax), func(ctx context.Context, pipe redis.Pipeliner, ev *eventbus.Event, data []byte) {
 		pipe.XAdd(ctx, &redis.XAddArgs{
 			Stream: t.streamKey(ev.Topic), MaxLen: t.opts.MaxLen, Approx: true,
 			Values: []any{"e", data},
@@ -213,10 +220,26 @@ func (t *Streams) register(ctx context.Context, evs []eventbus.Event) error {
 	if len(fresh) == 0 {
 		return nil
 	}
-	if err := t.client.SAdd(ctx, t.registryKey(), fresh...).Err(); err != nil {
+	var start time.Time
+	var refused error
+	for n := 1; ; n++ {
+		err := t.client.SAdd(ctx, t.registryKey(), fresh...).Err()
+		if err == nil {
+			break
+		}
 		t.health.fail(err)
-		return err
+		if !tryAgain(err) {
+			return withRefusal(err, refused)
+		}
+		refused = err
+		if n == 1 {
+			start = time.Now()
+		}
+		if !retryWait(ctx, reconnectPolicy(t.opts.ReconnectMin, t.opts.ReconnectMax), n, start, t.batch.opts.Timeout) {
+			return err
+		}
 	}
+	t.health.ok()
 	for _, tp := range fresh {
 		t.known.Store(tp, struct{}{})
 	}
@@ -445,7 +468,7 @@ type ackReq struct {
 func (t *Streams) acker() {
 	defer t.wg.Done()
 	batch := make([]ackReq, 0, 1024)
-	bo := backoff{min: t.opts.ReconnectMin, max: t.opts.ReconnectMax}
+	bo := backoff.New(reconnectPolicy(t.opts.ReconnectMin, t.opts.ReconnectMax))
 	for {
 		select {
 		case r := <-t.acks:
@@ -482,10 +505,10 @@ func (t *Streams) acker() {
 			err := t.sendAcks(ctx, batch)
 			cancel()
 			if err == nil || t.ctx.Err() != nil {
-				bo.reset()
+				bo.Reset()
 				break
 			}
-			if !sleepCtx(t.ctx, bo.next()) {
+			if !sleepCtx(t.ctx, bo.Next()) {
 				break
 			}
 		}
@@ -627,7 +650,7 @@ func (s *streamSub) destroyGroups() {
 func (s *streamSub) reader() {
 	defer s.wg.Done()
 	t := s.t
-	bo := backoff{min: t.opts.ReconnectMin, max: t.opts.ReconnectMax}
+	bo := backoff.New(reconnectPolicy(t.opts.ReconnectMin, t.opts.ReconnectMax))
 	pending := map[string]string{} // key → cursor in the pending list
 	resetPending := func() {
 		clear(pending)
@@ -682,14 +705,14 @@ func (s *streamSub) reader() {
 					_ = s.ensureGroup(s.ctx, k, "0")
 				}
 			}
-			if !sleepCtx(s.ctx, bo.next()) {
+			if !sleepCtx(s.ctx, bo.Next()) {
 				return
 			}
 			resetPending()
 			continue
 		}
 		t.health.ok()
-		bo.reset()
+		bo.Reset()
 		inPending := len(pending) > 0
 		for _, xs := range res {
 			if inPending {

@@ -29,6 +29,7 @@ import (
 	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
 	"github.com/bodybroker/sdk/eventbus"
+	"github.com/bodybroker/sdk/identity"
 	"github.com/bodybroker/sdk/router"
 	"github.com/bodybroker/sdk/router/openai"
 	"github.com/bodybroker/sdk/router/openai/openaitest"
@@ -89,19 +90,27 @@ func run() error {
 		return err
 	}
 
-	r, err := router.New(
-		router.WithTier(router.Tier{Name: router.Tier1, ModelName: "microsoft/Phi-3-mini-4k-instruct",
-			Replicas:   []router.Replica{{Name: "phi-0", Model: tier1}},
-			TTFTTarget: 150 * time.Millisecond, MaxConcurrent: 20, MaxQueued: 40, MaxTokens: 256}),
-		router.WithTier(router.Tier{Name: router.Tier2, ModelName: "meta-llama/Llama-3.1-8B-Instruct", Adapter: "npc-elite",
-			Replicas:   []router.Replica{{Name: "llama-0", Model: tier2}},
-			TTFTTarget: 300 * time.Millisecond, MaxConcurrent: 10, MaxQueued: 20, MaxTokens: 512}),
-		router.WithTier(router.Tier{Name: router.Tier3, ModelName: "meta-llama/Llama-3.1-8B-Instruct",
-			Replicas:   []router.Replica{{Name: "llama-1", Model: tier3}},
-			TTFTTarget: 500 * time.Millisecond, MaxConcurrent: 5, MaxQueued: 10, MaxTokens: 512}),
-		router.WithTier(router.Tier{Name: "scripted", Replicas: []router.Replica{{Name: "lines", Model: lines}}}),
-		router.WithFallback(router.Tier3, router.Tier2, router.Tier1, "scripted"),
-	)
+	r, err := router.New(router.Options{
+		Tiers: []router.Tier{
+			{
+				Name: router.Tier1, ModelName: "microsoft/Phi-3-mini-4k-instruct",
+				Replicas:   []router.Replica{{Name: "phi-0", Model: tier1}},
+				TTFTTarget: 150 * time.Millisecond, MaxConcurrent: 20, MaxQueued: 40, MaxTokens: 256,
+			},
+			{
+				Name: router.Tier2, ModelName: "meta-llama/Llama-3.1-8B-Instruct", Adapter: "npc-elite",
+				Replicas:   []router.Replica{{Name: "llama-0", Model: tier2}},
+				TTFTTarget: 300 * time.Millisecond, MaxConcurrent: 10, MaxQueued: 20, MaxTokens: 512,
+			},
+			{
+				Name: router.Tier3, ModelName: "meta-llama/Llama-3.1-8B-Instruct",
+				Replicas:   []router.Replica{{Name: "llama-1", Model: tier3}},
+				TTFTTarget: 500 * time.Millisecond, MaxConcurrent: 5, MaxQueued: 10, MaxTokens: 512,
+			},
+			{Name: "scripted", Replicas: []router.Replica{{Name: "lines", Model: lines}}},
+		},
+		Fallbacks: [][]string{{router.Tier3, router.Tier2, router.Tier1, "scripted"}},
+	})
 	if err != nil {
 		return err
 	}
@@ -130,8 +139,8 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	auth, err := dialogue.NewTokenAuthenticator(map[dialogue.Token]dialogue.Identity{
-		"player-7-example-token": {Kind: dialogue.KindPlayer, ID: "player-7"},
+	auth, err := identity.NewTokenAuthenticator(map[identity.Token]identity.Identity{
+		"player-7-example-token": {Kind: identity.KindPlayer, ID: "player-7"},
 	})
 	if err != nil {
 		return err

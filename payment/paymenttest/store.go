@@ -1,3 +1,8 @@
+// Package paymenttest holds the conformance suites for package payment's
+// seams, like testing/fstest does for file systems: [TestProvider] for
+// payment.Provider implementations and [TestStore] for payment.Store
+// implementations. The in-memory fake provider lives in package fakepay,
+// which does not link package testing.
 package paymenttest
 
 import (
@@ -101,10 +106,11 @@ func testClaimEvent(t *testing.T, s payment.Store) {
 }
 
 // waitClaimable polls until a claim on id is acquired (its previous state
-// expired) or 3 s passed.
+// expired). The 30 s deadline only bounds a hang: the leases it waits out
+// are 50 ms.
 func waitClaimable(t *testing.T, s payment.Store, id string) {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if claim(t, s, id, "tok_late", time.Hour).State == payment.ClaimAcquired {
 			return

@@ -9,13 +9,13 @@ import (
 	"time"
 
 	"github.com/bodybroker/sdk/payment"
-	"github.com/bodybroker/sdk/payment/paymenttest"
+	"github.com/bodybroker/sdk/payment/fakepay"
 )
 
 func benchService(b *testing.B) (*payment.Service, []string) {
 	b.Helper()
 	s, _, _ := newStore(b)
-	fake := paymenttest.NewFake(nil)
+	fake := newFake(b, nil)
 	svc, err := payment.New(payment.Options{
 		Provider: fake, Store: s, WebhookSecrets: []payment.Secret{"whsec_bench"},
 		Plans:  []payment.Plan{{ID: "premium", Prices: []payment.Price{{ID: "price_premium"}}}},
@@ -33,10 +33,10 @@ func benchService(b *testing.B) (*payment.Service, []string) {
 
 func signedEvent(n int64, sub string) ([]byte, string) {
 	now := time.Now()
-	ev := payment.Event{ID: fmt.Sprint("evt_bench_", n), Type: payment.EventSubscriptionUpdated, APIVersion: paymenttest.APIVersion,
+	ev := payment.Event{ID: fmt.Sprint("evt_bench_", n), Type: payment.EventSubscriptionUpdated, APIVersion: fakepay.APIVersion,
 		Created: now, ObjectID: sub, ObjectType: "subscription"}
-	body := paymenttest.EventPayload(ev, nil)
-	return body, paymenttest.Sign(body, now, "whsec_bench")
+	body := fakepay.EventPayload(ev, nil)
+	return body, fakepay.Sign(body, now, "whsec_bench")
 }
 
 // BenchmarkWebhookRedis measures verify + dedup + entitlement update per

@@ -11,21 +11,21 @@ import (
 	"time"
 
 	"github.com/bodybroker/sdk/payment"
-	"github.com/bodybroker/sdk/payment/paymenttest"
+	"github.com/bodybroker/sdk/payment/fakepay"
 	"github.com/bodybroker/sdk/payment/redisstore"
 )
 
 // hangingProvider blocks subscription reads until ctx ends while hang is
 // set: a provider call that runs into Options.SyncTimeout.
 type hangingProvider struct {
-	*paymenttest.Fake
+	*fakepay.Provider
 	hang chan struct{} // closed: stop hanging
 }
 
 func (p hangingProvider) GetSubscription(ctx context.Context, id string) (payment.Subscription, error) {
 	select {
 	case <-p.hang:
-		return p.Fake.GetSubscription(ctx, id)
+		return p.Provider.GetSubscription(ctx, id)
 	case <-ctx.Done():
 		return payment.Subscription{}, ctx.Err()
 	}
@@ -38,8 +38,8 @@ func (p hangingProvider) GetSubscription(ctx context.Context, id string) (paymen
 // never became an entitlement.
 func TestTimedOutSyncIsRetried(t *testing.T) {
 	s, _, _ := newStore(t)
-	fake := paymenttest.NewFake(nil)
-	prov := hangingProvider{Fake: fake, hang: make(chan struct{})}
+	fake := newFake(t, nil)
+	prov := hangingProvider{Provider: fake, hang: make(chan struct{})}
 	svc, err := payment.New(payment.Options{
 		Provider: prov, Store: s, WebhookSecrets: []payment.Secret{"whsec_t"}, SyncTimeout: 50 * time.Millisecond,
 		Plans:  []payment.Plan{{ID: "vip", Prices: []payment.Price{{ID: "price_vip"}}}},
@@ -51,11 +51,11 @@ func TestTimedOutSyncIsRetried(t *testing.T) {
 	fake.Subscribe("p1", "price_vip")
 	body := fake.Payload(fake.Events()[0])
 	ctx := context.Background()
-	if _, err := svc.Webhooks().Process(ctx, body, paymenttest.Sign(body, time.Now(), "whsec_t")); err == nil {
+	if _, err := svc.Webhooks().Process(ctx, body, fakepay.Sign(body, time.Now(), "whsec_t")); err == nil {
 		t.Fatal("Process with a hanging provider succeeded")
 	}
 	close(prov.hang)
-	r, err := svc.Webhooks().Process(ctx, body, paymenttest.Sign(body, time.Now(), "whsec_t"))
+	r, err := svc.Webhooks().Process(ctx, body, fakepay.Sign(body, time.Now(), "whsec_t"))
 	if err != nil || r != payment.ResultProcessed {
 		t.Fatalf("redelivery = %v, %v; want processed", r, err)
 	}
@@ -74,7 +74,7 @@ func TestConcurrentDuplicatesAcrossServers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fake := paymenttest.NewFake(nil)
+	fake := newFake(t, nil)
 	var changes atomic.Int32
 	mk := func(store payment.Store) *payment.Service {
 		svc, err := payment.New(payment.Options{
@@ -95,7 +95,7 @@ func TestConcurrentDuplicatesAcrossServers(t *testing.T) {
 	for i := range 16 {
 		wg.Go(func() {
 			for {
-				_, err := servers[i%2].Webhooks().Process(context.Background(), body, paymenttest.Sign(body, time.Now(), "whsec_c"))
+				_, err := servers[i%2].Webhooks().Process(context.Background(), body, fakepay.Sign(body, time.Now(), "whsec_c"))
 				if errors.Is(err, payment.ErrEventInProgress) {
 					runtime.Gosched()
 					continue
@@ -125,7 +125,7 @@ func TestConcurrentDuplicatesAcrossServers(t *testing.T) {
 // duplicate used to INCR it).
 func TestDuplicateWebhookKeepsVersion(t *testing.T) {
 	s, rdb, p := newStore(t)
-	fake := paymenttest.NewFake(nil)
+	fake := newFake(t, nil)
 	svc, err := payment.New(payment.Options{
 		Provider: fake, Store: s, WebhookSecrets: []payment.Secret{"whsec_d"},
 		Plans:  []payment.Plan{{ID: "vip", Prices: []payment.Price{{ID: "price_vip"}}}},
@@ -139,7 +139,7 @@ func TestDuplicateWebhookKeepsVersion(t *testing.T) {
 	ctx := context.Background()
 	deliver := func() payment.Result {
 		t.Helper()
-		r, err := svc.Webhooks().Process(ctx, body, paymenttest.Sign(body, time.Now(), "whsec_d"))
+		r, err := svc.Webhooks().Process(ctx, body, fakepay.Sign(body, time.Now(), "whsec_d"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/bodybroker/sdk/internal/servicetest"
 	"github.com/bodybroker/sdk/payment"
+	"github.com/bodybroker/sdk/payment/fakepay"
 	"github.com/bodybroker/sdk/payment/paymenttest"
 	"github.com/bodybroker/sdk/payment/redisstore"
 	"github.com/redis/go-redis/v9"
@@ -34,6 +35,16 @@ func newStore(tb testing.TB) (*redisstore.Store, redis.UniversalClient, string) 
 		tb.Fatal(err)
 	}
 	return s, rdb, p
+}
+
+// newFake returns an empty fake provider on the clock now.
+func newFake(tb testing.TB, now func() time.Time) *fakepay.Provider {
+	tb.Helper()
+	f, err := fakepay.New(fakepay.Options{Now: now})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return f
 }
 
 func TestConformance(t *testing.T) {
@@ -77,7 +88,7 @@ func TestGrantMovesBetweenPlayers(t *testing.T) {
 func TestServiceOnRedis(t *testing.T) {
 	s, rdb, p := newStore(t)
 	ctx := context.Background()
-	fake := paymenttest.NewFake(nil)
+	fake := newFake(t, nil)
 	mk := func(store payment.Store) *payment.Service {
 		svc, err := payment.New(payment.Options{
 			Provider: fake, Store: store, WebhookSecrets: []payment.Secret{"whsec_r"},
@@ -92,7 +103,7 @@ func TestServiceOnRedis(t *testing.T) {
 	sub := fake.Subscribe("p1", "price_vip")
 	ev := fake.Events()[0]
 	body := fake.Payload(ev)
-	if r, err := a.Webhooks().Process(ctx, body, paymenttest.Sign(body, time.Now(), "whsec_r")); err != nil || r != payment.ResultProcessed {
+	if r, err := a.Webhooks().Process(ctx, body, fakepay.Sign(body, time.Now(), "whsec_r")); err != nil || r != payment.ResultProcessed {
 		t.Fatalf("Process = %v, %v", r, err)
 	}
 	s2, err := redisstore.New(rdb, redisstore.Options{Prefix: p})
@@ -100,7 +111,7 @@ func TestServiceOnRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := mk(s2)
-	if r, err := b.Webhooks().Process(ctx, body, paymenttest.Sign(body, time.Now(), "whsec_r")); err != nil || r != payment.ResultDuplicate {
+	if r, err := b.Webhooks().Process(ctx, body, fakepay.Sign(body, time.Now(), "whsec_r")); err != nil || r != payment.ResultDuplicate {
 		t.Fatalf("second server Process = %v, %v; want duplicate", r, err)
 	}
 	ent, err := b.Entitlements().Get(ctx, "p1")

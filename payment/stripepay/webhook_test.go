@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/bodybroker/sdk/payment"
-	"github.com/bodybroker/sdk/payment/paymenttest"
+	"github.com/bodybroker/sdk/payment/fakepay"
 	"github.com/google/go-cmp/cmp"
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/webhook"
@@ -49,7 +49,7 @@ var testPlans = []payment.Plan{
 
 type env struct {
 	svc   *payment.Service
-	fake  *paymenttest.Fake
+	fake  *fakepay.Provider
 	store *payment.MemoryStore
 	clk   *clock
 }
@@ -57,9 +57,15 @@ type env struct {
 func newEnv(t testing.TB, mod func(*payment.Options)) *env {
 	t.Helper()
 	clk := &clock{t: time.Date(2026, 4, 1, 9, 0, 0, 0, time.UTC)}
-	fake := paymenttest.NewFake(clk.Now)
+	fake, err := fakepay.New(fakepay.Options{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
 	fake.SetAPIVersion(stripe.APIVersion)
-	store := payment.NewMemoryStore(clk.Now)
+	store, err := payment.NewMemoryStore(payment.MemoryStoreOptions{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
 	plans := make([]payment.Plan, len(testPlans))
 	for i, p := range testPlans {
 		p.Prices = append([]payment.Price(nil), p.Prices...)
@@ -107,8 +113,8 @@ func TestWebhookSignatureEdgeCases(t *testing.T) {
 	b := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: body, Secret: secretNew, Timestamp: now})
 	twoSigs := a.Header + ",v1=" + strings.SplitN(b.Header, "v1=", 2)[1]
 
-	unknown := paymenttest.EventPayload(payment.Event{ID: "evt_unknown", Type: "customer.tax_id.created", APIVersion: stripe.APIVersion, Created: now, ObjectID: "txi_1", ObjectType: "tax_id"}, nil)
-	huge := paymenttest.EventPayload(payment.Event{ID: "evt_huge", Type: payment.EventSubscriptionUpdated, APIVersion: stripe.APIVersion, Created: now, ObjectID: "sub_x", ObjectType: "subscription"},
+	unknown := fakepay.EventPayload(payment.Event{ID: "evt_unknown", Type: "customer.tax_id.created", APIVersion: stripe.APIVersion, Created: now, ObjectID: "txi_1", ObjectType: "tax_id"}, nil)
+	huge := fakepay.EventPayload(payment.Event{ID: "evt_huge", Type: payment.EventSubscriptionUpdated, APIVersion: stripe.APIVersion, Created: now, ObjectID: "sub_x", ObjectType: "subscription"},
 		map[string]any{"padding": strings.Repeat("x", 5000)})
 	tests := []struct {
 		name     string
@@ -189,14 +195,14 @@ func TestWebhookAPIVersion(t *testing.T) {
 	}
 }
 
-// TestSignerAgreesWithStripeGo checks paymenttest.Sign (used by tests and
+// TestSignerAgreesWithStripeGo checks fakepay.Sign (used by tests and
 // benchmarks elsewhere) against stripe-go's verifier.
 func TestSignerAgreesWithStripeGo(t *testing.T) {
 	body := []byte(`{"id":"evt_1","object":"event","type":"invoice.paid","api_version":"` + stripe.APIVersion + `","data":{"object":{"id":"in_1"}}}`)
-	h := paymenttest.Sign(body, time.Now(), secretOld, secretNew)
+	h := fakepay.Sign(body, time.Now(), secretOld, secretNew)
 	for _, s := range []string{secretOld, secretNew} {
 		if err := webhook.ValidatePayload(body, h, s); err != nil {
-			t.Fatalf("stripe-go rejects paymenttest.Sign for %s: %v", s, err)
+			t.Fatalf("stripe-go rejects fakepay.Sign for %s: %v", s, err)
 		}
 	}
 	ev, err := webhook.ConstructEvent(body, h, secretNew)
@@ -252,7 +258,7 @@ func scenario(t *testing.T, e *env, seed uint64, players int, deliver func([]pay
 			if err != nil {
 				t.Fatal(err)
 			}
-			id, err := e.fake.CompleteCheckout(res.SessionID, paymenttest.CompleteOptions{})
+			id, err := e.fake.CompleteCheckout(res.SessionID, fakepay.CompleteOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}

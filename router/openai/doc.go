@@ -5,7 +5,9 @@
 //
 //	m, err := openai.New(openai.Options{BaseURL: "http://10.0.0.5:8000/v1", Model: "meta-llama/Llama-3.1-8B-Instruct"})
 //	defer m.Close()
-//	router.WithTier(router.Tier{Name: router.Tier2, Adapter: "npc-elite", Replicas: []router.Replica{{Name: "gpu-0", Model: m}}})
+//	r, err := router.New(router.Options{Tiers: []router.Tier{
+//		{Name: router.Tier2, Adapter: "npc-elite", Replicas: []router.Replica{{Name: "gpu-0", Model: m}}},
+//	}})
 //
 // # Wire format
 //

@@ -29,10 +29,14 @@ func ExampleNew() {
 		defer m.Close()
 		replicas = append(replicas, router.Replica{Name: url, Model: m})
 	}
-	r, err := router.New(router.WithTier(router.Tier{
-		Name: router.Tier2, Replicas: replicas, Adapter: "npc-elite",
-		TTFTTarget: 300 * time.Millisecond, MaxConcurrent: 32, MaxQueued: 64,
-	}))
+	r, err := router.New(router.Options{
+		Tiers: []router.Tier{
+			{
+				Name: router.Tier2, Replicas: replicas, Adapter: "npc-elite",
+				TTFTTarget: 300 * time.Millisecond, MaxConcurrent: 32, MaxQueued: 64,
+			},
+		},
+	})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"mime"
 	"net"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bodybroker/sdk/internal/backoff"
 	"github.com/bodybroker/sdk/router"
 )
 
@@ -335,10 +335,9 @@ func (m *Model) do(ctx context.Context, body []byte, stream bool) (*http.Respons
 			if try >= m.o.MaxRetries || !unsent(err) {
 				return nil, fmt.Errorf("openai: %w", err)
 			}
-			backoff := min(m.o.RetryBackoff<<try, time.Second)
-			backoff = time.Duration(rand.Int64N(int64(backoff)) + 1)
-			m.o.Logger.Debug("openai: retrying", "url", m.url, "try", try+1, "backoff", backoff, "err", err)
-			t := time.NewTimer(backoff)
+			wait := backoff.Policy{Initial: m.o.RetryBackoff, Max: time.Second}.Delay(try + 1)
+			m.o.Logger.Debug("openai: retrying", "url", m.url, "try", try+1, "backoff", wait, "err", err)
+			t := time.NewTimer(wait)
 			select {
 			case <-t.C:
 			case <-ctx.Done():

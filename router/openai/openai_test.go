@@ -297,7 +297,7 @@ func TestIncompleteThroughRouter(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newServer(t, openaitest.Behavior{Tokens: openaitest.Words(5), Fault: openaitest.Drop, FaultAfter: tt.faultAfter})
 			m := newModel(t, srv, openai.Options{})
-			r, err := router.New(router.WithTier(router.Tier{Name: "t", Replicas: []router.Replica{{Name: "r", Model: m}}}))
+			r, err := router.New(router.Options{Tiers: []router.Tier{{Name: "t", Replicas: []router.Replica{{Name: "r", Model: m}}}}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -484,9 +484,12 @@ func TestConformance(t *testing.T) {
 		e    openai.Endpoint
 	}{{"chat", openai.Chat}, {"completions", openai.Completions}} {
 		t.Run(ep.name, func(t *testing.T) {
-			routertest.TestModel(t, func(t *testing.T, line string, tokenDelay time.Duration) router.Model {
-				srv := newServer(t, openaitest.Behavior{Tokens: routertest.Words(line), TokenDelay: tokenDelay})
-				return newModel(t, srv, openai.Options{Endpoint: ep.e, Model: "m"})
+			routertest.TestModel(t, routertest.Harness{
+				Features: routertest.AllFeatures(),
+				New: func(t *testing.T, line string, tokenDelay time.Duration) router.Model {
+					srv := newServer(t, openaitest.Behavior{Tokens: routertest.Words(line), TokenDelay: tokenDelay})
+					return newModel(t, srv, openai.Options{Endpoint: ep.e, Model: "m"})
+				},
 			})
 		})
 	}

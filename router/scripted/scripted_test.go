@@ -166,11 +166,14 @@ func ExampleModel_Line() {
 }
 
 func TestConformance(t *testing.T) {
-	routertest.TestModel(t, func(t *testing.T, line string, tokenDelay time.Duration) router.Model {
-		m, err := scripted.New(scripted.Options{Default: []string{line}, Lines: map[router.Responsibility][]string{}, TokenDelay: tokenDelay})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
+	routertest.TestModel(t, routertest.Harness{
+		Features: routertest.AllFeatures(),
+		New: func(t *testing.T, line string, tokenDelay time.Duration) router.Model {
+			m, err := scripted.New(scripted.Options{Default: []string{line}, Lines: map[router.Responsibility][]string{}, TokenDelay: tokenDelay})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return m
+		},
 	})
 }

@@ -1,4 +1,4 @@
-package dialogue_test
+package history_test
 
 import (
 	"context"
@@ -10,12 +10,22 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguetest"
+	"github.com/bodybroker/sdk/dialogue/history"
 )
 
+// newStore returns a MemoryStore built from opts, failing t if it cannot.
+func newStore(t testing.TB, opts history.MemoryStoreOptions) *history.MemoryStore {
+	t.Helper()
+	s, err := history.NewMemoryStore(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func TestMemoryStoreConformance(t *testing.T) {
-	opts := dialogue.MemoryStoreOptions{
+	opts := history.MemoryStoreOptions{
 		MaxTurns:             4,
 		TTL:                  time.Hour,
 		MaxConversationBytes: 1024,
@@ -28,25 +38,25 @@ func TestMemoryStoreConformance(t *testing.T) {
 		MaxConversationBytes: opts.MaxConversationBytes,
 		MaxSessionsPerPlayer: opts.MaxSessionsPerPlayer,
 		MaxBytes:             opts.MaxBytes,
-		Bytes:                func(s dialogue.Store) int64 { return s.(*dialogue.MemoryStore).Stats().Bytes },
-		Features:             dialoguetest.Expiry | dialoguetest.Budget,
+		Bytes:                func(s history.Store) int64 { return s.(*history.MemoryStore).Stats().Bytes },
+		Features:             dialoguetest.AllFeatures(),
 	}
-	dialoguetest.TestStore(t, cfg, func(t *testing.T) dialogue.Store {
-		return dialogue.NewMemoryStore(opts)
+	dialoguetest.TestStore(t, cfg, func(t *testing.T) history.Store {
+		return newStore(t, opts)
 	})
 }
 
 func TestMemoryStoreTTL(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		s := dialogue.NewMemoryStore(dialogue.MemoryStoreOptions{TTL: time.Minute})
-		c := dialogue.Conversation{ID: "s1", Player: "p", NPC: "n"}
-		if err := s.Append(ctx, c, dialogue.Turn{Player: "a", NPC: "b"}); err != nil {
+		s := newStore(t, history.MemoryStoreOptions{TTL: time.Minute})
+		c := history.Conversation{ID: "s1", Player: "p", NPC: "n"}
+		if err := s.Append(ctx, c, history.Turn{Player: "a", NPC: "b"}); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(50 * time.Second)
 		// Activity restarts the idle timer.
-		if err := s.Append(ctx, c, dialogue.Turn{Player: "c", NPC: "d"}); err != nil {
+		if err := s.Append(ctx, c, history.Turn{Player: "c", NPC: "d"}); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(50 * time.Second)
@@ -54,15 +64,15 @@ func TestMemoryStoreTTL(t *testing.T) {
 			t.Fatalf("Load at 100s = %d turns, %v; want 2, nil", len(got.Turns), err)
 		}
 		time.Sleep(11 * time.Second)
-		if _, err := s.Load(ctx, "s1"); !errors.Is(err, dialogue.ErrNotFound) {
+		if _, err := s.Load(ctx, "s1"); !errors.Is(err, history.ErrNotFound) {
 			t.Fatalf("Load after idle TTL = %v, want ErrNotFound", err)
 		}
 		if n := s.Len(); n != 0 {
 			t.Errorf("Len after expiry = %d, want 0", n)
 		}
 		// Expired conversations can be claimed afresh.
-		other := dialogue.Conversation{ID: "s1", Player: "p2", NPC: "n"}
-		if err := s.Append(ctx, other, dialogue.Turn{Player: "x", NPC: "y"}); err != nil {
+		other := history.Conversation{ID: "s1", Player: "p2", NPC: "n"}
+		if err := s.Append(ctx, other, history.Turn{Player: "x", NPC: "y"}); err != nil {
 			t.Errorf("Append to expired session by another player: %v", err)
 		}
 	})
@@ -71,19 +81,19 @@ func TestMemoryStoreTTL(t *testing.T) {
 func TestMemoryStoreSweep(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		s := dialogue.NewMemoryStore(dialogue.MemoryStoreOptions{TTL: time.Second})
+		s := newStore(t, history.MemoryStoreOptions{TTL: time.Second})
 		// One player per conversation: a player's own sessions are capped
 		// (MaxSessionsPerPlayer), and this test is about the sweep.
 		for i := range 1000 {
-			c := dialogue.Conversation{ID: "old" + string(rune('a'+i%26)) + time.Duration(i).String(), Player: fmt.Sprint("p", i), NPC: "n"}
-			if err := s.Append(ctx, c, dialogue.Turn{Player: "a", NPC: "b"}); err != nil {
+			c := history.Conversation{ID: "old" + string(rune('a'+i%26)) + time.Duration(i).String(), Player: fmt.Sprint("p", i), NPC: "n"}
+			if err := s.Append(ctx, c, history.Turn{Player: "a", NPC: "b"}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		time.Sleep(2 * time.Second)
 		for i := range 24 {
-			c := dialogue.Conversation{ID: "new" + time.Duration(i).String(), Player: fmt.Sprint("p", i), NPC: "n"}
-			if err := s.Append(ctx, c, dialogue.Turn{Player: "a", NPC: "b"}); err != nil {
+			c := history.Conversation{ID: "new" + time.Duration(i).String(), Player: fmt.Sprint("p", i), NPC: "n"}
+			if err := s.Append(ctx, c, history.Turn{Player: "a", NPC: "b"}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -100,10 +110,10 @@ func TestMemoryStoreSweep(t *testing.T) {
 func TestMemoryStoreBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		s := dialogue.NewMemoryStore(dialogue.MemoryStoreOptions{TTL: time.Hour, MaxConversations: 3})
+		s := newStore(t, history.MemoryStoreOptions{TTL: time.Hour, MaxConversations: 3})
 		add := func(id string) {
 			t.Helper()
-			if err := s.Append(ctx, dialogue.Conversation{ID: id, Player: "p", NPC: "n"}, dialogue.Turn{Player: "a", NPC: "b"}); err != nil {
+			if err := s.Append(ctx, history.Conversation{ID: id, Player: "p", NPC: "n"}, history.Turn{Player: "a", NPC: "b"}); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(time.Second)
@@ -132,24 +142,24 @@ func TestMemoryStoreBounded(t *testing.T) {
 // everyone else.)
 func TestMemoryStoreOnePlayerCannotEvictAnother(t *testing.T) {
 	ctx := context.Background()
-	s := dialogue.NewMemoryStore(dialogue.MemoryStoreOptions{MaxConversations: 100})
-	victim := dialogue.Conversation{ID: "victim", Player: "v", NPC: "n"}
-	if err := s.Append(ctx, victim, dialogue.Turn{Player: "a", NPC: "b"}); err != nil {
+	s := newStore(t, history.MemoryStoreOptions{MaxConversations: 100})
+	victim := history.Conversation{ID: "victim", Player: "v", NPC: "n"}
+	if err := s.Append(ctx, victim, history.Turn{Player: "a", NPC: "b"}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 1000 {
-		c := dialogue.Conversation{ID: fmt.Sprint("hog", i), Player: "hog", NPC: "n"}
-		if err := s.Append(ctx, c, dialogue.Turn{Player: "a", NPC: "b"}); err != nil {
+		c := history.Conversation{ID: fmt.Sprint("hog", i), Player: "hog", NPC: "n"}
+		if err := s.Append(ctx, c, history.Turn{Player: "a", NPC: "b"}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if _, err := s.Load(ctx, "victim"); err != nil {
 		t.Errorf("Load(victim) after another player opened 1,000 sessions = %v, want kept", err)
 	}
-	if n, want := s.Len(), 1+dialogue.DefaultMaxSessionsPerPlayer; n != want {
+	if n, want := s.Len(), 1+history.DefaultMaxSessionsPerPlayer; n != want {
 		t.Errorf("Len = %d, want %d (the victim and the hog's newest sessions)", n, want)
 	}
-	for i := 1000 - dialogue.DefaultMaxSessionsPerPlayer; i < 1000; i++ {
+	for i := 1000 - history.DefaultMaxSessionsPerPlayer; i < 1000; i++ {
 		if _, err := s.Load(ctx, fmt.Sprint("hog", i)); err != nil {
 			t.Errorf("Load(hog%d) = %v, want the hog's newest sessions kept", i, err)
 		}
@@ -162,25 +172,25 @@ func TestMemoryStoreOnePlayerCannotEvictAnother(t *testing.T) {
 func TestMemoryStoreFairEviction(t *testing.T) {
 	ctx := context.Background()
 	const budget = 64 << 10
-	s := dialogue.NewMemoryStore(dialogue.MemoryStoreOptions{
+	s := newStore(t, history.MemoryStoreOptions{
 		MaxBytes: budget, MaxTurns: 8, MaxConversationBytes: 8 << 10, MaxSessionsPerPlayer: 100,
 	})
 	// Three quiet players, each with a conversation of a few turns.
-	var quiet []dialogue.Conversation
+	var quiet []history.Conversation
 	for i := range 3 {
-		c := dialogue.Conversation{ID: fmt.Sprint("quiet", i), Player: fmt.Sprint("q", i), NPC: "n"}
+		c := history.Conversation{ID: fmt.Sprint("quiet", i), Player: fmt.Sprint("q", i), NPC: "n"}
 		quiet = append(quiet, c)
 		for j := range 3 {
-			if err := s.Append(ctx, c, dialogue.Turn{Player: strings.Repeat("p", 500), NPC: fmt.Sprint("reply ", j)}); err != nil {
+			if err := s.Append(ctx, c, history.Turn{Player: strings.Repeat("p", 500), NPC: fmt.Sprint("reply ", j)}); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
 	// Three hogs take turns opening full sessions, 10 budgets' worth.
-	line := dialogue.Turn{Player: strings.Repeat("h", 500), NPC: strings.Repeat("n", 500)}
+	line := history.Turn{Player: strings.Repeat("h", 500), NPC: strings.Repeat("n", 500)}
 	for i := range 10 * budget / (8 * 1000) {
 		for h := range 3 {
-			c := dialogue.Conversation{ID: fmt.Sprint("hog", h, "-", i), Player: fmt.Sprint("hog", h), NPC: "n"}
+			c := history.Conversation{ID: fmt.Sprint("hog", h, "-", i), Player: fmt.Sprint("hog", h), NPC: "n"}
 			for range 8 {
 				if err := s.Append(ctx, c, line); err != nil {
 					t.Fatal(err)
@@ -209,23 +219,23 @@ func TestMemoryStoreFairEviction(t *testing.T) {
 // at most MaxConversationBytes each (~1 MiB), far under DefaultMaxBytes.
 func TestMemoryStoreOnePlayerBytes(t *testing.T) {
 	ctx := context.Background()
-	s := dialogue.NewMemoryStore(dialogue.MemoryStoreOptions{})
+	s := newStore(t, history.MemoryStoreOptions{})
 	for i := range 1000 {
-		c := dialogue.Conversation{ID: fmt.Sprint("s", i), Player: "hog", NPC: "n"}
-		for j := range dialogue.DefaultMaxTurns {
+		c := history.Conversation{ID: fmt.Sprint("s", i), Player: "hog", NPC: "n"}
+		for j := range history.DefaultMaxTurns {
 			if err := s.Append(ctx, c, fullTurn(j)); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
 	st := s.Stats()
-	perConv := int64(dialogue.DefaultMaxConversationBytes + 256 + 32*dialogue.DefaultMaxTurns)
-	if bound := dialogue.DefaultMaxSessionsPerPlayer * perConv; st.Bytes > bound || st.Conversations != dialogue.DefaultMaxSessionsPerPlayer {
+	perConv := int64(history.DefaultMaxConversationBytes + 256 + 32*history.DefaultMaxTurns)
+	if bound := history.DefaultMaxSessionsPerPlayer * perConv; st.Bytes > bound || st.Conversations != history.DefaultMaxSessionsPerPlayer {
 		t.Errorf("after 1,000 full conversations: %d conversations, %d bytes; want %d, at most %d",
-			st.Conversations, st.Bytes, dialogue.DefaultMaxSessionsPerPlayer, bound)
+			st.Conversations, st.Bytes, history.DefaultMaxSessionsPerPlayer, bound)
 	}
 	t.Logf("one player, 1,000 full conversations: store holds %d conversations, %d bytes (%.2f MiB); MaxBytes %d MiB",
-		st.Conversations, st.Bytes, float64(st.Bytes)/(1<<20), dialogue.DefaultMaxBytes>>20)
+		st.Conversations, st.Bytes, float64(st.Bytes)/(1<<20), history.DefaultMaxBytes>>20)
 }
 
 // TestMemoryStoreSmallBudget: a budget smaller than a default conversation
@@ -234,13 +244,13 @@ func TestMemoryStoreOnePlayerBytes(t *testing.T) {
 func TestMemoryStoreSmallBudget(t *testing.T) {
 	ctx := context.Background()
 	const budget = 2048
-	s := dialogue.NewMemoryStore(dialogue.MemoryStoreOptions{MaxBytes: budget, MaxTurns: 4})
-	c := dialogue.Conversation{ID: "s", Player: "p", NPC: "n"}
-	if err := s.Append(ctx, c, dialogue.Turn{Player: strings.Repeat("x", budget), NPC: "y"}); !errors.Is(err, dialogue.ErrTooLarge) {
+	s := newStore(t, history.MemoryStoreOptions{MaxBytes: budget, MaxTurns: 4})
+	c := history.Conversation{ID: "s", Player: "p", NPC: "n"}
+	if err := s.Append(ctx, c, history.Turn{Player: strings.Repeat("x", budget), NPC: "y"}); !errors.Is(err, history.ErrTooLarge) {
 		t.Errorf("Append(turn over the whole budget) = %v, want ErrTooLarge", err)
 	}
 	for i := range 20 {
-		if err := s.Append(ctx, c, dialogue.Turn{Player: strings.Repeat("x", 500), NPC: fmt.Sprint(i)}); err != nil {
+		if err := s.Append(ctx, c, history.Turn{Player: strings.Repeat("x", 500), NPC: fmt.Sprint(i)}); err != nil {
 			t.Fatal(err)
 		}
 		if st := s.Stats(); st.Bytes > budget {
@@ -257,16 +267,16 @@ func TestMemoryStoreSmallBudget(t *testing.T) {
 // a 2,000-byte utterance and a 1,024-token (about 3,376-byte) reply, so 32
 // of them make the ~168 KiB of a full conversation. Each call allocates
 // fresh strings, as the service does.
-func fullTurn(i int) dialogue.Turn {
+func fullTurn(i int) history.Turn {
 	c := string(rune('a' + i%26))
-	return dialogue.Turn{Player: strings.Repeat(c, 2000), NPC: strings.Repeat(c, 3376)}
+	return history.Turn{Player: strings.Repeat(c, 2000), NPC: strings.Repeat(c, 3376)}
 }
 
 // BenchmarkMemoryStoreOnePlayer reports what a MemoryStore with default
 // options holds after one player opens 1,000 full conversations (32 turns of
 // fullTurn each): heap-MiB is the live heap it retains, measured after a GC.
 //
-//	go test -run '^$' -bench MemoryStoreOnePlayer -benchtime 1x ./dialogue
+//	go test -run '^$' -bench MemoryStoreOnePlayer -benchtime 1x ./dialogue/history
 func BenchmarkMemoryStoreOnePlayer(b *testing.B) {
 	const convs, turns = 1000, 32
 	ctx := context.Background()
@@ -274,9 +284,9 @@ func BenchmarkMemoryStoreOnePlayer(b *testing.B) {
 		runtime.GC()
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		s := dialogue.NewMemoryStore(dialogue.MemoryStoreOptions{})
+		s := newStore(b, history.MemoryStoreOptions{})
 		for i := range convs {
-			c := dialogue.Conversation{ID: fmt.Sprint("s", i), Player: "hog", NPC: "n"}
+			c := history.Conversation{ID: fmt.Sprint("s", i), Player: "hog", NPC: "n"}
 			for j := range turns {
 				if err := s.Append(ctx, c, fullTurn(j)); err != nil {
 					b.Fatal(err)
@@ -295,16 +305,16 @@ func BenchmarkMemoryStoreOnePlayer(b *testing.B) {
 // BenchmarkMemoryStoreAppend measures an Append to a store holding 10,000
 // players' conversations (the heap of players costs O(log players)).
 //
-//	go test -run '^$' -bench MemoryStoreAppend ./dialogue
+//	go test -run '^$' -bench MemoryStoreAppend ./dialogue/history
 func BenchmarkMemoryStoreAppend(b *testing.B) {
 	ctx := context.Background()
-	s := dialogue.NewMemoryStore(dialogue.MemoryStoreOptions{})
+	s := newStore(b, history.MemoryStoreOptions{})
 	const players = 10_000
-	convs := make([]dialogue.Conversation, players)
+	convs := make([]history.Conversation, players)
 	for i := range convs {
-		convs[i] = dialogue.Conversation{ID: fmt.Sprint("s", i), Player: fmt.Sprint("p", i), NPC: "n"}
+		convs[i] = history.Conversation{ID: fmt.Sprint("s", i), Player: fmt.Sprint("p", i), NPC: "n"}
 	}
-	turn := dialogue.Turn{Player: "Where is the harbour master?", NPC: "Down by the third pier, past the nets."}
+	turn := history.Turn{Player: "Where is the harbour master?", NPC: "Down by the third pier, past the nets."}
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
@@ -314,4 +324,29 @@ func BenchmarkMemoryStoreAppend(b *testing.B) {
 		i++
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
+}
+
+// TestNewMemoryStoreRejectsNegative: a negative bound is a mistake, not a
+// request for the default; NewMemoryStore names the field.
+func TestNewMemoryStoreRejectsNegative(t *testing.T) {
+	for _, tt := range []struct {
+		field string
+		opts  history.MemoryStoreOptions
+	}{
+		{"TTL", history.MemoryStoreOptions{TTL: -time.Second}},
+		{"MaxTurns", history.MemoryStoreOptions{MaxTurns: -1}},
+		{"MaxConversationBytes", history.MemoryStoreOptions{MaxConversationBytes: -1}},
+		{"MaxSessionsPerPlayer", history.MemoryStoreOptions{MaxSessionsPerPlayer: -1}},
+		{"MaxBytes", history.MemoryStoreOptions{MaxBytes: -1}},
+		{"MaxConversations", history.MemoryStoreOptions{MaxConversations: -1}},
+	} {
+		s, err := history.NewMemoryStore(tt.opts)
+		var oe *history.OptionsError
+		if s != nil || !errors.Is(err, history.ErrInvalidOptions) || !errors.As(err, &oe) || oe.Field != tt.field {
+			t.Errorf("NewMemoryStore(%s < 0) = %v, %v; want nil and an *OptionsError for %s", tt.field, s, err, tt.field)
+		}
+	}
+	if _, err := history.NewMemoryStore(history.MemoryStoreOptions{}); err != nil {
+		t.Errorf("NewMemoryStore(zero options) = %v, want the defaults", err)
+	}
 }

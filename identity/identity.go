@@ -1,4 +1,4 @@
-package dialogue
+package identity
 
 import (
 	"context"
@@ -19,8 +19,8 @@ const (
 	KindNone Kind = iota
 	// KindPlayer is a game client acting for one player.
 	KindPlayer
-	// KindService is a trusted backend (a game server, a tool). Services
-	// may override the tier and adapter, raise a reply's importance and
+	// KindService is a trusted backend (a game server, a tool). In
+	// dialogue, services may override the tier and adapter, raise a reply's importance and
 	// responsibility above the persona's, and speak for any player.
 	KindService
 )
@@ -51,17 +51,24 @@ func (id Identity) Valid() bool {
 	return (id.Kind == KindPlayer || id.Kind == KindService) && id.ID != ""
 }
 
-type identityKey struct{}
+// ErrUnauthenticated: no credentials, or credentials nobody issued.
+// Authenticators return errors matching it; dialogue.ErrUnauthenticated is
+// the same value.
+var ErrUnauthenticated = errors.New("identity: unauthenticated")
 
-// WithIdentity returns a context carrying id. Transports call it after
-// authenticating; code embedding [Service] directly calls it too.
-func WithIdentity(ctx context.Context, id Identity) context.Context {
-	return context.WithValue(ctx, identityKey{}, id)
+type contextKey struct{}
+
+// NewContext returns a context carrying id. Transports call it after
+// authenticating; code that calls a service directly calls it too.
+func NewContext(ctx context.Context, id Identity) context.Context {
+	return context.WithValue(ctx, contextKey{}, id)
 }
 
-// IdentityFrom returns the identity that [WithIdentity] stored in ctx.
-func IdentityFrom(ctx context.Context) (Identity, bool) {
-	id, ok := ctx.Value(identityKey{}).(Identity)
+// FromContext returns the identity that [NewContext] stored in ctx. It
+// reports false when ctx carries none or the one it carries is not
+// [Identity.Valid].
+func FromContext(ctx context.Context) (Identity, bool) {
+	id, ok := ctx.Value(contextKey{}).(Identity)
 	return id, ok && id.Valid()
 }
 
@@ -112,15 +119,15 @@ type tokenEntry struct {
 // 16 bytes; every identity must be valid.
 func NewTokenAuthenticator(tokens map[Token]Identity) (*TokenAuthenticator, error) {
 	if len(tokens) == 0 {
-		return nil, errors.New("dialogue: no tokens")
+		return nil, errors.New("identity: no tokens")
 	}
 	a := &TokenAuthenticator{index: make(map[uint64][]tokenEntry, len(tokens))}
 	for tok, id := range tokens {
 		if len(tok) < 16 {
-			return nil, errors.New("dialogue: bearer tokens must be at least 16 bytes")
+			return nil, errors.New("identity: bearer tokens must be at least 16 bytes")
 		}
 		if !id.Valid() {
-			return nil, fmt.Errorf("dialogue: token maps to an invalid identity %v", id)
+			return nil, fmt.Errorf("identity: token maps to an invalid identity %v", id)
 		}
 		sum := sha256.Sum256([]byte(tok))
 		k := binary.LittleEndian.Uint64(sum[:8])
@@ -143,9 +150,10 @@ func (a *TokenAuthenticator) Authenticate(_ context.Context, token string) (Iden
 	return Identity{}, ErrUnauthenticated
 }
 
-// bearerToken extracts the token from an "authorization" value
-// ("Bearer <token>", scheme case-insensitive).
-func bearerToken(header string) (string, bool) {
+// BearerToken extracts the token from an Authorization header value
+// ("Bearer <token>", the scheme case-insensitive, surrounding spaces
+// trimmed). It reports false when the value holds no bearer token.
+func BearerToken(header string) (string, bool) {
 	const prefix = "bearer "
 	if len(header) <= len(prefix) || !strings.EqualFold(header[:len(prefix)], prefix) {
 		return "", false
@@ -154,9 +162,12 @@ func bearerToken(header string) (string, bool) {
 	return tok, tok != ""
 }
 
-// authenticate runs a against an authorization header value.
-func authenticate(ctx context.Context, a Authenticator, header string) (Identity, error) {
-	tok, ok := bearerToken(header)
+// FromHeader authenticates an Authorization header value ("Bearer <token>")
+// with a. Every failure matches [ErrUnauthenticated]: a missing or
+// malformed header, a token a rejects (a's error is kept in the message),
+// and an invalid identity a returns.
+func FromHeader(ctx context.Context, a Authenticator, header string) (Identity, error) {
+	tok, ok := BearerToken(header)
 	if !ok {
 		return Identity{}, fmt.Errorf("%w: missing bearer token", ErrUnauthenticated)
 	}

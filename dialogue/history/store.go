@@ -1,14 +1,53 @@
-package dialogue
+package history
 
 import (
 	"container/heap"
 	"container/list"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"time"
 )
+
+// Errors a [Store] returns. Match them with errors.Is.
+var (
+	// ErrNotFound: the store holds no conversation under that ID.
+	ErrNotFound = errors.New("history: conversation not found")
+	// ErrNotOwner: the conversation belongs to another player or NPC.
+	ErrNotOwner = errors.New("history: conversation belongs to another player or NPC")
+	// ErrInvalidConversation: Append was given a conversation without an
+	// ID, a player or an NPC.
+	ErrInvalidConversation = errors.New("history: a conversation needs an ID, a player and an NPC")
+	// ErrTooLarge: a turn or summary does not fit the store's bound on
+	// one conversation even alone.
+	ErrTooLarge = errors.New("history: conversation too large")
+	// ErrInvalidOptions: [NewMemoryStore] was given an invalid
+	// [MemoryStoreOptions] field; the error is an [*OptionsError] naming it.
+	ErrInvalidOptions = errors.New("history: invalid options")
+)
+
+// OptionsError names the [MemoryStoreOptions] field [NewMemoryStore]
+// refused and why. It matches [ErrInvalidOptions] with errors.Is.
+type OptionsError struct {
+	Field  string
+	Reason string
+}
+
+func (e *OptionsError) Error() string {
+	return "history: invalid MemoryStoreOptions." + e.Field + ": " + e.Reason
+}
+
+// Is reports whether target is [ErrInvalidOptions].
+func (e *OptionsError) Is(target error) bool { return target == ErrInvalidOptions }
+
+// Turn is one exchange of a conversation: what the player said and what the
+// NPC answered.
+type Turn struct {
+	Player string `json:"p"`
+	NPC    string `json:"n"`
+}
 
 // Conversation is one session between a player and an NPC.
 type Conversation struct {
@@ -60,7 +99,8 @@ type Store interface {
 }
 
 // MemoryStoreOptions configures a [MemoryStore]. The zero value means the
-// defaults; a negative value also means the default.
+// defaults; a negative value is refused by [NewMemoryStore] with an
+// [*OptionsError].
 type MemoryStoreOptions struct {
 	// TTL is how long an idle conversation is kept; 0 means [DefaultTTL].
 	TTL time.Duration
@@ -112,23 +152,39 @@ const (
 	turnOverhead = 32
 )
 
-func (o *MemoryStoreOptions) defaults() {
-	if o.TTL <= 0 {
+// validate refuses negative bounds, then fills in the defaults.
+func (o *MemoryStoreOptions) validate() error {
+	for _, f := range []struct {
+		name     string
+		negative bool
+	}{
+		{"TTL", o.TTL < 0},
+		{"MaxTurns", o.MaxTurns < 0},
+		{"MaxConversationBytes", o.MaxConversationBytes < 0},
+		{"MaxSessionsPerPlayer", o.MaxSessionsPerPlayer < 0},
+		{"MaxBytes", o.MaxBytes < 0},
+		{"MaxConversations", o.MaxConversations < 0},
+	} {
+		if f.negative {
+			return &OptionsError{Field: f.name, Reason: "must not be negative (0 means the default)"}
+		}
+	}
+	if o.TTL == 0 {
 		o.TTL = DefaultTTL
 	}
-	if o.MaxTurns <= 0 {
+	if o.MaxTurns == 0 {
 		o.MaxTurns = DefaultMaxTurns
 	}
-	if o.MaxConversationBytes <= 0 {
+	if o.MaxConversationBytes == 0 {
 		o.MaxConversationBytes = DefaultMaxConversationBytes
 	}
-	if o.MaxSessionsPerPlayer <= 0 {
+	if o.MaxSessionsPerPlayer == 0 {
 		o.MaxSessionsPerPlayer = DefaultMaxSessionsPerPlayer
 	}
-	if o.MaxBytes <= 0 {
+	if o.MaxBytes == 0 {
 		o.MaxBytes = DefaultMaxBytes
 	}
-	if o.MaxConversations <= 0 {
+	if o.MaxConversations == 0 {
 		o.MaxConversations = 100_000
 	}
 	if o.Now == nil {
@@ -139,6 +195,7 @@ func (o *MemoryStoreOptions) defaults() {
 	if fit := o.MaxBytes - convOverhead - int64(o.MaxTurns)*turnOverhead; int64(o.MaxConversationBytes) > fit {
 		o.MaxConversationBytes = int(max(fit, 0))
 	}
+	return nil
 }
 
 // MemoryStoreStats is a snapshot of a [MemoryStore].
@@ -205,10 +262,14 @@ type memPlayer struct {
 
 var _ Store = (*MemoryStore)(nil)
 
-// NewMemoryStore returns an empty MemoryStore.
-func NewMemoryStore(opts MemoryStoreOptions) *MemoryStore {
-	opts.defaults()
-	return &MemoryStore{opts: opts, m: make(map[string]*memEntry), players: make(map[string]*memPlayer)}
+// NewMemoryStore returns an empty MemoryStore. It returns an
+// [*OptionsError] matching [ErrInvalidOptions] if a bound in opts is
+// negative.
+func NewMemoryStore(opts MemoryStoreOptions) (*MemoryStore, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	return &MemoryStore{opts: opts, m: make(map[string]*memEntry), players: make(map[string]*memPlayer)}, nil
 }
 
 // textSize is what MaxConversationBytes counts.
