@@ -63,8 +63,8 @@ func gwSetup(tb testing.TB, b openaitest.Behavior) []gwContender {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { m.Close() })
-	r, err := router.New(router.WithTier(router.Tier{Name: router.Tier1, ModelName: "npc-small",
-		Replicas: []router.Replica{{Name: "standin", Model: m}}}))
+	r, err := router.New(router.Options{Tiers: []router.Tier{{Name: router.Tier1, ModelName: "npc-small",
+		Replicas: []router.Replica{{Name: "standin", Model: m}}}}})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	oai "github.com/openai/openai-go/v3"
 	oaiopt "github.com/openai/openai-go/v3/option"
 
+	"github.com/bodybroker/sdk/identity"
 	"github.com/bodybroker/sdk/router"
 	"github.com/bodybroker/sdk/router/gateway"
 	bbopenai "github.com/bodybroker/sdk/router/openai"
@@ -39,11 +40,13 @@ func standin(tb testing.TB, b openaitest.Behavior) (*openaitest.Server, *bbopena
 // replica) and returns its base URL.
 func gatewayOver(tb testing.TB, tier2, tier1 router.Model, o gateway.Options) (*gateway.Gateway, string) {
 	tb.Helper()
-	r, err := router.New(
-		router.WithTier(router.Tier{Name: router.Tier2, ModelName: "npc-mid", Replicas: []router.Replica{{Name: "mid-0", Model: tier2}}}),
-		router.WithTier(router.Tier{Name: router.Tier1, ModelName: "npc-small", Replicas: []router.Replica{{Name: "small-0", Model: tier1}}}),
-		router.WithFallback(router.Tier2, router.Tier1),
-	)
+	r, err := router.New(router.Options{
+		Tiers: []router.Tier{
+			{Name: router.Tier2, ModelName: "npc-mid", Replicas: []router.Replica{{Name: "mid-0", Model: tier2}}},
+			{Name: router.Tier1, ModelName: "npc-small", Replicas: []router.Replica{{Name: "small-0", Model: tier1}}},
+		},
+		Fallbacks: [][]string{{router.Tier2, router.Tier1}},
+	})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -135,8 +138,8 @@ func TestOpenAIGoStreamsThroughGateway(t *testing.T) {
 func TestOpenAIGoErrors(t *testing.T) {
 	_, busy := standin(t, openaitest.Behavior{Status: 429, RetryAfter: 2e9})
 	_, url := gatewayOver(t, busy, busy, gateway.Options{
-		Authenticator: keys{"sk-studio-0123456789": "studio", "sk-bot-0123456789ab": "bot"},
-		Keys:          map[string]gateway.KeyPolicy{"bot": {Models: []string{"tier1"}}},
+		Authenticator: serviceKeys(t, map[string]string{"sk-studio-0123456789": "studio", "sk-bot-0123456789ab": "bot"}),
+		Keys:          map[identity.Identity]gateway.KeyPolicy{{Kind: identity.KindService, ID: "bot"}: {Models: []string{"tier1"}}},
 	})
 	client := func(key string) oai.Client {
 		return oai.NewClient(oaiopt.WithBaseURL(url), oaiopt.WithAPIKey(key), oaiopt.WithMaxRetries(0))
@@ -188,11 +191,15 @@ func TestOpenAIGoSeesErrorAfterFirstToken(t *testing.T) {
 	}
 }
 
-type keys map[string]string
-
-func (k keys) Authenticate(_ context.Context, key string) (string, error) {
-	if id, ok := k[key]; ok {
-		return id, nil
+// serviceKeys is a token table of service identities.
+func serviceKeys(tb testing.TB, keys map[string]string) *identity.TokenAuthenticator {
+	m := make(map[identity.Token]identity.Identity, len(keys))
+	for k, id := range keys {
+		m[identity.Token(k)] = identity.Identity{Kind: identity.KindService, ID: id}
 	}
-	return "", errors.New("unknown key")
+	a, err := identity.NewTokenAuthenticator(m)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return a
 }

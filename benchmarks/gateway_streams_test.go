@@ -64,8 +64,8 @@ func TestGatewayChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	r, err := router.New(router.WithTier(router.Tier{Name: router.Tier1, ModelName: "npc-small",
-		Replicas: []router.Replica{{Name: "standin", Model: m}}}))
+	r, err := router.New(router.Options{Tiers: []router.Tier{{Name: router.Tier1, ModelName: "npc-small",
+		Replicas: []router.Replica{{Name: "standin", Model: m}}}}})
 	if err != nil {
 		t.Fatal(err)
 	}

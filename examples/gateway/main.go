@@ -21,7 +21,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -31,6 +30,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bodybroker/sdk/identity"
 	"github.com/bodybroker/sdk/router"
 	"github.com/bodybroker/sdk/router/gateway"
 	"github.com/bodybroker/sdk/router/openai"
@@ -48,16 +48,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "gateway:", err)
 		os.Exit(1)
 	}
-}
-
-// keys is the demo's API key table: one key, for the service "demo".
-type keys map[string]string
-
-func (k keys) Authenticate(_ context.Context, key string) (string, error) {
-	if id, ok := k[key]; ok {
-		return id, nil
-	}
-	return "", errors.New("unknown API key")
 }
 
 func run(addr string, once bool) error {
@@ -84,24 +74,32 @@ func run(addr string, once bool) error {
 	if err != nil {
 		return err
 	}
-	r, err := router.New(
-		router.WithTier(router.Tier{Name: router.Tier2, ModelName: "npc-8b-elite", TTFTTarget: 300 * time.Millisecond,
-			Replicas: []router.Replica{{Name: "gpu-0", Model: mid}}}),
-		router.WithTier(router.Tier{Name: router.Tier1, ModelName: "npc-3b", TTFTTarget: 150 * time.Millisecond,
-			Replicas: []router.Replica{{Name: "gpu-1", Model: small}}}),
-		router.WithTier(router.Tier{Name: "scripted", Replicas: []router.Replica{{Name: "lines", Model: lines}}}),
-		router.WithFallback(router.Tier2, router.Tier1, "scripted"),
-	)
+	r, err := router.New(router.Options{
+		Tiers: []router.Tier{
+			{Name: router.Tier2, ModelName: "npc-8b-elite", TTFTTarget: 300 * time.Millisecond,
+				Replicas: []router.Replica{{Name: "gpu-0", Model: mid}}},
+			{Name: router.Tier1, ModelName: "npc-3b", TTFTTarget: 150 * time.Millisecond,
+				Replicas: []router.Replica{{Name: "gpu-1", Model: small}}},
+			{Name: "scripted", Replicas: []router.Replica{{Name: "lines", Model: lines}}},
+		},
+		Fallbacks: [][]string{{router.Tier2, router.Tier1, "scripted"}},
+	})
 	if err != nil {
 		return err
 	}
 	defer r.Close()
 
+	// One API key, for the service "demo", limited to 50 requests/s.
+	demo := identity.Identity{Kind: identity.KindService, ID: "demo"}
+	auth, err := identity.NewTokenAuthenticator(map[identity.Token]identity.Identity{demoKey: demo})
+	if err != nil {
+		return err
+	}
 	g, err := gateway.New(gateway.Options{
 		Router:        r,
 		Aliases:       map[string]gateway.Route{"gpt-4o-mini": {Tier: router.Tier1}},
-		Authenticator: keys{demoKey: "demo"},
-		Keys:          map[string]gateway.KeyPolicy{"demo": {RequestsPerSecond: 50, Burst: 100}},
+		Authenticator: auth,
+		Keys:          map[identity.Identity]gateway.KeyPolicy{demo: {RequestsPerSecond: 50, Burst: 100}},
 	})
 	if err != nil {
 		return err

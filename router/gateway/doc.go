@@ -62,11 +62,15 @@
 //
 // # API keys
 //
-// With an [Authenticator] every request needs "Authorization: Bearer
-// <key>"; the authenticator maps it to a key ID, and Options.Keys gives
-// that ID a [KeyPolicy]: the models it may use and a request rate (a
-// token bucket). Without an Authenticator every request is accepted as key
-// ID "": only for loopback and tests.
+// With Options.Authenticator (an identity.Authenticator, such as
+// identity.TokenAuthenticator) every request needs "Authorization: Bearer
+// <key>", which is what OpenAI's clients send their API key as; the
+// authenticator says whose key it is (an identity.Identity), and
+// Options.Keys gives that caller a [KeyPolicy]: the models it may use and
+// a request rate (a token bucket). The caller's identity is in the
+// context the router's models see (identity.FromContext). Without an
+// Authenticator every request is accepted as the zero identity: only for
+// loopback and tests.
 //
 // # Limits and cancellation
 //

@@ -27,11 +27,13 @@ func Example() {
 	small, _ := openai.New(openai.Options{BaseURL: up.URL + "/v1"})
 	defer small.Close()
 
-	r, err := router.New(
-		router.WithTier(router.Tier{Name: router.Tier2, ModelName: "npc-mid", Replicas: []router.Replica{{Name: "gpu-0", Model: mid}}}),
-		router.WithTier(router.Tier{Name: router.Tier1, ModelName: "npc-small", Replicas: []router.Replica{{Name: "gpu-1", Model: small}}}),
-		router.WithFallback(router.Tier2, router.Tier1),
-	)
+	r, err := router.New(router.Options{
+		Tiers: []router.Tier{
+			{Name: router.Tier2, ModelName: "npc-mid", Replicas: []router.Replica{{Name: "gpu-0", Model: mid}}},
+			{Name: router.Tier1, ModelName: "npc-small", Replicas: []router.Replica{{Name: "gpu-1", Model: small}}},
+		},
+		Fallbacks: [][]string{{router.Tier2, router.Tier1}},
+	})
 	if err != nil {
 		log.Fatal(err)
 	}

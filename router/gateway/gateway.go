@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bodybroker/sdk/identity"
 	"github.com/bodybroker/sdk/router"
 )
 
@@ -68,14 +69,6 @@ type Route struct {
 	Importance     router.Importance
 }
 
-// Authenticator turns an API key (the bearer token of the Authorization
-// header) into the caller's key ID, the name under which [Options.Keys]
-// and [Stats] file it. It returns an error for a key it does not accept.
-// Implementations must be safe for concurrent use.
-type Authenticator interface {
-	Authenticate(ctx context.Context, key string) (id string, err error)
-}
-
 // KeyPolicy limits one caller. The zero KeyPolicy limits nothing.
 type KeyPolicy struct {
 	// Models lists the model names (tier, npc/<responsibility> or alias,
@@ -102,12 +95,15 @@ type Options struct {
 	// router.DefaultResponsibilityTiers.
 	Responsibilities []router.Responsibility
 
-	// Authenticator checks API keys; nil accepts every request, with or
-	// without a key, as the key ID "" (for loopback and tests).
-	Authenticator Authenticator
-	// Keys limits callers by key ID; callers without an entry get
-	// DefaultKeyPolicy.
-	Keys             map[string]KeyPolicy
+	// Authenticator checks API keys (the bearer token of the
+	// Authorization header, as OpenAI's clients send it) and says whose
+	// they are: identity.TokenAuthenticator is a table of them. Nil
+	// accepts every request, with or without a key, as the zero
+	// identity.Identity (for loopback and tests).
+	Authenticator identity.Authenticator
+	// Keys limits callers by identity; callers without an entry get
+	// DefaultKeyPolicy. Player and service identities are callers alike.
+	Keys             map[identity.Identity]KeyPolicy
 	DefaultKeyPolicy KeyPolicy
 
 	// MaxRequestBytes bounds a request body; larger ones get HTTP 413.
@@ -125,9 +121,10 @@ type Options struct {
 	// slog.Default().
 	Logger *slog.Logger
 	// OnError, when set, sees every error the gateway answers (before or
-	// after the first token), with the key ID and model name. It runs on
-	// the request's goroutine and must be fast.
-	OnError func(key, model string, err error)
+	// after the first token), with the caller and the model name (empty
+	// when the model did not route). It runs on the request's goroutine
+	// and must be fast.
+	OnError func(caller identity.Identity, model string, err error)
 }
 
 // Gateway is an http.Handler serving the OpenAI API through a
@@ -137,7 +134,7 @@ type Gateway struct {
 	opts   Options
 	r      *router.Router
 	resp   map[router.Responsibility]bool
-	keys   map[string]*keyState
+	keys   map[identity.Identity]*keyState
 	defKey *keyState
 	logger *slog.Logger
 	mux    *http.ServeMux
@@ -196,10 +193,10 @@ func New(opts Options) (*Gateway, error) {
 	if g.defKey, err = newKeyState(opts.DefaultKeyPolicy); err != nil {
 		return nil, fmt.Errorf("gateway: DefaultKeyPolicy: %w", err)
 	}
-	g.keys = make(map[string]*keyState, len(opts.Keys))
+	g.keys = make(map[identity.Identity]*keyState, len(opts.Keys))
 	for id, p := range opts.Keys {
 		if g.keys[id], err = newKeyState(p); err != nil {
-			return nil, fmt.Errorf("gateway: key %q: %w", id, err)
+			return nil, fmt.Errorf("gateway: key of %v %q: %w", id.Kind, id.ID, err)
 		}
 	}
 	g.base, g.cancel = context.WithCancel(context.Background())
@@ -246,32 +243,19 @@ func (g *Gateway) Close() error {
 	return nil
 }
 
-// bearer returns the token of an "Authorization: Bearer <token>" header.
-func bearer(h string) string {
-	const prefix = "bearer "
-	if len(h) > len(prefix) && strings.EqualFold(h[:len(prefix)], prefix) {
-		return strings.TrimSpace(h[len(prefix):])
-	}
-	return ""
-}
-
-// authenticate returns the caller's key ID and policy.
-func (g *Gateway) authenticate(r *http.Request) (string, *keyState, error) {
+// authenticate returns the caller and its policy.
+func (g *Gateway) authenticate(r *http.Request) (identity.Identity, *keyState, error) {
 	if g.opts.Authenticator == nil {
-		return "", g.policyOf(""), nil
+		return identity.Identity{}, g.policyOf(identity.Identity{}), nil
 	}
-	tok := bearer(r.Header.Get("Authorization"))
-	if tok == "" {
-		return "", nil, ErrUnauthenticated
-	}
-	id, err := g.opts.Authenticator.Authenticate(r.Context(), tok)
+	id, err := identity.FromHeader(r.Context(), g.opts.Authenticator, r.Header.Get("Authorization"))
 	if err != nil {
-		return "", nil, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+		return identity.Identity{}, nil, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
 	}
 	return id, g.policyOf(id), nil
 }
 
-func (g *Gateway) policyOf(id string) *keyState {
+func (g *Gateway) policyOf(id identity.Identity) *keyState {
 	if k, ok := g.keys[id]; ok {
 		return k
 	}
@@ -351,15 +335,15 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 
 // call is one completion request in progress.
 type call struct {
-	g     *Gateway
-	w     http.ResponseWriter
-	rc    *http.ResponseController
-	key   *counters
-	model *counters
-	keyID string
-	name  string
-	start time.Time
-	buf   []byte
+	g      *Gateway
+	w      http.ResponseWriter
+	rc     *http.ResponseController
+	key    *counters
+	model  *counters
+	caller identity.Identity
+	name   string
+	start  time.Time
+	buf    []byte
 }
 
 func (g *Gateway) serveCompletion(w http.ResponseWriter, r *http.Request, chat bool) {
@@ -367,13 +351,13 @@ func (g *Gateway) serveCompletion(w http.ResponseWriter, r *http.Request, chat b
 	g.stats.total.requests.Add(1)
 	g.stats.total.inflight.Add(1)
 	defer g.stats.total.inflight.Add(-1)
-	keyID, ks, err := g.authenticate(r)
+	caller, ks, err := g.authenticate(r)
 	if err != nil {
 		c.fail(err)
 		return
 	}
-	c.keyID = keyID
-	c.key = g.stats.key(keyID)
+	c.caller = caller
+	c.key = g.stats.key(caller)
 	c.key.requests.Add(1)
 	c.key.inflight.Add(1)
 	defer c.key.inflight.Add(-1)
@@ -414,7 +398,7 @@ func (g *Gateway) serveCompletion(w http.ResponseWriter, r *http.Request, chat b
 		c.fail(err)
 		return
 	}
-	ctx, cancel := context.WithCancel(r.Context())
+	ctx, cancel := context.WithCancel(identity.NewContext(r.Context(), caller))
 	defer cancel()
 	stop := context.AfterFunc(g.base, cancel)
 	defer stop()
@@ -488,7 +472,7 @@ func (c *call) count(e *apiError) {
 
 func (c *call) report(err error) {
 	if c.g.opts.OnError != nil && err != nil {
-		c.g.opts.OnError(c.keyID, c.name, err)
+		c.g.opts.OnError(c.caller, c.name, err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bodybroker/sdk/identity"
 	"github.com/bodybroker/sdk/router"
 	"github.com/bodybroker/sdk/router/gateway"
 	"github.com/bodybroker/sdk/router/openai"
@@ -184,7 +185,7 @@ func TestGatewayBehindRouterOpenAI(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	outer, err := router.New(router.WithTier(router.Tier{Name: "remote", Replicas: []router.Replica{{Name: "gw", Model: m}}}))
+	outer, err := router.New(router.Options{Tiers: []router.Tier{{Name: "remote", Replicas: []router.Replica{{Name: "gw", Model: m}}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +249,7 @@ func TestErrorAfterFirstTokenEndsStreamWithErrorEvent(t *testing.T) {
 	be := newBackend(t, openaitest.Behavior{Tokens: openaitest.Words(10), Fault: openaitest.Drop, FaultAfter: 3})
 	r := newRouter(t, tierSpec{name: "tier1", b: be})
 	var reported error
-	_, srv := serve(t, gateway.Options{Router: r, OnError: func(_, _ string, err error) { reported = err }})
+	_, srv := serve(t, gateway.Options{Router: r, OnError: func(_ identity.Identity, _ string, err error) { reported = err }})
 	resp := post(t, srv.URL, "/v1/chat/completions", chatBody("tier1", true))
 	chunks, done := decodeChunks(t, events(t, resp.Body))
 	if done {
@@ -283,8 +284,8 @@ func TestErrors(t *testing.T) {
 	rBusy := newRouter(t, tierSpec{name: "tier1", b: busy})
 	rDown := newRouter(t, tierSpec{name: "tier2", b: down}, tierSpec{name: "tier1", b: down})
 	auth := keyTable{"sk-good-0123456789": "studio", "sk-tier1-0123456789": "bot"}
-	_, srv := serve(t, gateway.Options{Router: r, Authenticator: auth, MaxRequestBytes: 4096,
-		Keys: map[string]gateway.KeyPolicy{"bot": {Models: []string{"tier1"}}}})
+	_, srv := serve(t, gateway.Options{Router: r, Authenticator: tokenAuth(t, auth), MaxRequestBytes: 4096,
+		Keys: map[identity.Identity]gateway.KeyPolicy{svc("bot"): {Models: []string{"tier1"}}}})
 	_, srvBusy := serve(t, gateway.Options{Router: rBusy})
 	_, srvDown := serve(t, gateway.Options{Router: rDown})
 	good := []string{"Authorization", "Bearer sk-good-0123456789"}
@@ -337,23 +338,32 @@ func TestErrors(t *testing.T) {
 	}
 }
 
-// keyTable is a test Authenticator.
+// keyTable maps API keys to service names.
 type keyTable map[string]string
 
-func (k keyTable) Authenticate(_ context.Context, key string) (string, error) {
-	if id, ok := k[key]; ok {
-		return id, nil
+// tokenAuth is an identity.TokenAuthenticator of service identities.
+func tokenAuth(t testing.TB, k keyTable) identity.Authenticator {
+	t.Helper()
+	m := make(map[identity.Token]identity.Identity, len(k))
+	for key, id := range k {
+		m[identity.Token(key)] = svc(id)
 	}
-	return "", errors.New("unknown key")
+	a, err := identity.NewTokenAuthenticator(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
+
+func svc(id string) identity.Identity { return identity.Identity{Kind: identity.KindService, ID: id} }
 
 func TestKeyRateLimit(t *testing.T) {
 	be := newBackend(t, openaitest.Behavior{})
 	r := newRouter(t, tierSpec{name: "tier1", b: be})
 	now := time.Unix(1_700_000_000, 0)
 	_, srv := serve(t, gateway.Options{Router: r, Now: func() time.Time { return now },
-		Authenticator: keyTable{"sk-bot-0123456789ab": "bot"},
-		Keys:          map[string]gateway.KeyPolicy{"bot": {RequestsPerSecond: 0.5, Burst: 2}}})
+		Authenticator: tokenAuth(t, keyTable{"sk-bot-0123456789ab": "bot"}),
+		Keys:          map[identity.Identity]gateway.KeyPolicy{svc("bot"): {RequestsPerSecond: 0.5, Burst: 2}}})
 	key := []string{"Authorization", "Bearer sk-bot-0123456789ab"}
 	var got []int
 	for range 3 {
@@ -377,8 +387,8 @@ func TestModels(t *testing.T) {
 	r := newRouter(t, tierSpec{name: "tier1", b: be}, tierSpec{name: "scripted", b: be})
 	_, srv := serve(t, gateway.Options{Router: r, Responsibilities: []router.Responsibility{router.Greeting},
 		Aliases:       map[string]gateway.Route{"bark": {Tier: "tier1"}},
-		Authenticator: keyTable{"sk-a-0123456789abcd": "a", "sk-b-0123456789abcd": "b"},
-		Keys:          map[string]gateway.KeyPolicy{"b": {Models: []string{"bark", "tier1"}}}})
+		Authenticator: tokenAuth(t, keyTable{"sk-a-0123456789abcd": "a", "sk-b-0123456789abcd": "b"}),
+		Keys:          map[identity.Identity]gateway.KeyPolicy{svc("b"): {Models: []string{"bark", "tier1"}}}})
 	list := func(key string) []string {
 		req, _ := http.NewRequest("GET", srv.URL+"/v1/models", nil)
 		req.Header.Set("Authorization", "Bearer "+key)
@@ -463,7 +473,7 @@ func TestClientGoneReleasesSlot(t *testing.T) {
 func TestStats(t *testing.T) {
 	be := newBackend(t, openaitest.Behavior{PromptTokens: 5})
 	r := newRouter(t, tierSpec{name: "tier1", b: be})
-	g, srv := serve(t, gateway.Options{Router: r, Authenticator: keyTable{"sk-a-0123456789abcd": "a"}})
+	g, srv := serve(t, gateway.Options{Router: r, Authenticator: tokenAuth(t, keyTable{"sk-a-0123456789abcd": "a"})})
 	key := []string{"Authorization", "Bearer sk-a-0123456789abcd"}
 	readAll(t, post(t, srv.URL, "/v1/chat/completions", chatBody("tier1", true), key...).Body)
 	readAll(t, post(t, srv.URL, "/v1/chat/completions", chatBody("tier1", false), key...).Body)
@@ -474,7 +484,7 @@ func TestStats(t *testing.T) {
 	if got := s.Total; got.Requests != 4 || got.Completed != 2 || got.ClientErrors != 2 {
 		t.Errorf("total %+v", got)
 	}
-	if got := s.Keys["a"]; got.Requests != 3 || got.Completed != 2 || got.ClientErrors != 1 || got.TokensIn != 10 || got.TokensOut != 6 || got.TTFT.Count != 2 {
+	if got := s.Keys[svc("a")]; got.Requests != 3 || got.Completed != 2 || got.ClientErrors != 1 || got.TokensIn != 10 || got.TokensOut != 6 || got.TTFT.Count != 2 {
 		t.Errorf("key a %+v", got)
 	}
 	if _, ok := s.Models["tier7"]; ok {
@@ -520,7 +530,7 @@ func TestNewValidates(t *testing.T) {
 	for name, o := range map[string]gateway.Options{
 		"no router":      {},
 		"negative bytes": {Router: r, MaxRequestBytes: -1},
-		"negative rate":  {Router: r, Keys: map[string]gateway.KeyPolicy{"k": {RequestsPerSecond: -1}}},
+		"negative rate":  {Router: r, Keys: map[identity.Identity]gateway.KeyPolicy{svc("k"): {RequestsPerSecond: -1}}},
 		"empty alias":    {Router: r, Aliases: map[string]gateway.Route{"": {}}},
 		"bad importance": {Router: r, Aliases: map[string]gateway.Route{"x": {Importance: 9}}},
 	} {

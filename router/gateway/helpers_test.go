@@ -52,25 +52,25 @@ type tierSpec struct {
 // falling back to the next.
 func newRouter(t testing.TB, tiers ...tierSpec) *router.Router {
 	t.Helper()
-	var opts []router.Option
+	var opts router.Options
 	var chain []string
 	for _, ts := range tiers {
 		m := ts.m
 		if m == nil {
 			m = ts.b.model
 		}
-		opts = append(opts, router.WithTier(router.Tier{
+		opts.Tiers = append(opts.Tiers, router.Tier{
 			Name:          ts.name,
 			ModelName:     ts.model,
 			MaxConcurrent: ts.max,
 			Replicas:      []router.Replica{{Name: ts.name + "-0", Model: m}},
-		}))
+		})
 		chain = append(chain, ts.name)
 	}
 	if len(chain) > 1 {
-		opts = append(opts, router.WithFallback(chain...))
+		opts.Fallbacks = [][]string{chain}
 	}
-	r, err := router.New(opts...)
+	r, err := router.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

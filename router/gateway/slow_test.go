@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http/httptest"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bodybroker/sdk/identity"
 	"github.com/bodybroker/sdk/router"
 	"github.com/bodybroker/sdk/router/gateway"
 )
@@ -84,5 +86,45 @@ func TestClientThatNeverReadsIsCutOff(t *testing.T) {
 	})
 	if got := g.Stats().Total; got.InFlight != 0 || got.Completed != 0 {
 		t.Errorf("stats %+v", got)
+	}
+}
+
+// whoami answers with the caller's identity as the router's model sees it.
+type whoami struct{}
+
+func (whoami) Generate(context.Context, router.Request) (*router.Response, error) {
+	return nil, errors.New("whoami: unary not supported")
+}
+
+func (whoami) Stream(ctx context.Context, _ router.Request) (router.Stream, error) {
+	id, ok := identity.FromContext(ctx)
+	text := "nobody"
+	if ok {
+		text = id.Kind.String() + ":" + id.ID
+	}
+	return &once{d: router.Delta{Text: text, FinishReason: router.FinishStop}}, nil
+}
+
+type once struct {
+	d    router.Delta
+	sent bool
+}
+
+func (o *once) Recv() (router.Delta, error) {
+	if o.sent {
+		return router.Delta{}, io.EOF
+	}
+	o.sent = true
+	return o.d, nil
+}
+
+func (o *once) Close() error { return nil }
+
+func TestCallerIdentityReachesTheModel(t *testing.T) {
+	r := newRouter(t, tierSpec{name: "tier1", m: whoami{}})
+	_, srv := serve(t, gateway.Options{Router: r, Authenticator: tokenAuth(t, keyTable{"sk-tools-0123456789": "tools"})})
+	resp := post(t, srv.URL, "/v1/chat/completions", chatBody("tier1", false), "Authorization", "Bearer sk-tools-0123456789")
+	if body := readAll(t, resp.Body); !strings.Contains(body, `"content":"service:tools"`) {
+		t.Errorf("body %s, want the model to see service:tools", body)
 	}
 }

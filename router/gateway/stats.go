@@ -3,6 +3,7 @@ package gateway
 import (
 	"sync"
 
+	"github.com/bodybroker/sdk/identity"
 	"github.com/bodybroker/sdk/latency"
 )
 
@@ -48,9 +49,9 @@ type Counts struct {
 // Stats is a snapshot of a [Gateway].
 type Stats struct {
 	Total Counts
-	// Keys has one entry per key ID that made a request (the ID "" when
-	// there is no Authenticator).
-	Keys map[string]Counts
+	// Keys has one entry per caller that made a request (the zero
+	// identity.Identity when there is no Authenticator).
+	Keys map[identity.Identity]Counts
 	// Models has one entry per model name that routed (names that match
 	// no tier, responsibility or alias are counted only in Total).
 	Models map[string]Counts
@@ -58,11 +59,11 @@ type Stats struct {
 
 type statsRegistry struct {
 	total  counters
-	keys   sync.Map // string → *counters
+	keys   sync.Map // identity.Identity → *counters
 	models sync.Map // string → *counters
 }
 
-func lookup(m *sync.Map, name string) *counters {
+func lookup[K comparable](m *sync.Map, name K) *counters {
 	if c, ok := m.Load(name); ok {
 		return c.(*counters)
 	}
@@ -70,8 +71,8 @@ func lookup(m *sync.Map, name string) *counters {
 	return c.(*counters)
 }
 
-func (r *statsRegistry) key(id string) *counters     { return lookup(&r.keys, id) }
-func (r *statsRegistry) model(name string) *counters { return lookup(&r.models, name) }
+func (r *statsRegistry) key(id identity.Identity) *counters { return lookup(&r.keys, id) }
+func (r *statsRegistry) model(name string) *counters        { return lookup(&r.models, name) }
 
 func (c *counters) snapshot() Counts {
 	return Counts{
@@ -94,9 +95,9 @@ func (c *counters) snapshot() Counts {
 // Stats returns a snapshot of the gateway's counters, in total, per key
 // and per model. It is safe to call concurrently with requests.
 func (g *Gateway) Stats() Stats {
-	s := Stats{Total: g.stats.total.snapshot(), Keys: map[string]Counts{}, Models: map[string]Counts{}}
+	s := Stats{Total: g.stats.total.snapshot(), Keys: map[identity.Identity]Counts{}, Models: map[string]Counts{}}
 	g.stats.keys.Range(func(k, v any) bool {
-		s.Keys[k.(string)] = v.(*counters).snapshot()
+		s.Keys[k.(identity.Identity)] = v.(*counters).snapshot()
 		return true
 	})
 	g.stats.models.Range(func(k, v any) bool {
