@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -83,7 +84,9 @@ type KeyPolicy struct {
 	Burst int
 }
 
-// Options configure a [Gateway]. Only Router is required.
+// Options configure a [Gateway]. Only Router is required; every other
+// zero field means its documented default. New copies what it keeps, so
+// changing Options afterwards changes nothing.
 type Options struct {
 	// Router serves every request. The gateway does not close it.
 	Router *router.Router
@@ -114,8 +117,8 @@ type Options struct {
 	// its router slot released. Zero means DefaultWriteTimeout.
 	WriteTimeout time.Duration
 
-	// Now is the clock for rate limits and the "created" field; nil means
-	// time.Now.
+	// Now is the clock for rate limits, the "created" field and the TTFT
+	// in Stats; nil means time.Now.
 	Now func() time.Time
 	// Logger logs requests that failed on the gateway's side; nil means
 	// slog.Default().
@@ -128,8 +131,8 @@ type Options struct {
 }
 
 // Gateway is an http.Handler serving the OpenAI API through a
-// [router.Router]. Create it with [New]; it is safe for concurrent use.
-// Close it before closing its router.
+// [router.Router]. Create it with [New]; the zero Gateway is not usable.
+// It is safe for concurrent use. Close it before closing its router.
 type Gateway struct {
 	opts   Options
 	r      *router.Router
@@ -166,6 +169,9 @@ func New(opts Options) (*Gateway, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	opts.Aliases = maps.Clone(opts.Aliases)
+	keys := opts.Keys
+	opts.Keys = nil // kept as keyStates
 	g := &Gateway{opts: opts, r: opts.Router, logger: opts.Logger, resp: make(map[router.Responsibility]bool)}
 	if g.logger == nil {
 		g.logger = slog.Default()
@@ -193,8 +199,8 @@ func New(opts Options) (*Gateway, error) {
 	if g.defKey, err = newKeyState(opts.DefaultKeyPolicy); err != nil {
 		return nil, fmt.Errorf("gateway: DefaultKeyPolicy: %w", err)
 	}
-	g.keys = make(map[identity.Identity]*keyState, len(opts.Keys))
-	for id, p := range opts.Keys {
+	g.keys = make(map[identity.Identity]*keyState, len(keys))
+	for id, p := range keys {
 		if g.keys[id], err = newKeyState(p); err != nil {
 			return nil, fmt.Errorf("gateway: key of %v %q: %w", id.Kind, id.ID, err)
 		}
@@ -347,7 +353,7 @@ type call struct {
 }
 
 func (g *Gateway) serveCompletion(w http.ResponseWriter, r *http.Request, chat bool) {
-	c := &call{g: g, w: w, rc: http.NewResponseController(w), start: time.Now()}
+	c := &call{g: g, w: w, rc: http.NewResponseController(w), start: g.opts.Now()}
 	g.stats.total.requests.Add(1)
 	g.stats.total.inflight.Add(1)
 	defer g.stats.total.inflight.Add(-1)
@@ -546,7 +552,7 @@ func (c *call) generate(ctx context.Context, req router.Request, in completionRe
 		c.fail(err)
 		return
 	}
-	c.each(func(s *counters) { s.ttft.Record(time.Since(c.start)) })
+	c.each(func(s *counters) { s.ttft.Record(c.g.opts.Now().Sub(c.start)) })
 	c.receiptHeaders(out.Receipt)
 	res.model = modelOf(out.Receipt)
 	c.tokens(out.Usage)
@@ -633,7 +639,7 @@ func (c *call) stream(ctx context.Context, req router.Request, in completionRequ
 			c.buf = append(c.buf, "data: [DONE]\n\n"...)
 		}
 		if first {
-			c.each(func(s *counters) { s.ttft.Record(time.Since(c.start)) })
+			c.each(func(s *counters) { s.ttft.Record(c.g.opts.Now().Sub(c.start)) })
 			first = false
 		}
 		if err := c.send(); err != nil {

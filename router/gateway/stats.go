@@ -9,7 +9,8 @@ import (
 
 type histogram = latency.Histogram
 
-// Counts are the counters of one key, one model or the whole gateway.
+// Counts are the counters of one key, one model or the whole gateway: a
+// plain snapshot, whose zero value means nothing counted yet.
 type Counts struct {
 	// Requests counts completion requests received.
 	Requests uint64
@@ -46,7 +47,7 @@ type Counts struct {
 	TTFT latency.Summary
 }
 
-// Stats is a snapshot of a [Gateway].
+// Stats is a snapshot of a [Gateway]; its maps belong to the caller.
 type Stats struct {
 	Total Counts
 	// Keys has one entry per caller that made a request (the zero
