@@ -211,6 +211,19 @@ func New(opts Options) (*Gateway, error) {
 	g.mux.HandleFunc("POST /v1/completions", func(w http.ResponseWriter, r *http.Request) { g.serveCompletion(w, r, false) })
 	g.mux.HandleFunc("GET /v1/models", g.serveModels)
 	g.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		allow := ""
+		switch r.URL.Path {
+		case "/v1/chat/completions", "/v1/completions":
+			allow = http.MethodPost
+		case "/v1/models":
+			allow = http.MethodGet
+		}
+		if allow != "" {
+			w.Header().Set("Allow", allow)
+			writeError(w, &apiError{status: http.StatusMethodNotAllowed, typ: typeInvalid, code: "method_not_allowed",
+				message: fmt.Sprintf("%s %s is not supported; use %s", r.Method, r.URL.Path, allow)})
+			return
+		}
 		writeError(w, &apiError{status: http.StatusNotFound, typ: typeInvalid, code: "unknown_url",
 			message: fmt.Sprintf("unknown request URL: %s %s", r.Method, r.URL.Path)})
 	})

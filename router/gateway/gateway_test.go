@@ -308,6 +308,8 @@ func TestErrors(t *testing.T) {
 		{"unknown responsibility", srv.URL, "/v1/chat/completions", chatBody("npc/juggling", false), good, 404, "model_not_found", "invalid_request_error", "model", ""},
 		{"model not allowed for key", srv.URL, "/v1/chat/completions", chatBody("npc/greeting", false), []string{"Authorization", "Bearer sk-tier1-0123456789"}, 404, "model_not_found", "invalid_request_error", "model", ""},
 		{"unknown path", srv.URL, "/v1/embeddings", `{}`, good, 404, "unknown_url", "invalid_request_error", "", ""},
+		{"wrong method", srv.URL, "/v1/models", `{}`, good, 405, "method_not_allowed", "invalid_request_error", "", ""},
+		{"routing header too long", srv.URL, "/v1/chat/completions", chatBody("tier1", false), append([]string{gateway.HeaderNPC, strings.Repeat("n", gateway.MaxHeaderValueBytes+1)}, good...), 400, "", "invalid_request_error", gateway.HeaderNPC, ""},
 		{"saturated", srvBusy.URL, "/v1/chat/completions", chatBody("tier1", true), nil, 429, "saturated", "rate_limit_error", "", "3"},
 		{"every tier down", srvDown.URL, "/v1/chat/completions", chatBody("tier2", true), nil, 503, "unavailable", "server_error", "", "1"},
 	}
@@ -356,6 +358,26 @@ func tokenAuth(t testing.TB, k keyTable) identity.Authenticator {
 }
 
 func svc(id string) identity.Identity { return identity.Identity{Kind: identity.KindService, ID: id} }
+
+// A body sent without a Content-Length is cut at the limit as it is read.
+func TestChunkedBodyOverLimit(t *testing.T) {
+	be := newBackend(t, openaitest.Behavior{})
+	r := newRouter(t, tierSpec{name: "tier1", b: be})
+	_, srv := serve(t, gateway.Options{Router: r, MaxRequestBytes: 1024})
+	body := io.MultiReader(strings.NewReader(`{"model":"tier1","messages":[{"role":"user","content":"`),
+		strings.NewReader(strings.Repeat("x", 1<<20)), strings.NewReader(`"}]}`))
+	resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("status %d, want 413", resp.StatusCode)
+	}
+	if len(be.srv.Requests()) != 0 {
+		t.Error("the request reached the model")
+	}
+}
 
 func TestKeyRateLimit(t *testing.T) {
 	be := newBackend(t, openaitest.Behavior{})
