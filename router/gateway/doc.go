@@ -34,8 +34,8 @@
 // optional headers [HeaderNPC], [HeaderPlayer], [HeaderImportance]
 // (generic, elite or major) and [HeaderAffinityKey] carry what the OpenAI
 // API has no field for. Without an affinity key, player and NPC together
-// are the key, so a conversation stays on the replica that has its prompt
-// prefix cached. Of the sampling fields the gateway passes max_tokens (or
+// (the player defaults to the body's "user" field) are the key, so a
+// conversation stays on the replica that has its prompt prefix cached. Of the sampling fields the gateway passes max_tokens (or
 // max_completion_tokens), temperature (0 to 2) and stop (up to 4); it
 // accepts and ignores the others (top_p, seed, …); n must be 1.
 //
@@ -81,8 +81,11 @@
 // cancels the router stream and releases its tier and replica slots at
 // once. Every write to the client has Options.WriteTimeout (10s): a
 // client that stops reading is cut off after it and its slots released.
-// Header read timeouts and header sizes are the http.Server's to set
-// (ReadHeaderTimeout, MaxHeaderBytes).
+// How long a client may take to send its headers and body, and how large
+// its headers may be, are the http.Server's to bound (ReadHeaderTimeout,
+// ReadTimeout, MaxHeaderBytes). The gateway sets a write deadline before
+// each write, which replaces the http.Server's WriteTimeout for its
+// responses, so a long stream is never cut for its length.
 //
 // # Stats
 //

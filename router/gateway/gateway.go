@@ -37,9 +37,9 @@ const (
 const (
 	// HeaderNPC names the speaking NPC (router.Request.NPC).
 	HeaderNPC = "X-BB-NPC"
-	// HeaderPlayer names the player the line is for. With HeaderNPC it
-	// makes the default affinity key, so a conversation stays on the
-	// replica that has its prefix cached.
+	// HeaderPlayer names the player the line is for (default: the body's
+	// "user" field). With HeaderNPC it makes the default affinity key, so
+	// a conversation stays on the replica that has its prefix cached.
 	HeaderPlayer = "X-BB-Player"
 	// HeaderImportance is the NPC's importance: generic, elite or major.
 	HeaderImportance = "X-BB-Importance"
@@ -311,9 +311,13 @@ func parseImportance(s string) (router.Importance, error) {
 	return 0, invalid(HeaderImportance, "importance must be generic, elite or major, not %q", s)
 }
 
-// routingHeaders reads the optional routing headers into req.
-func routingHeaders(h http.Header, req *router.Request) error {
+// routingHeaders reads the optional routing headers into req; user is the
+// body's "user" field, the player when HeaderPlayer is absent.
+func routingHeaders(h http.Header, user string, req *router.Request) error {
 	npc, player, aff := h.Get(HeaderNPC), h.Get(HeaderPlayer), h.Get(HeaderAffinityKey)
+	if player == "" {
+		player = user
+	}
 	for _, v := range [...]struct{ name, val string }{{HeaderNPC, npc}, {HeaderPlayer, player}, {HeaderAffinityKey, aff}} {
 		if len(v.val) > MaxHeaderValueBytes {
 			return invalid(v.name, "at most %d bytes", MaxHeaderValueBytes)
@@ -413,7 +417,7 @@ func (g *Gateway) serveCompletion(w http.ResponseWriter, r *http.Request, chat b
 		Temperature:    in.Temperature,
 		Stop:           in.Stop,
 	}
-	if err := routingHeaders(r.Header, &req); err != nil {
+	if err := routingHeaders(r.Header, in.User, &req); err != nil {
 		c.fail(err)
 		return
 	}

@@ -463,6 +463,31 @@ func TestRoutingHeadersAndResponsibility(t *testing.T) {
 	}
 }
 
+// The player (HeaderPlayer, else the body's "user") and the NPC make the
+// affinity key; without either the replica is the least loaded.
+func TestAffinityFromPlayer(t *testing.T) {
+	be := newBackend(t, openaitest.Behavior{})
+	r := newRouter(t, tierSpec{name: "tier1", b: be})
+	_, srv := serve(t, gateway.Options{Router: r})
+	withUser := `{"model":"tier1","user":"player-7","messages":[{"role":"user","content":"hi"}]}`
+	for _, tt := range []struct {
+		body   string
+		hdr    []string
+		reason string
+	}{
+		{chatBody("tier1", false), nil, "explicit_tier,least_loaded"},
+		{chatBody("tier1", false), []string{gateway.HeaderPlayer, "p1", gateway.HeaderNPC, "mira"}, "explicit_tier,affinity"},
+		{withUser, nil, "explicit_tier,affinity"},
+		{chatBody("tier1", false), []string{gateway.HeaderAffinityKey, "conv-9"}, "explicit_tier,affinity"},
+	} {
+		resp := post(t, srv.URL, "/v1/chat/completions", tt.body, tt.hdr...)
+		readAll(t, resp.Body)
+		if got := resp.Header.Get(gateway.HeaderReasons); got != tt.reason {
+			t.Errorf("%v %s: reasons %q, want %q", tt.hdr, tt.body, got, tt.reason)
+		}
+	}
+}
+
 func TestClientGoneReleasesSlot(t *testing.T) {
 	be := newBackend(t, openaitest.Behavior{Tokens: openaitest.Words(1000), TokenDelay: 10 * time.Millisecond})
 	r := newRouter(t, tierSpec{name: "tier1", b: be, max: 1})
