@@ -58,7 +58,8 @@
 // gateway is closed), 504 when the request's deadline passed. Once the
 // first token is out a failure (a stall, a backend cut) ends the stream
 // with an error event ("data: {"error": …}") and no [DONE], never with a
-// silent close; OpenAI's SDKs raise it as an error.
+// silent close; OpenAI's SDKs raise it as an error. Error messages do not
+// pass on what a backend said (Options.OnError sees the whole error).
 //
 // # API keys
 //

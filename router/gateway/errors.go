@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/bodybroker/sdk/router"
@@ -86,14 +87,14 @@ func errorFor(err error) *apiError {
 	case errors.As(err, &re):
 		return &apiError{status: http.StatusBadRequest, typ: typeInvalid, param: re.Param, message: re.Message, err: err}
 	case errors.Is(err, ErrTooLarge):
-		return &apiError{status: http.StatusRequestEntityTooLarge, typ: typeInvalid, code: "request_too_large", message: err.Error(), err: err}
+		return &apiError{status: http.StatusRequestEntityTooLarge, typ: typeInvalid, code: "request_too_large", message: strings.TrimPrefix(err.Error(), "gateway: "), err: err}
 	case errors.Is(err, ErrUnauthenticated):
 		return &apiError{status: http.StatusUnauthorized, typ: typeAuth, code: "invalid_api_key", message: "missing or invalid API key", err: err}
 	case errors.Is(err, ErrModelNotFound), errors.Is(err, router.ErrUnknownTier):
 		return &apiError{status: http.StatusNotFound, typ: typeInvalid, param: "model", code: "model_not_found",
 			message: "the model does not exist or you do not have access to it", err: fmt.Errorf("%w: %w", ErrModelNotFound, err)}
 	case errors.Is(err, router.ErrInvalidRequest):
-		return &apiError{status: http.StatusBadRequest, typ: typeInvalid, message: err.Error(), err: fmt.Errorf("%w: %w", ErrInvalidRequest, err)}
+		return &apiError{status: http.StatusBadRequest, typ: typeInvalid, message: strings.TrimPrefix(err.Error(), "router: "), err: fmt.Errorf("%w: %w", ErrInvalidRequest, err)}
 	case errors.Is(err, ErrClosed), errors.Is(err, router.ErrClosed):
 		return &apiError{status: http.StatusServiceUnavailable, typ: typeServer, code: "unavailable", message: "the gateway is shutting down", err: err}
 	case errors.Is(err, context.DeadlineExceeded):
@@ -105,9 +106,9 @@ func errorFor(err error) *apiError {
 	}
 	var trunc *router.TruncatedError
 	if errors.As(err, &trunc) {
-		return &apiError{status: http.StatusBadGateway, typ: typeServer, code: "stream_truncated", message: trunc.Error(), err: err}
+		return &apiError{status: http.StatusBadGateway, typ: typeServer, code: "stream_truncated", message: truncatedMessage(trunc), err: err}
 	}
-	return &apiError{status: http.StatusInternalServerError, typ: typeServer, message: err.Error(), err: err}
+	return &apiError{status: http.StatusInternalServerError, typ: typeServer, message: "internal error", err: err}
 }
 
 // routeError maps a request no tier served: 429 when every attempt was
@@ -133,7 +134,20 @@ func routeError(e *router.RouteError) *apiError {
 			message: "every tier that could serve this model is at capacity; retry later", retryAfter: retry, err: e}
 	}
 	return &apiError{status: http.StatusServiceUnavailable, typ: typeServer, code: "unavailable",
-		message: e.Error(), retryAfter: retry, err: e}
+		message: "every tier that could serve this model is unavailable; retry later", retryAfter: retry, err: e}
+}
+
+// truncatedMessage says why a stream was cut without passing on what the
+// backend said (Options.OnError gets the whole error).
+func truncatedMessage(e *router.TruncatedError) string {
+	why := "the model server failed"
+	switch {
+	case errors.Is(e, router.ErrStalled):
+		why = "the model stalled"
+	case errors.Is(e, router.ErrTooSlow):
+		why = "the model was too slow"
+	}
+	return fmt.Sprintf("the reply was cut after %d tokens: %s", e.Tokens, why)
 }
 
 // appendErrorObject appends {"error":{...}}.

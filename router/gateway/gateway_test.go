@@ -279,7 +279,7 @@ type apiErr struct {
 func TestErrors(t *testing.T) {
 	ok := newBackend(t, openaitest.Behavior{})
 	busy := newBackend(t, openaitest.Behavior{Status: 429, RetryAfter: 3 * time.Second})
-	down := newBackend(t, openaitest.Behavior{Status: 500})
+	down := newBackend(t, openaitest.Behavior{Status: 500, ErrorMessage: "backend-internal-detail"})
 	r := newRouter(t, tierSpec{name: "tier1", b: ok})
 	rBusy := newRouter(t, tierSpec{name: "tier1", b: busy})
 	rDown := newRouter(t, tierSpec{name: "tier2", b: down}, tierSpec{name: "tier1", b: down})
@@ -332,6 +332,9 @@ func TestErrors(t *testing.T) {
 			}
 			if code != tt.code || e.Error.Type != tt.typ || param != tt.param || e.Error.Message == "" {
 				t.Errorf("error %+v (code %q param %q), want code %q type %q param %q", e.Error, code, param, tt.code, tt.typ, tt.param)
+			}
+			if strings.Contains(e.Error.Message, "backend-internal-detail") {
+				t.Errorf("message %q passes on what the backend said", e.Error.Message)
 			}
 			if got := resp.Header.Get("Retry-After"); got != tt.retryAfter {
 				t.Errorf("Retry-After %q, want %q", got, tt.retryAfter)
