@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/bodybroker/sdk/router"
@@ -123,7 +124,6 @@ func decodeMessages(in []wireInMessage) ([]router.Message, error) {
 	}
 	out := make([]router.Message, len(in))
 	for i, m := range in {
-		param := fmt.Sprintf("messages[%d]", i)
 		switch m.Role {
 		case "system", "developer":
 			out[i].Role = router.RoleSystem
@@ -132,9 +132,9 @@ func decodeMessages(in []wireInMessage) ([]router.Message, error) {
 		case "assistant":
 			out[i].Role = router.RoleAssistant
 		default:
-			return nil, invalid(param+".role", "unsupported role %q (system, developer, user and assistant are)", m.Role)
+			return nil, invalid(msgParam(i)+".role", "unsupported role %q (system, developer, user and assistant are)", m.Role)
 		}
-		text, err := decodeContent(m.Content, param+".content")
+		text, err := decodeContent(m.Content, i)
 		if err != nil {
 			return nil, err
 		}
@@ -143,8 +143,12 @@ func decodeMessages(in []wireInMessage) ([]router.Message, error) {
 	return out, nil
 }
 
-// decodeContent accepts a string or an array of text parts, joined.
-func decodeContent(raw json.RawMessage, param string) (string, error) {
+// msgParam names message i in errors.
+func msgParam(i int) string { return "messages[" + strconv.Itoa(i) + "]" }
+
+// decodeContent accepts a string or an array of text parts, joined; i is
+// the message's index, for errors.
+func decodeContent(raw json.RawMessage, i int) (string, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return "", nil // an assistant message may have no content
@@ -152,18 +156,18 @@ func decodeContent(raw json.RawMessage, param string) (string, error) {
 	if raw[0] == '"' {
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return "", invalid(param, "content is not a string: %v", err)
+			return "", invalid(msgParam(i)+".content", "content is not a string: %v", err)
 		}
 		return s, nil
 	}
 	var parts []wireContentPart
 	if err := json.Unmarshal(raw, &parts); err != nil {
-		return "", invalid(param, "content must be a string or an array of text parts")
+		return "", invalid(msgParam(i)+".content", "content must be a string or an array of text parts")
 	}
 	var b strings.Builder
 	for j, p := range parts {
 		if p.Type != "text" {
-			return "", invalid(fmt.Sprintf("%s[%d].type", param, j), "unsupported content part %q (only text is)", p.Type)
+			return "", invalid(fmt.Sprintf("%s.content[%d].type", msgParam(i), j), "unsupported content part %q (only text is)", p.Type)
 		}
 		b.WriteString(p.Text)
 	}
