@@ -96,7 +96,8 @@
 // # Concurrency
 //
 // A Gateway is safe for concurrent use. Each request runs on its
-// handler's goroutine and starts none of its own. [Gateway.Close] cancels
-// the requests in progress and waits for their handlers; it does not
-// close the router.
+// handler's goroutine and starts none of its own. [Gateway.Shutdown]
+// refuses new requests and lets those in progress finish within its
+// context; [Gateway.Close] cancels them. Both wait for the handlers and
+// neither closes the router.
 package gateway

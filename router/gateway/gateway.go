@@ -247,19 +247,51 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // Close cancels the requests in progress (their streams end with an error
 // event), waits for their handlers to return, and answers later requests
-// with HTTP 503. It does not close the router. Close is idempotent; later
-// calls return ErrClosed.
+// with HTTP 503. It does not close the router. Close and Shutdown are
+// idempotent; after the first of them, both return ErrClosed.
 func (g *Gateway) Close() error {
-	g.mu.Lock()
-	if g.closed {
-		g.mu.Unlock()
+	if !g.stop() {
 		return ErrClosed
 	}
-	g.closed = true
-	g.mu.Unlock()
 	g.cancel()
 	g.wg.Wait()
 	return nil
+}
+
+// Shutdown answers new requests with HTTP 503 and waits for the requests
+// in progress to finish. When ctx ends first, it cancels them as Close
+// does, waits for their handlers, and returns ctx's error. Call it before
+// http.Server.Shutdown, whose wait it shortens: long streams finish here
+// while new requests are refused.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	if !g.stop() {
+		return ErrClosed
+	}
+	drained := make(chan struct{})
+	go func() { // ends once the handlers have, which the cancel below forces
+		g.wg.Wait()
+		close(drained)
+	}()
+	select {
+	case <-drained:
+		g.cancel()
+		return nil
+	case <-ctx.Done():
+		g.cancel()
+		<-drained
+		return ctx.Err()
+	}
+}
+
+// stop refuses new requests; it reports false when already stopped.
+func (g *Gateway) stop() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	g.closed = true
+	return true
 }
 
 // authenticate returns the caller and its policy.

@@ -1,16 +1,19 @@
 package gateway_test
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/bodybroker/sdk/router"
 	"github.com/bodybroker/sdk/router/gateway"
 )
 
@@ -91,5 +94,146 @@ func TestWriteTimeoutOnFakeClock(t *testing.T) {
 			t.Errorf("Serve: %v", err)
 		}
 		g.Close()
+	})
+}
+
+// paced is a Model that streams n words, one every gap.
+type paced struct {
+	n   int
+	gap time.Duration
+}
+
+func (paced) Generate(context.Context, router.Request) (*router.Response, error) {
+	return nil, errors.New("paced: unary not supported")
+}
+
+func (p paced) Stream(ctx context.Context, _ router.Request) (router.Stream, error) {
+	return &pacedStream{ctx: ctx, p: p}, nil
+}
+
+type pacedStream struct {
+	ctx context.Context
+	p   paced
+	i   int
+}
+
+func (s *pacedStream) Recv() (router.Delta, error) {
+	if s.i > 0 {
+		select {
+		case <-time.After(s.p.gap):
+		case <-s.ctx.Done():
+			return router.Delta{}, s.ctx.Err()
+		}
+	}
+	if s.i == s.p.n {
+		return router.Delta{}, io.EOF
+	}
+	s.i++
+	d := router.Delta{Text: " w"}
+	if s.i == s.p.n {
+		d.FinishReason = router.FinishStop
+	}
+	return d, nil
+}
+
+func (s *pacedStream) Close() error { return nil }
+
+// Shutdown lets a stream in progress finish, refuses new requests, and
+// cancels what is left when its context ends.
+func TestShutdown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRouter(t, tierSpec{name: "tier1", m: paced{n: 10, gap: time.Second}})
+		g, err := gateway.New(gateway.Options{Router: r})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln := newPipeListener()
+		srv := &http.Server{Handler: g}
+		go srv.Serve(ln)
+		tr := &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) { return ln.dial(), nil }}
+		client := &http.Client{Transport: tr}
+		defer func() {
+			tr.CloseIdleConnections()
+			srv.Close()
+		}()
+		stream := func() (chan string, error) {
+			resp, err := client.Post("http://gw/v1/chat/completions", "application/json", strings.NewReader(chatBody("tier1", true)))
+			if err != nil {
+				return nil, err
+			}
+			out := make(chan string, 1)
+			go func() {
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				out <- string(b)
+			}()
+			return out, nil
+		}
+
+		// A 10-second stream finishes within a 1-minute Shutdown.
+		first, err := stream()
+		if err != nil {
+			t.Fatal(err)
+		}
+		shut := make(chan error, 1)
+		start := time.Now()
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			shut <- g.Shutdown(ctx)
+		}()
+		synctest.Wait()
+		resp, err := client.Post("http://gw/v1/chat/completions", "application/json", strings.NewReader(chatBody("tier1", false)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("during Shutdown: status %d, want 503", resp.StatusCode)
+		}
+		if body := <-first; !strings.HasSuffix(body, "data: [DONE]\n\n") {
+			t.Errorf("the stream in progress did not finish: %q", body)
+		}
+		if err := <-shut; err != nil || time.Since(start) > 10*time.Second {
+			t.Errorf("Shutdown = %v after %v", err, time.Since(start))
+		}
+		if err := g.Shutdown(context.Background()); !errors.Is(err, gateway.ErrClosed) {
+			t.Errorf("second Shutdown: %v", err)
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		r := newRouter(t, tierSpec{name: "tier1", m: paced{n: 1000, gap: time.Second}})
+		g, err := gateway.New(gateway.Options{Router: r})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln := newPipeListener()
+		srv := &http.Server{Handler: g}
+		go srv.Serve(ln)
+		tr := &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) { return ln.dial(), nil }}
+		defer func() {
+			tr.CloseIdleConnections()
+			srv.Close()
+		}()
+		resp, err := (&http.Client{Transport: tr}).Post("http://gw/v1/chat/completions", "application/json", strings.NewReader(chatBody("tier1", true)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body := make(chan string, 1)
+		go func() {
+			b, _ := io.ReadAll(resp.Body)
+			body <- string(b)
+		}()
+		// A 1000-second stream is cut when Shutdown's context ends.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		start := time.Now()
+		if err := g.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) != 5*time.Second {
+			t.Errorf("Shutdown = %v after %v, want the deadline after 5s", err, time.Since(start))
+		}
+		if b := <-body; !strings.Contains(b, `"code":"unavailable"`) {
+			t.Errorf("the cut stream ended with %q, want an unavailable error event", b[max(0, len(b)-200):])
+		}
 	})
 }
