@@ -128,8 +128,13 @@ func run(addr string, once bool) error {
 		return err
 	case <-ctx.Done():
 	}
+	// Let the lines in progress finish (new requests get 503), then stop
+	// the server.
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if err := g.Shutdown(sctx); err != nil {
+		return err
+	}
 	if err := srv.Shutdown(sctx); err != nil {
 		return err
 	}
