@@ -53,8 +53,11 @@ const (
 	HeaderTier     = "X-BB-Tier"     // the tier that served the request
 	HeaderReplica  = "X-BB-Replica"  // its replica
 	HeaderReasons  = "X-BB-Reasons"  // the receipt's reasons, comma-separated, in order
-	HeaderAttempts = "X-BB-Attempts" // how many tiers were tried
-	HeaderFallback = "X-BB-Fallback" // "true" when a tier other than the first one tried served it
+	HeaderAttempts = "X-BB-Attempts" // how many tiers were tried (a hedge counts)
+	// HeaderFallback is "true" when the request left its first tier before
+	// the first token (the reasons list a downgrade or a fallback); a
+	// hedge shows in HeaderReasons and HeaderAttempts.
+	HeaderFallback = "X-BB-Fallback"
 )
 
 // ResponsibilityPrefix is how a model name names a responsibility:
@@ -571,8 +574,9 @@ func (c *call) receiptHeaders(rc router.Receipt) {
 	}
 	h.Set(HeaderReasons, b.String())
 	h.Set(HeaderAttempts, strconv.Itoa(rc.Attempts))
-	h.Set(HeaderFallback, strconv.FormatBool(rc.Attempts > 1))
-	if rc.Attempts > 1 {
+	fellBack := slices.Contains(rc.Reasons, router.ReasonDowngrade) || slices.Contains(rc.Reasons, router.ReasonFallback)
+	h.Set(HeaderFallback, strconv.FormatBool(fellBack))
+	if fellBack {
 		c.each(func(s *counters) { s.fallbacks.Add(1) })
 	}
 }

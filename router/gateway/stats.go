@@ -34,8 +34,8 @@ type Counts struct {
 	// SlowClients counts clients cut off for not reading within
 	// Options.WriteTimeout.
 	SlowClients uint64
-	// Fallbacks counts requests served by a tier other than the first one
-	// tried.
+	// Fallbacks counts requests that left their first tier before the
+	// first token and were served by another (see HeaderFallback).
 	Fallbacks uint64
 	// TokensIn and TokensOut sum the usage the backends reported.
 	TokensIn  uint64
