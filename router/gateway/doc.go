@@ -35,7 +35,15 @@
 // (generic, elite or major) and [HeaderAffinityKey] carry what the OpenAI
 // API has no field for. Without an affinity key, player and NPC together
 // (the player defaults to the body's "user" field) are the key, so a
-// conversation stays on the replica that has its prompt prefix cached. Of the sampling fields the gateway passes max_tokens (or
+// conversation stays on the replica that has its prompt prefix cached.
+//
+// Nothing a player sends raises their tier: [HeaderImportance] counts only
+// for trusted callers (service keys, [identity.Identity.Trusted]; every
+// caller when the gateway has no Authenticator), and a player's key always
+// speaks for that player. Which models a key may name at all is its
+// [KeyPolicy].
+//
+// Of the sampling fields the gateway passes max_tokens (or
 // max_completion_tokens), temperature (0 to 2) and stop (up to 4); it
 // accepts and ignores the others (top_p, seed, …); n must be 1.
 //

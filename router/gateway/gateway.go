@@ -39,9 +39,15 @@ const (
 	HeaderNPC = "X-BB-NPC"
 	// HeaderPlayer names the player the line is for (default: the body's
 	// "user" field). With HeaderNPC it makes the default affinity key, so
-	// a conversation stays on the replica that has its prefix cached.
+	// a conversation stays on the replica that has its prefix cached. A
+	// player's own key always speaks for that player: for an
+	// identity.KindPlayer caller this header and "user" are ignored.
 	HeaderPlayer = "X-BB-Player"
 	// HeaderImportance is the NPC's importance: generic, elite or major.
+	// It raises or lowers the tier, so only trusted callers may send it:
+	// identity.Identity.Trusted (service keys), or every caller of a
+	// gateway without an Authenticator (loopback and tests). Anyone
+	// else's is ignored, and the model name alone decides.
 	HeaderImportance = "X-BB-Importance"
 	// HeaderAffinityKey overrides the affinity key (router.Request.AffinityKey).
 	HeaderAffinityKey = "X-BB-Affinity-Key"
@@ -347,11 +353,16 @@ func parseImportance(s string) (router.Importance, error) {
 }
 
 // routingHeaders reads the optional routing headers into req; user is the
-// body's "user" field, the player when HeaderPlayer is absent.
-func routingHeaders(h http.Header, user string, req *router.Request) error {
+// body's "user" field, the player when HeaderPlayer is absent. Only a
+// trusted caller's HeaderImportance counts, and a player speaks only for
+// themselves.
+func routingHeaders(h http.Header, user string, caller identity.Identity, trusted bool, req *router.Request) error {
 	npc, player, aff := h.Get(HeaderNPC), h.Get(HeaderPlayer), h.Get(HeaderAffinityKey)
 	if player == "" {
 		player = user
+	}
+	if caller.Kind == identity.KindPlayer {
+		player = caller.ID
 	}
 	for _, v := range [...]struct{ name, val string }{{HeaderNPC, npc}, {HeaderPlayer, player}, {HeaderAffinityKey, aff}} {
 		if len(v.val) > MaxHeaderValueBytes {
@@ -362,7 +373,7 @@ func routingHeaders(h http.Header, user string, req *router.Request) error {
 	if err != nil {
 		return err
 	}
-	if imp != router.ImportanceUnset {
+	if imp != router.ImportanceUnset && trusted {
 		req.Importance = imp
 	}
 	req.NPC = npc
@@ -452,7 +463,8 @@ func (g *Gateway) serveCompletion(w http.ResponseWriter, r *http.Request, chat b
 		Temperature:    in.Temperature,
 		Stop:           in.Stop,
 	}
-	if err := routingHeaders(r.Header, in.User, &req); err != nil {
+	trusted := caller.Trusted() || g.opts.Authenticator == nil
+	if err := routingHeaders(r.Header, in.User, caller, trusted, &req); err != nil {
 		c.fail(err)
 		return
 	}
