@@ -116,8 +116,14 @@ func (ts *topicState) latency() *latency.Histogram {
 
 var discardHist latency.Histogram
 
-// New returns a Bus. The zero Options give an in-memory bus.
+// New returns a Bus. The zero Options give an in-memory bus. It returns an
+// *OptionError (errors.Is ErrInvalidOptions) naming the first field it
+// refuses: a negative size, or a limit set beside the flag that disables it.
+// New starts no goroutines; subscriptions start their workers.
 func New(opts Options) (*Bus, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
 	opts = opts.withDefaults()
 	b := &Bus{opts: opts, tr: opts.Transport, ids: newIDGen(), subs: make(map[uint64]*Subscription), abort: make(chan struct{}),
 		closing: make(map[*Subscription]struct{})}
@@ -128,6 +134,10 @@ func New(opts Options) (*Bus, error) {
 	}
 	return b, nil
 }
+
+// mono returns the bus clock's reading as nanoseconds since epoch: the
+// publish stamps carried in queue items, latency and dedup windows.
+func (b *Bus) mono() int64 { return int64(b.opts.Now().Sub(epoch)) }
 
 // Features reports the guarantees of the Bus's transport.
 func (b *Bus) Features() Features { return b.feat }
@@ -226,7 +236,7 @@ func (b *Bus) PublishBatch(ctx context.Context, evs []Event) error {
 	if b.state.Load() != stateOpen {
 		return ErrClosed
 	}
-	now := time.Now()
+	now := b.opts.Now()
 	tss := make([]*topicState, len(evs))
 	for i := range evs {
 		ts, err := b.check(evs[i].Topic, &evs[i])
@@ -302,7 +312,7 @@ func (b *Bus) publish(ctx context.Context, topic string, ev *Event, from *Subscr
 	if err != nil {
 		return err
 	}
-	now := time.Now()
+	now := b.opts.Now()
 	if b.tr != nil {
 		b.stamp(ev, ts, now)
 		if err := b.tr.Publish(ctx, []Event{*ev}); err != nil {
@@ -448,11 +458,11 @@ func (b *Bus) Subscribe(ctx context.Context, pattern string, h Handler, opts Sub
 	if err != nil {
 		return nil, err
 	}
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
 	if b.tr == nil && !opts.From.IsZero() && b.opts.HistorySize == 0 {
 		return nil, ErrNotSupported
-	}
-	if opts.Overflow > KeepLatest {
-		return nil, errors.New("eventbus: unknown overflow policy " + opts.Overflow.String())
 	}
 	opts = opts.withDefaults()
 	b.mu.Lock()

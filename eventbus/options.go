@@ -67,6 +67,35 @@ type Options struct {
 	OnError func(error)
 	// Logger receives those errors when OnError is nil (nil: slog.Default()).
 	Logger *slog.Logger
+	// Now is the bus's clock (nil: time.Now). It stamps events' Time and
+	// IDs and measures publish→deliver latency and dedup windows. Waiting
+	// (MaxBlock, retry backoff) uses the standard library's timers, so
+	// tests run inside testing/synctest see a fake clock.
+	Now func() time.Time
+}
+
+// validate reports the first field New refuses, as an *OptionError. Zero
+// fields mean the defaults; negative sizes are errors.
+func (o Options) validate() error {
+	for _, f := range []struct {
+		name string
+		v    int
+	}{
+		{"MaxPayload", o.MaxPayload},
+		{"MaxEventBytes", o.MaxEventBytes},
+		{"HistorySize", o.HistorySize},
+	} {
+		if f.v < 0 {
+			return &OptionError{Field: "Options." + f.name, Value: f.v, Reason: "must not be negative (0 means the default)"}
+		}
+	}
+	if o.NoPayloadLimit && o.MaxPayload > 0 {
+		return &OptionError{Field: "Options.MaxPayload", Value: o.MaxPayload, Reason: "set together with NoPayloadLimit"}
+	}
+	if o.DisableHistory && o.HistorySize > 0 {
+		return &OptionError{Field: "Options.HistorySize", Value: o.HistorySize, Reason: "set together with DisableHistory"}
+	}
+	return nil
 }
 
 func (o Options) withDefaults() Options {
@@ -97,6 +126,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	return o
 }
@@ -240,6 +272,43 @@ type SubscribeOptions struct {
 	// (default DefaultDedupMax).
 	DedupWindow time.Duration
 	DedupMax    int
+}
+
+// validate reports the first field Subscribe refuses, as an *OptionError.
+func (o SubscribeOptions) validate() error {
+	if o.Overflow > KeepLatest {
+		return &OptionError{Field: "SubscribeOptions.Overflow", Value: o.Overflow, Reason: "unknown overflow policy"}
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{
+		{"QueueSize", o.QueueSize},
+		{"Concurrency", o.Concurrency},
+		{"DedupMax", o.DedupMax},
+		{"Retry.MaxAttempts", o.Retry.MaxAttempts},
+	} {
+		if f.v < 0 {
+			return &OptionError{Field: "SubscribeOptions." + f.name, Value: f.v, Reason: "must not be negative (0 means the default)"}
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"MaxBlock", o.MaxBlock},
+		{"DedupWindow", o.DedupWindow},
+		{"Retry.Initial", o.Retry.Initial},
+		{"Retry.Max", o.Retry.Max},
+	} {
+		if f.v < 0 {
+			return &OptionError{Field: "SubscribeOptions." + f.name, Value: f.v, Reason: "must not be negative (0 means the default)"}
+		}
+	}
+	if o.Retry.Multiplier < 0 {
+		return &OptionError{Field: "SubscribeOptions.Retry.Multiplier", Value: o.Retry.Multiplier, Reason: "must not be negative (0 means the default)"}
+	}
+	return nil
 }
 
 func (o SubscribeOptions) withDefaults() SubscribeOptions {

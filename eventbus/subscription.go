@@ -333,7 +333,7 @@ func (s *Subscription) Deliver(ctx context.Context, d *Delivery) error {
 		}
 		return nil
 	}
-	pub := monoNow()
+	pub := s.bus.mono()
 	if !d.PublishedAt.IsZero() {
 		pub = int64(d.PublishedAt.Sub(epoch))
 	}
@@ -382,7 +382,7 @@ func (s *Subscription) handle(w *worker, it *item) {
 		s.abandon(it)
 		return
 	}
-	now := monoNow()
+	now := s.bus.mono()
 	if !it.redelivered {
 		d := time.Duration(now - it.pub)
 		s.latencyHist().Record(d)
@@ -463,7 +463,7 @@ func (s *Subscription) call(w *worker, it *item, attempt int) (err error) {
 // finish acknowledges a handled (or dead-lettered) event and remembers its ID.
 func (s *Subscription) finish(w *worker, it *item) {
 	if w.dedup != nil {
-		w.dedup.add(it.ev.ID, monoNow())
+		w.dedup.add(it.ev.ID, s.bus.mono())
 	}
 	s.ackItem(it)
 }

@@ -67,6 +67,11 @@ type StreamsOptions struct {
 	OnError func(error)
 	// Logger is used when OnError is nil (nil: slog.Default()).
 	Logger *slog.Logger
+	// Now is the transport's clock (nil: time.Now): the publish time
+	// carried with each event (publish→deliver latency) and the outage
+	// times in Stats. Waiting (backoff, BLOCK) uses the standard library's
+	// timers.
+	Now func() time.Time
 }
 
 func (o StreamsOptions) withDefaults() StreamsOptions {
@@ -102,6 +107,9 @@ func (o StreamsOptions) withDefaults() StreamsOptions {
 	}
 	if o.ReconnectMax <= 0 {
 		o.ReconnectMax = 2 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	return o
 }
@@ -141,14 +149,24 @@ type Streams struct {
 
 var _ eventbus.Transport = (*Streams)(nil)
 
-// NewStreams returns a Redis Streams transport on client. Closing the
-// transport (or the Bus using it) does not close client.
-func NewStreams(client redis.UniversalClient, opts StreamsOptions) *Streams {
+// NewStreams returns a Redis Streams transport on client. It returns
+// ErrNilClient without a client, and an *eventbus.OptionError (errors.Is
+// eventbus.ErrInvalidOptions) naming the first field it refuses: a negative
+// size or duration, or ReconnectMax below ReconnectMin. Once the options
+// are valid it starts its publish flushers and acknowledger, which Close
+// stops. Closing the transport (or the Bus using it) does not close client.
+func NewStreams(client redis.UniversalClient, opts StreamsOptions) (*Streams, error) {
+	if err := checkClient(client); err != nil {
+		return nil, err
+	}
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
 	opts = opts.withDefaults()
-	t := &Streams{client: client, opts: opts, health: newHealth(), acks: make(chan ackReq, 8192)}
+	t := &Streams{client: client, opts: opts, health: newHealth(opts.Now), acks: make(chan ackReq, 8192)}
 	t.health.onError, t.health.logger, t.health.name = opts.OnError, opts.Logger, "redis-streams"
 	t.ctx, t.cancel = context.WithCancel(context.Background())
-	t.batch = newBatcher(client, opts.Batch, t.health, reconnectPolicy(opts.ReconnectMin, opts.ReconnectMax), func(ctx context.Context, pipe redis.Pipeliner, ev *eventbus.Event, data []byte) {
+	t.batch = newBatcher(client, opts.Batch, t.health, reconnectPolicy(opts.ReconnectMin, opts.ReconnectMax), opts.Now, func(ctx context.Context, pipe redis.Pipeliner, ev *eventbus.Event, data []byte) {
 		pipe.XAdd(ctx, &redis.XAddArgs{
 			Stream: t.streamKey(ev.Topic), MaxLen: t.opts.MaxLen, Approx: true,
 			Values: []any{"e", data},
@@ -156,7 +174,7 @@ func NewStreams(client redis.UniversalClient, opts StreamsOptions) *Streams {
 	})
 	t.wg.Add(1)
 	go t.acker()
-	return t
+	return t, nil
 }
 
 // Consumer returns this instance's consumer name.
