@@ -137,7 +137,7 @@ func TestDedupWindowUsesNow(t *testing.T) {
 	}
 	publish()
 	<-handled
-	publish() // within the window: suppressed
+	publish()                                                                      // within the window: suppressed
 	for deadline := time.Now().Add(30 * time.Second); s.Stats().Duplicates != 1; { // bounds a hang only
 		if time.Now().After(deadline) {
 			t.Fatal("event within the dedup window was not suppressed")
