@@ -123,6 +123,16 @@ func newSubscription(b *Bus, id uint64, pat *pattern, h Handler, opts SubscribeO
 	return s
 }
 
+// preload queues replayed history for the workers to handle before their
+// queues (in-memory transport, before start).
+func (s *Subscription) preload(replay []Event) {
+	for i := range replay {
+		ev := &replay[i]
+		w := s.pick(ev)
+		w.pre = append(w.pre, item{ev: *ev, ts: s.bus.topicState(ev.Topic), redelivered: true})
+	}
+}
+
 func (s *Subscription) start() {
 	s.running.Store(int32(len(s.workers)))
 	for _, w := range s.workers {
