@@ -19,6 +19,8 @@ type Bus struct {
 	mem  *memory   // the in-memory transport when Options.Transport is nil
 	feat Features
 	ids  *idGen
+	// ownClock: Options.Now was given (mono reads it instead of time.Since).
+	ownClock bool
 
 	topics sync.Map // topic → *topicState
 
@@ -109,8 +111,9 @@ func New(opts Options) (*Bus, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
+	ownClock := opts.Now != nil
 	opts = opts.withDefaults()
-	b := &Bus{opts: opts, tr: opts.Transport, ids: newIDGen(), subs: make(map[uint64]*Subscription), abort: make(chan struct{}),
+	b := &Bus{ownClock: ownClock, opts: opts, tr: opts.Transport, ids: newIDGen(), subs: make(map[uint64]*Subscription), abort: make(chan struct{}),
 		closing: make(map[*Subscription]struct{})}
 	if b.tr == nil {
 		b.mem = newMemory(opts.HistorySize)
@@ -121,8 +124,15 @@ func New(opts Options) (*Bus, error) {
 }
 
 // mono returns the bus clock's reading as nanoseconds since epoch: the
-// publish stamps carried in queue items, latency and dedup windows.
-func (b *Bus) mono() int64 { return int64(b.opts.Now().Sub(epoch)) }
+// publish stamps carried in queue items, latency and dedup windows. With the
+// default clock it reads only the monotonic clock (time.Since), which is
+// cheaper than time.Now on the per-delivery path.
+func (b *Bus) mono() int64 {
+	if b.ownClock {
+		return int64(b.opts.Now().Sub(epoch))
+	}
+	return int64(time.Since(epoch))
+}
 
 // Features reports the guarantees of the Bus's transport.
 func (b *Bus) Features() Features { return b.feat }
