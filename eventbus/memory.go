@@ -11,11 +11,14 @@ import (
 	"sync/atomic"
 )
 
-// MemoryFeatures are the guarantees of the in-process transport.
-var MemoryFeatures = Features{
-	Name:                  "memory",
-	History:               true,
-	PublisherBackpressure: true,
+// MemoryFeatures returns the guarantees of the in-process transport. Each
+// call returns a fresh value: changing it changes nothing else.
+func MemoryFeatures() Features {
+	return Features{
+		Name:                  "memory",
+		History:               true,
+		PublisherBackpressure: true,
+	}
 }
 
 // memory is the in-process Transport that a Bus uses when Options.Transport
@@ -220,7 +223,7 @@ func (m *memory) History(_ context.Context, topic string, from Position, limit i
 }
 
 // Features implements Transport.
-func (m *memory) Features() Features { return MemoryFeatures }
+func (m *memory) Features() Features { return MemoryFeatures() }
 
 // Stats implements Transport: the in-memory transport is connected until it
 // is closed.

@@ -118,3 +118,17 @@ func TestStatsUseNow(t *testing.T) {
 		t.Errorf("LastErrorAt %v, DownSince %v; want both %v", st.LastErrorAt, st.DownSince, at)
 	}
 }
+
+// Features are values: what a caller does with one changes nothing else.
+func TestFeaturesCannotBeChanged(t *testing.T) {
+	s := redisbus.StreamsFeatures()
+	s.Redelivery, s.Name = false, "changed"
+	if g := redisbus.StreamsFeatures(); !g.Redelivery || g.Name != "redis-streams" {
+		t.Fatalf("StreamsFeatures() = %+v after a caller changed its copy", g)
+	}
+	p := redisbus.PubSubFeatures()
+	p.History = true
+	if g := redisbus.PubSubFeatures(); g.History || g.Name != "redis-pubsub" {
+		t.Fatalf("PubSubFeatures() = %+v after a caller changed its copy", g)
+	}
+}

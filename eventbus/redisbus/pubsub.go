@@ -90,12 +90,14 @@ func NewPubSub(client redis.UniversalClient, opts PubSubOptions) (*PubSub, error
 
 func (t *PubSub) channel(topic string) string { return t.opts.Prefix + "c:" + topic }
 
-// PubSubFeatures are the guarantees of the pub/sub transport: none beyond
-// reaching other instances.
-var PubSubFeatures = eventbus.Features{Name: "redis-pubsub", CrossInstance: true}
+// PubSubFeatures returns the guarantees of the pub/sub transport: none
+// beyond reaching other instances. Each call returns a fresh value.
+func PubSubFeatures() eventbus.Features {
+	return eventbus.Features{Name: "redis-pubsub", CrossInstance: true}
+}
 
 // Features implements eventbus.Transport.
-func (t *PubSub) Features() eventbus.Features { return PubSubFeatures }
+func (t *PubSub) Features() eventbus.Features { return PubSubFeatures() }
 
 // Stats implements eventbus.Transport.
 func (t *PubSub) Stats() eventbus.TransportStats {

@@ -63,7 +63,7 @@ func fastStreams(prefix string) redisbus.StreamsOptions {
 
 func streamsHarness() eventbustest.Harness {
 	return eventbustest.Harness{
-		Features: redisbus.StreamsFeatures,
+		Features: redisbus.StreamsFeatures(),
 		Backend: func(t *testing.T) eventbustest.Opener {
 			c, prefix := testClient(t)
 			return func(opts eventbus.Options) *eventbus.Bus {
@@ -81,7 +81,7 @@ func streamsHarness() eventbustest.Harness {
 
 func pubsubHarness() eventbustest.Harness {
 	return eventbustest.Harness{
-		Features: redisbus.PubSubFeatures,
+		Features: redisbus.PubSubFeatures(),
 		Backend: func(t *testing.T) eventbustest.Opener {
 			c, prefix := testClient(t)
 			return func(opts eventbus.Options) *eventbus.Bus {

@@ -191,14 +191,17 @@ func (t *Streams) streamKey(topic string) string {
 func (t *Streams) topicOf(key string) string { return strings.TrimPrefix(key, t.opts.Prefix+"s:") }
 func (t *Streams) registryKey() string       { return t.opts.Prefix + "topics" }
 
-// StreamsFeatures are the guarantees of the Streams transport.
-var StreamsFeatures = eventbus.Features{
-	Name: "redis-streams", History: true, Redelivery: true, Durable: true,
-	SharedSubscriptions: true, CrossInstance: true,
+// StreamsFeatures returns the guarantees of the Streams transport. Each call
+// returns a fresh value: changing it changes nothing else.
+func StreamsFeatures() eventbus.Features {
+	return eventbus.Features{
+		Name: "redis-streams", History: true, Redelivery: true, Durable: true,
+		SharedSubscriptions: true, CrossInstance: true,
+	}
 }
 
 // Features implements eventbus.Transport.
-func (t *Streams) Features() eventbus.Features { return StreamsFeatures }
+func (t *Streams) Features() eventbus.Features { return StreamsFeatures() }
 
 // Stats implements eventbus.Transport.
 func (t *Streams) Stats() eventbus.TransportStats {
