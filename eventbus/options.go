@@ -1,6 +1,7 @@
 package eventbus
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"os"
@@ -77,23 +78,27 @@ type Options struct {
 // validate reports the first field New refuses, as an *OptionError. Zero
 // fields mean the defaults; negative sizes are errors.
 func (o Options) validate() error {
-	for _, f := range []struct {
-		name string
-		v    int
-	}{
-		{"MaxPayload", o.MaxPayload},
-		{"MaxEventBytes", o.MaxEventBytes},
-		{"HistorySize", o.HistorySize},
-	} {
-		if f.v < 0 {
-			return &OptionError{Field: "Options." + f.name, Value: f.v, Reason: "must not be negative (0 means the default)"}
-		}
+	if err := cmp.Or(
+		nonNegative("Options.MaxPayload", o.MaxPayload),
+		nonNegative("Options.MaxEventBytes", o.MaxEventBytes),
+		nonNegative("Options.HistorySize", o.HistorySize),
+	); err != nil {
+		return err
 	}
 	if o.NoPayloadLimit && o.MaxPayload > 0 {
 		return &OptionError{Field: "Options.MaxPayload", Value: o.MaxPayload, Reason: "set together with NoPayloadLimit"}
 	}
 	if o.DisableHistory && o.HistorySize > 0 {
 		return &OptionError{Field: "Options.HistorySize", Value: o.HistorySize, Reason: "set together with DisableHistory"}
+	}
+	return nil
+}
+
+// nonNegative returns an *OptionError for a field below zero (0 means its
+// default), or nil.
+func nonNegative[T int | float64 | time.Duration](field string, v T) error {
+	if v < 0 {
+		return &OptionError{Field: field, Value: v, Reason: "must not be negative (0 means the default)"}
 	}
 	return nil
 }
@@ -279,36 +284,17 @@ func (o SubscribeOptions) validate() error {
 	if o.Overflow > KeepLatest {
 		return &OptionError{Field: "SubscribeOptions.Overflow", Value: o.Overflow, Reason: "unknown overflow policy"}
 	}
-	for _, f := range []struct {
-		name string
-		v    int
-	}{
-		{"QueueSize", o.QueueSize},
-		{"Concurrency", o.Concurrency},
-		{"DedupMax", o.DedupMax},
-		{"Retry.MaxAttempts", o.Retry.MaxAttempts},
-	} {
-		if f.v < 0 {
-			return &OptionError{Field: "SubscribeOptions." + f.name, Value: f.v, Reason: "must not be negative (0 means the default)"}
-		}
-	}
-	for _, f := range []struct {
-		name string
-		v    time.Duration
-	}{
-		{"MaxBlock", o.MaxBlock},
-		{"DedupWindow", o.DedupWindow},
-		{"Retry.Initial", o.Retry.Initial},
-		{"Retry.Max", o.Retry.Max},
-	} {
-		if f.v < 0 {
-			return &OptionError{Field: "SubscribeOptions." + f.name, Value: f.v, Reason: "must not be negative (0 means the default)"}
-		}
-	}
-	if o.Retry.Multiplier < 0 {
-		return &OptionError{Field: "SubscribeOptions.Retry.Multiplier", Value: o.Retry.Multiplier, Reason: "must not be negative (0 means the default)"}
-	}
-	return nil
+	return cmp.Or(
+		nonNegative("SubscribeOptions.QueueSize", o.QueueSize),
+		nonNegative("SubscribeOptions.MaxBlock", o.MaxBlock),
+		nonNegative("SubscribeOptions.Concurrency", o.Concurrency),
+		nonNegative("SubscribeOptions.DedupWindow", o.DedupWindow),
+		nonNegative("SubscribeOptions.DedupMax", o.DedupMax),
+		nonNegative("SubscribeOptions.Retry.MaxAttempts", o.Retry.MaxAttempts),
+		nonNegative("SubscribeOptions.Retry.Initial", o.Retry.Initial),
+		nonNegative("SubscribeOptions.Retry.Max", o.Retry.Max),
+		nonNegative("SubscribeOptions.Retry.Multiplier", o.Retry.Multiplier),
+	)
 }
 
 func (o SubscribeOptions) withDefaults() SubscribeOptions {

@@ -1,6 +1,7 @@
 package redisbus
 
 import (
+	"cmp"
 	"errors"
 	"time"
 
@@ -32,33 +33,17 @@ func checkClient(c redis.UniversalClient) error {
 	return nil
 }
 
-type intField struct {
-	name string
-	v    int64
-}
-
-type durField struct {
-	name string
-	v    time.Duration
-}
-
-// checkFields returns an *eventbus.OptionError for the first negative field.
-func checkFields(ints []intField, durs []durField) error {
-	for _, f := range ints {
-		if f.v < 0 {
-			return &eventbus.OptionError{Field: f.name, Value: f.v, Reason: "must not be negative (0 means the default)"}
-		}
-	}
-	for _, f := range durs {
-		if f.v < 0 {
-			return &eventbus.OptionError{Field: f.name, Value: f.v, Reason: "must not be negative (0 means the default)"}
-		}
+// nonNegative returns an *eventbus.OptionError for a field below zero (0
+// means its default), or nil.
+func nonNegative[T int | int64 | time.Duration](field string, v T) error {
+	if v < 0 {
+		return &eventbus.OptionError{Field: field, Value: v, Reason: "must not be negative (0 means the default)"}
 	}
 	return nil
 }
 
 func checkReconnect(owner string, lo, hi time.Duration) error {
-	if err := checkFields(nil, []durField{{owner + ".ReconnectMin", lo}, {owner + ".ReconnectMax", hi}}); err != nil {
+	if err := cmp.Or(nonNegative(owner+".ReconnectMin", lo), nonNegative(owner+".ReconnectMax", hi)); err != nil {
 		return err
 	}
 	if lo > 0 && hi > 0 && hi < lo {
@@ -69,20 +54,24 @@ func checkReconnect(owner string, lo, hi time.Duration) error {
 
 func (o BatchOptions) validate(owner string) error {
 	p := owner + ".Batch."
-	return checkFields(
-		[]intField{{p + "MaxBatch", int64(o.MaxBatch)}, {p + "Flushers", int64(o.Flushers)}},
-		[]durField{{p + "Linger", o.Linger}, {p + "Timeout", o.Timeout}},
+	return cmp.Or(
+		nonNegative(p+"Linger", o.Linger),
+		nonNegative(p+"MaxBatch", o.MaxBatch),
+		nonNegative(p+"Flushers", o.Flushers),
+		nonNegative(p+"Timeout", o.Timeout),
 	)
 }
 
 func (o StreamsOptions) validate() error {
 	const s = "StreamsOptions"
-	if err := checkFields(
-		[]intField{{s + ".MaxLen", o.MaxLen}, {s + ".ReadCount", o.ReadCount}},
-		[]durField{
-			{s + ".Block", o.Block}, {s + ".ClaimInterval", o.ClaimInterval}, {s + ".ClaimMinIdle", o.ClaimMinIdle},
-			{s + ".DiscoverInterval", o.DiscoverInterval}, {s + ".ClockSkew", o.ClockSkew},
-		},
+	if err := cmp.Or(
+		nonNegative(s+".MaxLen", o.MaxLen),
+		nonNegative(s+".ReadCount", o.ReadCount),
+		nonNegative(s+".Block", o.Block),
+		nonNegative(s+".ClaimInterval", o.ClaimInterval),
+		nonNegative(s+".ClaimMinIdle", o.ClaimMinIdle),
+		nonNegative(s+".DiscoverInterval", o.DiscoverInterval),
+		nonNegative(s+".ClockSkew", o.ClockSkew),
 	); err != nil {
 		return err
 	}
