@@ -85,6 +85,9 @@ type topicState struct {
 	deadLettered atomic.Uint64
 	drops        dropCounters
 	lat          atomic.Pointer[latency.Histogram]
+	// mem caches the in-memory transport's state for this topic, so that
+	// an in-memory publish looks the topic up once, not twice.
+	mem atomic.Pointer[memTopic]
 }
 
 func (ts *topicState) latency() *latency.Histogram {
@@ -305,7 +308,12 @@ func (b *Bus) publish(ctx context.Context, topic string, ev *Event, from *Subscr
 		it := item{ev: *ev, pub: int64(now.Sub(epoch)), ts: ts}
 		b.stamp(&it.ev, ts, now)
 		ts.published.Add(1)
-		return b.mem.deliver(ctx, &it, from)
+		mt := ts.mem.Load()
+		if mt == nil {
+			mt = b.mem.topic(ts.name)
+			ts.mem.Store(mt)
+		}
+		return b.mem.deliver(ctx, mt, &it, from)
 	}
 	b.stamp(ev, ts, now)
 	if err := b.tr.Publish(ctx, []Event{*ev}); err != nil {

@@ -77,12 +77,12 @@ func (m *memory) topic(name string) *memTopic {
 	return mt
 }
 
-// deliver records it in its topic's history and queues it for every
-// matching subscription; from is the subscription whose worker dead-letters
-// it (which must not wait for its own queue), or nil. It returns the first
-// error other than ErrClosed (ctx's, when a Block subscriber made it wait).
-func (m *memory) deliver(ctx context.Context, it *item, from *Subscription) error {
-	mt := m.topic(it.ev.Topic)
+// deliver records it in mt's history and queues it for every matching
+// subscription; mt is m.topic(it.ev.Topic), which the caller may cache; from
+// is the subscription whose worker dead-letters it (which must not wait for
+// its own queue), or nil. It returns the first error other than ErrClosed
+// (ctx's, when a Block subscriber made it wait).
+func (m *memory) deliver(ctx context.Context, mt *memTopic, it *item, from *Subscription) error {
 	mt.mu.Lock()
 	if m.historySize > 0 {
 		mt.appendHistory(&it.ev, m.historySize)
