@@ -58,12 +58,12 @@ func topicsEndToEnd(b *testing.B, c redis.UniversalClient, prefix string) float6
 	// subscriptions takes; under load every read returns at once.
 	opts := redisbus.StreamsOptions{Prefix: prefix, MaxLen: 1_000_000, ReadCount: 512, Block: 50 * time.Millisecond,
 		Batch: redisbus.BatchOptions{Flushers: benchFlushers, Linger: benchLinger}}
-	pub, err := eventbus.New(eventbus.Options{Transport: redisbus.NewStreams(c, opts)})
+	pub, err := eventbus.New(eventbus.Options{Transport: mustStreams(b, c, opts)})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer pub.Close()
-	con, err := eventbus.New(eventbus.Options{Transport: redisbus.NewStreams(c, opts)})
+	con, err := eventbus.New(eventbus.Options{Transport: mustStreams(b, c, opts)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func TestStreamKeysSpreadAcrossMasters(t *testing.T) {
 // checks where the streams really are: some on every master.
 func TestStreamKeysOnEveryMaster(t *testing.T) {
 	c, prefix := clusterClient(t)
-	tr := redisbus.NewStreams(c, fastStreams(prefix))
+	tr := mustStreams(t, c, fastStreams(prefix))
 	bus, err := eventbus.New(eventbus.Options{Transport: tr})
 	if err != nil {
 		t.Fatal(err)

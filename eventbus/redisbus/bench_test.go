@@ -62,9 +62,9 @@ func BenchmarkStreamsEndToEndConcurrent(b *testing.B) {
 func benchStreams(b *testing.B, publish func(bus *eventbus.Bus, n int, payload []byte)) {
 	c, prefix := testClient(b)
 	opts := redisbus.StreamsOptions{Prefix: prefix, MaxLen: 1_000_000, ReadCount: 512, Batch: redisbus.BatchOptions{Flushers: benchFlushers, Linger: benchLinger}}
-	pub, _ := eventbus.New(eventbus.Options{Transport: redisbus.NewStreams(c, opts)})
+	pub, _ := eventbus.New(eventbus.Options{Transport: mustStreams(b, c, opts)})
 	defer pub.Close()
-	con, _ := eventbus.New(eventbus.Options{Transport: redisbus.NewStreams(c, opts)})
+	con, _ := eventbus.New(eventbus.Options{Transport: mustStreams(b, c, opts)})
 	defer con.Close()
 	n := int64(benchEvents)
 	got := newBenchCounter(n)

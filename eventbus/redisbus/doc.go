@@ -6,10 +6,12 @@
 //
 //	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
 //	defer client.Close()
-//	bus, _ := eventbus.New(eventbus.Options{
-//		Transport: redisbus.NewStreams(client, redisbus.StreamsOptions{Prefix: "studio:"}),
-//	})
-//	defer bus.Close()
+//	tr, err := redisbus.NewStreams(client, redisbus.StreamsOptions{Prefix: "studio:"})
+//	if err != nil { // a nil client or a bad option: nothing was started
+//		return err
+//	}
+//	bus, _ := eventbus.New(eventbus.Options{Transport: tr})
+//	defer bus.Close() // closes tr, never client
 //
 // # Streams: durable, at-least-once
 //

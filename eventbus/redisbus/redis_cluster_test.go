@@ -19,13 +19,13 @@ func clusterClient(t testing.TB) (*redis.ClusterClient, string) {
 	return c, servicetest.KeyPrefix(t, c, "eventbus")
 }
 
-func clusterHarness(features eventbus.Features, transport func(c redis.UniversalClient, prefix string) eventbus.Transport) eventbustest.Harness {
+func clusterHarness(features eventbus.Features, transport func(t testing.TB, c redis.UniversalClient, prefix string) eventbus.Transport) eventbustest.Harness {
 	return eventbustest.Harness{
 		Features: features,
 		Backend: func(t *testing.T) eventbustest.Opener {
 			c, prefix := clusterClient(t)
 			return func(opts eventbus.Options) *eventbus.Bus {
-				opts.Transport = transport(c, prefix)
+				opts.Transport = transport(t, c, prefix)
 				b, err := eventbus.New(opts)
 				if err != nil {
 					t.Fatal(err)
@@ -39,8 +39,8 @@ func clusterHarness(features eventbus.Features, transport func(c redis.Universal
 
 func TestStreamsConformanceCluster(t *testing.T) {
 	servicetest.RedisCluster(t) // skip (or fail in CI) before building the harness
-	eventbustest.Run(t, clusterHarness(redisbus.StreamsFeatures, func(c redis.UniversalClient, prefix string) eventbus.Transport {
-		return redisbus.NewStreams(c, fastStreams(prefix))
+	eventbustest.Run(t, clusterHarness(redisbus.StreamsFeatures(), func(t testing.TB, c redis.UniversalClient, prefix string) eventbus.Transport {
+		return mustStreams(t, c, fastStreams(prefix))
 	}))
 }
 
@@ -48,14 +48,14 @@ func TestStreamsConformanceCluster(t *testing.T) {
 // prefix: every key of the bus in one slot, as the package documents.
 func TestStreamsConformanceClusterHashTag(t *testing.T) {
 	servicetest.RedisCluster(t)
-	eventbustest.Run(t, clusterHarness(redisbus.StreamsFeatures, func(c redis.UniversalClient, prefix string) eventbus.Transport {
-		return redisbus.NewStreams(c, fastStreams(prefix+"{bus}:"))
+	eventbustest.Run(t, clusterHarness(redisbus.StreamsFeatures(), func(t testing.TB, c redis.UniversalClient, prefix string) eventbus.Transport {
+		return mustStreams(t, c, fastStreams(prefix+"{bus}:"))
 	}))
 }
 
 func TestPubSubConformanceCluster(t *testing.T) {
 	servicetest.RedisCluster(t)
-	eventbustest.Run(t, clusterHarness(redisbus.PubSubFeatures, func(c redis.UniversalClient, prefix string) eventbus.Transport {
-		return redisbus.NewPubSub(c, redisbus.PubSubOptions{Prefix: prefix})
+	eventbustest.Run(t, clusterHarness(redisbus.PubSubFeatures(), func(t testing.TB, c redis.UniversalClient, prefix string) eventbus.Transport {
+		return mustPubSub(t, c, redisbus.PubSubOptions{Prefix: prefix})
 	}))
 }
