@@ -91,6 +91,14 @@ var rules = []rule{
 		why:  "the stand-in model server runs in examples and demo servers: standard library only, no package testing",
 	},
 	{
+		pkg: mod + "/router/gateway",
+		deny: []string{
+			"google.golang.org/grpc", "github.com/redis/go-redis", "github.com/openai/openai-go", "github.com/stripe/stripe-go",
+			mod + "/router/openai", mod + "/router/scripted", mod + "/dialogue", mod + "/payment",
+		},
+		why: "the gateway serves any router: it links the router core and net/http, never a backend, grpc, Redis or openai-go",
+	},
+	{
 		// Linking internal packages through public ones is fine; importing
 		// one is what a copied example cannot do.
 		pkg:     mod + "/examples/...",

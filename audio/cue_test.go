@@ -125,7 +125,7 @@ func TestFollowDialogueRejectsUnknownVersions(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer sub.Close()
-		bus.Publish(ctx, TopicDialogueStarted, eventbus.Event{Payload: []byte(`{"version":2,"npc":"mara","session":"s1"}`)})
+		bus.Publish(ctx, TopicDialogueStarted, eventbus.Event{Payload: []byte(`{"version":2,"npc_id":"mara","session_id":"s1"}`)})
 		synctest.Wait()
 		select {
 		case <-dead:

@@ -470,8 +470,8 @@ func TestFollowDialogueAndSettings(t *testing.T) {
 
 		// Published as dialogue does: raw JSON with dialogue's field names.
 		for _, e := range []struct{ topic, payload string }{
-			{TopicDialogueStarted, `{"version":1,"npc":"mara","player":"p1","session":"s1","region":"harbor","tier":"tier2","at":"2026-11-30T08:00:00Z"}`},
-			{TopicDialogueStarted, `{"version":1,"npc":"olaf","player":"p2","session":"s2","region":"mountains","tier":"tier2","at":"2026-11-30T08:00:00Z"}`},
+			{TopicDialogueStarted, `{"version":1,"npc_id":"mara","player_id":"p1","session_id":"s1","region":"harbor","tier":"tier2","at":"2026-11-30T08:00:00Z"}`},
+			{TopicDialogueStarted, `{"version":1,"npc_id":"olaf","player_id":"p2","session_id":"s2","region":"mountains","tier":"tier2","at":"2026-11-30T08:00:00Z"}`},
 			{TopicSettingsChanged, `{"version":1,"player_id":"p1","keys":[{"key":"audio.music","old":0.8,"new":0.5},{"key":"audio.master","new":0.8},{"key":"video.fov","new":90},{"key":"audio.theme","new":"dark"}]}`},
 		} {
 			if err := bus.Publish(ctx, e.topic, eventbus.Event{Payload: []byte(e.payload)}); err != nil {

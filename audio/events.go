@@ -15,12 +15,13 @@ import (
 const TopicDialogueStarted = "npc.dialogue.started"
 
 // DialogueStarted is the payload of an npc.dialogue.started event, as
-// audio decodes it (audio does not import dialogue). Version 1.
+// audio decodes it (audio does not import dialogue): the wire shape of
+// dialogue.Started. Version 1.
 type DialogueStarted struct {
 	Version int       `json:"version"`
-	NPC     string    `json:"npc"`
-	Player  string    `json:"player"`
-	Session string    `json:"session"`
+	NPC     string    `json:"npc_id"`
+	Player  string    `json:"player_id"`
+	Session string    `json:"session_id"`
 	Region  string    `json:"region"`
 	Tier    string    `json:"tier"`
 	At      time.Time `json:"at"`
