@@ -1,11 +1,14 @@
 // Command quickstart runs the Body Broker SDK's main jobs on embedded
 // defaults, in a few seconds: NPCs answering players over gRPC, their words
-// streamed token by token from a three-tier model router; a world clock at
-// high speed crossing dusk into night; a subscription bought with an
-// ambassador's code, its signed webhook delivered and the entitlement shown;
-// a volume setting previewed and reverted; and the router's figures. No
-// servers, keys or configuration are needed; everything runs in this
-// process on loopback, and every event lands on one in-memory event bus.
+// streamed token by token from a three-tier model router, which also
+// serves an OpenAI-compatible HTTP API; an NPC's reply as voice clips
+// (with espeak-ng, if installed); a world clock at high speed crossing dusk
+// into night, the ambient sound crossfading with it; a subscription bought
+// with an ambassador's code, its signed webhook delivered and the
+// entitlement shown; a volume setting previewed and reverted, the audio
+// mix following it; and the router's figures. No servers, keys or
+// configuration are needed; everything runs in this process on loopback,
+// and every event lands on one in-memory event bus.
 //
 //	go run ./examples/quickstart
 //
@@ -243,7 +246,12 @@ func run(ctx context.Context, w io.Writer) error {
 	}
 	fmt.Fprintln(w)
 
-	// 5. The audio director: what the world sounds like, as cues clients
+	// 5. The same router as an OpenAI-compatible HTTP API.
+	if err := openAIGateway(ctx, w, r, quiet); err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+
+	// 6. The audio director: what the world sounds like, as cues clients
 	// render. It follows the world clock's phases and the players' volume
 	// settings below; first, Mara's reply as voice clips (with espeak-ng,
 	// if installed).
@@ -257,20 +265,20 @@ func run(ctx context.Context, w io.Writer) error {
 		fmt.Fprintf(w, "voice: espeak-ng failed: %v\n\n", err)
 	}
 
-	// 6. The world's clock, at high speed, crossing dusk into night.
+	// 7. The world's clock, at high speed, crossing dusk into night.
 	if err := worldClock(ctx, w, bus, director, quiet); err != nil {
 		return fmt.Errorf("world clock: %w", err)
 	}
-	// 7. A subscription bought with an ambassador's code.
+	// 8. A subscription bought with an ambassador's code.
 	if err := shop(ctx, w, bus, quiet); err != nil {
 		return fmt.Errorf("shop: %w", err)
 	}
-	// 8. A volume setting previewed, then reverted.
+	// 9. A volume setting previewed, then reverted.
 	if err := volume(ctx, w, bus, director, quiet); err != nil {
 		return fmt.Errorf("settings: %w", err)
 	}
 
-	// 9. What the router saw, per tier.
+	// 10. What the router saw, per tier.
 	routerTable(w, r.Stats())
 	return nil
 }

@@ -29,6 +29,9 @@ func TestRun(t *testing.T) {
 		"mara: The tide turns at dusk. Be at the pier, and come alone.",
 		"via tier2/",
 		"3 events on npc.dialogue.completed",
+		// the router behind the OpenAI-compatible gateway
+		"model npc/greeting, stream\n  guard: Hail, traveller.\n  └ ",
+		"X-BB-Tier: tier1",
 		// the world clock at speed
 		"world.time.phase  day 1 18:00: day → dusk",
 		"world.time.phase  day 1 20:00: dusk → night",
