@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/bodybroker/sdk/router/openai/openaitest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -64,6 +66,47 @@ func TestRun(t *testing.T) {
 	}
 	if !strings.Contains(got, voice) {
 		t.Errorf("output lacks %q", voice)
+	}
+	if t.Failed() {
+		t.Logf("output:\n%s", got)
+	}
+}
+
+// TestRunWithModelServer: with BB_OPENAI_URL set, tiers 1 and 2 send every
+// request to that server, naming BB_OPENAI_MODEL and sending
+// BB_OPENAI_API_KEY. A stand-in plays the real server here.
+func TestRunWithModelServer(t *testing.T) {
+	real := openaitest.NewServer(openaitest.Behavior{Tokens: []string{"From ", "the ", "real ", "server."}})
+	defer real.Close()
+	t.Setenv("BB_OPENAI_URL", real.URL+"/v1")
+	t.Setenv("BB_OPENAI_MODEL", "test/real-model")
+	t.Setenv("BB_OPENAI_API_KEY", "sk-test")
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	var out strings.Builder
+	if err := run(ctx, &out); err != nil {
+		t.Fatalf("run: %v\noutput:\n%s", err, out.String())
+	}
+	got := out.String()
+	for _, want := range []string{
+		"tiers 1 and 2 on the model server at " + real.URL + "/v1",
+		"guard: From the real server.",
+		"mara: From the real server.",
+		"elara: From the real server.", // tier 3 is down: it falls back to tier 2, the real server
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	reqs := real.Requests()
+	if len(reqs) < 4 { // three NPCs and the gateway's request
+		t.Fatalf("the model server got %d requests, want at least 4", len(reqs))
+	}
+	for _, r := range reqs {
+		if r.Model != "test/real-model" || r.Header.Get("Authorization") != "Bearer sk-test" {
+			t.Errorf("request for model %q with Authorization %q, want test/real-model and the key",
+				r.Model, r.Header.Get("Authorization"))
+		}
 	}
 	if t.Failed() {
 		t.Logf("output:\n%s", got)
