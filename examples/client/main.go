@@ -107,7 +107,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("client", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.addr, "addr", envOr("BB_DIALOGUE_ADDR", "127.0.0.1:50051"), "dialogue server `address` (host:port)")
-	fs.StringVar(&c.token, "token", os.Getenv("BB_PLAYER_TOKEN"), "bearer `token` (default $BB_PLAYER_TOKEN)")
+	// The environment's token is not the flag's default, which -help
+	// would print.
+	fs.StringVar(&c.token, "token", "", "bearer `token` (default $BB_PLAYER_TOKEN)")
 	fs.BoolVar(&c.tls, "tls", false, "use TLS with the system's root certificates")
 	fs.StringVar(&c.npc, "npc", "", "the NPC `id` to talk to first")
 	fs.StringVar(&c.responsibility, "responsibility", "", "what the lines are for (greeting, quest_dialogue, ...); empty: the NPC decides")
@@ -117,6 +119,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("client: unexpected arguments %q", fs.Args())
+	}
+	if c.token == "" {
+		c.token = os.Getenv("BB_PLAYER_TOKEN")
 	}
 	if !c.demo && c.token == "" {
 		return c, errNoToken

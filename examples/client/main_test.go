@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -438,5 +439,35 @@ func TestReceiptLine(t *testing.T) {
 		if got := receiptLine(tt.comp, 0); got != tt.want {
 			t.Errorf("%s:\n got %q\nwant %q", tt.name, got, tt.want)
 		}
+	}
+}
+
+// TestHelpHidesToken: -help lists the flags without printing the token
+// taken from the environment.
+func TestHelpHidesToken(t *testing.T) {
+	t.Setenv("BB_PLAYER_TOKEN", "secret-token-from-env")
+	var errOut strings.Builder
+	err := run(t.Context(), []string{"-help"}, strings.NewReader(""), io.Discard, &errOut)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("run -help: %v, want flag.ErrHelp", err)
+	}
+	if !strings.Contains(errOut.String(), "-token") {
+		t.Errorf("help does not list -token:\n%s", errOut.String())
+	}
+	if strings.Contains(errOut.String(), "secret-token-from-env") {
+		t.Errorf("help prints the token:\n%s", errOut.String())
+	}
+}
+
+// TestTokenFromEnv: BB_PLAYER_TOKEN stands in for -token.
+func TestTokenFromEnv(t *testing.T) {
+	t.Setenv("BB_PLAYER_TOKEN", testToken)
+	model := &gatedModel{release: make(chan struct{})}
+	close(model.release)
+	c := startClient(t, "-addr", startServer(t, model), "-npc", "mara")
+	c.say(t, "Hello.")
+	c.out.waitFor(t, "receipt:")
+	if err := c.wait(t); err != nil {
+		t.Errorf("run: %v", err)
 	}
 }
