@@ -1,0 +1,369 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/bodybroker/sdk/dialogue"
+	dialoguestore "github.com/bodybroker/sdk/dialogue/redisstore"
+	"github.com/bodybroker/sdk/eventbus"
+	"github.com/bodybroker/sdk/eventbus/redisbus"
+	"github.com/bodybroker/sdk/identity"
+	"github.com/bodybroker/sdk/payment"
+	"github.com/bodybroker/sdk/payment/fakepay"
+	paymentstore "github.com/bodybroker/sdk/payment/redisstore"
+	"github.com/bodybroker/sdk/payment/stripepay"
+	"github.com/bodybroker/sdk/router"
+	"github.com/bodybroker/sdk/router/openai"
+	"github.com/bodybroker/sdk/router/openai/openaitest"
+	"github.com/bodybroker/sdk/router/scripted"
+	"github.com/bodybroker/sdk/settings"
+	settingsstore "github.com/bodybroker/sdk/settings/redisstore"
+	"github.com/bodybroker/sdk/worldtime"
+	worldtimestore "github.com/bodybroker/sdk/worldtime/redisstore"
+)
+
+// app holds the assembled SDK components. build creates it; close releases
+// what build created, in reverse order.
+type app struct {
+	cfg Config
+	log *slog.Logger
+
+	rdb      redis.UniversalClient // nil without BB_REDIS_ADDR
+	bus      *eventbus.Bus
+	router   *router.Router
+	dialogue *dialogue.Service
+	payments *payment.Service
+	provider payment.Provider
+	fake     *fakepay.Provider // the demo provider; nil with Stripe
+	webhook  secret            // the secret webhooks are signed with
+	settings *settings.Manager
+	clock    *worldtime.Clock
+	players  *identity.TokenAuthenticator
+
+	// models are the model servers readiness checks: base URLs of real
+	// ones (stand-ins are always ready).
+	models []string
+	ready  *readiness
+
+	closers []func() error
+}
+
+// build assembles the components cfg describes.
+func build(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err error) {
+	a := &app{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+
+	// Backends: Redis when configured, memory otherwise.
+	transport := "memory"
+	if len(cfg.RedisAddr) > 0 {
+		// UniversalClient: one address is a single node, several a cluster.
+		a.rdb = redis.NewUniversalClient(&redis.UniversalOptions{Addrs: cfg.RedisAddr})
+		a.closers = append(a.closers, a.rdb.Close)
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := a.rdb.Ping(pctx).Err()
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("redis %v: %w", cfg.RedisAddr, err)
+		}
+		transport = "redis-streams"
+	}
+	busOpts := eventbus.Options{TopicLatency: true, Logger: log}
+	if a.rdb != nil {
+		// "{bb}:" keeps every stream in one hash slot, so that one
+		// XREADGROUP can read several topics on Redis Cluster.
+		busOpts.Transport = redisbus.NewStreams(a.rdb, redisbus.StreamsOptions{Prefix: "{bb}:"})
+	}
+	if a.bus, err = eventbus.New(busOpts); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, a.bus.Close)
+	log.Info("event bus", "transport", transport)
+
+	if err := a.buildRouter(); err != nil {
+		return nil, err
+	}
+	if err := a.buildDialogue(); err != nil {
+		return nil, err
+	}
+	if err := a.buildPayments(); err != nil {
+		return nil, err
+	}
+
+	so := settings.Options{Bus: a.bus, Logger: log}
+	if a.rdb != nil {
+		if so.Store, err = settingsstore.New(a.rdb, settingsstore.Options{}); err != nil {
+			return nil, err
+		}
+	}
+	if a.settings, err = settings.New(so); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, a.settings.Close)
+
+	wo := worldtime.Options{World: cfg.Catalog.World.Name, Bus: a.bus, Logger: log}
+	if s := cfg.Catalog.World.RealSecondsPerGameHour; s > 0 {
+		if wo.Scale, err = worldtime.RealSecondsPerGameHour(s); err != nil {
+			return nil, fieldErr("world.real_seconds_per_game_hour", "%v", err)
+		}
+	}
+	if a.rdb != nil {
+		if wo.Store, err = worldtimestore.New(a.rdb, worldtimestore.Options{}); err != nil {
+			return nil, err
+		}
+	}
+	if a.clock, err = worldtime.New(ctx, wo); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, a.clock.Close)
+
+	a.ready = newReadiness(a.checks())
+	return a, nil
+}
+
+func (a *app) buildRouter() error {
+	var tiers []router.Tier
+	for _, tc := range a.cfg.Catalog.Tiers {
+		t := router.Tier{
+			Name: tc.Name, ModelName: tc.Model, Adapter: tc.Adapter, TTFTTarget: tc.TTFTTarget,
+			MaxConcurrent: tc.MaxConcurrent, MaxQueued: tc.MaxQueued, MaxTokens: tc.MaxTokens,
+		}
+		urls := tc.URLs
+		if len(urls) == 0 && a.cfg.OpenAIURL != "" {
+			urls = []string{a.cfg.OpenAIURL}
+		}
+		if len(urls) == 0 {
+			// A stand-in that streams the tier's line like vLLM would.
+			line := tc.StandIn
+			if line == "" {
+				line = "Well met, traveller."
+			}
+			srv := openaitest.NewServer(openaitest.Behavior{
+				TTFT: 20 * time.Millisecond, TokenDelay: 5 * time.Millisecond, Tokens: strings.SplitAfter(line, " "),
+			})
+			srv.DisableRecording()
+			a.closers = append(a.closers, func() error { srv.Close(); return nil })
+			urls = []string{srv.URL + "/v1"}
+			a.log.Warn("model tier uses a STAND-IN model server, not a real model; set urls in the catalogue or BB_OPENAI_URL",
+				"tier", tc.Name, "url", srv.URL)
+		} else {
+			a.models = append(a.models, urls...)
+			a.log.Info("model tier", "tier", tc.Name, "urls", urls)
+		}
+		for i, u := range urls {
+			m, err := openai.New(openai.Options{BaseURL: u, Model: tc.Model, APIKey: string(a.cfg.OpenAIAPIKey), Logger: a.log})
+			if err != nil {
+				return fieldErr(fmt.Sprintf("tiers[%s].urls[%d]", tc.Name, i), "%v", err)
+			}
+			a.closers = append(a.closers, m.Close)
+			t.Replicas = append(t.Replicas, router.Replica{Name: fmt.Sprintf("%s-%d", tc.Name, i), Model: m})
+		}
+		tiers = append(tiers, t)
+	}
+	lines, err := scripted.New(scripted.Options{})
+	if err != nil {
+		return err
+	}
+	tiers = append(tiers, router.Tier{Name: scriptedTier, Replicas: []router.Replica{{Name: "lines", Model: lines}}})
+	a.router, err = router.New(router.Options{
+		Tiers: tiers, Fallbacks: a.cfg.Catalog.Fallbacks, Logger: a.log,
+		Hooks: router.Hooks{OnFallback: func(from, to string, cause error) {
+			a.log.Warn("router fallback", "from", from, "to", to, "cause", cause)
+		}},
+	})
+	if err != nil {
+		return err
+	}
+	a.closers = append(a.closers, a.router.Close)
+	return nil
+}
+
+func (a *app) buildDialogue() error {
+	personas, err := a.cfg.Catalog.personas()
+	if err != nil {
+		return &ConfigError{Field: "personas", Err: err}
+	}
+	opts := dialogue.Options{
+		Completer: dialogue.RouterCompleter(a.router), Personas: personas, Events: a.bus, Logger: a.log,
+		TimeOfDay: worldtime.DialogueTimeOfDay(func(string) *worldtime.Clock { return a.clock }),
+	}
+	if a.rdb != nil {
+		if opts.Store, err = dialoguestore.New(a.rdb, dialoguestore.Options{}); err != nil {
+			return err
+		}
+	}
+	if a.dialogue, err = dialogue.New(opts); err != nil {
+		return err
+	}
+	if len(a.cfg.PlayerTokens) == 0 {
+		a.log.Warn("no player tokens (BB_PLAYER_TOKENS): every player call is refused")
+	}
+	a.players, err = identity.NewTokenAuthenticator(a.cfg.PlayerTokens)
+	return err
+}
+
+func (a *app) buildPayments() error {
+	var err error
+	a.webhook = a.cfg.StripeWebhookSecret
+	if a.cfg.StripeKey != "" {
+		a.provider, err = stripepay.New(stripepay.Options{
+			APIKey: payment.Secret(a.cfg.StripeKey), URL: a.cfg.StripeURL, Logger: a.log,
+		})
+		if err != nil {
+			return &ConfigError{Field: "STRIPE_SECRET_KEY", Err: err}
+		}
+		a.log.Info("payments: Stripe", "url", a.cfg.StripeURL)
+	} else {
+		if a.fake, err = fakepay.New(fakepay.Options{}); err != nil {
+			return err
+		}
+		a.provider = a.fake
+		if a.webhook == "" {
+			a.webhook = secret("whsec_demo_" + randomToken())
+		}
+		a.log.Warn("payments: DEMO provider (no money moves); set STRIPE_SECRET_KEY for Stripe")
+	}
+	opts := payment.Options{
+		Provider: a.provider, Plans: a.cfg.Catalog.plans(), WebhookSecrets: []payment.Secret{payment.Secret(a.webhook)},
+		DefaultSuccessURL: a.cfg.Catalog.Checkout.SuccessURL, DefaultCancelURL: a.cfg.Catalog.Checkout.CancelURL,
+		RedirectHosts: a.cfg.Catalog.Checkout.RedirectHosts, Events: a.bus, Logger: a.log,
+	}
+	if a.rdb != nil {
+		if opts.Store, err = paymentstore.New(a.rdb, paymentstore.Options{}); err != nil {
+			return err
+		}
+	}
+	a.payments, err = payment.New(opts)
+	return err
+}
+
+// checks lists the readiness checks: Redis, each real model server and
+// Stripe. In-memory backends, stand-ins and the demo provider are always
+// ready.
+func (a *app) checks() map[string]func(context.Context) error {
+	c := map[string]func(context.Context) error{}
+	if a.rdb != nil {
+		c["redis"] = func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() }
+	}
+	client := &http.Client{}
+	for _, u := range a.models {
+		c["model "+u] = func(ctx context.Context) error {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(u, "/")+"/models", nil)
+			if err != nil {
+				return err
+			}
+			if k := a.cfg.OpenAIAPIKey; k != "" {
+				req.Header.Set("Authorization", "Bearer "+string(k))
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode/100 != 2 {
+				return fmt.Errorf("GET /models: %s", resp.Status)
+			}
+			return nil
+		}
+	}
+	if a.fake == nil {
+		c["stripe"] = func(ctx context.Context) error {
+			// One page of coupons: a cheap authenticated call.
+			err := a.provider.ListCoupons(ctx, func(payment.Coupon) error { return errStop })
+			if errors.Is(err, errStop) {
+				return nil
+			}
+			return err
+		}
+	}
+	return c
+}
+
+var errStop = errors.New("stop")
+
+// close releases everything build created, newest first.
+func (a *app) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		if err := a.closers[i](); err != nil && !isClosed(err) {
+			a.log.Warn("close", "err", err)
+		}
+	}
+	a.closers = nil
+}
+
+func isClosed(err error) bool {
+	return errors.Is(err, eventbus.ErrClosed) || errors.Is(err, redis.ErrClosed) ||
+		errors.Is(err, router.ErrClosed) || errors.Is(err, settings.ErrClosed) || errors.Is(err, worldtime.ErrClosed)
+}
+
+// readiness runs the checks and keeps their latest results.
+type readiness struct {
+	checks map[string]func(context.Context) error
+
+	mu      sync.Mutex
+	checked bool
+	failed  map[string]string // check name → error
+}
+
+func newReadiness(checks map[string]func(context.Context) error) *readiness {
+	return &readiness{checks: checks}
+}
+
+// run checks every interval until ctx ends. Each check gets interval (at
+// most 5s) to answer.
+func (r *readiness) run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		r.checkOnce(ctx, min(interval, 5*time.Second))
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (r *readiness) checkOnce(ctx context.Context, timeout time.Duration) {
+	failed := map[string]string{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for name, check := range r.checks {
+		wg.Go(func() {
+			cctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			if err := check(cctx); err != nil {
+				mu.Lock()
+				failed[name] = err.Error()
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return
+	}
+	r.mu.Lock()
+	r.checked, r.failed = true, failed
+	r.mu.Unlock()
+}
+
+// state reports whether every check passed at the last round (false before
+// the first), and the failures.
+func (r *readiness) state() (bool, map[string]string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.checked && len(r.failed) == 0, r.failed
+}
