@@ -84,7 +84,7 @@ func build(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err error
 	if a.rdb != nil {
 		// "{bb}:" keeps every stream in one hash slot, so that one
 		// XREADGROUP can read several topics on Redis Cluster.
-		busOpts.Transport = redisbus.NewStreams(a.rdb, redisbus.StreamsOptions{Prefix: "{bb}:"})
+		busOpts.Transport = redisbus.NewStreams(a.rdb, redisbus.StreamsOptions{Prefix: "{" + cfg.RedisPrefix + "}:"})
 	}
 	if a.bus, err = eventbus.New(busOpts); err != nil {
 		return nil, err
@@ -104,7 +104,7 @@ func build(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err error
 
 	so := settings.Options{Bus: a.bus, Logger: log}
 	if a.rdb != nil {
-		if so.Store, err = settingsstore.New(a.rdb, settingsstore.Options{}); err != nil {
+		if so.Store, err = settingsstore.New(a.rdb, settingsstore.Options{Prefix: a.cfg.RedisPrefix + ":settings:"}); err != nil {
 			return nil, err
 		}
 	}
@@ -120,7 +120,7 @@ func build(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err error
 		}
 	}
 	if a.rdb != nil {
-		if wo.Store, err = worldtimestore.New(a.rdb, worldtimestore.Options{}); err != nil {
+		if wo.Store, err = worldtimestore.New(a.rdb, worldtimestore.Options{Prefix: a.cfg.RedisPrefix + ":worldtime:"}); err != nil {
 			return nil, err
 		}
 	}
@@ -200,7 +200,7 @@ func (a *app) buildDialogue() error {
 		TimeOfDay: worldtime.DialogueTimeOfDay(func(string) *worldtime.Clock { return a.clock }),
 	}
 	if a.rdb != nil {
-		if opts.Store, err = dialoguestore.New(a.rdb, dialoguestore.Options{}); err != nil {
+		if opts.Store, err = dialoguestore.New(a.rdb, dialoguestore.Options{Prefix: a.cfg.RedisPrefix + ":dialogue:"}); err != nil {
 			return err
 		}
 	}
@@ -241,7 +241,7 @@ func (a *app) buildPayments() error {
 		RedirectHosts: a.cfg.Catalog.Checkout.RedirectHosts, Events: a.bus, Logger: a.log,
 	}
 	if a.rdb != nil {
-		if opts.Store, err = paymentstore.New(a.rdb, paymentstore.Options{}); err != nil {
+		if opts.Store, err = paymentstore.New(a.rdb, paymentstore.Options{Prefix: a.cfg.RedisPrefix + ":payment:"}); err != nil {
 			return err
 		}
 	}

@@ -51,9 +51,10 @@ func fieldErr(field, format string, args ...any) error {
 // from flags and environment, and the catalogue (tiers, personas, plans)
 // from one TOML file.
 type Config struct {
-	GRPCAddr  string
-	HTTPAddr  string
-	RedisAddr []string // one address: a single node; several: a cluster
+	GRPCAddr    string
+	HTTPAddr    string
+	RedisAddr   []string // one address: a single node; several: a cluster
+	RedisPrefix string   // starts every key; default "bb"
 
 	OpenAIURL    string // model server for tiers whose catalogue entry names none
 	OpenAIAPIKey secret
@@ -188,6 +189,7 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 		grpcAddr   = fs.String("grpc-addr", or(env("BB_GRPC_ADDR"), defaultGRPCAddr), "gRPC listen address (BB_GRPC_ADDR)")
 		httpAddr   = fs.String("http-addr", or(env("BB_HTTP_ADDR"), defaultHTTPAddr), "HTTP listen address (BB_HTTP_ADDR)")
 		redisAddr  = fs.String("redis-addr", env("BB_REDIS_ADDR"), "Redis address; comma-separated addresses mean a cluster; empty: in-memory backends (BB_REDIS_ADDR)")
+		redisPfx   = fs.String("redis-prefix", or(env("BB_REDIS_PREFIX"), "bb"), "starts every Redis key, so deployments can share a Redis (BB_REDIS_PREFIX)")
 		catalog    = fs.String("config", env("BB_CONFIG"), "catalogue file (TOML): tiers, personas, plans; empty: the built-in one (BB_CONFIG)")
 		openaiURL  = fs.String("openai-url", env("BB_OPENAI_URL"), "OpenAI-compatible model server base URL for tiers that name none; empty: stand-ins (BB_OPENAI_URL)")
 		stripeURL  = fs.String("stripe-url", env("BB_STRIPE_URL"), "Stripe API base URL override, e.g. stripe-mock (BB_STRIPE_URL)")
@@ -211,6 +213,7 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 		StripeKey: secret(env("BB_STRIPE_SECRET_KEY", "STRIPE_SECRET_KEY")), StripeURL: *stripeURL,
 		StripeWebhookSecret: secret(env("BB_STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET")),
 		AdminToken:          secret(env("BB_ADMIN_TOKEN")),
+		RedisPrefix:         *redisPfx,
 		Reflection:          *reflection,
 		ShutdownTimeout:     defaultShutdownTimeout, ReadyInterval: defaultReadyInterval,
 		MaxBodyBytes: defaultMaxBodyBytes,
@@ -222,6 +225,9 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 			}
 			c.RedisAddr = append(c.RedisAddr, a)
 		}
+	}
+	if !validPrefix(c.RedisPrefix) {
+		return Config{}, fieldErr("BB_REDIS_PREFIX", "%q: want 1 to 64 letters, digits, '-' or '_'", c.RedisPrefix)
 	}
 	for _, a := range []struct{ field, addr string }{{"BB_GRPC_ADDR", c.GRPCAddr}, {"BB_HTTP_ADDR", c.HTTPAddr}} {
 		if _, _, err := net.SplitHostPort(a.addr); err != nil {
@@ -324,6 +330,18 @@ func parseTokens(s string, admin secret) (map[identity.Token]identity.Identity, 
 		out[identity.Token(tok)] = identity.Identity{Kind: identity.KindPlayer, ID: id}
 	}
 	return out, nil
+}
+
+func validPrefix(p string) bool {
+	if p == "" || len(p) > 64 {
+		return false
+	}
+	for _, r := range p {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func checkURL(s string) error {

@@ -181,7 +181,9 @@ func (h requestIDHandler) Handle(ctx context.Context, rec slog.Record) error {
 func (h requestIDHandler) WithAttrs(as []slog.Attr) slog.Handler {
 	return requestIDHandler{h.Handler.WithAttrs(as)}
 }
-func (h requestIDHandler) WithGroup(n string) slog.Handler { return requestIDHandler{h.Handler.WithGroup(n)} }
+func (h requestIDHandler) WithGroup(n string) slog.Handler {
+	return requestIDHandler{h.Handler.WithGroup(n)}
+}
 
 // statusWriter records the status for the access log. It passes Flush and
 // SetWriteDeadline through (Server-Sent Events need both) via Unwrap.
@@ -191,7 +193,7 @@ type statusWriter struct {
 }
 
 func (w *statusWriter) WriteHeader(code int) { w.status = code; w.ResponseWriter.WriteHeader(code) }
-func (w *statusWriter) Flush()              { http.NewResponseController(w.ResponseWriter).Flush() }
+func (w *statusWriter) Flush()               { http.NewResponseController(w.ResponseWriter).Flush() }
 func (w *statusWriter) Unwrap() http.ResponseWriter {
 	return w.ResponseWriter
 }
@@ -224,8 +226,11 @@ func (a *app) admin(h http.HandlerFunc) http.HandlerFunc {
 
 func (a *app) checkout(w http.ResponseWriter, r *http.Request, id identity.Identity) {
 	var in struct {
-		Plan, PriceID, Code, RequestID string
-		TrialDays                      int64
+		Plan      string `json:"plan"`
+		PriceID   string `json:"price_id"`
+		Code      string `json:"code"`
+		RequestID string `json:"request_id"`
+		TrialDays int64  `json:"trial_days"`
 	}
 	if !a.readJSON(w, r, &in) {
 		return
@@ -237,11 +242,25 @@ func (a *app) checkout(w http.ResponseWriter, r *http.Request, id identity.Ident
 		a.writeErr(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	writeJSON(w, http.StatusOK, checkoutStarted{
+		SessionID: res.SessionID, URL: res.URL, ExpiresAt: res.ExpiresAt,
+		PromotionCodeID: res.PromotionCodeID, AmbassadorID: res.AmbassadorID,
+	})
+}
+
+// checkoutStarted is the answer to POST /v1/checkout: send the player to URL.
+type checkoutStarted struct {
+	SessionID       string    `json:"session_id"`
+	URL             string    `json:"url"`
+	ExpiresAt       time.Time `json:"expires_at"`
+	PromotionCodeID string    `json:"promotion_code_id,omitempty"`
+	AmbassadorID    string    `json:"ambassador_id,omitempty"`
 }
 
 func (a *app) complete(w http.ResponseWriter, r *http.Request, id identity.Identity) {
-	var in struct{ SessionID string }
+	var in struct {
+		SessionID string `json:"session_id"`
+	}
 	if !a.readJSON(w, r, &in) {
 		return
 	}
@@ -254,7 +273,9 @@ func (a *app) complete(w http.ResponseWriter, r *http.Request, id identity.Ident
 }
 
 func (a *app) portal(w http.ResponseWriter, r *http.Request, id identity.Identity) {
-	var in struct{ ReturnURL string }
+	var in struct {
+		ReturnURL string `json:"return_url"`
+	}
 	if !a.readJSON(w, r, &in) {
 		return
 	}
@@ -263,7 +284,7 @@ func (a *app) portal(w http.ResponseWriter, r *http.Request, id identity.Identit
 		a.writeErr(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, p)
+	writeJSON(w, http.StatusOK, map[string]string{"id": p.ID, "url": p.URL})
 }
 
 // delivery is a signed webhook as the demo provider would send it.
@@ -277,7 +298,10 @@ type delivery struct {
 // would send, signed with the webhook secret, for the client to deliver
 // to /webhooks/stripe. Only with the demo provider.
 func (a *app) demoPay(w http.ResponseWriter, r *http.Request, id identity.Identity) {
-	var in struct{ SessionID, Code string }
+	var in struct {
+		SessionID string `json:"session_id"`
+		Code      string `json:"code"`
+	}
 	if !a.readJSON(w, r, &in) {
 		return
 	}
@@ -310,15 +334,18 @@ func (a *app) listCoupons(w http.ResponseWriter, r *http.Request) {
 
 func (a *app) createCoupon(w http.ResponseWriter, r *http.Request) {
 	var in struct {
-		ID, Name, Currency           string
-		PercentOff                   float64
-		AmountOff, DurationInMonths  int64
-		MaxRedemptions               int64
-		Duration                     payment.Duration
-		RedeemBy                     time.Time
-		IdempotencyKey               string
-		AppliesToProducts            []string
-		Metadata                     map[string]string
+		ID                string            `json:"id"`
+		Name              string            `json:"name"`
+		PercentOff        float64           `json:"percent_off"`
+		AmountOff         int64             `json:"amount_off"`
+		Currency          string            `json:"currency"`
+		Duration          payment.Duration  `json:"duration"`
+		DurationInMonths  int64             `json:"duration_in_months"`
+		MaxRedemptions    int64             `json:"max_redemptions"`
+		RedeemBy          time.Time         `json:"redeem_by"`
+		AppliesToProducts []string          `json:"applies_to_products"`
+		Metadata          map[string]string `json:"metadata"`
+		IdempotencyKey    string            `json:"idempotency_key"`
 	}
 	if !a.readJSON(w, r, &in) {
 		return
@@ -338,10 +365,12 @@ func (a *app) createCoupon(w http.ResponseWriter, r *http.Request) {
 
 func (a *app) createAmbassadorCode(w http.ResponseWriter, r *http.Request) {
 	var in struct {
-		AmbassadorID, CouponID, Code string
-		MaxRedemptions               int64
-		ExpiresAt                    time.Time
-		FirstTimeOnly                bool
+		AmbassadorID   string    `json:"ambassador_id"`
+		CouponID       string    `json:"coupon_id"`
+		Code           string    `json:"code"`
+		MaxRedemptions int64     `json:"max_redemptions"`
+		ExpiresAt      time.Time `json:"expires_at"`
+		FirstTimeOnly  bool      `json:"first_time_only"`
 	}
 	if !a.readJSON(w, r, &in) {
 		return
@@ -400,7 +429,11 @@ func (a *app) eventHistory(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *app) timeSet(w http.ResponseWriter, r *http.Request) {
-	var in struct{ Day, Hour, Minute int }
+	var in struct {
+		Day    int `json:"day"`
+		Hour   int `json:"hour"`
+		Minute int `json:"minute"`
+	}
 	if !a.readJSON(w, r, &in) {
 		return
 	}
