@@ -363,7 +363,10 @@ func parseCatalog(data []byte) (Catalog, error) {
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return Catalog{}, fieldErr(fmt.Sprintf("line %d", pe.Position.Line), "%s", pe.Message)
+			if pe.LastKey != "" { // a value of the wrong type or form
+				return Catalog{}, fieldErr(pe.LastKey, "%s", pe.Message)
+			}
+			return Catalog{}, fieldErr("catalogue", "line %d: %s", pe.Position.Line, pe.Message)
 		}
 		return Catalog{}, &ConfigError{Field: "catalogue", Err: err}
 	}
