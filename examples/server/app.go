@@ -47,7 +47,7 @@ type app struct {
 	webhook  secret            // the secret webhooks are signed with
 	settings *settings.Manager
 	clock    *worldtime.Clock
-	players  *identity.TokenAuthenticator
+	players  identity.Authenticator
 
 	// models are the model servers readiness checks: base URLs of real
 	// ones (stand-ins are always ready).
@@ -209,6 +209,10 @@ func (a *app) buildDialogue() error {
 	}
 	if len(a.cfg.PlayerTokens) == 0 {
 		a.log.Warn("no player tokens (BB_PLAYER_TOKENS): every player call is refused")
+		a.players = identity.AuthenticatorFunc(func(context.Context, string) (identity.Identity, error) {
+			return identity.Identity{}, identity.ErrUnauthenticated
+		})
+		return nil
 	}
 	a.players, err = identity.NewTokenAuthenticator(a.cfg.PlayerTokens)
 	return err
@@ -257,7 +261,9 @@ func (a *app) checks() map[string]func(context.Context) error {
 	if a.rdb != nil {
 		c["redis"] = func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() }
 	}
-	client := &http.Client{}
+	tr := &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 1}
+	a.closers = append(a.closers, func() error { tr.CloseIdleConnections(); return nil })
+	client := &http.Client{Transport: tr}
 	for _, u := range a.models {
 		c["model "+u] = func(ctx context.Context) error {
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(u, "/")+"/models", nil)
