@@ -91,6 +91,14 @@ var rules = []rule{
 		why:  "the stand-in model server runs in examples and demo servers: standard library only, no package testing",
 	},
 	{
+		pkg: mod + "/router/gateway",
+		deny: []string{
+			"google.golang.org/grpc", "github.com/redis/go-redis", "github.com/openai/openai-go", "github.com/stripe/stripe-go",
+			mod + "/router/openai", mod + "/router/scripted", mod + "/dialogue", mod + "/payment",
+		},
+		why: "the gateway serves any router: it links the router core and net/http, never a backend, grpc, Redis or openai-go",
+	},
+	{
 		// Linking internal packages through public ones is fine; importing
 		// one is what a copied example cannot do.
 		pkg:     mod + "/examples/...",
@@ -216,9 +224,67 @@ var rules = []rule{
 		why:  "the store conformance suite runs against any store without linking one",
 	},
 	{
+		pkg: mod + "/batching",
+		deny: []string{
+			"github.com/prometheus", "github.com/NVIDIA/go-nvml", "github.com/redis/go-redis",
+			mod + "/batching/vllmmetrics", mod + "/batching/nvml",
+		},
+		why: "the batching core links no telemetry library (expfmt, go-nvml) and no Redis; its telemetry subpackages do",
+	},
+	{
+		pkg:    mod + "/batching/...",
+		deny:   []string{"github.com/prometheus"},
+		except: []string{mod + "/batching/vllmmetrics"},
+		why:    "only batching/vllmmetrics links the Prometheus text parser",
+	},
+	{
+		pkg:    mod + "/batching/...",
+		deny:   []string{"github.com/NVIDIA/go-nvml"},
+		except: []string{mod + "/batching/nvml"},
+		why:    "only batching/nvml links go-nvml (and cgo)",
+	},
+	{
+		pkg:  mod + "/batching/engine",
+		deny: []string{".", "net"},
+		why:  "the engine config generator is pure computation: standard library only, no network",
+	},
+	{
+		pkg:  mod + "/router/...",
+		deny: []string{mod + "/batching"},
+		why:  "batching plugs into the router through a seam the router owns; the router never imports batching",
+	},
+	{
 		pkg:  mod + "/dialogue",
 		deny: []string{mod + "/worldtime"},
 		why:  "dialogue takes the time of day through a func option, not by importing worldtime",
+	},
+	{
+		pkg: mod + "/audio",
+		deny: []string{
+			"github.com/redis/go-redis", "net", "os/exec", mod + "/dialogue", mod + "/settings",
+			mod + "/router", mod + "/payment", mod + "/indicators", mod + "/batching",
+		},
+		why: "the audio director is math and intents: it may import worldtime and eventbus, learns dialogue and settings through events, and leaves synthesis, HTTP and Redis to its subpackages",
+	},
+	{
+		pkg:  mod + "/audio/espeak",
+		deny: []string{"github.com/redis/go-redis", "net"},
+		why:  "the local synthesizer runs a program; it needs no network",
+	},
+	{
+		pkg:  mod + "/audio/openaitts",
+		deny: []string{"github.com/redis/go-redis", "os/exec"},
+		why:  "the speech client needs net/http only",
+	},
+	{
+		pkg:  mod + "/audio/cliphttp",
+		deny: []string{"github.com/redis/go-redis", "os/exec"},
+		why:  "serving clips needs net/http and a ClipStore, not a backend",
+	},
+	{
+		pkg:  mod + "/audio/audiotest",
+		deny: []string{"github.com/redis/go-redis", mod + "/audio/redisclips"},
+		why:  "the clip store suite runs against any store without linking one",
 	},
 }
 

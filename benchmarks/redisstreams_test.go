@@ -50,12 +50,20 @@ func streamsContenders() []streamsContender {
 			c := redis.NewClient(&redis.Options{Addr: servicetest.RedisAddr()})
 			b.Cleanup(func() { _ = c.Close() })
 			opts := redisbus.StreamsOptions{Prefix: prefix, MaxLen: 1_000_000}
-			pub, err := eventbus.New(eventbus.Options{Transport: redisbus.NewStreams(c, opts)})
+			pubTr, err := redisbus.NewStreams(c, opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			pub, err := eventbus.New(eventbus.Options{Transport: pubTr})
 			if err != nil {
 				b.Fatal(err)
 			}
 			b.Cleanup(func() { _ = pub.Close() })
-			con, err := eventbus.New(eventbus.Options{Transport: redisbus.NewStreams(c, opts)})
+			conTr, err := redisbus.NewStreams(c, opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			con, err := eventbus.New(eventbus.Options{Transport: conTr})
 			if err != nil {
 				b.Fatal(err)
 			}

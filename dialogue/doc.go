@@ -121,10 +121,13 @@
 //
 // # Events
 //
-// After every reply a [Completed] payload goes to Options.OnCompleted and,
-// when Options.Events is set, onto that [eventbus.Bus] under
-// [TopicCompleted] ("npc.dialogue.completed"), keyed by player ID. It
-// carries no dialogue text.
+// As a reply's first chunk is about to be sent, a [Started] payload goes
+// to Options.OnStarted and, when Options.Events is set, onto that
+// [eventbus.Bus] under [TopicStarted] ("npc.dialogue.started"): a voice
+// line begins, and an audio director ducks the music under it. After every
+// reply a [Completed] payload goes to Options.OnCompleted and the bus under
+// [TopicCompleted] ("npc.dialogue.completed"). Both are keyed by player ID
+// and carry no dialogue text.
 //
 // # Concurrency
 //

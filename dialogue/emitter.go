@@ -30,6 +30,7 @@ type emitter struct {
 	index     uint32
 	text      strings.Builder
 	first     time.Time
+	route     CompletionStream // the stream serving the reply; nil for a fallback line
 }
 
 func (e *emitter) sent() bool {
@@ -67,7 +68,7 @@ func (e *emitter) flush(ctx context.Context) error {
 func (e *emitter) deliver(ctx context.Context, ps []piece) error {
 	for _, p := range ps {
 		if !e.moderated {
-			if err := e.chunk(p.text, p.sentenceEnd); err != nil {
+			if err := e.chunk(ctx, p.text, p.sentenceEnd); err != nil {
 				return err
 			}
 			continue
@@ -92,15 +93,16 @@ func (e *emitter) moderate(ctx context.Context, s string, end bool) error {
 	if out == "" {
 		return nil
 	}
-	return e.chunk(out, end)
+	return e.chunk(ctx, out, end)
 }
 
-func (e *emitter) chunk(text string, end bool) error {
+func (e *emitter) chunk(ctx context.Context, text string, end bool) error {
 	if text == "" {
 		return nil
 	}
 	if e.first.IsZero() {
 		e.first = e.s.opts.Now()
+		e.started(ctx)
 	}
 	e.text.WriteString(text)
 	ch := &dialoguev1.Chunk{Text: text, Index: e.index, SentenceEnd: end}
@@ -109,6 +111,19 @@ func (e *emitter) chunk(text string, end bool) error {
 		return fmt.Errorf("%w: %w", errSend, err)
 	}
 	return nil
+}
+
+// started announces the reply's start, just before its first chunk.
+func (e *emitter) started(ctx context.Context) {
+	if e.s.opts.OnStarted == nil && e.s.opts.Events == nil {
+		return
+	}
+	ev := Started{Version: 1, SessionID: e.t.conv.ID, NPCID: e.t.persona.ID, PlayerID: e.t.player,
+		Region: e.t.region, Fallback: e.route == nil, At: e.first}
+	if e.route != nil {
+		ev.Tier = e.route.Receipt().Tier
+	}
+	e.s.announce(context.WithoutCancel(ctx), ev)
 }
 
 func (e *emitter) final(c *dialoguev1.Completion) error {

@@ -85,10 +85,14 @@ type Options struct {
 	// the npc.dialogue.completed payload; wire it to an event bus under
 	// [TopicCompleted]. It must not block for long.
 	OnCompleted func(context.Context, Completed)
-	// Events, if set, receives the same payload as an event on
-	// [TopicCompleted], keyed by player ID, after OnCompleted. A failed
-	// publish is logged and counted in Stats; the player still gets the
-	// reply.
+	// OnStarted, if set, is called synchronously as each reply's first
+	// chunk is about to be sent, with the npc.dialogue.started payload. It
+	// must not block for long: the player's first words wait for it.
+	OnStarted func(context.Context, Started)
+	// Events, if set, receives the same payloads as events on
+	// [TopicStarted] and [TopicCompleted], keyed by player ID, after
+	// OnStarted and OnCompleted. A failed publish is logged and counted
+	// in Stats; the player still gets the reply.
 	Events *eventbus.Bus
 	// Logger receives warnings about backend and store failures; nil
 	// means slog.Default().

@@ -447,7 +447,8 @@ func TestCompletionsArePublished(t *testing.T) {
 	if _, err := s.Say(ctx, &dialoguev1.Utterance{NpcId: "mara", Text: "Still there?"}); err != nil {
 		t.Fatalf("Say with a closed bus = %v, want the reply", err)
 	}
-	if st := s.Stats(); st.PublishErrors != 1 {
-		t.Errorf("PublishErrors = %d, want 1", st.PublishErrors)
+	// One reply, two refused events: its start and its completion.
+	if st := s.Stats(); st.PublishErrors != 2 {
+		t.Errorf("PublishErrors = %d, want 2 (start and completion)", st.PublishErrors)
 	}
 }

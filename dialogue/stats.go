@@ -15,7 +15,8 @@ type Stats struct {
 	// Failed counts calls that ended in an error (including client
 	// cancellation).
 	Failed uint64
-	// PublishErrors counts completions Options.Events refused.
+	// PublishErrors counts events (starts and completions) Options.Events
+	// refused.
 	PublishErrors uint64
 	// Clipped counts replies cut off at Limits.MaxReplyBytes.
 	Clipped uint64

@@ -35,6 +35,7 @@ type turn struct {
 	req      router.Request
 	start    time.Time
 	respName string // the responsibility the request is routed by
+	region   string // GameContext.region as the client sent it
 }
 
 // prepare runs the steps before generation, in order: authenticate,
@@ -186,8 +187,9 @@ func (s *Service) assemblePrompt(ctx context.Context, t *turn, u *dialoguev1.Utt
 	if lang == "" {
 		lang = p.Language
 	}
+	t.region = u.GetContext().GetRegion()
 	region := ""
-	if r := u.GetContext().GetRegion(); r != "" {
+	if r := t.region; r != "" {
 		region = s.opts.Regions[r]
 	}
 	pr := Prompt{
@@ -265,6 +267,7 @@ func (s *Service) generate(ctx context.Context, t *turn, e *emitter) (*dialoguev
 	st, err := s.opts.Completer.Stream(ctx, t.req)
 	if err == nil {
 		defer st.Close()
+		e.route = st
 		err = s.stream(ctx, t, st, e, &out)
 	}
 	backend, err := s.classify(ctx, err, &out)
@@ -367,6 +370,7 @@ func (s *Service) fallback(ctx context.Context, t *turn, e *emitter, c *dialogue
 	s.fallbacks.Add(1)
 	s.log.WarnContext(ctx, "dialogue: no tier could answer; using a fallback line", "npc", t.persona.ID, "err", backend)
 	e.reset()
+	e.route = nil // a fallback line: no tier serves it
 	line := t.persona.FallbackLines[fallbackIndex(t.conv.ID, len(t.conv.Turns), len(t.persona.FallbackLines))]
 	e.moderated = false // the studio wrote these lines
 	return e.write(ctx, line)

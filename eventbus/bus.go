@@ -3,7 +3,6 @@ package eventbus
 import (
 	"context"
 	"errors"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -12,20 +11,16 @@ import (
 	"github.com/bodybroker/sdk/latency"
 )
 
-// MemoryFeatures are the guarantees of the in-process transport.
-var MemoryFeatures = Features{
-	Name:                  "memory",
-	History:               true,
-	PublisherBackpressure: true,
-}
-
 // Bus publishes events and runs subscriptions. It is safe for concurrent
 // use. Create one with New; stop it with Shutdown or Close.
 type Bus struct {
 	opts Options
-	tr   Transport
+	tr   Transport // Options.Transport, or mem
+	mem  *memory   // the in-memory transport when Options.Transport is nil
 	feat Features
 	ids  *idGen
+	// ownClock: Options.Now was given (mono reads it instead of time.Since).
+	ownClock bool
 
 	topics sync.Map // topic → *topicState
 
@@ -90,14 +85,9 @@ type topicState struct {
 	deadLettered atomic.Uint64
 	drops        dropCounters
 	lat          atomic.Pointer[latency.Histogram]
-
-	// In-memory transport: matching subscriptions and history. mu orders
-	// history appends with subscription changes, so a subscription that
-	// replays history never sees an event twice or misses one.
-	mu    sync.Mutex
-	subs  atomic.Pointer[[]*Subscription]
-	hist  []Event
-	hHead int
+	// mem caches the in-memory transport's state for this topic, so that
+	// an in-memory publish looks the topic up once, not twice.
+	mem atomic.Pointer[memTopic]
 }
 
 func (ts *topicState) latency() *latency.Histogram {
@@ -116,17 +106,35 @@ func (ts *topicState) latency() *latency.Histogram {
 
 var discardHist latency.Histogram
 
-// New returns a Bus. The zero Options give an in-memory bus.
+// New returns a Bus. The zero Options give an in-memory bus. It returns an
+// *OptionError (errors.Is ErrInvalidOptions) naming the first field it
+// refuses: a negative size, or a limit set beside the flag that disables it.
+// New starts no goroutines; subscriptions start their workers.
 func New(opts Options) (*Bus, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	ownClock := opts.Now != nil
 	opts = opts.withDefaults()
-	b := &Bus{opts: opts, tr: opts.Transport, ids: newIDGen(), subs: make(map[uint64]*Subscription), abort: make(chan struct{}),
+	b := &Bus{ownClock: ownClock, opts: opts, tr: opts.Transport, ids: newIDGen(), subs: make(map[uint64]*Subscription), abort: make(chan struct{}),
 		closing: make(map[*Subscription]struct{})}
 	if b.tr == nil {
-		b.feat = MemoryFeatures
-	} else {
-		b.feat = b.tr.Features()
+		b.mem = newMemory(opts.HistorySize)
+		b.tr = b.mem
 	}
+	b.feat = b.tr.Features()
 	return b, nil
+}
+
+// mono returns the bus clock's reading as nanoseconds since epoch: the
+// publish stamps carried in queue items, latency and dedup windows. With the
+// default clock it reads only the monotonic clock (time.Since), which is
+// cheaper than time.Now on the per-delivery path.
+func (b *Bus) mono() int64 {
+	if b.ownClock {
+		return int64(b.opts.Now().Sub(epoch))
+	}
+	return int64(time.Since(epoch))
 }
 
 // Features reports the guarantees of the Bus's transport.
@@ -173,15 +181,6 @@ func (b *Bus) createTopic(topic string) (*topicState, error) {
 		return v.(*topicState), nil
 	}
 	ts := &topicState{name: topic}
-	if b.tr == nil {
-		var subs []*Subscription
-		for _, s := range b.sortedSubsLocked() {
-			if s.pat.match(topic) {
-				subs = append(subs, s)
-			}
-		}
-		ts.subs.Store(&subs)
-	}
 	b.topics.Store(topic, ts)
 	return ts, nil
 }
@@ -215,7 +214,7 @@ func (b *Bus) Publish(ctx context.Context, topic string, ev Event) error {
 // On a remote transport they travel together (one pipelined round trip for
 // Redis), which is how a single goroutine reaches high throughput.
 func (b *Bus) PublishBatch(ctx context.Context, evs []Event) error {
-	if b.tr == nil {
+	if b.mem != nil { // one at a time: each waits under its subscribers' policies
 		for i := range evs {
 			if err := b.publish(ctx, evs[i].Topic, &evs[i], nil); err != nil {
 				return err
@@ -226,7 +225,7 @@ func (b *Bus) PublishBatch(ctx context.Context, evs []Event) error {
 	if b.state.Load() != stateOpen {
 		return ErrClosed
 	}
-	now := time.Now()
+	now := b.opts.Now()
 	tss := make([]*topicState, len(evs))
 	for i := range evs {
 		ts, err := b.check(evs[i].Topic, &evs[i])
@@ -302,108 +301,26 @@ func (b *Bus) publish(ctx context.Context, topic string, ev *Event, from *Subscr
 	if err != nil {
 		return err
 	}
-	now := time.Now()
-	if b.tr != nil {
-		b.stamp(ev, ts, now)
-		if err := b.tr.Publish(ctx, []Event{*ev}); err != nil {
-			return err
-		}
+	now := b.opts.Now()
+	if b.mem != nil {
+		// In memory the item goes straight to the subscribers' queues,
+		// without the []Event that Transport.Publish takes.
+		it := item{ev: *ev, pub: int64(now.Sub(epoch)), ts: ts}
+		b.stamp(&it.ev, ts, now)
 		ts.published.Add(1)
-		return nil
+		mt := ts.mem.Load()
+		if mt == nil {
+			mt = b.mem.topic(ts.name)
+			ts.mem.Store(mt)
+		}
+		return b.mem.deliver(ctx, mt, &it, from)
 	}
-
-	it := item{ev: *ev, pub: int64(now.Sub(epoch)), ts: ts}
-	b.stamp(&it.ev, ts, now)
+	b.stamp(ev, ts, now)
+	if err := b.tr.Publish(ctx, []Event{*ev}); err != nil {
+		return err
+	}
 	ts.published.Add(1)
-	ts.mu.Lock()
-	if b.opts.HistorySize > 0 {
-		ts.appendHistory(&it.ev, b.opts.HistorySize)
-	}
-	subs := ts.subs.Load()
-	ts.mu.Unlock()
-	var first error
-	var hint yieldHint
-	for _, s := range *subs {
-		if s == from {
-			s.offerSelf(&it)
-			continue
-		}
-		if err := s.offer(ctx, s.pick(&it.ev), &it, false, &hint); err != nil && first == nil && !errors.Is(err, ErrClosed) {
-			first = err
-		}
-	}
-	switch {
-	case hint.lagging != nil:
-		// Soft backpressure: a worker is falling behind. Wait until it is
-		// back under softLimit before queueing more: the queue, and so
-		// publish→deliver latency, stays short when a publisher outruns a
-		// busy subscriber, and nothing is dropped. A worker stuck in a slow
-		// handler call takes nothing; the publisher then stops waiting and
-		// the queue's room absorbs the burst.
-		hint.lagging.softWait(ctx)
-	case hint.woke:
-		// The woken worker sits in this processor's run queue: let it run
-		// now, as a channel hand-off would, instead of waiting for another
-		// processor to steal it.
-		runtime.Gosched()
-	}
-	return first
-}
-
-func (ts *topicState) appendHistory(ev *Event, size int) {
-	if len(ts.hist) < size {
-		ts.hist = append(ts.hist, *ev)
-		return
-	}
-	ts.hist[ts.hHead] = *ev
-	ts.hHead++
-	if ts.hHead == len(ts.hist) {
-		ts.hHead = 0
-	}
-}
-
-// historyLocked returns the retained events at or after from, oldest first;
-// ts.mu is held.
-func (ts *topicState) historyLocked(from Position, limit int) []Event {
-	n := len(ts.hist)
-	at := func(i int) *Event { return &ts.hist[(ts.hHead+i)%n] }
-	start := 0
-	switch from.kind {
-	case posAfterID:
-		start = -1
-		for i := n - 1; i >= 0; i-- {
-			if at(i).ID == from.id {
-				start = i + 1
-				break
-			}
-		}
-		if start < 0 { // not retained: everything that sorts after it
-			start = n
-			for i := 0; i < n; i++ {
-				if from.Includes(at(i)) {
-					start = i
-					break
-				}
-			}
-		}
-	case posTime:
-		start = n
-		for i := 0; i < n; i++ {
-			if from.Includes(at(i)) {
-				start = i
-				break
-			}
-		}
-	}
-	cnt := n - start
-	if limit > 0 && cnt > limit {
-		cnt = limit
-	}
-	out := make([]Event, 0, max(cnt, 0))
-	for i := start; i < start+cnt; i++ {
-		out = append(out, *at(i))
-	}
-	return out
+	return nil
 }
 
 // History returns up to limit retained events of topic at or after from,
@@ -418,20 +335,7 @@ func (b *Bus) History(ctx context.Context, topic string, from Position, limit in
 	if b.state.Load() == stateClosed {
 		return nil, ErrClosed
 	}
-	if b.tr != nil {
-		return b.tr.History(ctx, topic, from, limit)
-	}
-	if b.opts.HistorySize == 0 {
-		return nil, ErrNotSupported
-	}
-	v, ok := b.topics.Load(topic)
-	if !ok {
-		return nil, nil
-	}
-	ts := v.(*topicState)
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	return ts.historyLocked(from, limit), nil
+	return b.tr.History(ctx, topic, from, limit)
 }
 
 // Subscribe registers h for events whose topic matches pattern: exact, with
@@ -448,11 +352,8 @@ func (b *Bus) Subscribe(ctx context.Context, pattern string, h Handler, opts Sub
 	if err != nil {
 		return nil, err
 	}
-	if b.tr == nil && !opts.From.IsZero() && b.opts.HistorySize == 0 {
-		return nil, ErrNotSupported
-	}
-	if opts.Overflow > KeepLatest {
-		return nil, errors.New("eventbus: unknown overflow policy " + opts.Overflow.String())
+	if err := opts.validate(); err != nil {
+		return nil, err
 	}
 	opts = opts.withDefaults()
 	b.mu.Lock()
@@ -465,57 +366,25 @@ func (b *Bus) Subscribe(ctx context.Context, pattern string, h Handler, opts Sub
 	b.nextID++
 	s := newSubscription(b, b.nextID, pt, h, opts)
 	b.subs[s.id] = s
-	if b.tr != nil {
-		b.mu.Unlock()
-		ts, err := b.tr.Subscribe(ctx, SubscribeRequest{
-			Pattern: pattern, Name: opts.Name, From: opts.From,
-			Buffer: opts.QueueSize * opts.Concurrency,
-		}, s)
-		if err != nil {
-			b.mu.Lock()
-			delete(b.subs, s.id)
-			b.mu.Unlock()
-			s.cancel()
-			return nil, err
-		}
-		s.tsub.Store(&tsubRef{ts})
-		s.start()
-		if s.removed.Load() || b.state.Load() != stateOpen { // raced with Shutdown
-			_ = s.Close()
-			_ = ts.Close()
-			return nil, ErrClosed
-		}
-		return s, nil
-	}
-
-	// In-memory: register with every matching topic, snapshotting history
-	// under the same lock as publishes append to it.
-	var replay []Event
-	b.topics.Range(func(_, v any) bool {
-		ts := v.(*topicState)
-		if !pt.match(ts.name) {
-			return true
-		}
-		ts.mu.Lock()
-		if !opts.From.IsZero() {
-			replay = append(replay, ts.historyLocked(opts.From, 0)...)
-		}
-		old := *ts.subs.Load()
-		subs := append(slices.Clip(old), s)
-		ts.subs.Store(&subs)
-		ts.mu.Unlock()
-		return true
-	})
 	b.mu.Unlock()
-	if len(replay) > 0 {
-		slices.SortStableFunc(replay, func(a, c Event) int { return a.ID.Compare(c.ID) })
-		for i := range replay {
-			ev := &replay[i]
-			w := s.pick(ev)
-			w.pre = append(w.pre, item{ev: *ev, ts: b.topicState(ev.Topic), redelivered: true})
-		}
+	ts, err := b.tr.Subscribe(ctx, SubscribeRequest{
+		Pattern: pattern, Name: opts.Name, From: opts.From,
+		Buffer: opts.QueueSize * opts.Concurrency,
+	}, s)
+	if err != nil {
+		b.mu.Lock()
+		delete(b.subs, s.id)
+		b.mu.Unlock()
+		s.cancel()
+		return nil, err
 	}
+	s.tsub.Store(&tsubRef{ts})
 	s.start()
+	if s.removed.Load() || b.state.Load() != stateOpen { // raced with Shutdown
+		_ = s.Close()
+		_ = ts.Close()
+		return nil, ErrClosed
+	}
 	return s, nil
 }
 
@@ -532,25 +401,6 @@ func (b *Bus) removeSub(s *Subscription) error {
 		b.closing[s] = struct{}{}
 	}
 	b.retiredMu.Unlock()
-	if b.tr == nil {
-		b.topics.Range(func(_, v any) bool {
-			ts := v.(*topicState)
-			if !s.pat.match(ts.name) {
-				return true
-			}
-			ts.mu.Lock()
-			old := *ts.subs.Load()
-			subs := make([]*Subscription, 0, len(old))
-			for _, o := range old {
-				if o != s {
-					subs = append(subs, o)
-				}
-			}
-			ts.subs.Store(&subs)
-			ts.mu.Unlock()
-			return true
-		})
-	}
 	b.mu.Unlock()
 	s.removed.Store(true)
 	if ts := s.tsub.Load(); ts != nil {
@@ -623,9 +473,7 @@ func (b *Bus) stop(ctx context.Context, immediate bool) {
 			}
 		}
 		b.state.Store(stateClosed)
-		if b.tr != nil {
-			b.closeErr = b.tr.Close()
-		}
+		b.closeErr = b.tr.Close()
 		b.stopErr = err
 		if b.stopErr == nil {
 			b.stopErr = b.closeErr
@@ -687,10 +535,6 @@ func (b *Bus) Stats() Stats {
 		}
 	}
 	st.Latency = all.Summary()
-	if b.tr != nil {
-		st.Transport = b.tr.Stats()
-	} else {
-		st.Transport = TransportStats{Name: "memory", Connected: b.state.Load() != stateClosed}
-	}
+	st.Transport = b.tr.Stats()
 	return st
 }

@@ -282,8 +282,25 @@ func TestNilHandlerAndUnknownPolicy(t *testing.T) {
 func TestMemoryConformance(t *testing.T) {
 	// The suite itself lives in eventbustest; this only checks that the
 	// in-memory features describe what the suite expects.
-	if f := eventbus.MemoryFeatures; !f.History || f.Redelivery || !f.PublisherBackpressure {
+	if f := eventbus.MemoryFeatures(); !f.History || f.Redelivery || !f.PublisherBackpressure {
 		t.Fatalf("%+v", f)
+	}
+}
+
+// Features are values: what a caller does with one changes nothing else.
+func TestFeaturesCannotBeChanged(t *testing.T) {
+	f := eventbus.MemoryFeatures()
+	f.Redelivery, f.Durable, f.Name = true, true, "changed"
+	if g := eventbus.MemoryFeatures(); g.Redelivery || g.Durable || g.Name != "memory" {
+		t.Fatalf("MemoryFeatures() = %+v after a caller changed its copy", g)
+	}
+	b, err := eventbus.New(eventbus.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if got, want := b.Features(), eventbus.MemoryFeatures(); got != want {
+		t.Fatalf("Bus.Features() = %+v, want %+v", got, want)
 	}
 }
 

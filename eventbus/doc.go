@@ -22,6 +22,13 @@
 // MaxPayload + 64 KiB) with an *EventTooLargeError, so that no queue or
 // history holds an oversized event.
 //
+// New and Subscribe validate their options once: a negative size or
+// duration, an unknown Overflow policy, or a limit set beside the flag that
+// disables it is refused with an *OptionError naming the field
+// (errors.Is ErrInvalidOptions). Options.Now (nil: time.Now) is the bus's
+// clock for event times, IDs, latency and dedup windows; waiting uses the
+// standard library's timers, so tests can run inside testing/synctest.
+//
 // # Typed events
 //
 // Publish[T] encodes a value as JSON, or as protobuf when T is a

@@ -24,7 +24,26 @@ var (
 	ErrDecode = errors.New("eventbus: cannot decode payload")
 	// ErrHandlerPanic matches every *PanicError.
 	ErrHandlerPanic = errors.New("eventbus: handler panicked")
+	// ErrInvalidOptions matches every *OptionError.
+	ErrInvalidOptions = errors.New("eventbus: invalid options")
 )
+
+// OptionError reports a configuration field that New, Subscribe or a
+// transport's constructor refuses (a negative size, an unknown policy).
+// Field names the struct and field ("Options.HistorySize",
+// "SubscribeOptions.Overflow", "StreamsOptions.MaxLen").
+type OptionError struct {
+	Field  string
+	Value  any
+	Reason string
+}
+
+func (e *OptionError) Error() string {
+	return fmt.Sprintf("eventbus: invalid %s %v: %s", e.Field, e.Value, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrInvalidOptions) succeed.
+func (e *OptionError) Is(target error) bool { return target == ErrInvalidOptions }
 
 // TopicError reports a malformed topic or pattern.
 type TopicError struct {

@@ -123,12 +123,14 @@ func Example_redis() {
 	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
 	defer client.Close() // the bus never closes it
 
-	bus, err := eventbus.New(eventbus.Options{
-		Transport: redisbus.NewStreams(client, redisbus.StreamsOptions{
-			Prefix: "studio:",
-			MaxLen: 1_000_000, // history horizon per topic (XADD MAXLEN ~)
-		}),
+	tr, err := redisbus.NewStreams(client, redisbus.StreamsOptions{
+		Prefix: "studio:",
+		MaxLen: 1_000_000, // history horizon per topic (XADD MAXLEN ~)
 	})
+	if err != nil {
+		panic(err)
+	}
+	bus, err := eventbus.New(eventbus.Options{Transport: tr})
 	if err != nil {
 		panic(err)
 	}
@@ -144,6 +146,10 @@ func Example_redis() {
 	_ = eventbus.Publish(ctx, bus, "entitlement.granted", map[string]string{"player": "p1", "sku": "dlc-1"})
 
 	// Fire-and-forget cues go over Redis pub/sub instead (at-most-once).
-	cues, _ := eventbus.New(eventbus.Options{Transport: redisbus.NewPubSub(client, redisbus.PubSubOptions{Prefix: "studio:"})})
+	ps, err := redisbus.NewPubSub(client, redisbus.PubSubOptions{Prefix: "studio:"})
+	if err != nil {
+		panic(err)
+	}
+	cues, _ := eventbus.New(eventbus.Options{Transport: ps})
 	defer cues.Close()
 }

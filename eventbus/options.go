@@ -1,6 +1,7 @@
 package eventbus
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"os"
@@ -67,6 +68,39 @@ type Options struct {
 	OnError func(error)
 	// Logger receives those errors when OnError is nil (nil: slog.Default()).
 	Logger *slog.Logger
+	// Now is the bus's clock (nil: time.Now). It stamps events' Time and
+	// IDs and measures publish→deliver latency and dedup windows. Waiting
+	// (MaxBlock, retry backoff) uses the standard library's timers, so
+	// tests run inside testing/synctest see a fake clock.
+	Now func() time.Time
+}
+
+// validate reports the first field New refuses, as an *OptionError. Zero
+// fields mean the defaults; negative sizes are errors.
+func (o Options) validate() error {
+	if err := cmp.Or(
+		nonNegative("Options.MaxPayload", o.MaxPayload),
+		nonNegative("Options.MaxEventBytes", o.MaxEventBytes),
+		nonNegative("Options.HistorySize", o.HistorySize),
+	); err != nil {
+		return err
+	}
+	if o.NoPayloadLimit && o.MaxPayload > 0 {
+		return &OptionError{Field: "Options.MaxPayload", Value: o.MaxPayload, Reason: "set together with NoPayloadLimit"}
+	}
+	if o.DisableHistory && o.HistorySize > 0 {
+		return &OptionError{Field: "Options.HistorySize", Value: o.HistorySize, Reason: "set together with DisableHistory"}
+	}
+	return nil
+}
+
+// nonNegative returns an *OptionError for a field below zero (0 means its
+// default), or nil.
+func nonNegative[T int | float64 | time.Duration](field string, v T) error {
+	if v < 0 {
+		return &OptionError{Field: field, Value: v, Reason: "must not be negative (0 means the default)"}
+	}
+	return nil
 }
 
 func (o Options) withDefaults() Options {
@@ -97,6 +131,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	return o
 }
@@ -240,6 +277,24 @@ type SubscribeOptions struct {
 	// (default DefaultDedupMax).
 	DedupWindow time.Duration
 	DedupMax    int
+}
+
+// validate reports the first field Subscribe refuses, as an *OptionError.
+func (o SubscribeOptions) validate() error {
+	if o.Overflow > KeepLatest {
+		return &OptionError{Field: "SubscribeOptions.Overflow", Value: o.Overflow, Reason: "unknown overflow policy"}
+	}
+	return cmp.Or(
+		nonNegative("SubscribeOptions.QueueSize", o.QueueSize),
+		nonNegative("SubscribeOptions.MaxBlock", o.MaxBlock),
+		nonNegative("SubscribeOptions.Concurrency", o.Concurrency),
+		nonNegative("SubscribeOptions.DedupWindow", o.DedupWindow),
+		nonNegative("SubscribeOptions.DedupMax", o.DedupMax),
+		nonNegative("SubscribeOptions.Retry.MaxAttempts", o.Retry.MaxAttempts),
+		nonNegative("SubscribeOptions.Retry.Initial", o.Retry.Initial),
+		nonNegative("SubscribeOptions.Retry.Max", o.Retry.Max),
+		nonNegative("SubscribeOptions.Retry.Multiplier", o.Retry.Multiplier),
+	)
 }
 
 func (o SubscribeOptions) withDefaults() SubscribeOptions {

@@ -9,10 +9,9 @@ import (
 	"time"
 )
 
-// epoch anchors the monotonic publish stamps carried in queue items.
+// epoch anchors the publish stamps carried in queue items (Bus.mono). With
+// the default clock they are monotonic.
 var epoch = time.Now()
-
-func monoNow() int64 { return int64(time.Since(epoch)) }
 
 // item is one queued delivery. Items are copied into the ring by value, so
 // queueing allocates nothing.
@@ -381,37 +380,44 @@ func (q *queue) park(h uint64, busy bool) {
 	<-q.wake
 }
 
-// drain handles every item until the queue is closed and empty.
-func (q *queue) drain(s *Subscription, w *worker) {
+// itemHandler is what a queue's worker hands each item to (a
+// Subscription). The item lives in w, so that a handler's runtime.Goexit
+// does not lose it.
+type itemHandler interface {
+	handle(w *worker, it *item)
+}
+
+// drain hands every item to h until the queue is closed and empty.
+func (q *queue) drain(h itemHandler, w *worker) {
 	if q.locked {
-		q.drainLocked(s, w)
+		q.drainLocked(h, w)
 		return
 	}
-	h := q.head.Load()
-	since := h // head when the worker last waited
+	p := q.head.Load()
+	since := p // head when the worker last waited
 	for {
 		t := q.tail.Load()
-		if h == t {
-			if q.closed.Load() && q.tail.Load() == h {
+		if p == t {
+			if q.closed.Load() && q.tail.Load() == p {
 				return
 			}
-			q.park(h, h-since > 1)
-			since = h
+			q.park(p, p-since > 1)
+			since = p
 			continue
 		}
 		// Load the ring after the tail: it holds every item below t.
 		r := q.ring.Load()
-		for ; h != t; h++ {
+		for ; p != t; p++ {
 			// Copy the item out and free its slot before handling it, so the
 			// event in the handler does not count against the queue's room.
 			// The slot is not cleared (the next lap overwrites it): clearing
 			// would hand its cache lines back and forth with the publisher.
 			// The copy lives in the worker (not on this goroutine's
 			// stack) so that a handler's runtime.Goexit does not lose it.
-			w.it = *r.at(h)
-			q.head.Store(h + 1)
-			q.freed(h + 1)
-			s.handle(w, &w.it)
+			w.it = *r.at(p)
+			q.head.Store(p + 1)
+			q.freed(p + 1)
+			h.handle(w, &w.it)
 			w.it = item{} // an idle worker holds no payload
 		}
 	}
@@ -420,7 +426,7 @@ func (q *queue) drain(s *Subscription, w *worker) {
 // drainLocked is drain for locked mode. The batch it copies out lives in the
 // worker, so that after a handler's runtime.Goexit the worker's next
 // goroutine handles the rest of it.
-func (q *queue) drainLocked(s *Subscription, w *worker) {
+func (q *queue) drainLocked(h itemHandler, w *worker) {
 	if w.batch == nil {
 		w.batch = make([]item, 0, batchMax)
 	}
@@ -429,19 +435,19 @@ func (q *queue) drainLocked(s *Subscription, w *worker) {
 		for w.batchAt < len(w.batch) {
 			it := &w.batch[w.batchAt]
 			w.batchAt++
-			s.handle(w, it)
+			h.handle(w, it)
 		}
 		clear(w.batch)
 		w.batch, w.batchAt = w.batch[:0], 0
 		q.mu.Lock()
-		h, t := q.head.Load(), q.tail.Load()
+		p, t := q.head.Load(), q.tail.Load()
 		r := q.ring.Load()
-		for ; h != t && len(w.batch) < batchMax; h++ {
-			slot := r.at(h)
+		for ; p != t && len(w.batch) < batchMax; p++ {
+			slot := r.at(p)
 			w.batch = append(w.batch, *slot)
 			*slot = item{}
 		}
-		q.head.Store(h)
+		q.head.Store(p)
 		if len(w.batch) > 0 {
 			q.wakeWaitersLocked()
 		}
@@ -451,8 +457,8 @@ func (q *queue) drainLocked(s *Subscription, w *worker) {
 			if closed {
 				return
 			}
-			q.park(h, h-since > 1)
-			since = h
+			q.park(p, p-since > 1)
+			since = p
 		}
 	}
 }

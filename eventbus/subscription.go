@@ -123,6 +123,16 @@ func newSubscription(b *Bus, id uint64, pat *pattern, h Handler, opts SubscribeO
 	return s
 }
 
+// preload queues replayed history for the workers to handle before their
+// queues (in-memory transport, before start).
+func (s *Subscription) preload(replay []Event) {
+	for i := range replay {
+		ev := &replay[i]
+		w := s.pick(ev)
+		w.pre = append(w.pre, item{ev: *ev, ts: s.bus.topicState(ev.Topic), redelivered: true})
+	}
+}
+
 func (s *Subscription) start() {
 	s.running.Store(int32(len(s.workers)))
 	for _, w := range s.workers {
@@ -333,7 +343,7 @@ func (s *Subscription) Deliver(ctx context.Context, d *Delivery) error {
 		}
 		return nil
 	}
-	pub := monoNow()
+	pub := s.bus.mono()
 	if !d.PublishedAt.IsZero() {
 		pub = int64(d.PublishedAt.Sub(epoch))
 	}
@@ -382,7 +392,7 @@ func (s *Subscription) handle(w *worker, it *item) {
 		s.abandon(it)
 		return
 	}
-	now := monoNow()
+	now := s.bus.mono()
 	if !it.redelivered {
 		d := time.Duration(now - it.pub)
 		s.latencyHist().Record(d)
@@ -463,7 +473,7 @@ func (s *Subscription) call(w *worker, it *item, attempt int) (err error) {
 // finish acknowledges a handled (or dead-lettered) event and remembers its ID.
 func (s *Subscription) finish(w *worker, it *item) {
 	if w.dedup != nil {
-		w.dedup.add(it.ev.ID, monoNow())
+		w.dedup.add(it.ev.ID, s.bus.mono())
 	}
 	s.ackItem(it)
 }

@@ -7,7 +7,9 @@ import (
 
 // Transport carries events between Bus instances (package redisbus has the
 // Redis implementations). A nil Transport in Options selects the in-process
-// transport, which the Bus implements itself.
+// transport (MemoryFeatures()), which sits behind this same interface; the
+// Bus only adds a fast path that hands it stamped events without the
+// []Event copy, so that publishing in memory allocates nothing.
 //
 // The Bus validates topics, patterns and payload sizes and stamps IDs, times
 // and sources before calling a Transport; it runs the handlers, retries,

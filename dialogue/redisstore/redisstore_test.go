@@ -37,9 +37,10 @@ func prefix(t *testing.T, c redis.UniversalClient) string {
 	return servicetest.KeyPrefix(t, c, "dialogue")
 }
 
-func TestStoreConformance(t *testing.T) {
-	c := client(t)
-	cfg := dialoguetest.StoreConfig{
+// storeConfig is the suite's configuration on a single node and on a
+// cluster.
+func storeConfig() dialoguetest.StoreConfig {
+	return dialoguetest.StoreConfig{
 		MaxTurns:             4,
 		TTL:                  time.Minute,
 		MaxConversationBytes: 1024,
@@ -47,6 +48,11 @@ func TestStoreConformance(t *testing.T) {
 		// No Budget: the total is Redis's maxmemory. No Expiry: Redis
 		// keeps real time; TestStoreTTL and TestStoreTTLRefreshed check it.
 	}
+}
+
+func TestStoreConformance(t *testing.T) {
+	c := client(t)
+	cfg := storeConfig()
 	dialoguetest.TestStore(t, cfg, func(t *testing.T) history.Store {
 		s, err := redisstore.New(c, redisstore.Options{Prefix: prefix(t, c), MaxTurns: cfg.MaxTurns, TTL: cfg.TTL,
 			MaxConversationBytes: cfg.MaxConversationBytes, MaxSessionsPerPlayer: cfg.MaxSessionsPerPlayer})

@@ -5,7 +5,7 @@
 //
 //	func TestConformance(t *testing.T) {
 //		eventbustest.Run(t, eventbustest.Harness{
-//			Features: eventbus.MemoryFeatures,
+//			Features: eventbus.MemoryFeatures(),
 //			Backend: func(t *testing.T) eventbustest.Opener {
 //				return func(opts eventbus.Options) *eventbus.Bus { ... }
 //			},
@@ -1012,10 +1012,11 @@ func testShutdown(t *testing.T, h *Harness) {
 	}
 }
 
-// Memory returns the harness for the in-process transport.
+// Memory returns the harness for the in-process transport, with the
+// guarantees eventbus.MemoryFeatures reports.
 func Memory() Harness {
 	return Harness{
-		Features: eventbus.MemoryFeatures,
+		Features: eventbus.MemoryFeatures(),
 		Backend: func(t *testing.T) Opener {
 			return func(opts eventbus.Options) *eventbus.Bus {
 				b, err := eventbus.New(opts)

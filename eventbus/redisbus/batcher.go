@@ -63,6 +63,7 @@ type batcher struct {
 	add     func(ctx context.Context, pipe redis.Pipeliner, ev *eventbus.Event, data []byte) // queues the one command for an event
 	health  *health
 	retry   backoff.Policy // between tries of a request Redis did not execute
+	now     func() time.Time
 	reqs    chan *pubReq
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -74,10 +75,10 @@ type batcher struct {
 	batches   atomic.Uint64
 }
 
-func newBatcher(client redis.UniversalClient, opts BatchOptions, h *health, retry backoff.Policy,
+func newBatcher(client redis.UniversalClient, opts BatchOptions, h *health, retry backoff.Policy, now func() time.Time,
 	add func(ctx context.Context, pipe redis.Pipeliner, ev *eventbus.Event, data []byte)) *batcher {
 	opts = opts.withDefaults()
-	b := &batcher{client: client, opts: opts, add: add, health: h, retry: retry, reqs: make(chan *pubReq, 4*opts.MaxBatch)}
+	b := &batcher{client: client, opts: opts, add: add, health: h, retry: retry, now: now, reqs: make(chan *pubReq, 4*opts.MaxBatch)}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.wg.Add(opts.Flushers)
 	for i := 0; i < opts.Flushers; i++ {
@@ -217,7 +218,7 @@ func (b *batcher) flush(batch []*pubReq, n int) {
 	ctx, cancel := context.WithTimeout(context.Background(), b.opts.Timeout)
 	defer cancel()
 	pipe := b.client.Pipeline()
-	now := time.Now()
+	now := b.now()
 	for _, r := range batch {
 		for i := range r.evs {
 			b.add(ctx, pipe, &r.evs[i], encode(&r.evs[i], now))

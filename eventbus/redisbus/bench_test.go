@@ -62,37 +62,24 @@ func BenchmarkStreamsEndToEndConcurrent(b *testing.B) {
 func benchStreams(b *testing.B, publish func(bus *eventbus.Bus, n int, payload []byte)) {
 	c, prefix := testClient(b)
 	opts := redisbus.StreamsOptions{Prefix: prefix, MaxLen: 1_000_000, ReadCount: 512, Batch: redisbus.BatchOptions{Flushers: benchFlushers, Linger: benchLinger}}
-	pub, _ := eventbus.New(eventbus.Options{Transport: redisbus.NewStreams(c, opts)})
+	pub, _ := eventbus.New(eventbus.Options{Transport: mustStreams(b, c, opts)})
 	defer pub.Close()
-	con, _ := eventbus.New(eventbus.Options{Transport: redisbus.NewStreams(c, opts)})
+	con, _ := eventbus.New(eventbus.Options{Transport: mustStreams(b, c, opts)})
 	defer con.Close()
-	var got atomic.Int64
-	done := make(chan struct{})
 	n := int64(benchEvents)
-	sub, err := con.Subscribe(context.Background(), "bench.t", func(ctx context.Context, ev eventbus.Event) error {
-		if got.Add(1) == n {
-			close(done)
-		}
-		return nil
-	}, eventbus.SubscribeOptions{Name: "bench", QueueSize: 4096})
+	got := newBenchCounter(n)
+	sub, err := con.Subscribe(context.Background(), "bench.t", got.handle, eventbus.SubscribeOptions{Name: "bench", QueueSize: 4096})
 	if err != nil {
 		b.Fatal(err)
 	}
-	payload := make([]byte, 100)
-	for i := range payload {
-		payload[i] = 'a' + byte(i%26)
-	}
+	payload := benchPayload()
 	// The whole run is one b.Loop iteration sized by -benchtime Nx: the
 	// figure of interest is events/s end to end, not ns per call.
 	start := time.Now()
 	for b.Loop() {
 		publish(pub, int(n), payload)
 	}
-	select {
-	case <-done:
-	case <-time.After(2 * time.Minute):
-		b.Fatalf("handled %d of %d", got.Load(), n)
-	}
+	got.wait(b)
 	el := time.Since(start)
 	b.ReportMetric(float64(n)/el.Seconds(), "events/s")
 	b.ReportMetric(float64(sub.Stats().Latency.P99.Microseconds()), "p99-µs")
@@ -101,6 +88,41 @@ func benchStreams(b *testing.B, publish func(bus *eventbus.Bus, n int, payload [
 		time.Sleep(time.Millisecond)
 	}
 	b.ReportMetric(float64(con.Stats().Transport.Acked), "acked")
+}
+
+// benchCounter counts handled events and says when n have been handled.
+type benchCounter struct {
+	n    int64
+	got  atomic.Int64
+	done chan struct{}
+}
+
+func newBenchCounter(n int64) *benchCounter { return &benchCounter{n: n, done: make(chan struct{})} }
+
+// handle is the benchmarks' eventbus.Handler.
+func (c *benchCounter) handle(context.Context, eventbus.Event) error {
+	if c.got.Add(1) == c.n {
+		close(c.done)
+	}
+	return nil
+}
+
+// wait waits until n events have been handled, failing b after two minutes.
+func (c *benchCounter) wait(b *testing.B) {
+	select {
+	case <-c.done:
+	case <-time.After(2 * time.Minute):
+		b.Fatalf("handled %d of %d", c.got.Load(), c.n)
+	}
+}
+
+// benchPayload is the 100-byte payload of every benchmark event.
+func benchPayload() []byte {
+	p := make([]byte, 100)
+	for i := range p {
+		p[i] = 'a' + byte(i%26)
+	}
+	return p
 }
 
 // benchEvents is how many events one run moves (BB_BENCH_EVENTS, default

@@ -6,10 +6,12 @@
 //
 //	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
 //	defer client.Close()
-//	bus, _ := eventbus.New(eventbus.Options{
-//		Transport: redisbus.NewStreams(client, redisbus.StreamsOptions{Prefix: "studio:"}),
-//	})
-//	defer bus.Close()
+//	tr, err := redisbus.NewStreams(client, redisbus.StreamsOptions{Prefix: "studio:"})
+//	if err != nil { // a nil client or a bad option: nothing was started
+//		return err
+//	}
+//	bus, _ := eventbus.New(eventbus.Options{Transport: tr})
+//	defer bus.Close() // closes tr, never client
 //
 // # Streams: durable, at-least-once
 //
@@ -56,9 +58,6 @@
 // (Disconnects, DownSince, Downtime) and counts redeliveries, reclaims,
 // acknowledgements and entries trimmed before they were handled.
 //
-// On Redis Cluster, give the prefix a hash tag ("{studio}:") so that every
-// key of the bus lives in one slot and one XREADGROUP can read several topics.
-//
 // # PubSub: at-most-once, lowest latency
 //
 // NewPubSub publishes topic T on the channel Prefix+"c:"+T (pipelined
@@ -68,6 +67,30 @@
 // there is no history, replay, redelivery or shared subscription. Use it for
 // fire-and-forget events where the newest value matters (audio cues,
 // indicators).
+//
+// # Redis Cluster
+//
+// Both transports run on a Redis Cluster through a *redis.ClusterClient
+// (tested on three masters). The keys, with P the prefix and T a topic:
+//
+//	Ps:T       stream of topic T (XADD MAXLEN ~); its consumer groups live in it
+//	Ptopics    set of the topics published, read by pattern subscriptions
+//	Pc:T       pub/sub channel of topic T (not a key)
+//
+// With a prefix without hash tag (the default "bb:"), each topic's stream
+// hashes to its own slot, so topics spread over the masters and throughput
+// grows with them. Every command names one key, except XREADGROUP of a
+// subscription that reads several topics (a pattern): on a cluster the
+// transport splits that read by slot and reads the parts in turn, blocking
+// at most StreamsOptions.Block per pass when nothing arrives. A prefix with
+// a hash tag ("{studio}:") puts every key of the bus in one slot, so one
+// XREADGROUP reads all the topics of a pattern, at the cost of serving the
+// whole bus from one master.
+//
+// PUBLISH names no key; the transport routes each topic's publishes to the
+// master of its channel's slot, so a topic keeps its order, and Redis
+// forwards every message to every node (classic, not sharded, pub/sub), so
+// SUBSCRIBE and PSUBSCRIBE work on whichever node the client picks.
 //
 // # Wire format
 //

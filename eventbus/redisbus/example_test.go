@@ -26,9 +26,11 @@ func ExampleNewStreams() {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
 	defer rdb.Close()
 
-	bus, err := eventbus.New(eventbus.Options{
-		Transport: redisbus.NewStreams(rdb, redisbus.StreamsOptions{Prefix: "game:", MaxLen: 100_000}),
-	})
+	tr, err := redisbus.NewStreams(rdb, redisbus.StreamsOptions{Prefix: "game:", MaxLen: 100_000})
+	if err != nil {
+		log.Fatal(err)
+	}
+	bus, err := eventbus.New(eventbus.Options{Transport: tr})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/bodybroker/sdk/eventbus"
-	"github.com/bodybroker/sdk/eventbus/redisbus"
 	"github.com/bodybroker/sdk/internal/servicetest"
 	"github.com/redis/go-redis/v9"
 )
@@ -93,7 +92,7 @@ func TestStreamsSurviveRedisKill(t *testing.T) {
 	defer client.Close()
 	opts := fastStreams("fault:")
 	opts.Batch.Timeout = 2 * time.Second
-	bus, err := eventbus.New(eventbus.Options{Transport: redisbus.NewStreams(client, opts)})
+	bus, err := eventbus.New(eventbus.Options{Transport: mustStreams(t, client, opts)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +234,7 @@ func TestStreamsReclaimFromDeadConsumer(t *testing.T) {
 	ctx := context.Background()
 	opts := fastStreams(prefix)
 	opts.ClaimMinIdle = 300 * time.Millisecond
-	dead, _ := eventbus.New(eventbus.Options{Transport: redisbus.NewStreams(c, opts)})
+	dead, _ := eventbus.New(eventbus.Options{Transport: mustStreams(t, c, opts)})
 	entered := make(chan struct{}, 10)
 	_, err := dead.Subscribe(ctx, "claim.t", func(ctx context.Context, ev eventbus.Event) error {
 		entered <- struct{}{}
@@ -259,7 +258,7 @@ func TestStreamsReclaimFromDeadConsumer(t *testing.T) {
 	}
 	_ = dead.Close() // its five entries stay pending under its consumer name
 
-	alive, _ := eventbus.New(eventbus.Options{Transport: redisbus.NewStreams(c, opts)})
+	alive, _ := eventbus.New(eventbus.Options{Transport: mustStreams(t, c, opts)})
 	defer alive.Close()
 	var mu sync.Mutex
 	got := map[string]bool{}
@@ -308,7 +307,7 @@ func TestStreamsTrimAndReplay(t *testing.T) {
 	ctx := context.Background()
 	opts := fastStreams(prefix)
 	opts.MaxLen = 100
-	a, _ := eventbus.New(eventbus.Options{Transport: redisbus.NewStreams(c, opts)})
+	a, _ := eventbus.New(eventbus.Options{Transport: mustStreams(t, c, opts)})
 	defer a.Close()
 	evs := make([]eventbus.Event, 1000)
 	for i := range evs {
@@ -324,7 +323,7 @@ func TestStreamsTrimAndReplay(t *testing.T) {
 	if n < 100 || n >= 1000 {
 		t.Fatalf("XLEN %d with MAXLEN ~ 100", n)
 	}
-	b, _ := eventbus.New(eventbus.Options{Transport: redisbus.NewStreams(c, opts)})
+	b, _ := eventbus.New(eventbus.Options{Transport: mustStreams(t, c, opts)})
 	defer b.Close()
 	hist, err := b.History(ctx, "trim.t", eventbus.FromStart(), 0)
 	if err != nil || int64(len(hist)) != n || string(hist[len(hist)-1].Payload) != "999" {

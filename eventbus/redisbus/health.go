@@ -30,9 +30,10 @@ type health struct {
 	onError     func(error)
 	logger      *slog.Logger
 	name        string
+	now         func() time.Time // the transport's Options.Now
 }
 
-func newHealth() *health { return &health{connected: true} }
+func newHealth(now func() time.Time) *health { return &health{connected: true, now: now} }
 
 // isOutage reports whether err means Redis could not be reached (as opposed
 // to Redis answering with an error about the command).
@@ -59,7 +60,7 @@ func (h *health) fail(err error) {
 	h.mu.Lock()
 	h.errors++
 	h.lastErr = err.Error()
-	h.lastErrAt = time.Now()
+	h.lastErrAt = h.now()
 	began := false
 	if isOutage(err) && h.connected {
 		h.connected = false
@@ -93,7 +94,7 @@ func (h *health) ok() {
 		return
 	}
 	h.connected = true
-	out := time.Since(h.downSince)
+	out := h.now().Sub(h.downSince)
 	h.downtime += out
 	h.downSince = time.Time{}
 	h.reconnects++
@@ -113,7 +114,7 @@ func (h *health) fill(st *eventbus.TransportStats) {
 	st.DownSince = h.downSince
 	st.Downtime = h.downtime
 	if !h.connected {
-		st.Downtime += time.Since(h.downSince)
+		st.Downtime += h.now().Sub(h.downSince)
 	}
 	st.Errors = h.errors
 	st.LastError = h.lastErr

@@ -162,17 +162,17 @@ func readCommand(r *bufio.Reader) ([]string, error) {
 type transportCase struct {
 	name  string
 	write string // the command that carries an event
-	open  func(c redis.UniversalClient) eventbus.Transport
+	open  func(t testing.TB, c redis.UniversalClient) eventbus.Transport
 }
 
 func loadingTransports() []transportCase {
 	quiet := func(error) {}
 	return []transportCase{
-		{"streams", "XADD", func(c redis.UniversalClient) eventbus.Transport {
-			return redisbus.NewStreams(c, redisbus.StreamsOptions{Prefix: "loading:", ReconnectMin: 5 * time.Millisecond, ReconnectMax: 20 * time.Millisecond, OnError: quiet})
+		{"streams", "XADD", func(t testing.TB, c redis.UniversalClient) eventbus.Transport {
+			return mustStreams(t, c, redisbus.StreamsOptions{Prefix: "loading:", ReconnectMin: 5 * time.Millisecond, ReconnectMax: 20 * time.Millisecond, OnError: quiet})
 		}},
-		{"pubsub", "PUBLISH", func(c redis.UniversalClient) eventbus.Transport {
-			return redisbus.NewPubSub(c, redisbus.PubSubOptions{Prefix: "loading:", ReconnectMin: 5 * time.Millisecond, ReconnectMax: 20 * time.Millisecond, OnError: quiet})
+		{"pubsub", "PUBLISH", func(t testing.TB, c redis.UniversalClient) eventbus.Transport {
+			return mustPubSub(t, c, redisbus.PubSubOptions{Prefix: "loading:", ReconnectMin: 5 * time.Millisecond, ReconnectMax: 20 * time.Millisecond, OnError: quiet})
 		}},
 	}
 }
@@ -193,7 +193,7 @@ func TestPublishRetriesWhileRedisLoads(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			const refusals = 4
 			srv := startLoadingRedis(t, refusals)
-			tr := tc.open(loadingClient(t, srv.addr()))
+			tr := tc.open(t, loadingClient(t, srv.addr()))
 			bus, err := eventbus.New(eventbus.Options{Transport: tr})
 			if err != nil {
 				t.Fatal(err)
@@ -222,7 +222,7 @@ func TestPublishLoadingPastDeadline(t *testing.T) {
 	for _, tc := range loadingTransports() {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := startLoadingRedis(t, -1)
-			tr := tc.open(loadingClient(t, srv.addr()))
+			tr := tc.open(t, loadingClient(t, srv.addr()))
 			bus, err := eventbus.New(eventbus.Options{Transport: tr})
 			if err != nil {
 				t.Fatal(err)
@@ -253,7 +253,7 @@ func btoi(b bool) int {
 // duplicate and reorder events): PublishBatch returns the LOADING error.
 func TestPublishBatchPartlyExecutedNotResent(t *testing.T) {
 	srv := startLoadingRedis(t, 1) // the first PUBLISH is refused, the second executed
-	tr := loadingTransports()[1].open(loadingClient(t, srv.addr()))
+	tr := loadingTransports()[1].open(t, loadingClient(t, srv.addr()))
 	bus, err := eventbus.New(eventbus.Options{Transport: tr})
 	if err != nil {
 		t.Fatal(err)

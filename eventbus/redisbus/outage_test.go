@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/bodybroker/sdk/eventbus"
-	"github.com/bodybroker/sdk/eventbus/redisbus"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -28,7 +27,7 @@ func TestStreamsCloseDuringOutageWithAckBacklog(t *testing.T) {
 	opts := fastStreams("outage:")
 	opts.ReadCount = 1024
 	opts.OnError = func(error) {} // the outage is the point
-	bus, err := eventbus.New(eventbus.Options{Transport: redisbus.NewStreams(client, opts)})
+	bus, err := eventbus.New(eventbus.Options{Transport: mustStreams(t, client, opts)})
 	if err != nil {
 		t.Fatal(err)
 	}

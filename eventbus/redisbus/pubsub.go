@@ -30,6 +30,8 @@ type PubSubOptions struct {
 	OnError func(error)
 	// Logger is used when OnError is nil (nil: slog.Default()).
 	Logger *slog.Logger
+	// Now is the transport's clock (nil: time.Now); see StreamsOptions.Now.
+	Now func() time.Time
 }
 
 func (o PubSubOptions) withDefaults() PubSubOptions {
@@ -41,6 +43,9 @@ func (o PubSubOptions) withDefaults() PubSubOptions {
 	}
 	if o.ReconnectMax <= 0 {
 		o.ReconnectMax = 2 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	return o
 }
@@ -62,27 +67,40 @@ type PubSub struct {
 
 var _ eventbus.Transport = (*PubSub)(nil)
 
-// NewPubSub returns a Redis pub/sub transport on client. Closing it does not
-// close client.
-func NewPubSub(client redis.UniversalClient, opts PubSubOptions) *PubSub {
+// NewPubSub returns a Redis pub/sub transport on client. It refuses a nil
+// client (ErrNilClient) and bad options (*eventbus.OptionError) as
+// NewStreams does; once they are valid it starts its publish flushers,
+// which Close stops. Closing it does not close client.
+func NewPubSub(client redis.UniversalClient, opts PubSubOptions) (*PubSub, error) {
+	if err := checkClient(client); err != nil {
+		return nil, err
+	}
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
 	opts = opts.withDefaults()
-	t := &PubSub{client: client, opts: opts, health: newHealth()}
+	t := &PubSub{client: client, opts: opts, health: newHealth(opts.Now)}
 	t.health.onError, t.health.logger, t.health.name = opts.OnError, opts.Logger, "redis-pubsub"
 	t.ctx, t.cancel = context.WithCancel(context.Background())
-	t.batch = newBatcher(client, opts.Batch, t.health, reconnectPolicy(opts.ReconnectMin, opts.ReconnectMax), func(ctx context.Context, pipe redis.Pipeliner, ev *eventbus.Event, data []byte) {
-		pipe.Publish(ctx, t.channel(ev.Topic), data)
+	t.batch = newBatcher(client, opts.Batch, t.health, reconnectPolicy(opts.ReconnectMin, opts.ReconnectMax), opts.Now, func(ctx context.Context, pipe redis.Pipeliner, ev *eventbus.Event, data []byte) {
+		// PUBLISH names no key, so a cluster client would spread one
+		// topic's events over every node and they would arrive out of
+		// order; route each by its channel's slot instead.
+		pipe.Publish(ctx, t.channel(ev.Topic), data).SetFirstKeyPos(1)
 	})
-	return t
+	return t, nil
 }
 
 func (t *PubSub) channel(topic string) string { return t.opts.Prefix + "c:" + topic }
 
-// PubSubFeatures are the guarantees of the pub/sub transport: none beyond
-// reaching other instances.
-var PubSubFeatures = eventbus.Features{Name: "redis-pubsub", CrossInstance: true}
+// PubSubFeatures returns the guarantees of the pub/sub transport: none
+// beyond reaching other instances. Each call returns a fresh value.
+func PubSubFeatures() eventbus.Features {
+	return eventbus.Features{Name: "redis-pubsub", CrossInstance: true}
+}
 
 // Features implements eventbus.Transport.
-func (t *PubSub) Features() eventbus.Features { return PubSubFeatures }
+func (t *PubSub) Features() eventbus.Features { return PubSubFeatures() }
 
 // Stats implements eventbus.Transport.
 func (t *PubSub) Stats() eventbus.TransportStats {

@@ -31,6 +31,28 @@ func testClient(t testing.TB) (*redis.Client, string) {
 	return c, servicetest.KeyPrefix(t, c, "eventbus")
 }
 
+// mustStreams returns a Streams transport, failing tb if the options are
+// refused.
+func mustStreams(tb testing.TB, c redis.UniversalClient, opts redisbus.StreamsOptions) *redisbus.Streams {
+	tb.Helper()
+	tr, err := redisbus.NewStreams(c, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tr
+}
+
+// mustPubSub returns a PubSub transport, failing tb if the options are
+// refused.
+func mustPubSub(tb testing.TB, c redis.UniversalClient, opts redisbus.PubSubOptions) *redisbus.PubSub {
+	tb.Helper()
+	tr, err := redisbus.NewPubSub(c, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tr
+}
+
 func fastStreams(prefix string) redisbus.StreamsOptions {
 	return redisbus.StreamsOptions{
 		Prefix: prefix, Block: 100 * time.Millisecond, DiscoverInterval: 50 * time.Millisecond,
@@ -41,11 +63,11 @@ func fastStreams(prefix string) redisbus.StreamsOptions {
 
 func streamsHarness() eventbustest.Harness {
 	return eventbustest.Harness{
-		Features: redisbus.StreamsFeatures,
+		Features: redisbus.StreamsFeatures(),
 		Backend: func(t *testing.T) eventbustest.Opener {
 			c, prefix := testClient(t)
 			return func(opts eventbus.Options) *eventbus.Bus {
-				opts.Transport = redisbus.NewStreams(c, fastStreams(prefix))
+				opts.Transport = mustStreams(t, c, fastStreams(prefix))
 				b, err := eventbus.New(opts)
 				if err != nil {
 					t.Fatal(err)
@@ -59,11 +81,11 @@ func streamsHarness() eventbustest.Harness {
 
 func pubsubHarness() eventbustest.Harness {
 	return eventbustest.Harness{
-		Features: redisbus.PubSubFeatures,
+		Features: redisbus.PubSubFeatures(),
 		Backend: func(t *testing.T) eventbustest.Opener {
 			c, prefix := testClient(t)
 			return func(opts eventbus.Options) *eventbus.Bus {
-				opts.Transport = redisbus.NewPubSub(c, redisbus.PubSubOptions{Prefix: prefix})
+				opts.Transport = mustPubSub(t, c, redisbus.PubSubOptions{Prefix: prefix})
 				b, err := eventbus.New(opts)
 				if err != nil {
 					t.Fatal(err)

@@ -84,7 +84,11 @@ func build(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err error
 	if a.rdb != nil {
 		// "{bb}:" keeps every stream in one hash slot, so that one
 		// XREADGROUP can read several topics on Redis Cluster.
-		busOpts.Transport = redisbus.NewStreams(a.rdb, redisbus.StreamsOptions{Prefix: "{" + cfg.RedisPrefix + "}:"})
+		tr, err := redisbus.NewStreams(a.rdb, redisbus.StreamsOptions{Prefix: "{" + cfg.RedisPrefix + "}:"})
+		if err != nil {
+			return nil, err
+		}
+		busOpts.Transport = tr
 	}
 	if a.bus, err = eventbus.New(busOpts); err != nil {
 		return nil, err

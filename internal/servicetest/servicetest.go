@@ -6,17 +6,20 @@
 // message that says what it needs, or fails when BB_REQUIRE_SERVICES=1 (CI
 // sets it, so a missing server can never pass as a skipped test).
 //
-// Tests share one Redis with every other package's tests, which run at the
-// same time: use [KeyPrefix] for every key, and never flush the database.
+// Tests share one Redis (and one Redis Cluster) with every other package's
+// tests, which run at the same time: use [KeyPrefix] for every key, and never
+// flush the database.
 package servicetest
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,6 +31,10 @@ const (
 	EnvRequire    = "BB_REQUIRE_SERVICES" // "1": a missing server fails the test
 	EnvRedisAddr  = "BB_REDIS_ADDR"       // host:port, default 127.0.0.1:6379
 	EnvStripeMock = "BB_STRIPE_MOCK_URL"  // default http://127.0.0.1:12111
+	// EnvRedisCluster lists the seed nodes of a Redis Cluster,
+	// comma-separated; default 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003
+	// (what `bash .ci/redis-cluster start` runs).
+	EnvRedisCluster = "BB_REDIS_CLUSTER_ADDRS"
 )
 
 // Required reports whether missing servers fail tests instead of skipping
@@ -68,8 +75,43 @@ func Redis(tb testing.TB) *redis.Client {
 	return c
 }
 
+// RedisClusterAddrs returns the seed nodes of the Redis Cluster tests use.
+func RedisClusterAddrs() []string {
+	if a := os.Getenv(EnvRedisCluster); a != "" {
+		return strings.Split(a, ",")
+	}
+	return []string{"127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003"}
+}
+
+// RedisCluster returns a cluster client on [RedisClusterAddrs] whose
+// cluster answered CLUSTER INFO with cluster_state:ok on every master,
+// closed when the test ends. It skips or fails tb when there is no cluster.
+func RedisCluster(tb testing.TB) *redis.ClusterClient {
+	tb.Helper()
+	addrs := RedisClusterAddrs()
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := c.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+		info, err := m.ClusterInfo(ctx).Result()
+		if err == nil && !strings.Contains(info, "cluster_state:ok") {
+			err = errors.New(m.Options().Addr + " says cluster state is not ok")
+		}
+		return err
+	})
+	if err != nil {
+		_ = c.Close()
+		Unavailable(tb, "Redis Cluster at "+strings.Join(addrs, ","), err,
+			"run `bash .ci/redis-cluster start` or set "+EnvRedisCluster)
+	}
+	tb.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
 // KeyPrefix returns a key prefix unique to this test, "bbtest:<area>:<random>:",
-// and deletes every key under it when the test ends.
+// and deletes every key under it when the test ends. On a
+// *redis.ClusterClient it scans every master, since each holds its own
+// slots.
 func KeyPrefix(tb testing.TB, c redis.UniversalClient, area string) string {
 	tb.Helper()
 	var b [6]byte
@@ -78,20 +120,41 @@ func KeyPrefix(tb testing.TB, c redis.UniversalClient, area string) string {
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		iter := c.Scan(ctx, 0, p+"*", 500).Iterator()
-		keys := make([]string, 0, 500)
-		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
-			if len(keys) == cap(keys) {
-				c.Del(ctx, keys...)
-				keys = keys[:0]
-			}
+		if cc, ok := c.(*redis.ClusterClient); ok {
+			_ = cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+				deleteKeys(ctx, m, p)
+				return nil
+			})
+			return
 		}
-		if len(keys) > 0 {
-			c.Del(ctx, keys...)
-		}
+		deleteKeys(ctx, c, p)
 	})
 	return p
+}
+
+// deleteKeys deletes the keys under prefix on one node. Keys are deleted
+// one per command (pipelined) so that keys of different slots never meet
+// in one DEL.
+func deleteKeys(ctx context.Context, c redis.Cmdable, prefix string) {
+	iter := c.Scan(ctx, 0, prefix+"*", 500).Iterator()
+	keys := make([]string, 0, 500)
+	flush := func() {
+		pipe := c.Pipeline()
+		for _, k := range keys {
+			pipe.Unlink(ctx, k)
+		}
+		_, _ = pipe.Exec(ctx)
+		keys = keys[:0]
+	}
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+		if len(keys) == cap(keys) {
+			flush()
+		}
+	}
+	if len(keys) > 0 {
+		flush()
+	}
 }
 
 // StripeMockURL returns the base URL of stripe-mock.
@@ -130,6 +193,18 @@ func RedisServer(tb testing.TB) string {
 	path, err := exec.LookPath("redis-server")
 	if err != nil {
 		Unavailable(tb, "redis-server", err, "install it (Debian: apt-get install redis-server) for the fault tests")
+	}
+	return path
+}
+
+// Espeak returns the path of the espeak-ng program, for audio's local
+// speech synthesizer and the tests that decode its clips. It skips or
+// fails tb when none is on PATH.
+func Espeak(tb testing.TB) string {
+	tb.Helper()
+	path, err := exec.LookPath("espeak-ng")
+	if err != nil {
+		Unavailable(tb, "espeak-ng", err, "install it (Debian: apt-get install espeak-ng)")
 	}
 	return path
 }

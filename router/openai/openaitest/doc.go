@@ -25,6 +25,12 @@
 // error payloads and malformed chunks mid-stream, a delay before the
 // response headers.
 //
+// Beside completions it serves vLLM's runtime LoRA endpoints (POST
+// /v1/load_lora_adapter and /v1/unload_lora_adapter; see [LoRA]) and a
+// GET /metrics page in Prometheus text format with vLLM's metric names
+// (see [Metrics]), so that adapter managers and telemetry scrapers are
+// tested against the same stand-in.
+//
 // Every request is recorded ([Server.Requests]; [Server.DisableRecording]
 // for long runs), and [Server.Stats] counts requests in flight and the
 // ones the client abandoned (client cancellation is observed through the

@@ -126,6 +126,9 @@ type Stats struct {
 	Faults      int64 // responses that ended with an injected fault or error status
 	Connections int64 // TCP connections accepted
 	Unrecorded  int64 // requests served but not kept for Requests: recording disabled or full
+	// Adapter endpoints (not counted in Requests): successful loads and
+	// unloads, and the most adapters loaded at once.
+	LoRALoads, LoRAUnloads, MaxAdapters int64
 }
 
 // Limits, in bytes, that keep a long-running server (a demo, an example
@@ -159,18 +162,27 @@ type Server struct {
 
 	maxRequest, maxRecorded int64 // MaxRequestBytes, MaxRecordedBytes; tests lower them
 
+	lora        LoRA
+	metrics     Metrics
+	adapters    map[string]string // loaded adapter → path
+	maxAdapters int64
+
 	requests, inflight, maxInflight, completed, cancelled, faults, conns, unrecorded atomic.Int64
+	loraLoads, loraUnloads                                                           atomic.Int64
 }
 
 // NewServer starts a server on a loopback port that answers every request
 // with b. Like httptest.NewServer, it panics if it cannot listen. The
 // caller must call [Server.Close].
 func NewServer(b Behavior) *Server {
-	s := &Server{done: make(chan struct{}), record: true, maxRequest: MaxRequestBytes, maxRecorded: MaxRecordedBytes}
+	s := &Server{done: make(chan struct{}), record: true, maxRequest: MaxRequestBytes, maxRecorded: MaxRecordedBytes, adapters: map[string]string{}}
 	s.SetBehavior(b)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/chat/completions", s.serve)
 	mux.HandleFunc("POST /v1/completions", s.serve)
+	mux.HandleFunc("POST /v1/load_lora_adapter", s.serveLoRA)
+	mux.HandleFunc("POST /v1/unload_lora_adapter", s.serveLoRA)
+	mux.HandleFunc("GET /metrics", s.serveMetrics)
 	s.srv = httptest.NewUnstartedServer(mux)
 	s.srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
 		if st == http.StateNew {
@@ -231,7 +243,16 @@ func (s *Server) Stats() Stats {
 		Faults:      s.faults.Load(),
 		Connections: s.conns.Load(),
 		Unrecorded:  s.unrecorded.Load(),
+		LoRALoads:   s.loraLoads.Load(),
+		LoRAUnloads: s.loraUnloads.Load(),
+		MaxAdapters: s.maxAdaptersLoad(),
 	}
+}
+
+func (s *Server) maxAdaptersLoad() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxAdapters
 }
 
 // WaitFor polls the stats every millisecond until cond holds or ctx ends.

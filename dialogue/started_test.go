@@ -1,0 +1,63 @@
+package dialogue_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/bodybroker/sdk/dialogue"
+	"github.com/bodybroker/sdk/dialogue/dialoguev1"
+	"github.com/bodybroker/sdk/eventbus"
+	"github.com/bodybroker/sdk/identity"
+)
+
+// A voice line starting is announced once per reply, before its first
+// chunk reaches the client, so an audio director can duck the music as the
+// line begins rather than when it ends.
+func TestVoiceLineStartIsPublished(t *testing.T) {
+	bus, err := eventbus.New(eventbus.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bus.Close()
+	var hooked []dialogue.Started
+	s := newService(t, &fakeCompleter{respond: replying("Well met. The boat leaves at dawn.")}, func(o *dialogue.Options) {
+		o.Events = bus
+		o.OnStarted = func(_ context.Context, st dialogue.Started) { hooked = append(hooked, st) }
+	})
+	ctx := identity.NewContext(context.Background(), player1)
+	var chunksBeforeStart []int
+	err = s.StreamSay(ctx, &dialoguev1.Utterance{NpcId: "mara", Text: "Hello?",
+		Context: &dialoguev1.GameContext{Region: "docks"}}, func(c *dialoguev1.Chunk) error {
+		if len(hooked) == 0 {
+			chunksBeforeStart = append(chunksBeforeStart, int(c.GetIndex()))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chunksBeforeStart) != 0 {
+		t.Errorf("chunks %v reached the client before the start was announced", chunksBeforeStart)
+	}
+	if len(hooked) != 1 {
+		t.Fatalf("hook saw %d starts for one reply, want 1", len(hooked))
+	}
+	got := hooked[0]
+	if got.Version != 1 || got.NPCID != "mara" || got.PlayerID != "p1" || got.SessionID == "" || got.Region != "docks" || got.At.IsZero() {
+		t.Errorf("Started = %+v, want version 1, mara, p1, a session, region docks and a time", got)
+	}
+	evs, err := bus.History(ctx, dialogue.TopicStarted, eventbus.FromStart(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].Key != "p1" {
+		t.Fatalf("bus has %d start events (key %v), want 1 keyed p1", len(evs), evs)
+	}
+	onBus, err := eventbus.Decode[dialogue.Started](evs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if onBus.SessionID != got.SessionID || onBus.NPCID != got.NPCID {
+		t.Errorf("bus payload %+v differs from the hook's %+v", onBus, got)
+	}
+}

@@ -1,0 +1,4 @@
+package redisbus
+
+// Slot exposes slot to the external tests.
+var Slot = slot
