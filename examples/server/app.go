@@ -22,6 +22,7 @@ import (
 	paymentstore "github.com/bodybroker/sdk/payment/redisstore"
 	"github.com/bodybroker/sdk/payment/stripepay"
 	"github.com/bodybroker/sdk/router"
+	"github.com/bodybroker/sdk/router/gateway"
 	"github.com/bodybroker/sdk/router/openai"
 	"github.com/bodybroker/sdk/router/openai/openaitest"
 	"github.com/bodybroker/sdk/router/scripted"
@@ -48,6 +49,7 @@ type app struct {
 	settings *settings.Manager
 	clock    *worldtime.Clock
 	players  identity.Authenticator
+	gateway  *gateway.Gateway // set by handler
 
 	// models are the model servers readiness checks: base URLs of real
 	// ones (stand-ins are always ready).
@@ -315,7 +317,7 @@ func (a *app) close() {
 
 func isClosed(err error) bool {
 	return errors.Is(err, eventbus.ErrClosed) || errors.Is(err, redis.ErrClosed) ||
-		errors.Is(err, router.ErrClosed) || errors.Is(err, settings.ErrClosed) || errors.Is(err, worldtime.ErrClosed)
+		errors.Is(err, router.ErrClosed) || errors.Is(err, gateway.ErrClosed) || errors.Is(err, settings.ErrClosed) || errors.Is(err, worldtime.ErrClosed)
 }
 
 // readiness runs the checks and keeps their latest results.

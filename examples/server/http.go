@@ -21,6 +21,7 @@ import (
 	"github.com/bodybroker/sdk/identity"
 	"github.com/bodybroker/sdk/payment"
 	"github.com/bodybroker/sdk/payment/fakepay"
+	"github.com/bodybroker/sdk/router/gateway"
 	"github.com/bodybroker/sdk/settings"
 	"github.com/bodybroker/sdk/worldtime"
 )
@@ -64,6 +65,18 @@ func (a *app) handler(reg *prometheus.Registry) (http.Handler, error) {
 	sh := a.settings.Handler(settings.HandlerOptions{Authenticator: a.players, Logger: a.log})
 	mux.Handle(settings.PathSettings, sh)
 	mux.Handle(settings.PathSettings+"/", sh)
+
+	// The OpenAI-compatible gateway, for tools in any language; player
+	// tokens are its API keys.
+	gw, err := gateway.New(gateway.Options{Router: a.router, Authenticator: a.players, Logger: a.log})
+	if err != nil {
+		return nil, err
+	}
+	a.gateway = gw
+	a.closers = append(a.closers, gw.Close)
+	for _, p := range []string{"POST /v1/chat/completions", "POST /v1/completions", "GET /v1/models"} {
+		mux.Handle(p, gw)
+	}
 
 	mux.HandleFunc("GET "+pathHealthz, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

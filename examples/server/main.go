@@ -191,10 +191,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), cfg.ShutdownTimeout)
 		defer cancel()
 		var errs []error
-		// The two servers drain side by side, then the bus flushes what
-		// they published.
+		// The servers drain side by side (the gateway's streams before the
+		// HTTP server's wait), then the bus flushes what they published.
 		var sg errgroup.Group
-		sg.Go(func() error { return hs.Shutdown(sctx) })
+		sg.Go(func() error {
+			gerr := a.gateway.Shutdown(sctx)
+			return errors.Join(gerr, hs.Shutdown(sctx))
+		})
 		sg.Go(func() error { return gs.Shutdown(sctx) })
 		if err := sg.Wait(); err != nil {
 			errs = append(errs, err)

@@ -343,6 +343,53 @@ func TestSmoke(t *testing.T) {
 		}
 	})
 
+	t.Run("dialogue over the OpenAI-compatible gateway", func(t *testing.T) {
+		body := `{"model":"npc/quest_dialogue","stream":true,"messages":[{"role":"user","content":"When does the boat leave?"}]}`
+		req, _ := http.NewRequestWithContext(ctx, "POST", s.http+"/v1/chat/completions", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+smokePlayerToken)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b, _ := io.ReadAll(resp.Body)
+			t.Fatalf("chat completions = %s: %s", resp.Status, b)
+		}
+		var text strings.Builder
+		var done bool
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			data, ok := strings.CutPrefix(sc.Text(), "data: ")
+			if !ok {
+				continue
+			}
+			if data == "[DONE]" {
+				done = true
+				break
+			}
+			var chunk struct {
+				Choices []struct{ Delta struct{ Content string } }
+			}
+			if err := json.Unmarshal([]byte(data), &chunk); err != nil {
+				t.Fatalf("chunk %q: %v", data, err)
+			}
+			for _, c := range chunk.Choices {
+				text.WriteString(c.Delta.Content)
+			}
+		}
+		if !done {
+			t.Errorf("stream ended without [DONE] (%v)", sc.Err())
+		}
+		if !strings.Contains(text.String(), "tide turns") {
+			t.Errorf("reply %q, want the tier2 stand-in's line", text.String())
+		}
+		if tier := resp.Header.Get("X-BB-Tier"); tier != "tier2" {
+			t.Errorf("X-BB-Tier = %q, want tier2", tier)
+		}
+	})
+
 	t.Run("checkout and signed webhook", func(t *testing.T) {
 		var started checkoutStarted
 		if resp := do(t, "POST", s.http+pathCheckout, smokePlayerToken, map[string]string{"plan": "premium"}, &started); resp.StatusCode != 200 {
@@ -430,7 +477,7 @@ func TestSmoke(t *testing.T) {
 		resp.Body.Close()
 		for _, want := range []string{
 			"bodybroker_dialogue_requests_total 2",
-			`bodybroker_router_tier_requests_total{tier="tier2"} 1`,
+			`bodybroker_router_tier_requests_total{tier="tier2"} 2`,
 			"bodybroker_payment_entitlement_changes_total 1",
 			"bodybroker_settings_writes_total 1",
 			"bodybroker_ready 1",
