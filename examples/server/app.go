@@ -50,6 +50,9 @@ type app struct {
 	clock    *worldtime.Clock
 	players  identity.Authenticator
 	gateway  *gateway.Gateway // set by handler
+	ops      *opsLog
+	opsDone  chan struct{} // closed when the HTTP server shuts down: ends /ops/events streams
+	opsOnce  sync.Once
 
 	// models are the model servers readiness checks: base URLs of real
 	// ones (stand-ins are always ready).
@@ -61,7 +64,7 @@ type app struct {
 
 // build assembles the components cfg describes.
 func build(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err error) {
-	a := &app{cfg: cfg, log: log}
+	a := &app{cfg: cfg, log: log, ops: &opsLog{}, opsDone: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			a.close()
@@ -249,6 +252,7 @@ func (a *app) buildPayments() error {
 		Provider: a.provider, Plans: a.cfg.Catalog.plans(), WebhookSecrets: []payment.Secret{payment.Secret(a.webhook)},
 		DefaultSuccessURL: a.cfg.Catalog.Checkout.SuccessURL, DefaultCancelURL: a.cfg.Catalog.Checkout.CancelURL,
 		RedirectHosts: a.cfg.Catalog.Checkout.RedirectHosts, Events: a.bus, Logger: a.log,
+		OnEntitlementChange: a.ops.entitlementChanged,
 	}
 	if a.rdb != nil {
 		if opts.Store, err = paymentstore.New(a.rdb, paymentstore.Options{Prefix: a.cfg.RedisPrefix + ":payment:"}); err != nil {

@@ -111,7 +111,7 @@ func (a *app) handler(reg *prometheus.Registry) (http.Handler, error) {
 	}
 
 	// The payment provider.
-	mux.Handle("POST "+pathWebhook, a.payments.Webhooks())
+	mux.Handle("POST "+pathWebhook, a.recordWebhooks(a.payments.Webhooks()))
 
 	// Operators.
 	if a.cfg.AdminToken != "" {
@@ -130,6 +130,8 @@ func (a *app) handler(reg *prometheus.Registry) (http.Handler, error) {
 		mux.HandleFunc("POST "+pathAdminTimePaus, a.admin(func(w http.ResponseWriter, r *http.Request) {
 			a.timeResult(w, r, a.clock.Pause(r.Context()))
 		}))
+		mux.HandleFunc("GET "+pathOps, a.admin(a.opsPage))
+		mux.HandleFunc("GET "+pathOpsEvents, a.admin(a.opsEvents))
 		mux.HandleFunc("POST "+pathAdminTimeRes, a.admin(func(w http.ResponseWriter, r *http.Request) {
 			a.timeResult(w, r, a.clock.Resume(r.Context()))
 		}))
@@ -223,13 +225,19 @@ func (a *app) player(h func(http.ResponseWriter, *http.Request, identity.Identit
 	}
 }
 
-// admin checks the admin bearer token in constant time.
+// admin checks the admin token in constant time: a bearer token, or the
+// password of HTTP Basic auth (any user name), so that a browser can open
+// /ops.
 func (a *app) admin(h http.HandlerFunc) http.HandlerFunc {
 	want := []byte(a.cfg.AdminToken)
 	return func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := identity.BearerToken(r.Header.Get("Authorization"))
+		if !ok {
+			_, tok, ok = r.BasicAuth()
+		}
 		if !ok || subtle.ConstantTimeCompare([]byte(tok), want) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="admin"`)
+			w.Header().Add("WWW-Authenticate", `Bearer realm="admin"`)
+			w.Header().Add("WWW-Authenticate", `Basic realm="admin", charset="UTF-8"`)
 			writeError(w, http.StatusUnauthorized, "unauthenticated", "the admin bearer token is required")
 			return
 		}

@@ -144,6 +144,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	hs.RegisterOnShutdown(func() { a.opsOnce.Do(func() { close(a.opsDone) }) })
 	gs, err := dialogue.NewServer(a.dialogue, dialogue.ServerOptions{
 		Authenticator: a.players,
 		// Plaintext: terminate TLS in front (a load balancer, a mesh), or

@@ -489,9 +489,24 @@ func TestSmoke(t *testing.T) {
 		}
 	})
 
+	// An ops page stream open across the shutdown must not hold it up.
+	req, _ := http.NewRequestWithContext(ctx, "GET", s.http+pathOpsEvents, nil)
+	req.Header.Set("Authorization", "Bearer "+smokeAdminToken)
+	opsResp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer opsResp.Body.Close()
+	opsEvents := bufio.NewScanner(opsResp.Body)
+	if !opsEvents.Scan() || !strings.HasPrefix(opsEvents.Text(), "data: {") {
+		t.Fatalf("ops stream: %q, %v", opsEvents.Text(), opsEvents.Err())
+	}
+
 	// SIGTERM: a clean, bounded exit.
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
+	}
+	for opsEvents.Scan() { // until the server ends the stream
 	}
 	select {
 	case err := <-s.exited:
