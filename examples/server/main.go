@@ -25,6 +25,7 @@
 //	-config BB_CONFIG                catalogue file: tiers, personas, plans (the built-in server.toml)
 //	-redis-addr BB_REDIS_ADDR        Redis host:port; several, comma-separated, mean a cluster.
 //	                                 Unset: in-memory bus, stores and clock (one process only).
+//	-redis-prefix BB_REDIS_PREFIX    starts every Redis key ("bb"), so deployments can share a Redis
 //	-openai-url BB_OPENAI_URL        OpenAI-compatible base URL for tiers whose catalogue entry
 //	                                 lists no urls; unset: stand-in model servers
 //	BB_OPENAI_API_KEY                bearer key sent to model servers
@@ -54,6 +55,8 @@
 //
 //	POST /bodybroker.dialogue.v1.DialogueService/Say        dialogue, JSON (player)
 //	POST /bodybroker.dialogue.v1.DialogueService/StreamSay  dialogue, Server-Sent Events (player)
+//	POST /v1/chat/completions, /v1/completions; GET /v1/models  the OpenAI-compatible gateway
+//	                                                        (router/gateway; player tokens are its keys)
 //	GET, PATCH /settings; /settings/…                       player settings, preview (player)
 //	GET  /v1/time                                           the world clock
 //	POST /v1/checkout, /v1/checkout/complete, /v1/portal    payments (player)
@@ -65,18 +68,36 @@
 //	GET  /admin/router/stats, /admin/events/stats           (admin)
 //	GET  /admin/events/history?topic=…&limit=…              (admin)
 //	POST /admin/time/set, /admin/time/scale, /admin/time/pause, /admin/time/resume  (admin)
+//	GET  /ops, /ops/events                                  the ops page and its live stream (admin)
 //	GET  /healthz, /readyz, /metrics                        liveness, readiness, Prometheus
+//
+// Admin routes take the admin token as a bearer token or as the password
+// of HTTP Basic auth (any user name), so a browser can open /ops: tier
+// time-to-first-token p50/p95/p99 and queue depth over time, fallbacks,
+// dialogue counters, bus throughput, the world clock and its phase, and
+// the latest webhooks and entitlement changes, updated every second.
+// Responses to JSON routes use snake_case fields; errors are
+// {"code": "...", "message": "..."}.
 //
 // Every response carries X-Request-ID (the client's, when short and
 // printable, else a new one), and log lines about the request carry it
 // too. Request headers must arrive within 10s and bodies are capped at
 // 1 MiB (the webhook's own limit applies to webhooks).
 //
+// # Metrics
+//
+// /metrics serves Prometheus text from collectors that read each
+// component's Stats() at scrape time (router tiers, dialogue, event bus,
+// payments, settings, world clock, readiness) plus the Go runtime and
+// process collectors; metric names start with bodybroker_.
+//
 // # Shutdown
 //
-// SIGINT or SIGTERM stops accepting work, lets dialogue streams finish
-// their reply and HTTP requests end, then flushes the event bus, all within
-// the shutdown timeout; the exit status is 0 when everything drained.
+// SIGINT or SIGTERM stops accepting work, lets dialogue and gateway
+// streams finish their reply and HTTP requests end (ops page streams end at
+// once), then flushes the event bus, all within the shutdown timeout; the
+// exit status is 0 when everything drained, 1 otherwise, 2 for a
+// configuration error.
 package main
 
 import (
