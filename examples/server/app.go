@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/bodybroker/sdk/audio"
 	"github.com/bodybroker/sdk/dialogue"
 	dialoguestore "github.com/bodybroker/sdk/dialogue/redisstore"
 	"github.com/bodybroker/sdk/eventbus"
@@ -48,6 +49,7 @@ type app struct {
 	webhook  secret            // the secret webhooks are signed with
 	settings *settings.Manager
 	clock    *worldtime.Clock
+	audio    *audio.Director
 	players  identity.Authenticator
 	gateway  *gateway.Gateway // set by handler
 	ops      *opsLog
@@ -137,6 +139,14 @@ func build(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err error
 		return nil, err
 	}
 	a.closers = append(a.closers, a.clock.Close)
+
+	// The audio director: ambience follows the clock's phases, music ducks
+	// under NPC voice lines, players' volume settings apply; cues go out
+	// on the bus as audio.cue (see runAudio).
+	if a.audio, err = audio.New(audio.Options{World: a.clock.World(), Events: a.bus, Logger: log}); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, a.audio.Close)
 
 	a.ready = newReadiness(a.checks())
 	return a, nil
@@ -321,7 +331,7 @@ func (a *app) close() {
 
 func isClosed(err error) bool {
 	return errors.Is(err, eventbus.ErrClosed) || errors.Is(err, redis.ErrClosed) ||
-		errors.Is(err, router.ErrClosed) || errors.Is(err, gateway.ErrClosed) || errors.Is(err, settings.ErrClosed) || errors.Is(err, worldtime.ErrClosed)
+		errors.Is(err, audio.ErrClosed) || errors.Is(err, router.ErrClosed) || errors.Is(err, gateway.ErrClosed) || errors.Is(err, settings.ErrClosed) || errors.Is(err, worldtime.ErrClosed)
 }
 
 // readiness runs the checks and keeps their latest results.
@@ -382,4 +392,41 @@ func (r *readiness) state() (bool, map[string]string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.checked && len(r.failed) == 0, r.failed
+}
+
+// audioTick is how often the audio director advances (voices end, thunder
+// strikes).
+const audioTick = 100 * time.Millisecond
+
+// runAudio makes the director follow the clock, dialogue and settings,
+// and advances it every audioTick until ctx ends; then it stops following.
+func (a *app) runAudio(ctx context.Context) error {
+	stopClock, err := a.audio.FollowClock(ctx, a.clock)
+	if err != nil {
+		return fmt.Errorf("audio: %w", err)
+	}
+	defer stopClock()
+	dsub, err := a.audio.FollowDialogue(ctx, a.bus, "", eventbus.SubscribeOptions{})
+	if err != nil {
+		return fmt.Errorf("audio: %w", err)
+	}
+	defer dsub.Close()
+	ssub, err := a.audio.FollowSettings(ctx, a.bus, eventbus.SubscribeOptions{})
+	if err != nil {
+		return fmt.Errorf("audio: %w", err)
+	}
+	defer ssub.Close()
+	t := time.NewTicker(audioTick)
+	defer t.Stop()
+	var f audio.Frame
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := a.audio.Update(ctx, &f); err != nil && ctx.Err() == nil {
+				a.log.Warn("audio update", "err", err)
+			}
+		}
+	}
 }

@@ -32,6 +32,7 @@ const (
 	pathReadyz        = "/readyz"
 	pathMetrics       = "/metrics"
 	pathTime          = "/v1/time"
+	pathAudio         = "/v1/audio"
 	pathCheckout      = "/v1/checkout"
 	pathComplete      = "/v1/checkout/complete"
 	pathPortal        = "/v1/portal"
@@ -92,6 +93,9 @@ func (a *app) handler(reg *prometheus.Registry) (http.Handler, error) {
 	mux.Handle("GET "+pathMetrics, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET "+pathTime, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, a.clock.Now())
+	})
+	mux.HandleFunc("GET "+pathAudio, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, a.audio.Snapshot())
 	})
 
 	// Players.

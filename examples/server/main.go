@@ -59,6 +59,8 @@
 //	                                                        (router/gateway; player tokens are its keys)
 //	GET, PATCH /settings; /settings/…                       player settings, preview (player)
 //	GET  /v1/time                                           the world clock
+//	GET  /v1/audio                                          the audio director's snapshot (ambience, buses,
+//	                                                        voices) for a joining client; cues follow on audio.cue
 //	POST /v1/checkout, /v1/checkout/complete, /v1/portal    payments (player)
 //	GET  /v1/entitlement                                    the caller's entitlement (player)
 //	POST /demo/checkout/pay                                 demo provider only: pay a session and get
@@ -207,6 +209,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		a.ready.run(gctx, cfg.ReadyInterval)
 		return nil
 	})
+	g.Go(func() error { return a.runAudio(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("shutting down", "bound", cfg.ShutdownTimeout)

@@ -488,12 +488,33 @@ func smoke(t *testing.T, redisAddr string) {
 		if len(evs) != 2 {
 			t.Errorf("%d %s events, want 2 (one per dialogue)", len(evs), dialogue.TopicCompleted)
 		}
-		var now struct{ Hour, Minute int }
-		if resp := do(t, "POST", s.http+pathAdminTimeSet, smokeAdminToken, map[string]int{"day": 3, "hour": 21, "minute": 30}, &now); resp.StatusCode != 200 {
+		var now struct {
+			Hour, Minute int
+			Phase        string `json:"state"`
+		}
+		if resp := do(t, "POST", s.http+pathAdminTimeSet, smokeAdminToken, map[string]int{"day": 3, "hour": 2, "minute": 30}, &now); resp.StatusCode != 200 {
 			t.Fatalf("time set = %s", resp.Status)
 		}
-		if now.Hour != 21 || now.Minute != 30 {
-			t.Errorf("after set: %02d:%02d, want 21:30", now.Hour, now.Minute)
+		if now.Hour != 2 || now.Minute != 30 || now.Phase != "night" {
+			t.Errorf("after set: %02d:%02d %s, want 02:30 night", now.Hour, now.Minute, now.Phase)
+		}
+		// The audio director follows the clock into the night, and its
+		// cues go out on the bus.
+		for {
+			var snap struct{ State struct{ Phase string } }
+			do(t, "GET", s.http+pathAudio, "", nil, &snap)
+			if snap.State.Phase == "night" {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("audio phase %q, want night", snap.State.Phase)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		var cues []struct{ Topic string }
+		do(t, "GET", s.http+pathAdminEvents+"?topic=audio.cue", smokeAdminToken, nil, &cues)
+		if len(cues) == 0 {
+			t.Error("no audio.cue events on the bus")
 		}
 		if resp := do(t, "POST", s.http+pathAdminTimeSet, smokeAdminToken, map[string]int{"day": 3, "hour": 99}, nil); resp.StatusCode != 400 {
 			t.Errorf("time set to hour 99 = %s, want 400", resp.Status)
