@@ -347,13 +347,16 @@ func newReadiness(checks map[string]func(context.Context) error) *readiness {
 	return &readiness{checks: checks}
 }
 
-// run checks every interval until ctx ends. Each check gets interval (at
-// most 5s) to answer.
+// checkTimeout bounds each readiness check.
+const checkTimeout = 5 * time.Second
+
+// run checks every interval until ctx ends; a round that takes longer
+// than interval delays the next one.
 func (r *readiness) run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		r.checkOnce(ctx, min(interval, 5*time.Second))
+		r.checkOnce(ctx, checkTimeout)
 		select {
 		case <-ctx.Done():
 			return

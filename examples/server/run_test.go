@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
+	"os"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
@@ -156,5 +158,60 @@ func TestLimits(t *testing.T) {
 	resp.Body.Close()
 	if got := resp.Header.Get(headerRequestID); got == "has space" || got == "" {
 		t.Errorf("X-Request-ID = %q, want a fresh one", got)
+	}
+}
+
+// TestReadinessFollowsStripe: with a Stripe key the server is ready only
+// while Stripe answers (stripe-mock here), and not ready when it cannot
+// reach Stripe.
+func TestReadinessFollowsStripe(t *testing.T) {
+	mock := os.Getenv("BB_STRIPE_MOCK_URL")
+	if mock == "" {
+		mock = "http://127.0.0.1:12111"
+	}
+	if c, err := net.DialTimeout("tcp", strings.TrimPrefix(mock, "http://"), 2*time.Second); err != nil {
+		msg := "needs stripe-mock at " + mock + " (set BB_STRIPE_MOCK_URL)"
+		if os.Getenv("BB_REQUIRE_SERVICES") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	} else {
+		c.Close()
+	}
+	for _, tt := range []struct {
+		name, url string
+		want      int
+	}{
+		{"stripe-mock", mock, http.StatusOK},
+		// Nothing listens on port 9 (discard) of loopback.
+		{"unreachable", "http://127.0.0.1:9", http.StatusServiceUnavailable},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			httpAddr, _, _ := startInProcess(t, "STRIPE_SECRET_KEY", "sk_test_123", "STRIPE_WEBHOOK_SECRET", "whsec_test",
+				"BB_STRIPE_URL", tt.url, "BB_READY_INTERVAL", "20ms")
+			deadline := time.Now().Add(hangBound)
+			for {
+				resp, err := http.Get(httpAddr + pathReadyz)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var body struct{ Failed map[string]string }
+				err = json.NewDecoder(resp.Body).Decode(&body)
+				resp.Body.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Not ready counts only once the check has failed (before the
+				// first round the server is not ready either).
+				_, stripeFailed := body.Failed["stripe"]
+				if resp.StatusCode == tt.want && (tt.want == http.StatusOK || stripeFailed) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("readyz = %s %v, want %d", resp.Status, body.Failed, tt.want)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
 	}
 }
