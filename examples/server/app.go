@@ -58,8 +58,9 @@ type app struct {
 
 	// models are the model servers readiness checks: base URLs of real
 	// ones (stand-ins are always ready).
-	models []string
-	ready  *readiness
+	models   []string
+	standIns []string // tiers served by stand-in model servers
+	ready    *readiness
 
 	closers []func() error
 }
@@ -175,6 +176,7 @@ func (a *app) buildRouter() error {
 			srv.DisableRecording()
 			a.closers = append(a.closers, func() error { srv.Close(); return nil })
 			urls = []string{srv.URL + "/v1"}
+			a.standIns = append(a.standIns, tc.Name)
 			a.log.Warn("model tier uses a STAND-IN model server, not a real model; set urls in the catalogue or BB_OPENAI_URL",
 				"tier", tc.Name, "url", srv.URL)
 		} else {

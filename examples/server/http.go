@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,6 +50,7 @@ const (
 	pathAdminTimePaus = "/admin/time/pause"
 	pathAdminTimeRes  = "/admin/time/resume"
 	headerRequestID   = "X-Request-ID"
+	headerStandIn     = "X-BB-Stand-In" // on /v1/models: the tiers served by stand-in model servers
 	maxRequestIDBytes = 64
 	maxHistoryLimit   = 1000
 )
@@ -75,9 +77,18 @@ func (a *app) handler(reg *prometheus.Registry) (http.Handler, error) {
 	}
 	a.gateway = gw
 	a.closers = append(a.closers, gw.Close)
-	for _, p := range []string{"POST /v1/chat/completions", "POST /v1/completions", "GET /v1/models"} {
+	for _, p := range []string{"POST /v1/chat/completions", "POST /v1/completions"} {
 		mux.Handle(p, gw)
 	}
+	// The model list says which tiers are stand-ins, in a header (the
+	// body is OpenAI's shape).
+	standIns := strings.Join(a.standIns, ",")
+	mux.HandleFunc("GET /v1/models", func(w http.ResponseWriter, r *http.Request) {
+		if standIns != "" {
+			w.Header().Set(headerStandIn, standIns)
+		}
+		gw.ServeHTTP(w, r)
+	})
 
 	mux.HandleFunc("GET "+pathHealthz, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

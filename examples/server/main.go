@@ -56,7 +56,8 @@
 //	POST /bodybroker.dialogue.v1.DialogueService/Say        dialogue, JSON (player)
 //	POST /bodybroker.dialogue.v1.DialogueService/StreamSay  dialogue, Server-Sent Events (player)
 //	POST /v1/chat/completions, /v1/completions; GET /v1/models  the OpenAI-compatible gateway
-//	                                                        (router/gateway; player tokens are its keys)
+//	                                                        (router/gateway; player tokens are its keys);
+//	                                                        X-BB-Stand-In on /v1/models names stand-in tiers
 //	GET, PATCH /settings; /settings/…                       player settings, preview (player)
 //	GET  /v1/time                                           the world clock
 //	GET  /v1/audio                                          the audio director's snapshot (ambience, buses,

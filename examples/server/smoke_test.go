@@ -420,6 +420,10 @@ func smoke(t *testing.T, redisAddr string) {
 		if tier := resp.Header.Get("X-BB-Tier"); tier != "tier2" {
 			t.Errorf("X-BB-Tier = %q, want tier2", tier)
 		}
+		models := do(t, "GET", s.http+"/v1/models", smokePlayerToken, nil, nil)
+		if got := models.Header.Get(headerStandIn); models.StatusCode != 200 || got != "tier1,tier2,tier3" {
+			t.Errorf("/v1/models = %s, %s %q; want 200 and the stand-in tiers", models.Status, headerStandIn, got)
+		}
 	})
 
 	t.Run("checkout and signed webhook", func(t *testing.T) {
