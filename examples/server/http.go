@@ -422,16 +422,19 @@ func (a *app) createAmbassadorCode(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, pc)
 }
 
-// eventHistory answers GET /admin/events/history?topic=T&limit=N (N at
-// most 1000, default 100): the topic's latest events, payloads as JSON.
+// eventHistory answers GET /admin/events/history?topic=T&after=ID&limit=N:
+// the topic's events oldest first, after the event ID when given, at most
+// N (1 to 1000, default 100), payloads as JSON. Page with after= the last
+// ID of the previous page; each page reads only what it returns.
 func (a *app) eventHistory(w http.ResponseWriter, r *http.Request) {
-	topic := r.URL.Query().Get("topic")
+	q := r.URL.Query()
+	topic := q.Get("topic")
 	if err := eventbus.ValidateTopic(topic); err != nil {
 		writeError(w, http.StatusBadRequest, "invalid_argument", err.Error())
 		return
 	}
 	limit := 100
-	if s := r.URL.Query().Get("limit"); s != "" {
+	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > maxHistoryLimit {
 			writeError(w, http.StatusBadRequest, "invalid_argument", "limit: want 1 to 1000")
@@ -439,12 +442,20 @@ func (a *app) eventHistory(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	evs, err := a.bus.History(r.Context(), topic, eventbus.FromStart(), 0)
+	from := eventbus.FromStart()
+	if s := q.Get("after"); s != "" {
+		id, err := eventbus.ParseID(s)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_argument", "after: "+err.Error())
+			return
+		}
+		from = eventbus.AfterID(id)
+	}
+	evs, err := a.bus.History(r.Context(), topic, from, limit)
 	if err != nil {
 		a.writeErr(w, r, err)
 		return
 	}
-	evs = evs[max(0, len(evs)-limit):]
 	type event struct {
 		ID      string          `json:"id"`
 		Topic   string          `json:"topic"`

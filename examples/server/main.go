@@ -69,7 +69,7 @@
 //	POST /webhooks/stripe                                   the provider's signed webhooks
 //	GET, POST /admin/coupons; POST /admin/ambassador-codes  (admin)
 //	GET  /admin/router/stats, /admin/events/stats           (admin)
-//	GET  /admin/events/history?topic=…&limit=…              (admin)
+//	GET  /admin/events/history?topic=…&after=…&limit=…      (admin) oldest first, paged by event ID
 //	POST /admin/time/set, /admin/time/scale, /admin/time/pause, /admin/time/resume  (admin)
 //	GET  /ops, /ops/events                                  the ops page and its live stream (admin)
 //	GET  /healthz, /readyz, /metrics                        liveness, readiness, Prometheus

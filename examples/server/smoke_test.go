@@ -492,6 +492,19 @@ func smoke(t *testing.T, redisAddr string) {
 		if len(evs) != 2 {
 			t.Errorf("%d %s events, want 2 (one per dialogue)", len(evs), dialogue.TopicCompleted)
 		}
+		// Paging: one at a time, after the last one seen.
+		var page1, page2 []struct{ ID string }
+		do(t, "GET", s.http+pathAdminEvents+"?limit=1&topic="+dialogue.TopicCompleted, smokeAdminToken, nil, &page1)
+		if len(page1) != 1 {
+			t.Fatalf("limit=1: %d events", len(page1))
+		}
+		do(t, "GET", s.http+pathAdminEvents+"?limit=5&after="+page1[0].ID+"&topic="+dialogue.TopicCompleted, smokeAdminToken, nil, &page2)
+		if len(page2) != 1 || page2[0].ID == page1[0].ID {
+			t.Errorf("after %s: %v, want the other event", page1[0].ID, page2)
+		}
+		if resp := do(t, "GET", s.http+pathAdminEvents+"?after=nope&topic="+dialogue.TopicCompleted, smokeAdminToken, nil, nil); resp.StatusCode != 400 {
+			t.Errorf("after=nope: %s, want 400", resp.Status)
+		}
 		var now struct {
 			Hour, Minute int
 			Phase        string `json:"state"`
