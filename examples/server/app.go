@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -58,16 +60,26 @@ type app struct {
 
 	// models are the model servers readiness checks: base URLs of real
 	// ones (stand-ins are always ready).
-	models   []string
-	standIns []string // tiers served by stand-in model servers
-	ready    *readiness
+	// routerMu guards what routerOptions keeps between reloads.
+	routerMu     sync.Mutex
+	models       []string // base URLs of real model servers, for readiness
+	standIns     []string // tiers served by stand-in model servers
+	modelClients map[string]*openai.Model
+	standInURLs  map[string]string
+	scripted     *scripted.Model
+
+	readyTransport *http.Transport
+	ready          *readiness
 
 	closers []func() error
 }
 
 // build assembles the components cfg describes.
 func build(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err error) {
-	a := &app{cfg: cfg, log: log, ops: &opsLog{}, opsDone: make(chan struct{})}
+	a := &app{
+		cfg: cfg, log: log, ops: &opsLog{}, opsDone: make(chan struct{}),
+		modelClients: map[string]*openai.Model{}, standInURLs: map[string]string{},
+	}
 	defer func() {
 		if err != nil {
 			a.close()
@@ -149,13 +161,35 @@ func build(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err error
 	}
 	a.closers = append(a.closers, a.audio.Close)
 
-	a.ready = newReadiness(a.checks())
+	a.readyTransport = &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 1}
+	a.closers = append(a.closers, func() error { a.readyTransport.CloseIdleConnections(); return nil })
+	a.ready = newReadiness(a.checks)
 	return a, nil
 }
 
 func (a *app) buildRouter() error {
-	var tiers []router.Tier
-	for _, tc := range a.cfg.Catalog.Tiers {
+	opts, err := a.routerOptions(a.cfg.Catalog)
+	if err != nil {
+		return err
+	}
+	if a.router, err = router.New(opts); err != nil {
+		return err
+	}
+	a.closers = append(a.closers, a.router.Close)
+	return nil
+}
+
+// routerOptions builds the router's tiers from a catalogue. Model clients
+// and stand-ins are kept by URL and model (stand-ins by tier and line) and
+// reused by later reloads, so a reload creates only what is new and
+// requests in flight on the old configuration keep their clients; all are
+// closed with the server. The caller holds routerMu, or is build.
+func (a *app) routerOptions(cat Catalog) (router.Options, error) {
+	var (
+		tiers            []router.Tier
+		models, standIns []string
+	)
+	for _, tc := range cat.Tiers {
 		t := router.Tier{
 			Name: tc.Name, ModelName: tc.Model, Adapter: tc.Adapter, TTFTTarget: tc.TTFTTarget,
 			MaxConcurrent: tc.MaxConcurrent, MaxQueued: tc.MaxQueued, MaxTokens: tc.MaxTokens,
@@ -170,44 +204,88 @@ func (a *app) buildRouter() error {
 			if line == "" {
 				line = "Well met, traveller."
 			}
-			srv := openaitest.NewServer(openaitest.Behavior{
-				TTFT: 20 * time.Millisecond, TokenDelay: 5 * time.Millisecond, Tokens: strings.SplitAfter(line, " "),
-			})
-			srv.DisableRecording()
-			a.closers = append(a.closers, func() error { srv.Close(); return nil })
-			urls = []string{srv.URL + "/v1"}
-			a.standIns = append(a.standIns, tc.Name)
-			a.log.Warn("model tier uses a STAND-IN model server, not a real model; set urls in the catalogue or BB_OPENAI_URL",
-				"tier", tc.Name, "url", srv.URL)
+			key := tc.Name + "\x00" + line
+			u, ok := a.standInURLs[key]
+			if !ok {
+				srv := openaitest.NewServer(openaitest.Behavior{
+					TTFT: 20 * time.Millisecond, TokenDelay: 5 * time.Millisecond, Tokens: strings.SplitAfter(line, " "),
+				})
+				srv.DisableRecording()
+				a.closers = append(a.closers, func() error { srv.Close(); return nil })
+				u = srv.URL + "/v1"
+				a.standInURLs[key] = u
+				a.log.Warn("model tier uses a STAND-IN model server, not a real model; set urls in the catalogue or BB_OPENAI_URL",
+					"tier", tc.Name, "url", srv.URL)
+			}
+			urls = []string{u}
+			standIns = append(standIns, tc.Name)
 		} else {
-			a.models = append(a.models, urls...)
+			models = append(models, urls...)
 			a.log.Info("model tier", "tier", tc.Name, "urls", urls)
 		}
 		for i, u := range urls {
-			m, err := openai.New(openai.Options{BaseURL: u, Model: tc.Model, APIKey: string(a.cfg.OpenAIAPIKey), Logger: a.log})
-			if err != nil {
-				return fieldErr(fmt.Sprintf("tiers[%s].urls[%d]", tc.Name, i), "%v", err)
+			key := u + "\x00" + tc.Model
+			m, ok := a.modelClients[key]
+			if !ok {
+				var err error
+				m, err = openai.New(openai.Options{BaseURL: u, Model: tc.Model, APIKey: string(a.cfg.OpenAIAPIKey), Logger: a.log})
+				if err != nil {
+					return router.Options{}, fieldErr(fmt.Sprintf("tiers[%s].urls[%d]", tc.Name, i), "%v", err)
+				}
+				a.closers = append(a.closers, m.Close)
+				a.modelClients[key] = m
 			}
-			a.closers = append(a.closers, m.Close)
 			t.Replicas = append(t.Replicas, router.Replica{Name: fmt.Sprintf("%s-%d", tc.Name, i), Model: m})
 		}
 		tiers = append(tiers, t)
 	}
-	lines, err := scripted.New(scripted.Options{})
-	if err != nil {
-		return err
+	if a.scripted == nil {
+		var err error
+		if a.scripted, err = scripted.New(scripted.Options{}); err != nil {
+			return router.Options{}, err
+		}
 	}
-	tiers = append(tiers, router.Tier{Name: scriptedTier, Replicas: []router.Replica{{Name: "lines", Model: lines}}})
-	a.router, err = router.New(router.Options{
-		Tiers: tiers, Fallbacks: a.cfg.Catalog.Fallbacks, Logger: a.log,
+	tiers = append(tiers, router.Tier{Name: scriptedTier, Replicas: []router.Replica{{Name: "lines", Model: a.scripted}}})
+	slices.Sort(models)
+	a.models, a.standIns = slices.Compact(models), standIns
+	return router.Options{
+		Tiers: tiers, Fallbacks: cat.Fallbacks, Logger: a.log,
 		Hooks: router.Hooks{OnFallback: func(from, to string, cause error) {
 			a.log.Warn("router fallback", "from", from, "to", to, "cause", cause)
 		}},
-	})
+	}, nil
+}
+
+// reloadRouter reads the catalogue again (the -config file, or the
+// built-in one) and reconfigures the router's tiers and fallbacks from it.
+// Personas and plans are read at start only. On any error the running
+// configuration stays.
+func (a *app) reloadRouter() error {
+	data := defaultCatalog
+	if a.cfg.CatalogPath != "" {
+		var err error
+		if data, err = os.ReadFile(a.cfg.CatalogPath); err != nil {
+			return fieldErr("BB_CONFIG", "%v", err)
+		}
+	}
+	cat, err := parseCatalog(data)
 	if err != nil {
 		return err
 	}
-	a.closers = append(a.closers, a.router.Close)
+	a.routerMu.Lock()
+	defer a.routerMu.Unlock()
+	prevModels, prevStandIns := a.models, a.standIns
+	opts, err := a.routerOptions(cat)
+	if err == nil {
+		if err = a.router.Reconfigure(opts); err != nil {
+			err = &ConfigError{Field: "catalogue", Err: err}
+		}
+	}
+	if err != nil {
+		a.models, a.standIns = prevModels, prevStandIns
+		return err
+	}
+	a.log.Info("router reconfigured", "tiers", len(opts.Tiers))
 	return nil
 }
 
@@ -275,18 +353,19 @@ func (a *app) buildPayments() error {
 	return err
 }
 
-// checks lists the readiness checks: Redis, each real model server and
-// Stripe. In-memory backends, stand-ins and the demo provider are always
-// ready.
+// checks lists the readiness checks: Redis, each real model server (of
+// the router's current configuration) and Stripe. In-memory backends,
+// stand-ins and the demo provider are always ready.
 func (a *app) checks() map[string]func(context.Context) error {
 	c := map[string]func(context.Context) error{}
 	if a.rdb != nil {
 		c["redis"] = func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() }
 	}
-	tr := &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 1}
-	a.closers = append(a.closers, func() error { tr.CloseIdleConnections(); return nil })
-	client := &http.Client{Transport: tr}
-	for _, u := range a.models {
+	client := &http.Client{Transport: a.readyTransport}
+	a.routerMu.Lock()
+	models := a.models
+	a.routerMu.Unlock()
+	for _, u := range models {
 		c["model "+u] = func(ctx context.Context) error {
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(u, "/")+"/models", nil)
 			if err != nil {
@@ -338,14 +417,14 @@ func isClosed(err error) bool {
 
 // readiness runs the checks and keeps their latest results.
 type readiness struct {
-	checks map[string]func(context.Context) error
+	checks func() map[string]func(context.Context) error // asked each round
 
 	mu      sync.Mutex
 	checked bool
 	failed  map[string]string // check name → error
 }
 
-func newReadiness(checks map[string]func(context.Context) error) *readiness {
+func newReadiness(checks func() map[string]func(context.Context) error) *readiness {
 	return &readiness{checks: checks}
 }
 
@@ -371,7 +450,7 @@ func (r *readiness) checkOnce(ctx context.Context, timeout time.Duration) {
 	failed := map[string]string{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for name, check := range r.checks {
+	for name, check := range r.checks() {
 		wg.Go(func() {
 			cctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()

@@ -43,6 +43,7 @@ const (
 	pathAdminCoupons  = "/admin/coupons"
 	pathAdminCodes    = "/admin/ambassador-codes"
 	pathAdminRouter   = "/admin/router/stats"
+	pathAdminReload   = "/admin/router/reload"
 	pathAdminEvents   = "/admin/events/history"
 	pathAdminEvStats  = "/admin/events/stats"
 	pathAdminTimeSet  = "/admin/time/set"
@@ -82,8 +83,10 @@ func (a *app) handler(reg *prometheus.Registry) (http.Handler, error) {
 	}
 	// The model list says which tiers are stand-ins, in a header (the
 	// body is OpenAI's shape).
-	standIns := strings.Join(a.standIns, ",")
 	mux.HandleFunc("GET /v1/models", func(w http.ResponseWriter, r *http.Request) {
+		a.routerMu.Lock()
+		standIns := strings.Join(a.standIns, ",")
+		a.routerMu.Unlock()
 		if standIns != "" {
 			w.Header().Set(headerStandIn, standIns)
 		}
@@ -134,6 +137,18 @@ func (a *app) handler(reg *prometheus.Registry) (http.Handler, error) {
 		mux.HandleFunc("POST "+pathAdminCoupons, a.admin(a.createCoupon))
 		mux.HandleFunc("POST "+pathAdminCodes, a.admin(a.createAmbassadorCode))
 		mux.HandleFunc("GET "+pathAdminRouter, a.admin(func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, a.router.Stats())
+		}))
+		mux.HandleFunc("POST "+pathAdminReload, a.admin(func(w http.ResponseWriter, r *http.Request) {
+			if err := a.reloadRouter(); err != nil {
+				var ce *ConfigError
+				if errors.As(err, &ce) {
+					writeError(w, http.StatusBadRequest, "invalid_argument", err.Error())
+					return
+				}
+				a.writeErr(w, r, err)
+				return
+			}
 			writeJSON(w, http.StatusOK, a.router.Stats())
 		}))
 		mux.HandleFunc("GET "+pathAdminEvents, a.admin(a.eventHistory))

@@ -69,6 +69,8 @@
 //	POST /webhooks/stripe                                   the provider's signed webhooks
 //	GET, POST /admin/coupons; POST /admin/ambassador-codes  (admin)
 //	GET  /admin/router/stats, /admin/events/stats           (admin)
+//	POST /admin/router/reload                               (admin) re-read the catalogue's tiers and
+//	                                                        fallbacks and reconfigure the router
 //	GET  /admin/events/history?topic=…&after=…&limit=…      (admin) oldest first, paged by event ID
 //	POST /admin/time/set, /admin/time/scale, /admin/time/pause, /admin/time/resume  (admin)
 //	GET  /ops, /ops/events                                  the ops page and its live stream (admin)

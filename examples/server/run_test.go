@@ -7,11 +7,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"go.uber.org/goleak"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
@@ -214,4 +216,70 @@ func TestReadinessFollowsStripe(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRouterReload: POST /admin/router/reload applies the catalogue
+// file's new tiers; a bad file is refused naming the field, and the
+// running configuration stays.
+func TestRouterReload(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	const admin = "reload-admin-token-000"
+	path := filepath.Join(t.TempDir(), "server.toml")
+	write := func(cat string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(cat), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(string(defaultCatalog))
+	httpAddr, _, stop := startInProcess(t, "BB_CONFIG", path, "BB_ADMIN_TOKEN", admin)
+
+	tiers := func() []string {
+		t.Helper()
+		var rs struct{ Tiers []struct{ Name string } }
+		if resp := do(t, "GET", httpAddr+pathAdminRouter, admin, nil, &rs); resp.StatusCode != 200 {
+			t.Fatalf("router stats = %s", resp.Status)
+		}
+		var names []string
+		for _, tr := range rs.Tiers {
+			names = append(names, tr.Name)
+		}
+		return names
+	}
+	want := []string{"tier1", "tier2", "tier3", "scripted"}
+	if diff := cmp.Diff(want, tiers()); diff != "" {
+		t.Fatalf("tiers at start (-want +got):\n%s", diff)
+	}
+
+	write(strings.Replace(string(defaultCatalog), "[[tiers]]", "[[tiers]]\nname = \"tier0\"\nstand_in = \"Hm.\"\n\n[[tiers]]", 1))
+	if resp := do(t, "POST", httpAddr+pathAdminReload, admin, nil, nil); resp.StatusCode != 200 {
+		t.Fatalf("reload = %s", resp.Status)
+	}
+	want = []string{"tier0", "tier1", "tier2", "tier3", "scripted"}
+	if diff := cmp.Diff(want, tiers()); diff != "" {
+		t.Errorf("tiers after reload (-want +got):\n%s", diff)
+	}
+
+	write(strings.Replace(string(defaultCatalog), `max_queued = 20`, `max_queued = -1`, 1))
+	resp, err := http.DefaultClient.Do(func() *http.Request {
+		r, _ := http.NewRequest("POST", httpAddr+pathAdminReload, nil)
+		r.Header.Set("Authorization", "Bearer "+admin)
+		return r
+	}())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e struct{ Code, Message string }
+	json.NewDecoder(resp.Body).Decode(&e)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || !strings.Contains(e.Message, "tiers[1].max_queued") {
+		t.Errorf("bad reload = %s %q, want 400 naming tiers[1].max_queued", resp.Status, e.Message)
+	}
+	if diff := cmp.Diff(want, tiers()); diff != "" {
+		t.Errorf("tiers after a refused reload (-want +got):\n%s", diff)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	http.DefaultClient.CloseIdleConnections()
 }
