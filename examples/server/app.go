@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/bodybroker/sdk/audio"
+	"github.com/bodybroker/sdk/batching/lora"
 	"github.com/bodybroker/sdk/dialogue"
 	dialoguestore "github.com/bodybroker/sdk/dialogue/redisstore"
 	"github.com/bodybroker/sdk/eventbus"
@@ -67,6 +68,8 @@ type app struct {
 	modelClients map[string]*openai.Model
 	standInURLs  map[string]string
 	scripted     *scripted.Model
+	lora         *lora.Manager     // nil when no tier has lora = true
+	loraURLs     map[string]string // lora replica name → base URL
 
 	readyTransport *http.Transport
 	ready          *readiness
@@ -168,6 +171,9 @@ func build(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err error
 }
 
 func (a *app) buildRouter() error {
+	if err := a.buildLoRA(); err != nil {
+		return err
+	}
 	opts, err := a.routerOptions(a.cfg.Catalog)
 	if err != nil {
 		return err
@@ -178,6 +184,54 @@ func (a *app) buildRouter() error {
 	a.closers = append(a.closers, a.router.Close)
 	return nil
 }
+
+// buildLoRA creates the LoRA manager when a tier has lora = true: one
+// manager replica per replica of those tiers, named as the router names
+// it, with the catalogue's adapters registered.
+func (a *app) buildLoRA() error {
+	var replicas []lora.Replica
+	a.loraURLs = map[string]string{}
+	for i, tc := range a.cfg.Catalog.Tiers {
+		if !tc.LoRA {
+			continue
+		}
+		urls := a.tierURLs(tc)
+		if len(urls) == 0 {
+			return fieldErr(fmt.Sprintf("tiers[%d].lora", i), "needs a model server (urls or BB_OPENAI_URL): stand-ins cannot load adapters")
+		}
+		for j, u := range urls {
+			name := replicaName(tc.Name, j)
+			replicas = append(replicas, lora.Replica{Name: name, BaseURL: u})
+			a.loraURLs[name] = u
+		}
+	}
+	if len(replicas) == 0 {
+		return nil
+	}
+	m, err := lora.New(lora.Options{Replicas: replicas, MaxLoaded: a.cfg.Catalog.LoRA.MaxLoaded, APIKey: string(a.cfg.OpenAIAPIKey)})
+	if err != nil {
+		return &ConfigError{Field: "lora", Err: err}
+	}
+	a.lora = m
+	a.closers = append(a.closers, m.Close)
+	for i, ad := range a.cfg.Catalog.LoRA.Adapters {
+		if err := m.Register(lora.Adapter{Name: ad.Name, Path: ad.Path, BaseModel: ad.BaseModel}); err != nil {
+			return fieldErr(fmt.Sprintf("lora.adapters[%d]", i), "%v", err)
+		}
+	}
+	a.log.Info("LoRA adapters managed", "replicas", len(replicas), "adapters", len(a.cfg.Catalog.LoRA.Adapters))
+	return nil
+}
+
+// tierURLs is the model servers of a tier: its own, or BB_OPENAI_URL.
+func (a *app) tierURLs(tc TierConfig) []string {
+	if len(tc.URLs) == 0 && a.cfg.OpenAIURL != "" {
+		return []string{a.cfg.OpenAIURL}
+	}
+	return tc.URLs
+}
+
+func replicaName(tier string, i int) string { return fmt.Sprintf("%s-%d", tier, i) }
 
 // routerOptions builds the router's tiers from a catalogue. Model clients
 // and stand-ins are kept by URL and model (stand-ins by tier and line) and
@@ -194,10 +248,7 @@ func (a *app) routerOptions(cat Catalog) (router.Options, error) {
 			Name: tc.Name, ModelName: tc.Model, Adapter: tc.Adapter, TTFTTarget: tc.TTFTTarget,
 			MaxConcurrent: tc.MaxConcurrent, MaxQueued: tc.MaxQueued, MaxTokens: tc.MaxTokens,
 		}
-		urls := tc.URLs
-		if len(urls) == 0 && a.cfg.OpenAIURL != "" {
-			urls = []string{a.cfg.OpenAIURL}
-		}
+		urls := a.tierURLs(tc)
 		if len(urls) == 0 {
 			// A stand-in that streams the tier's line like vLLM would.
 			line := tc.StandIn
@@ -235,7 +286,20 @@ func (a *app) routerOptions(cat Catalog) (router.Options, error) {
 				a.closers = append(a.closers, m.Close)
 				a.modelClients[key] = m
 			}
-			t.Replicas = append(t.Replicas, router.Replica{Name: fmt.Sprintf("%s-%d", tc.Name, i), Model: m})
+			name := replicaName(tc.Name, i)
+			var model router.Model = m
+			// Adapters are loaded on demand on replicas the LoRA manager
+			// knows (from the start-up catalogue, at the same URL).
+			if tc.LoRA && a.lora != nil && a.loraURLs[name] == u {
+				lm, err := a.lora.Model(name, m)
+				if err != nil {
+					return router.Options{}, err
+				}
+				model = lm
+			} else if tc.LoRA {
+				a.log.Warn("LoRA is configured at start only; this replica's adapters are not managed", "replica", name)
+			}
+			t.Replicas = append(t.Replicas, router.Replica{Name: name, Model: model})
 		}
 		tiers = append(tiers, t)
 	}
@@ -412,7 +476,7 @@ func (a *app) close() {
 
 func isClosed(err error) bool {
 	return errors.Is(err, eventbus.ErrClosed) || errors.Is(err, redis.ErrClosed) ||
-		errors.Is(err, audio.ErrClosed) || errors.Is(err, router.ErrClosed) || errors.Is(err, gateway.ErrClosed) || errors.Is(err, settings.ErrClosed) || errors.Is(err, worldtime.ErrClosed)
+		errors.Is(err, audio.ErrClosed) || errors.Is(err, lora.ErrClosed) || errors.Is(err, router.ErrClosed) || errors.Is(err, gateway.ErrClosed) || errors.Is(err, settings.ErrClosed) || errors.Is(err, worldtime.ErrClosed)
 }
 
 // readiness runs the checks and keeps their latest results.

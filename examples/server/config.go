@@ -94,6 +94,24 @@ type Catalog struct {
 	Plans     []PlanConfig    `toml:"plans"`
 	Checkout  CheckoutConfig  `toml:"checkout"`
 	World     WorldConfig     `toml:"world"`
+	LoRA      LoRAConfig      `toml:"lora"`
+}
+
+// LoRAConfig is the LoRA adapters the server may load on the model
+// servers of tiers marked lora = true (vLLM with
+// VLLM_ALLOW_RUNTIME_LORA_UPDATING=True). It is read at start only.
+type LoRAConfig struct {
+	// MaxLoaded is each replica's limit (the engine's --max-loras); 0
+	// means the lora package's default.
+	MaxLoaded int             `toml:"max_loaded"`
+	Adapters  []AdapterConfig `toml:"adapters"`
+}
+
+// AdapterConfig registers one adapter.
+type AdapterConfig struct {
+	Name      string `toml:"name"`
+	Path      string `toml:"path"` // where the engine reads it
+	BaseModel string `toml:"base_model"`
 }
 
 // TierConfig is one model tier. URLs are OpenAI-compatible base URLs
@@ -111,6 +129,9 @@ type TierConfig struct {
 	// StandIn is the reply the stand-in model server streams when the tier
 	// has no model server.
 	StandIn string `toml:"stand_in"`
+	// LoRA has the server load the tier's adapters (the tier's and the
+	// personas') on its replicas on demand; it needs real model servers.
+	LoRA bool `toml:"lora"`
 }
 
 // PersonaConfig is one NPC.
@@ -474,6 +495,22 @@ func (c *Catalog) validate() error {
 		if err := checkURL(u.v); err != nil {
 			return fieldErr(u.f, "%v", err)
 		}
+	}
+	if c.LoRA.MaxLoaded < 0 {
+		return fieldErr("lora.max_loaded", "negative")
+	}
+	adapters := map[string]bool{}
+	for i, ad := range c.LoRA.Adapters {
+		f := fmt.Sprintf("lora.adapters[%d]", i)
+		switch {
+		case ad.Name == "":
+			return fieldErr(f+".name", "required")
+		case adapters[ad.Name]:
+			return fieldErr(f+".name", "%q is used twice", ad.Name)
+		case ad.Path == "":
+			return fieldErr(f+".path", "required")
+		}
+		adapters[ad.Name] = true
 	}
 	if c.World.RealSecondsPerGameHour < 0 {
 		return fieldErr("world.real_seconds_per_game_hour", "negative")

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/bodybroker/sdk/batching/lora"
 	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/eventbus"
 	"github.com/bodybroker/sdk/identity"
@@ -44,6 +45,7 @@ const (
 	pathAdminCodes    = "/admin/ambassador-codes"
 	pathAdminRouter   = "/admin/router/stats"
 	pathAdminReload   = "/admin/router/reload"
+	pathAdminLoRA     = "/admin/lora"
 	pathAdminEvents   = "/admin/events/history"
 	pathAdminEvStats  = "/admin/events/stats"
 	pathAdminTimeSet  = "/admin/time/set"
@@ -151,6 +153,12 @@ func (a *app) handler(reg *prometheus.Registry) (http.Handler, error) {
 			}
 			writeJSON(w, http.StatusOK, a.router.Stats())
 		}))
+		if a.lora != nil {
+			mux.HandleFunc("GET "+pathAdminLoRA, a.admin(func(w http.ResponseWriter, r *http.Request) {
+				writeJSON(w, http.StatusOK, loraList(a.lora.List(false)))
+			}))
+			mux.HandleFunc("POST "+pathAdminLoRA+"/{op}", a.admin(a.loraOp))
+		}
 		mux.HandleFunc("GET "+pathAdminEvents, a.admin(a.eventHistory))
 		mux.HandleFunc("GET "+pathAdminEvStats, a.admin(func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, a.bus.Stats())
@@ -435,6 +443,79 @@ func (a *app) createAmbassadorCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, pc)
+}
+
+// loraStatus is one adapter in GET /admin/lora.
+type loraStatus struct {
+	Name      string    `json:"name"`
+	Path      string    `json:"path"`
+	BaseModel string    `json:"base_model,omitempty"`
+	LoadedOn  []string  `json:"loaded_on"`
+	InUse     int       `json:"in_use"`
+	LastUsed  time.Time `json:"last_used,omitzero"`
+}
+
+func loraList(ss []lora.Status) []loraStatus {
+	out := make([]loraStatus, 0, len(ss))
+	for _, st := range ss {
+		out = append(out, loraStatus{
+			Name: st.Adapter.Name, Path: st.Adapter.Path, BaseModel: st.Adapter.BaseModel,
+			LoadedOn: st.LoadedOn, InUse: st.InUse, LastUsed: st.LastUsed,
+		})
+	}
+	return out
+}
+
+// loraOp answers POST /admin/lora/{register,unregister,load,unload,hotswap}
+// with a JSON body {"name", "path", "base_model"} (register),
+// {"name"} (unregister), {"replica", "adapter"} (load, unload) or
+// {"replica", "old", "new"} (hotswap).
+func (a *app) loraOp(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Name      string `json:"name"`
+		Path      string `json:"path"`
+		BaseModel string `json:"base_model"`
+		Replica   string `json:"replica"`
+		Adapter   string `json:"adapter"`
+		Old       string `json:"old"`
+		New       string `json:"new"`
+	}
+	if !a.readJSON(w, r, &in) {
+		return
+	}
+	ctx := r.Context()
+	var err error
+	switch r.PathValue("op") {
+	case "register":
+		if in.Name == "" || in.Path == "" {
+			writeError(w, http.StatusBadRequest, "invalid_argument", "register needs a name and a path")
+			return
+		}
+		err = a.lora.Register(lora.Adapter{Name: in.Name, Path: in.Path, BaseModel: in.BaseModel})
+	case "unregister":
+		err = a.lora.Unregister(ctx, in.Name)
+	case "load":
+		err = a.lora.Load(ctx, in.Replica, in.Adapter)
+	case "unload":
+		err = a.lora.Unload(ctx, in.Replica, in.Adapter)
+	case "hotswap":
+		err = a.lora.HotSwap(ctx, in.Replica, in.Old, in.New)
+	default:
+		writeError(w, http.StatusNotFound, "not_found", "unknown LoRA operation")
+		return
+	}
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, loraList(a.lora.List(false)))
+	case errors.Is(err, lora.ErrUnknownAdapter), errors.Is(err, lora.ErrUnknownReplica):
+		writeError(w, http.StatusNotFound, "not_found", err.Error())
+	case errors.Is(err, lora.ErrDuplicate), errors.Is(err, lora.ErrInUse), errors.Is(err, lora.ErrFull):
+		writeError(w, http.StatusConflict, "failed_precondition", err.Error())
+	case errors.Is(err, lora.ErrEngine):
+		writeError(w, http.StatusBadGateway, "unavailable", err.Error())
+	default:
+		a.writeErr(w, r, err)
+	}
 }
 
 // eventHistory answers GET /admin/events/history?topic=T&after=ID&limit=N:

@@ -71,6 +71,9 @@
 //	GET  /admin/router/stats, /admin/events/stats           (admin)
 //	POST /admin/router/reload                               (admin) re-read the catalogue's tiers and
 //	                                                        fallbacks and reconfigure the router
+//	GET  /admin/lora; POST /admin/lora/{register,unregister,load,unload,hotswap}
+//	                                                        (admin) LoRA adapters on the replicas of tiers
+//	                                                        with lora = true (vLLM's runtime LoRA endpoints)
 //	GET  /admin/events/history?topic=…&after=…&limit=…      (admin) oldest first, paged by event ID
 //	POST /admin/time/set, /admin/time/scale, /admin/time/pause, /admin/time/resume  (admin)
 //	GET  /ops, /ops/events                                  the ops page and its live stream (admin)
