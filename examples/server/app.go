@@ -59,8 +59,6 @@ type app struct {
 	opsDone  chan struct{} // closed when the HTTP server shuts down: ends /ops/events streams
 	opsOnce  sync.Once
 
-	// models are the model servers readiness checks: base URLs of real
-	// ones (stand-ins are always ready).
 	// routerMu guards what routerOptions keeps between reloads.
 	routerMu     sync.Mutex
 	models       []string // base URLs of real model servers, for readiness
