@@ -28,6 +28,12 @@ type rule struct {
 
 var rules = []rule{
 	{
+		pkg:    mod + "/...",
+		deny:   []string{"github.com/prometheus/client_golang", "github.com/chromedp", "github.com/BurntSushi/toml"},
+		except: []string{mod + "/examples/..."},
+		why:    "the example server's own dependencies (Prometheus exposition, its config file, browser tests) stay in examples: SDK packages export Stats() and hooks",
+	},
+	{
 		pkg:  mod + "/...",
 		deny: []string{"google.golang.org/grpc"},
 		except: []string{

@@ -38,6 +38,33 @@
 // See the README for the two set-up commands, and examples/quickstart for
 // the packages assembled into a server.
 //
+// # Events
+//
+// Every topic the packages publish on an eventbus.Bus, with its payload
+// type (JSON, versioned: new fields are only added) and event key. Publish
+// with eventbus.Publish, decode with eventbus.Decode; subscribe by pattern
+// ("world.time.*", "npc.dialogue.*").
+//
+//	topic                         constant                              payload                       key        published by
+//	npc.dialogue.started          dialogue.TopicStarted                 dialogue.Started              player ID  dialogue (Options.Events), before a reply's first text
+//	npc.dialogue.completed        dialogue.TopicCompleted               dialogue.Completed            player ID  dialogue, after each reply
+//	payment.entitlement.changed   payment.TopicEntitlementChanged       payment.EntitlementChange     player ID  payment (Options.Events), when a webhook changes an entitlement
+//	settings.changed              settings.TopicChanged                 settings.Changed              player ID  settings (Options.Bus): stored, reset or previewed values
+//	world.time.phase              worldtime.TopicPhase                  worldtime.PhaseChanged        world ID   worldtime (Options.Bus): dawn, day, dusk, night …
+//	world.time.hour               worldtime.TopicHour                   worldtime.HourChanged         world ID   worldtime, each game hour
+//	world.time.day                worldtime.TopicDay                    worldtime.DayChanged          world ID   worldtime, each game day
+//	world.time.set                worldtime.TopicSet                    worldtime.TimeSet             world ID   worldtime, when the clock is set backwards
+//	audio.cue                     audio.TopicCue                        audio.Cue                     world ID   audio's director: voices, crossfades, bus gains, ducking
+//	indicators.visible            indicators.TopicVisible               indicators.Visible            player ID  the studio's server (indicators does not import eventbus)
+//	deadletter.<topic>            eventbus.Options.DeadLetterPrefix     the failed event, unchanged   its key    eventbus, after a subscription's retries
+//
+// Consumers inside the SDK: audio follows npc.dialogue.started (ducking,
+// audio.TopicDialogueStarted) and settings.changed (bus volumes,
+// audio.TopicSettingsChanged) without importing dialogue or settings.
+// The router publishes nothing itself; its fallbacks reach a bus through
+// router.Hooks.OnFallback if a server wires them (examples/server logs
+// them and counts them in /metrics).
+//
 // # Conventions
 //
 // Every package follows the same few rules, so that learning one teaches
