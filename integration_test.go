@@ -21,16 +21,7 @@ import (
 // on the settings.changed payload without importing each other.
 func TestSettingsVolumesReachAudio(t *testing.T) {
 	ctx := context.Background()
-	bus, err := eventbus.New(eventbus.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bus.Close()
-	d, err := audio.New(audio.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	bus, d := busAndDirector(t)
 	sub, err := d.FollowSettings(ctx, bus, eventbus.SubscribeOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -73,6 +64,23 @@ func TestSettingsVolumesReachAudio(t *testing.T) {
 	}
 }
 
+// busAndDirector returns an in-memory bus and an audio director on it,
+// both closed when the test ends.
+func busAndDirector(t *testing.T) (*eventbus.Bus, *audio.Director) {
+	t.Helper()
+	bus, err := eventbus.New(eventbus.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = bus.Close() })
+	d, err := audio.New(audio.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	return bus, d
+}
+
 func near(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
 
 // TestDialogueStartDucksAudio: an NPC reply starting in dialogue starts a
@@ -80,16 +88,7 @@ func near(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
 // on the npc.dialogue.started payload without importing each other.
 func TestDialogueStartDucksAudio(t *testing.T) {
 	ctx := context.Background()
-	bus, err := eventbus.New(eventbus.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bus.Close()
-	d, err := audio.New(audio.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	bus, d := busAndDirector(t)
 	sub, err := d.FollowDialogue(ctx, bus, "", eventbus.SubscribeOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -373,13 +373,31 @@ func testCustomer(t *testing.T, s payment.Store) {
 	}
 }
 
+// attributionAdd is one AddAttribution call and whether it should count
+// as new.
+type attributionAdd struct {
+	a   payment.Attribution
+	new bool
+}
+
+// addAttributions makes each call in order and checks its "new" answer.
+func addAttributions(t *testing.T, s payment.Store, adds []attributionAdd) {
+	t.Helper()
+	for i, ad := range adds {
+		got, err := s.AddAttribution(context.Background(), ad.a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != ad.new {
+			t.Errorf("add #%d (%s) new = %v, want %v", i, ad.a.ID, got, ad.new)
+		}
+	}
+}
+
 func testAttribution(t *testing.T, s payment.Store) {
 	ctx := context.Background()
 	at := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
-	adds := []struct {
-		a   payment.Attribution
-		new bool
-	}{
+	adds := []attributionAdd{
 		{payment.Attribution{ID: "cs_1", Kind: payment.AttributionCheckout, AmbassadorID: "amb_1", Amount: 800, Currency: "usd", At: at}, true},
 		{payment.Attribution{ID: "cs_1", Kind: payment.AttributionCheckout, AmbassadorID: "amb_1", Amount: 800, Currency: "usd", At: at}, false},
 		{payment.Attribution{ID: "in_1", Kind: payment.AttributionInvoice, AmbassadorID: "amb_1", Amount: 800, Currency: "usd", At: at}, true},
@@ -391,15 +409,7 @@ func testAttribution(t *testing.T, s payment.Store) {
 		{payment.Attribution{ID: "in_1", Kind: payment.AttributionInvoice, AmbassadorID: "amb_2", Amount: 800, Currency: "usd", At: at}, false},
 		{payment.Attribution{ID: "cs_1", Kind: payment.AttributionCheckout, AmbassadorID: "amb_2", Amount: 800, Currency: "usd", At: at}, false},
 	}
-	for i, ad := range adds {
-		got, err := s.AddAttribution(ctx, ad.a)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got != ad.new {
-			t.Errorf("add #%d (%s) new = %v, want %v", i, ad.a.ID, got, ad.new)
-		}
-	}
+	addAttributions(t, s, adds)
 	got, err := s.AmbassadorStats(ctx, "amb_1")
 	if err != nil {
 		t.Fatal(err)
@@ -451,10 +461,7 @@ func testAttributionConcurrent(t *testing.T, s payment.Store) {
 func testAttributionRefund(t *testing.T, s payment.Store) {
 	ctx := context.Background()
 	at := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
-	adds := []struct {
-		a   payment.Attribution
-		new bool
-	}{
+	adds := []attributionAdd{
 		{payment.Attribution{ID: "in_r1", Kind: payment.AttributionInvoice, AmbassadorID: "amb_r", Amount: 1000, Currency: "usd", At: at}, true},
 		{payment.Attribution{ID: "re_1", Kind: payment.AttributionRefund, AmbassadorID: "amb_r", Amount: 300, Currency: "usd", At: at}, true},
 		{payment.Attribution{ID: "re_1", Kind: payment.AttributionRefund, AmbassadorID: "amb_r", Amount: 300, Currency: "usd", At: at}, false},
@@ -463,15 +470,7 @@ func testAttributionRefund(t *testing.T, s payment.Store) {
 		{payment.Attribution{ID: "re_3", Kind: payment.AttributionRefund, AmbassadorID: "amb_r", Amount: 500, Currency: "eur", At: at}, true},
 		{payment.Attribution{ID: "in_r2", Kind: payment.AttributionInvoice, AmbassadorID: "amb_r", Amount: 900, Currency: "eur", At: at}, true},
 	}
-	for i, ad := range adds {
-		got, err := s.AddAttribution(ctx, ad.a)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got != ad.new {
-			t.Errorf("add #%d (%s) new = %v, want %v", i, ad.a.ID, got, ad.new)
-		}
-	}
+	addAttributions(t, s, adds)
 	got, err := s.AmbassadorStats(ctx, "amb_r")
 	if err != nil {
 		t.Fatal(err)
