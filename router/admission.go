@@ -345,10 +345,13 @@ func (t *tierRT) admit(ctx context.Context, req *Request, now time.Time, checkLa
 	t.mu.Unlock()
 
 	limit := t.cfg.QueueTimeout
+	byDeadline := false // the wait ends at the request's deadline
 	if hasDeadline {
 		left := deadline.Sub(now)
 		if t.next != nil && t.cfg.Overflow == OverflowDowngrade {
 			left -= max(t.next.predictTTFT(), minFallbackReserve)
+		} else {
+			byDeadline = left <= limit
 		}
 		limit = min(limit, left)
 	}
@@ -365,6 +368,10 @@ func (t *tierRT) admit(ctx context.Context, req *Request, now time.Time, checkLa
 		return a, nil
 	case <-timer.C:
 		err = errQueueTimeout
+		if byDeadline {
+			// The context's own timer may not have fired yet.
+			err = context.DeadlineExceeded
+		}
 	case <-ctx.Done():
 		err = ctx.Err()
 	}

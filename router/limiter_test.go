@@ -322,3 +322,43 @@ func TestPromptTokensNegative(t *testing.T) {
 		t.Errorf("got %v, want ErrInvalidRequest", err)
 	}
 }
+
+// TestQueuedPastDeadline checks that a request whose deadline passes while
+// it waits for admission (with no fallback to leave for) fails with
+// context.DeadlineExceeded at its deadline, counted as a deadline, not as
+// saturation, whichever of the two timers the runtime runs first.
+func TestQueuedPastDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lim := &countLimiter{Max: 1}
+		g := newGate("x")
+		r := mustRouter(t, router.Options{Tiers: []router.Tier{{
+			Name:      "main",
+			Replicas:  []router.Replica{{Name: "m", Model: g, Limiter: lim}},
+			MaxQueued: 1, QueueTimeout: time.Minute,
+		}}})
+		held := make(chan error, 1)
+		go func() {
+			_, err := r.Generate(context.Background(), router.Request{})
+			held <- err
+		}()
+		synctest.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err := r.Generate(ctx, router.Request{})
+		if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) != 200*time.Millisecond {
+			t.Errorf("got %v after %v, want context.DeadlineExceeded after 200ms", err, time.Since(start))
+		}
+		g.release(1)
+		if err := <-held; err != nil {
+			t.Fatal(err)
+		}
+		st, _ := r.Stats().Tier("main")
+		if st.Errors.Deadline != 1 || st.Errors.Saturated != 0 {
+			t.Errorf("errors %+v, want one deadline", st.Errors)
+		}
+		if inflight, _, _ := lim.snapshot(); inflight != 0 {
+			t.Errorf("limiter holds %d after both ended", inflight)
+		}
+	})
+}

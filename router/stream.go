@@ -192,6 +192,8 @@ func classify(ctx context.Context, err error, afterFirst bool) (ErrorKind, outco
 		return KindCancelled, outcomeNeutral
 	}
 	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return KindDeadline, outcomeNeutral
 	case errors.Is(err, ErrSaturated):
 		return KindSaturated, outcomeNeutral
 	case errors.Is(err, ErrCircuitOpen):

@@ -1,0 +1,148 @@
+package batching_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/bodybroker/sdk/batching"
+	"github.com/bodybroker/sdk/router"
+)
+
+// kneeModel is an in-memory engine whose first token takes the curve's
+// TTFT for the requests it has in flight when the request arrives, then
+// streams four tokens 10 ms apart. It runs on timers, for synctest.
+type kneeModel struct {
+	curve    engineCurve
+	inflight atomic.Int64
+	peak     atomic.Int64
+}
+
+func (m *kneeModel) Generate(context.Context, router.Request) (*router.Response, error) {
+	return nil, errors.New("kneeModel: Generate not used")
+}
+
+func (m *kneeModel) Stream(ctx context.Context, req router.Request) (router.Stream, error) {
+	n := m.inflight.Add(1)
+	for {
+		p := m.peak.Load()
+		if n <= p || m.peak.CompareAndSwap(p, n) {
+			break
+		}
+	}
+	return &kneeStream{m: m, ctx: ctx, ttft: m.curve.ttft(int(n))}, nil
+}
+
+type kneeStream struct {
+	m      *kneeModel
+	ctx    context.Context
+	ttft   time.Duration
+	i      int
+	closed bool
+}
+
+func (s *kneeStream) Recv() (router.Delta, error) {
+	if s.i == 4 {
+		return router.Delta{}, io.EOF
+	}
+	d := 10 * time.Millisecond
+	if s.i == 0 {
+		d = s.ttft
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.ctx.Done():
+		return router.Delta{}, s.ctx.Err()
+	}
+	s.i++
+	dl := router.Delta{Text: "w"}
+	if s.i == 4 {
+		dl.FinishReason = router.FinishStop
+	}
+	return dl, nil
+}
+
+func (s *kneeStream) Close() error {
+	if !s.closed {
+		s.closed = true
+		s.m.inflight.Add(-1)
+	}
+	return nil
+}
+
+// TestLimiterBehindRouter runs the limiter on the router's admission seam
+// against an engine whose TTFT rises past 16 requests in flight, under a
+// closed-loop load of 60 players, on synctest's clock: the window settles
+// near the knee, the engine never sees more than the window, every
+// request is served, and a request whose deadline passes while it waits
+// for admission fails with its context's error and leaves nothing held.
+func TestLimiterBehindRouter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := &kneeModel{curve: engineCurve{base: 100 * time.Millisecond, knee: 16}}
+		lim := mustLimiter(t, batching.LimiterOptions{TTFTTarget: 150 * time.Millisecond, MaxWindow: 64})
+		r, err := router.New(router.Options{
+			Tiers: []router.Tier{{
+				Name:      "main",
+				Replicas:  []router.Replica{{Name: "m", Model: m, Limiter: lim}},
+				MaxQueued: 1000, QueueTimeout: time.Minute,
+			}},
+			Logger: slog.New(slog.DiscardHandler),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		ctx := context.Background()
+		var stop atomic.Bool
+		var wg sync.WaitGroup
+		var served, failed atomic.Int64
+		for p := range 60 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for !stop.Load() {
+					_, err := r.Generate(ctx, router.Request{FairnessKey: string(rune('a' + p)), PromptTokens: 200, MaxTokens: 4})
+					if err != nil {
+						failed.Add(1)
+						t.Error(err)
+						return
+					}
+					served.Add(1)
+				}
+			}()
+		}
+		time.Sleep(30 * time.Second)
+		// The queue is deep now: a request with 50 ms to live expires in it.
+		dctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		start := time.Now()
+		_, err = r.Generate(dctx, router.Request{})
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) != 50*time.Millisecond {
+			t.Errorf("request expiring in the queue: %v after %v, want context.DeadlineExceeded after 50ms", err, time.Since(start))
+		}
+		st := lim.Stats()
+		t.Logf("after 30s: window %d, engine peak %d, served %d, reasons %v", st.Window, m.peak.Load(), served.Load(), st.Reasons)
+		if w := float64(st.Window); w < 0.7*16*7/6 || w > 1.3*16*7/6 {
+			t.Errorf("window %d, want near the knee (about 18.7)", st.Window)
+		}
+		if p := m.peak.Load(); p > int64(lim.Stats().Window)*2 || p > 64 {
+			t.Errorf("engine peak in flight %d with window %d", p, st.Window)
+		}
+		stop.Store(true)
+		wg.Wait()
+		if st := lim.Stats(); st.InFlight != 0 || st.TokensInFlight != 0 {
+			t.Errorf("after the load: limiter holds %d requests, %d tokens", st.InFlight, st.TokensInFlight)
+		}
+		if failed.Load() != 0 || served.Load() == 0 {
+			t.Errorf("served %d, failed %d", served.Load(), failed.Load())
+		}
+	})
+}
