@@ -20,6 +20,7 @@ type tierRT struct {
 	st      *tierStats
 	maxConc int // 0: unbounded
 	logger  *slog.Logger
+	router  *Router
 	now     func() time.Time // the router's clock
 
 	mu       sync.Mutex
@@ -57,7 +58,7 @@ type replicaRT struct {
 }
 
 func (r *Router) newTierRT(t Tier) *tierRT {
-	rt := &tierRT{cfg: t, st: r.tierStatsFor(t.Name), maxConc: t.MaxConcurrent, now: r.now,
+	rt := &tierRT{cfg: t, st: r.tierStatsFor(t.Name), maxConc: t.MaxConcurrent, now: r.now, router: r,
 		rounds: make(map[Importance]uint64), fair: make(map[fairKey]*fairState)}
 	per := 0
 	if t.MaxConcurrent > 0 {
@@ -475,6 +476,25 @@ func (t *tierRT) release(l lease, o outcome, lo LimitOutcome, now time.Time) {
 	l.rep.st.inflight.Add(-1)
 	t.dispatch(now)
 	t.mu.Unlock()
+	if l.rep.cfg.Limiter != nil {
+		// The limiter may be shared with replicas of other tiers (one
+		// engine serving several tiers through adapters): the room it
+		// just got may be theirs to take.
+		t.router.dispatchQueued(t, now)
+	}
+}
+
+// dispatchQueued dispatches the current configuration's tiers other than
+// except that have requests queued.
+func (r *Router) dispatchQueued(except *tierRT, now time.Time) {
+	for _, o := range r.cfg.Load().tiers {
+		if o == except || o.st.queued.Load() == 0 {
+			continue
+		}
+		o.mu.Lock()
+		o.dispatch(now)
+		o.mu.Unlock()
+	}
 }
 
 // dispatch hands free slots to queued requests in queue order. When every

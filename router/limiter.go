@@ -10,8 +10,11 @@ import "time"
 // The router keeps one queue per tier; a Limiter never queues. When the
 // tier's head request could start on a replica, the router asks that
 // replica's Limiter; a refusal leaves the request queued (or lets it try
-// another replica), and the router asks again whenever a request on the
-// tier ends. Waiting for a Limiter counts toward the tier's QueueTimeout
+// another replica), and the router asks again whenever a request ends on
+// the tier, or on any replica with a Limiter (one Limiter may gate
+// replicas of several tiers that share an engine). A Limiter should admit
+// a request when it has nothing in flight; one that refuses then leaves
+// the request waiting until its QueueTimeout. Waiting for a Limiter counts toward the tier's QueueTimeout
 // and the request's deadline, never toward the stall guard or the TTFT
 // statistics; a request the limiters never admit in time fails with a
 // [*SaturatedError], which the circuit breaker does not count against the

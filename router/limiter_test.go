@@ -362,3 +362,41 @@ func TestQueuedPastDeadline(t *testing.T) {
 		}
 	})
 }
+
+// TestLimiterSharedAcrossTiers checks that one Limiter can gate replicas of
+// two tiers (one engine serving both through adapters): a request queued
+// on one tier starts as soon as a request of the other tier frees the
+// limiter, not at its QueueTimeout.
+func TestLimiterSharedAcrossTiers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lim := &countLimiter{Max: 1}
+		g := newGate("x")
+		r := mustRouter(t, router.Options{Tiers: []router.Tier{
+			{Name: "a", Replicas: []router.Replica{{Name: "gpu", Model: g, Limiter: lim}}},
+			{Name: "b", Replicas: []router.Replica{{Name: "gpu", Model: g, Limiter: lim}}, MaxQueued: 1, QueueTimeout: time.Minute},
+		}})
+		held := make(chan error, 1)
+		go func() {
+			_, err := r.Generate(context.Background(), router.Request{Tier: "a"})
+			held <- err
+		}()
+		synctest.Wait()
+		queued := make(chan error, 1)
+		go func() {
+			_, err := r.Generate(context.Background(), router.Request{Tier: "b"})
+			queued <- err
+		}()
+		synctest.Wait()
+		start := time.Now()
+		g.release(2)
+		if err := <-held; err != nil {
+			t.Fatal(err)
+		}
+		if err := <-queued; err != nil {
+			t.Fatal(err)
+		}
+		if waited := time.Since(start); waited != 0 {
+			t.Errorf("tier b's request started %v after tier a's freed the limiter, want at once", waited)
+		}
+	})
+}
