@@ -177,8 +177,11 @@ func NewBatcher[T any](opts BatcherOptions[T]) (*Batcher[T], error) {
 // Flush's error for that batch. When the queue is full it blocks or
 // returns [ErrFull], as the Full policy says. If ctx ends first, Add
 // returns ctx's error; an item already queued is still flushed with its
-// batch. After Shutdown or Close began, Add returns [ErrClosed].
+// batch (an item is never queued once ctx has ended). After Shutdown or Close began, Add returns [ErrClosed].
 func (b *Batcher[T]) Add(ctx context.Context, item T) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	size := 0
 	if b.opts.Size != nil {
 		size = b.opts.Size(item)

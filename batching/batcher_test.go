@@ -317,3 +317,66 @@ func BenchmarkBatcherAdd(b *testing.B) {
 	st := bt.Stats()
 	b.ReportMetric(float64(st.Items)/float64(max(st.Batches, 1)), "items/batch")
 }
+
+// TestBatcherConcurrent pushes items from many goroutines through a small
+// blocking queue and several concurrent flushes: every item is flushed
+// exactly once, no batch exceeds MaxSize, and the queue bound holds.
+func TestBatcherConcurrent(t *testing.T) {
+	var mu sync.Mutex
+	seen := make(map[int]int)
+	maxBatch := 0
+	b, err := batching.NewBatcher(batching.BatcherOptions[int]{
+		MaxSize: 16, MaxQueued: 32, MaxConcurrentFlushes: 3, MaxDelay: time.Millisecond,
+		Flush: func(ctx context.Context, batch []int) error {
+			mu.Lock()
+			defer mu.Unlock()
+			maxBatch = max(maxBatch, len(batch))
+			for _, v := range batch {
+				seen[v]++
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var peak int
+	var peakMu sync.Mutex
+	for g := range 40 {
+		wg.Go(func() {
+			for i := range 50 {
+				if err := b.Add(context.Background(), g*1000+i); err != nil {
+					t.Error(err)
+					return
+				}
+				q := b.Stats().Queued
+				peakMu.Lock()
+				peak = max(peak, q)
+				peakMu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if err := b.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 2000 {
+		t.Errorf("%d distinct items flushed, want 2000", len(seen))
+	}
+	for v, n := range seen {
+		if n != 1 {
+			t.Errorf("item %d flushed %d times", v, n)
+		}
+	}
+	if maxBatch > 16 || peak > 32 {
+		t.Errorf("largest batch %d (max 16), queue peak %d (max 32)", maxBatch, peak)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	b2 := mustBatcher(t, batching.BatcherOptions[string]{Flush: func(context.Context, []string) error { return nil }})
+	defer b2.Close()
+	if err := b2.Add(ctx, "x"); !errors.Is(err, context.Canceled) || b2.Stats().Added != 0 {
+		t.Errorf("Add with a done context: %v, added %d; want context.Canceled and nothing queued", err, b2.Stats().Added)
+	}
+}
