@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/bodybroker/sdk/batching"
 	"github.com/bodybroker/sdk/router"
+	"github.com/google/go-cmp/cmp"
 )
 
 // kneeModel is an in-memory engine whose first token takes the curve's
@@ -145,4 +147,118 @@ func TestLimiterBehindRouter(t *testing.T) {
 			t.Errorf("served %d, failed %d", served.Load(), failed.Load())
 		}
 	})
+}
+
+// TestLimiterOrderAndTokenWindow runs the limiter behind the router with a
+// token window that fits two requests: the engine never has more than two
+// in flight, and requests waiting for the limiter start in the router's
+// order (importance first, then fair rounds across players).
+func TestLimiterOrderAndTokenWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := &orderModel{ttft: 100 * time.Millisecond}
+		lim := mustLimiter(t, batching.LimiterOptions{InitialWindow: 16, MaxTokens: 1000})
+		r, err := router.New(router.Options{
+			Tiers: []router.Tier{{
+				Name:      "main",
+				Replicas:  []router.Replica{{Name: "m", Model: m, Limiter: lim}},
+				MaxQueued: 100, QueueTimeout: time.Minute,
+			}},
+			Logger: slog.New(slog.DiscardHandler),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		var wg sync.WaitGroup
+		send := func(npc, player string, imp router.Importance) {
+			wg.Go(func() {
+				// 400 prompt + 100 reply tokens: two fit in the window.
+				req := router.Request{NPC: npc, FairnessKey: player, Importance: imp, PromptTokens: 400, MaxTokens: 100}
+				if _, err := r.Generate(context.Background(), req); err != nil {
+					t.Error(err)
+				}
+			})
+			synctest.Wait()
+		}
+		send("first", "zed", router.Generic)
+		send("second", "zed", router.Generic)
+		send("g1", "ann", router.Generic)
+		send("g2", "ann", router.Generic)
+		send("g3", "bob", router.Generic)
+		send("m1", "cat", router.Major)
+		send("e1", "dan", router.Elite)
+		wg.Wait()
+		// Two start at each instant (the token window); which of the two
+		// calls the model first is up to the scheduler.
+		want := [][]string{{"first", "second"}, {"e1", "m1"}, {"g1", "g3"}, {"g2"}}
+		if got := m.waves(); !cmp.Equal(got, want) {
+			t.Errorf("start order %v, want %v", got, want)
+		}
+		if p := m.peak.Load(); p != 2 {
+			t.Errorf("engine peak in flight %d, want 2 (the token window)", p)
+		}
+		if st := lim.Stats(); st.RefusedTokens == 0 || st.RefusedWindow != 0 {
+			t.Errorf("refusals: tokens %d, window %d; want only token refusals", st.RefusedTokens, st.RefusedWindow)
+		}
+	})
+}
+
+// orderModel answers one token after ttft and records which requests (by
+// Request.NPC) started at each instant, and its peak in flight.
+type orderModel struct {
+	ttft     time.Duration
+	mu       sync.Mutex
+	started  []string
+	at       []time.Time
+	inflight atomic.Int64
+	peak     atomic.Int64
+}
+
+// waves returns the requests that started at each instant, sorted by name
+// within one instant.
+func (m *orderModel) waves() [][]string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out [][]string
+	for i, npc := range m.started {
+		if i == 0 || !m.at[i].Equal(m.at[i-1]) {
+			out = append(out, nil)
+		}
+		out[len(out)-1] = append(out[len(out)-1], npc)
+	}
+	for _, w := range out {
+		slices.Sort(w)
+	}
+	return out
+}
+
+func (m *orderModel) Generate(context.Context, router.Request) (*router.Response, error) {
+	return nil, errors.New("orderModel: Generate not used")
+}
+
+func (m *orderModel) Stream(ctx context.Context, req router.Request) (router.Stream, error) {
+	m.mu.Lock()
+	m.started = append(m.started, req.NPC)
+	m.at = append(m.at, time.Now())
+	m.mu.Unlock()
+	n := m.inflight.Add(1)
+	for p := m.peak.Load(); n > p && !m.peak.CompareAndSwap(p, n); p = m.peak.Load() {
+	}
+	km := &kneeModel{curve: engineCurve{base: m.ttft, knee: 1 << 20}}
+	s, _ := km.Stream(ctx, req)
+	return &orderStream{Stream: s, m: m}, nil
+}
+
+type orderStream struct {
+	router.Stream
+	m    *orderModel
+	done bool
+}
+
+func (s *orderStream) Close() error {
+	if !s.done {
+		s.done = true
+		s.m.inflight.Add(-1)
+	}
+	return s.Stream.Close()
 }

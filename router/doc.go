@@ -160,7 +160,7 @@
 //
 // [Router.Stats] returns per-tier and per-replica counts (requests,
 // successes, errors by kind, in flight, queued, fallbacks, tokens in and
-// out) and TTFT, inter-token and total latency as [latency.Summary] values
+// out, refusals by each replica's Limiter) and TTFT, inter-token and total latency as [latency.Summary] values
 // from one streaming sketch.
 //
 // # Concurrency
