@@ -99,11 +99,12 @@ const (
 	// shrank by the ratio, by 10 % to 50 %.
 	ReasonTTFT Reason = "ttft_over_target"
 	ReasonITL  Reason = "itl_over_target"
-	// ReasonHold: the sample missed a target but started before the last
-	// cut took effect; the window held.
+	// ReasonHold: the sample missed a target, or the backend refused,
+	// but the request started before the last cut took effect; the window
+	// held.
 	ReasonHold Reason = "hold"
 	// ReasonOverloaded: the backend refused for load or stalled; the
-	// window shrank by a quarter.
+	// window shrank by a quarter (once per round trip, like a miss).
 	ReasonOverloaded Reason = "overloaded"
 	// ReasonEngineQueue: the engine reported requests waiting with its KV
 	// cache nearly full; the window shrank by a tenth and stops growing
@@ -127,10 +128,12 @@ var reasons = [...]Reason{ReasonOnTarget, ReasonAppLimited, ReasonTTFT, ReasonIT
 // started under the old window, so their latencies are not held against
 // the new one. So the window climbs while the engine keeps up and settles
 // at the knee of the latency curve, where TTFT or inter-token latency
-// reaches its objective, moving in a narrow sawtooth (about 10 %) below
-// it. Backend refusals and stalls cut it by a quarter at once; engine
-// signals ([Limiter.Observe]) cut it when the engine queues with a full
-// KV cache or preempts.
+// reaches its objective, moving in a sawtooth around it (against a
+// simulated engine behind the router, the window's mean sits within 10 %
+// of the knee and swings about ±40 %; see TestLimiterBehindRouter).
+// Backend refusals and stalls cut it by a quarter, also once per round
+// trip; engine signals ([Limiter.Observe]) cut it when the engine queues
+// with a full KV cache or preempts.
 //
 // Beside the request window, an optional token window bounds the
 // estimated tokens in flight.
@@ -230,7 +233,8 @@ func (l *Limiter) TryAcquire(a router.Admission) bool {
 }
 
 // Release ends a request TryAcquire admitted and adapts the window to how
-// it went. It implements [router.Limiter].
+// it went. It implements [router.Limiter]. Each Release must match one
+// TryAcquire that returned true, with the same Admission.
 func (l *Limiter) Release(a router.Admission, o router.LimitOutcome) {
 	switch o.Result {
 	case router.LimitSucceeded:
@@ -254,7 +258,13 @@ func (l *Limiter) Release(a router.Admission, o router.LimitOutcome) {
 		why = l.sample(o, inflight)
 	case router.LimitOverloaded:
 		why = ReasonOverloaded
+		if l.drain > 0 {
+			l.drain--
+			why = ReasonHold
+			break
+		}
 		l.setWindow(l.window * 0.75)
+		l.drain = inflight - 1
 	}
 	nw := l.window
 	l.mu.Unlock()

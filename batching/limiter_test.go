@@ -292,3 +292,27 @@ func BenchmarkLimiterAcquireRelease(b *testing.B) {
 		l.Release(a, o)
 	}
 }
+
+// TestLimiterCutsOncePerRoundTrip checks that a burst of refusals from
+// requests that were all in flight together cuts the window once, not once
+// per request, and that the next burst cuts again.
+func TestLimiterCutsOncePerRoundTrip(t *testing.T) {
+	l := mustLimiter(t, batching.LimiterOptions{InitialWindow: 100})
+	a := router.Admission{}
+	burst := func() {
+		for range 40 {
+			l.TryAcquire(a)
+		}
+		for range 40 {
+			l.Release(a, router.LimitOutcome{Result: router.LimitOverloaded})
+		}
+	}
+	burst()
+	if st := l.Stats(); st.Window != 75 || st.Reasons[batching.ReasonHold] != 39 {
+		t.Errorf("after one burst: window %d, reasons %v; want 75 and 39 holds", st.Window, st.Reasons)
+	}
+	burst()
+	if st := l.Stats(); st.Window != 56 {
+		t.Errorf("after a second burst: window %d, want 56", st.Window)
+	}
+}
