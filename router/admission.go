@@ -338,9 +338,7 @@ func (t *tierRT) admit(ctx context.Context, req *Request, now time.Time, checkLa
 	if hasDeadline {
 		w.deadline = deadline.UnixNano()
 	}
-	t.joinRound(w)
-	heap.Push(&t.queue, w)
-	t.st.queued.Add(1)
+	t.push(w)
 	// Arms the breaker wake-up when a replica with room is cooling down.
 	t.dispatch(now)
 	t.mu.Unlock()
@@ -407,6 +405,25 @@ var (
 	errQueueFull    = &SaturatedError{Err: errors.New("tier queue full")}
 	errQueueTimeout = &SaturatedError{Err: errors.New("not admitted within the queue timeout")}
 )
+
+// push queues w in its fair round. t.mu must be held.
+func (t *tierRT) push(w *waiter) {
+	t.joinRound(w)
+	heap.Push(&t.queue, w)
+	t.st.queued.Add(1)
+}
+
+// popHead removes the queue's head, which is being served, and makes its
+// round the one being served at its importance level. t.mu must be held.
+func (t *tierRT) popHead() *waiter {
+	w := heap.Pop(&t.queue).(*waiter)
+	t.leaveRound(w)
+	if w.round > t.rounds[w.importance] {
+		t.rounds[w.importance] = w.round
+	}
+	t.st.queued.Add(-1)
+	return w
+}
 
 // joinRound places w, about to be queued, in its fair round (see waiter).
 // t.mu must be held.
@@ -521,12 +538,7 @@ func (t *tierRT) dispatch(now time.Time) {
 			t.armWake(now)
 			return
 		}
-		heap.Pop(&t.queue)
-		t.leaveRound(w)
-		if w.round > t.rounds[w.importance] {
-			t.rounds[w.importance] = w.round
-		}
-		t.st.queued.Add(-1)
+		t.popHead()
 		w.l = l
 		close(w.ready)
 	}
