@@ -45,8 +45,9 @@
 // evicting the least recently used within the engine's --max-loras.
 //
 // batching/vllmmetrics scrapes vLLM's and llama.cpp's Prometheus /metrics
-// pages (with github.com/prometheus/common/expfmt) into [EngineSignals];
-// batching/nvml reads GPU utilization and memory through NVIDIA's NVML and
+// pages (with github.com/prometheus/common/expfmt) into a Snapshot whose
+// Waiting, KVCacheUsage and Preemptions are the [EngineSignals] that
+// [Limiter.Observe] takes; batching/nvml reads GPU utilization and memory through NVIDIA's NVML and
 // returns its ErrUnavailable on a machine without a GPU or driver. Only
 // these two link their libraries: the core package links neither, nor
 // grpc nor go-redis.
