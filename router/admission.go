@@ -322,7 +322,7 @@ func (t *tierRT) admit(ctx context.Context, req *Request, now time.Time, checkLa
 	}
 	if len(t.queue) >= t.cfg.MaxQueued {
 		t.mu.Unlock()
-		return a, errQueueFull
+		return a, &SaturatedError{Err: errQueueFull}
 	}
 	w := &waiter{
 		importance: req.Importance,
@@ -366,7 +366,7 @@ func (t *tierRT) admit(ctx context.Context, req *Request, now time.Time, checkLa
 		a.queued = t.now().Sub(now)
 		return a, nil
 	case <-timer.C:
-		err = errQueueTimeout
+		err = &SaturatedError{Err: errQueueTimeout}
 		if byDeadline {
 			// The context's own timer may not have fired yet.
 			err = context.DeadlineExceeded
@@ -399,11 +399,12 @@ func (t *tierRT) admit(ctx context.Context, req *Request, now time.Time, checkLa
 
 const maxInt64 = int64(^uint64(0) >> 1)
 
-// Admission failures for lack of room. They are *SaturatedError values, so
+// Admission failures for lack of room. They are returned as fresh
+// *SaturatedError values (a caller may keep or change the one it got), so
 // the breaker does not count them and errors.Is(err, ErrSaturated) holds.
 var (
-	errQueueFull    = &SaturatedError{Err: errors.New("tier queue full")}
-	errQueueTimeout = &SaturatedError{Err: errors.New("not admitted within the queue timeout")}
+	errQueueFull    = errors.New("tier queue full")
+	errQueueTimeout = errors.New("not admitted within the queue timeout")
 )
 
 // push queues w in its fair round. t.mu must be held.
