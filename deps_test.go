@@ -230,34 +230,9 @@ var rules = []rule{
 		why:  "the store conformance suite runs against any store without linking one",
 	},
 	{
-		pkg: mod + "/batching",
-		deny: []string{
-			"github.com/prometheus", "github.com/NVIDIA/go-nvml", "github.com/redis/go-redis",
-			mod + "/batching/vllmmetrics", mod + "/batching/nvml",
-		},
-		why: "the batching core links no telemetry library (expfmt, go-nvml) and no Redis; its telemetry subpackages do",
-	},
-	{
-		pkg:    mod + "/batching/...",
-		deny:   []string{"github.com/prometheus"},
-		except: []string{mod + "/batching/vllmmetrics"},
-		why:    "only batching/vllmmetrics links the Prometheus text parser",
-	},
-	{
-		pkg:    mod + "/batching/...",
-		deny:   []string{"github.com/NVIDIA/go-nvml"},
-		except: []string{mod + "/batching/nvml"},
-		why:    "only batching/nvml links go-nvml (and cgo)",
-	},
-	{
 		pkg:  mod + "/batching/engine",
 		deny: []string{".", "net"},
 		why:  "the engine config generator is pure computation: standard library only, no network",
-	},
-	{
-		pkg:  mod + "/router/...",
-		deny: []string{mod + "/batching"},
-		why:  "batching plugs into the router through a seam the router owns; the router never imports batching",
 	},
 	{
 		pkg:  mod + "/dialogue",
@@ -291,6 +266,31 @@ var rules = []rule{
 		pkg:  mod + "/audio/audiotest",
 		deny: []string{"github.com/redis/go-redis", mod + "/audio/redisclips"},
 		why:  "the clip store suite runs against any store without linking one",
+	},
+	{
+		pkg: mod + "/batching",
+		deny: []string{
+			"github.com/prometheus", "github.com/NVIDIA", "github.com/redis/go-redis", "net",
+			mod + "/batching/vllmmetrics", mod + "/batching/metrics", mod + "/batching/nvml", mod + "/batching/sim",
+		},
+		why: "the limiter and batcher link no telemetry library, no network and no simulator; those are subpackages",
+	},
+	{
+		pkg:    mod + "/batching/...",
+		deny:   []string{"github.com/prometheus"},
+		except: []string{mod + "/batching/vllmmetrics", mod + "/batching/metrics"},
+		why:    "only the metrics-scraping subpackage links the Prometheus libraries",
+	},
+	{
+		pkg:    mod + "/batching/...",
+		deny:   []string{"github.com/NVIDIA"},
+		except: []string{mod + "/batching/nvml"},
+		why:    "only batching/nvml links go-nvml",
+	},
+	{
+		pkg:  mod + "/router/...",
+		deny: []string{mod + "/batching"},
+		why:  "batching plugs into the router's Limiter seam; the router never imports it",
 	},
 }
 
