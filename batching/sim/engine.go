@@ -205,21 +205,21 @@ type sched struct {
 // engine is one simulated engine: a scheduler over a paged KV cache. It is
 // not safe for concurrent use; Model wraps it with a mutex.
 type engine struct {
-	c        Config
-	now      time.Duration
-	waiting  waitQueue
-	running  []*seq
-	step     []sched
-	stepEnd  time.Duration
-	busy     bool
-	free     int // free KV blocks (unreferenced cached blocks not counted)
-	cache    map[string]*chain
-	lru      cacheBlock // sentinel of the unreferenced-block list
-	lruLen   int
-	loras    map[string]*loraSlot
-	nextOrd  int64
-	obs      observer
-	skipped  []*seq
+	c       Config
+	now     time.Duration
+	waiting waitQueue
+	running []*seq
+	step    []sched
+	stepEnd time.Duration
+	busy    bool
+	free    int // free KV blocks (unreferenced cached blocks not counted)
+	cache   map[string]*chain
+	lru     cacheBlock // sentinel of the unreferenced-block list
+	lruLen  int
+	loras   map[string]*loraSlot
+	nextOrd int64
+	obs     observer
+	skipped []*seq
 }
 
 type loraSlot struct {
