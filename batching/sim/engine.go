@@ -15,7 +15,7 @@ var (
 	// reply exceed the KV cache, or, without chunked prefill, its prompt
 	// exceeds the step token budget).
 	ErrTooLarge = errors.New("sim: request too large for the engine")
-	// ErrClosed: the Model was closed.
+	// ErrClosed: the Model, or the stream being read, was closed.
 	ErrClosed = errors.New("sim: closed")
 )
 
@@ -56,7 +56,10 @@ type Config struct {
 	KVBlocks  int
 	BlockSize int
 	// DisableChunkedPrefill makes a prompt's prefill run in one step, so a
-	// prompt longer than MaxBatchedTokens is rejected with ErrTooLarge.
+	// request whose prompt and reply together exceed MaxBatchedTokens is
+	// rejected with ErrTooLarge (a preempted sequence is recomputed in one
+	// step, reply included; vLLM likewise requires max_model_len ≤
+	// max_num_batched_tokens without chunked prefill).
 	DisableChunkedPrefill bool
 	// DisablePrefixCache turns off automatic prefix caching. With it on,
 	// full blocks of a request's persona prefix and of its session history
@@ -194,7 +197,7 @@ type seq struct {
 
 	// For the Model: set when the stream is closed early.
 	cancelled bool
-	sink      func(now time.Duration, finished bool)
+	sink      func(gen int)
 }
 
 type sched struct {
