@@ -348,6 +348,9 @@ func (e *engine) lookup(s *seq) int {
 	bs := e.c.BlockSize
 	// At least one prompt token is always computed, to sample from.
 	limit := min(s.req.PersonaTokens+s.req.HistoryTokens, s.target-1) / bs
+	if s.shared == nil {
+		s.shared = make([]*cacheBlock, 0, blocksFor(s.req.PromptTokens()+s.req.OutputTokens, bs))
+	}
 	var ch *chain
 	for i := range limit {
 		k, ok := e.keyFor(&s.req, i)

@@ -134,6 +134,7 @@ type conversation struct {
 	persona int
 	history int
 	turns   int // turns left, this one included
+	key     string
 }
 
 type convHeap []*conversation
@@ -215,6 +216,9 @@ func (w Workload) Requests() (iter.Seq[Request], error) {
 					turns = 1 + int(math.Floor(math.Log(1-rng.Float64())/math.Log(1-p)))
 				}
 				c = &conversation{next: nextStart, id: id, class: cl, persona: persona(), turns: turns}
+				if turns > 1 {
+					c.key = "session-" + strconv.FormatInt(id, 10)
+				}
 				nextStart += time.Duration(rng.ExpFloat64() / rate * float64(time.Second))
 			} else if len(open) > 0 {
 				c = heap.Pop(&open).(*conversation)
@@ -225,7 +229,7 @@ func (w Workload) Requests() (iter.Seq[Request], error) {
 				Arrival:       c.next,
 				PersonaKey:    personaKeys[c.persona],
 				PersonaTokens: w.PersonaTokens,
-				SessionKey:    "session-" + strconv.FormatInt(c.id, 10),
+				SessionKey:    c.key,
 				HistoryTokens: c.history,
 				NewTokens:     logn(c.class.NewTokens),
 				OutputTokens:  logn(c.class.OutputTokens),
