@@ -49,8 +49,9 @@ func NPCClasses() []Class {
 type Workload struct {
 	// Players is the number of concurrent players; required.
 	Players int
-	// Duration is how long new conversations start; default one hour.
-	// Turns of conversations already started may arrive later.
+	// Duration is how long the workload runs; default one hour. A
+	// conversation still open then ends (its later turns are not sent),
+	// so the offered rate stays steady to the end.
 	Duration time.Duration
 	// ConversationsPerPlayerHour is how often a player starts talking to
 	// an NPC; default 30 (every two minutes).
@@ -248,7 +249,9 @@ func (w Workload) Requests() (iter.Seq[Request], error) {
 				// The reply takes about 20 ms a token to stream, then
 				// the player reads and answers.
 				c.next += time.Duration(r.OutputTokens)*20*time.Millisecond + exp(w.ThinkTime)
-				heap.Push(&open, c)
+				if c.next < w.Duration {
+					heap.Push(&open, c)
+				}
 			}
 		}
 	}, nil
