@@ -170,6 +170,20 @@ var rules = []rule{
 		deny: []string{mod + "/worldtime"},
 		why:  "dialogue takes the time of day through a func option, not by importing worldtime",
 	},
+	{
+		pkg: mod + "/batching/sim",
+		deny: []string{
+			"github.com/prometheus", "github.com/NVIDIA/go-nvml", "google.golang.org/grpc",
+			"github.com/redis/go-redis", "gonum.org/v1/plot", "net/http",
+		},
+		why: "the simulator is pure computation: no telemetry, network or plotting libraries",
+	},
+	{
+		pkg:    mod + "/...",
+		deny:   []string{"gonum.org/v1/plot"},
+		except: []string{mod + "/examples/capacity"},
+		why:    "the plotting library is the capacity planner's alone",
+	},
 }
 
 func matches(pattern, path string) bool {
