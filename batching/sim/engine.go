@@ -215,7 +215,8 @@ type engine struct {
 	step    []sched
 	stepEnd time.Duration
 	busy    bool
-	free    int // free KV blocks (unreferenced cached blocks not counted)
+	kicked  bool // Run: work arrived while idle; plan before time moves on
+	free    int  // free KV blocks (unreferenced cached blocks not counted)
 	cache   map[string]*chain
 	lru     cacheBlock // sentinel of the unreferenced-block list
 	lruLen  int

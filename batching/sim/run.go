@@ -199,8 +199,8 @@ func Run(ctx context.Context, opts Options, requests iter.Seq[Request]) (*Report
 	next, stop := iter.Pull(requests)
 	defer stop()
 	pending, more := next()
-	var last time.Duration
-	var end time.Duration
+	var last, end, kickedAt time.Duration
+	var kicked []*engine
 	for n := 0; ; n++ {
 		if n&4095 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -214,7 +214,9 @@ func Run(ctx context.Context, opts Options, requests iter.Seq[Request]) (*Report
 				first = e
 			}
 		}
-		if more && (first == nil || pending.Arrival <= first.stepEnd) {
+		// Arrivals at one instant all reach an idle engine before it
+		// plans its step.
+		if more && (first == nil || pending.Arrival <= first.stepEnd) && (len(kicked) == 0 || pending.Arrival <= kickedAt) {
 			r := pending
 			pending, more = next()
 			if r.Arrival < last {
@@ -231,10 +233,18 @@ func Run(ctx context.Context, opts Options, requests iter.Seq[Request]) (*Report
 				continue
 			}
 			e.enqueue(&seq{req: r})
-			if !e.busy {
-				e.now = r.Arrival
+			if !e.busy && !e.kicked {
+				e.now, e.kicked = r.Arrival, true
+				kicked, kickedAt = append(kicked, e), r.Arrival
+			}
+			continue
+		}
+		if len(kicked) > 0 {
+			for _, e := range kicked {
+				e.kicked = false
 				e.plan()
 			}
+			kicked = kicked[:0]
 			continue
 		}
 		if first == nil {
