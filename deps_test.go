@@ -184,6 +184,31 @@ var rules = []rule{
 		except: []string{mod + "/examples/capacity"},
 		why:    "the plotting library is the capacity planner's alone",
 	},
+	{
+		pkg: mod + "/batching",
+		deny: []string{
+			"github.com/prometheus", "github.com/NVIDIA", "github.com/redis/go-redis", "net",
+			mod + "/batching/vllmmetrics", mod + "/batching/metrics", mod + "/batching/nvml", mod + "/batching/sim",
+		},
+		why: "the limiter and batcher link no telemetry library, no network and no simulator; those are subpackages",
+	},
+	{
+		pkg:    mod + "/batching/...",
+		deny:   []string{"github.com/prometheus"},
+		except: []string{mod + "/batching/vllmmetrics", mod + "/batching/metrics"},
+		why:    "only the metrics-scraping subpackage links the Prometheus libraries",
+	},
+	{
+		pkg:    mod + "/batching/...",
+		deny:   []string{"github.com/NVIDIA"},
+		except: []string{mod + "/batching/nvml"},
+		why:    "only batching/nvml links go-nvml",
+	},
+	{
+		pkg:  mod + "/router/...",
+		deny: []string{mod + "/batching"},
+		why:  "batching plugs into the router's Limiter seam; the router never imports it",
+	},
 }
 
 func matches(pattern, path string) bool {

@@ -3,6 +3,7 @@ package router
 import (
 	"container/heap"
 	"context"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -19,6 +20,7 @@ type tierRT struct {
 	st      *tierStats
 	maxConc int // 0: unbounded
 	logger  *slog.Logger
+	router  *Router
 	now     func() time.Time // the router's clock
 
 	mu       sync.Mutex
@@ -29,18 +31,35 @@ type tierRT struct {
 	scratch  []int
 	wake     *time.Timer // dispatches when a breaker half-opens
 	wakeAt   time.Time   // when wake fires; zero when none is pending
+
+	// Fair queueing (see waiter.round): the round last dispatched per
+	// importance level, and the queued requests per fairness key.
+	rounds map[Importance]uint64
+	fair   map[fairKey]*fairState
+}
+
+type fairKey struct {
+	imp Importance
+	key string
+}
+
+type fairState struct {
+	last   uint64 // the round of the key's last queued waiter
+	queued int
 }
 
 type replicaRT struct {
 	cfg      Replica
 	hash     uint64
-	max      int // 0: unbounded
-	inflight int // guarded by tier.mu
+	max      int  // 0: unbounded
+	inflight int  // guarded by tier.mu
+	refused  bool // its limiter refused during the current grab; guarded by tier.mu
 	st       *replicaStats
 }
 
 func (r *Router) newTierRT(t Tier) *tierRT {
-	rt := &tierRT{cfg: t, st: r.tierStatsFor(t.Name), maxConc: t.MaxConcurrent, now: r.now}
+	rt := &tierRT{cfg: t, st: r.tierStatsFor(t.Name), maxConc: t.MaxConcurrent, now: r.now, router: r,
+		rounds: make(map[Importance]uint64), fair: make(map[fairKey]*fairState)}
 	per := 0
 	if t.MaxConcurrent > 0 {
 		per = (t.MaxConcurrent + len(t.Replicas) - 1) / len(t.Replicas)
@@ -75,23 +94,34 @@ type lease struct {
 	tier   *tierRT
 	rep    *replicaRT
 	probe  bool
-	reason Reason // ReasonAffinity, ReasonSpill or ReasonLeastLoaded
+	reason Reason    // ReasonAffinity, ReasonSpill or ReasonLeastLoaded
+	adm    Admission // what the replica's Limiter admitted, if it has one
 }
 
 // waiter is a queued request.
+//
+// Fair queueing: within an importance level, waiters are served by round
+// first. A waiter without a fairness key, or the first queued waiter of
+// its key, joins the level's current round (the round of the last waiter
+// dispatched); each further waiter of the same key joins the round after
+// its key's previous one. So a player with ten queued requests gets one per
+// round, like everybody else.
 type waiter struct {
 	importance Importance
+	round      uint64
 	deadline   int64 // unix ns, math.MaxInt64 when none
 	seq        uint64
 	key        string
+	fair       string // fairness key; empty when none
+	adm        Admission
 	index      int
 	ready      chan struct{} // closed when l or err is set
 	l          lease
 	err        error // set instead of l when the waiter is turned away
 }
 
-// waitQueue orders waiters by importance (highest first), then deadline
-// (earliest first), then arrival.
+// waitQueue orders waiters by importance (highest first), then fair
+// round (see waiter), then deadline (earliest first), then arrival.
 type waitQueue []*waiter
 
 func (q waitQueue) Len() int { return len(q) }
@@ -99,6 +129,9 @@ func (q waitQueue) Less(i, j int) bool {
 	a, b := q[i], q[j]
 	if a.importance != b.importance {
 		return a.importance > b.importance
+	}
+	if a.round != b.round {
+		return a.round < b.round
 	}
 	if a.deadline != b.deadline {
 		return a.deadline < b.deadline
@@ -137,7 +170,7 @@ func (t *tierRT) pick(key string, now time.Time) (rep *replicaRT, reason Reason,
 			continue
 		}
 		healthy++
-		if r.max > 0 && r.inflight >= r.max {
+		if r.refused || (r.max > 0 && r.inflight >= r.max) {
 			continue
 		}
 		cand = append(cand, i)
@@ -180,26 +213,44 @@ func (t *tierRT) pick(key string, now time.Time) (rep *replicaRT, reason Reason,
 	return a, reason, false
 }
 
-// grab picks a replica and takes a slot on the tier and on it, returning a
-// lease with a nil rep when no replica is available (see pick for
-// noneHealthy). t.mu must be held.
-func (t *tierRT) grab(key string, now time.Time) (l lease, noneHealthy bool) {
-	// acquire fails only when another configuration's tier took a
-	// half-open probe since pick looked; pick then skips that replica.
-	for range len(t.replicas) + 1 {
+// grab picks a replica whose limiter (if any) admits adm and takes a slot
+// on the tier and on it, returning a lease with a nil rep when no replica
+// is available (see pick for noneHealthy). t.mu must be held.
+func (t *tierRT) grab(key string, adm Admission, now time.Time) (l lease, noneHealthy bool) {
+	refused := false
+	defer func() {
+		if refused {
+			for _, r := range t.replicas {
+				r.refused = false
+			}
+		}
+	}()
+	// Each pass either succeeds or rules a replica out: its limiter
+	// refused (marked refused), or another configuration's tier took its
+	// half-open probe since pick looked (pick then skips it).
+	for range 2*len(t.replicas) + 1 {
 		rep, reason, none := t.pick(key, now)
 		if rep == nil {
-			return lease{}, none
+			return lease{}, none && !refused
+		}
+		lim := rep.cfg.Limiter
+		if lim != nil && !lim.TryAcquire(adm) {
+			rep.refused, refused = true, true
+			rep.st.limited.Add(1)
+			continue
 		}
 		probe, ok := rep.st.br.acquire(now)
 		if !ok {
+			if lim != nil {
+				lim.Release(adm, LimitOutcome{})
+			}
 			continue
 		}
 		t.inflight++
 		rep.inflight++
 		t.st.inflight.Add(1)
 		rep.st.inflight.Add(1)
-		return lease{tier: t, rep: rep, reason: reason, probe: probe}, false
+		return lease{tier: t, rep: rep, reason: reason, probe: probe, adm: adm}, false
 	}
 	return lease{}, false
 }
@@ -226,8 +277,9 @@ type admission struct {
 	predicted time.Duration
 }
 
-// admit waits for a slot on the tier and a replica. It returns
-// ErrSaturated, ErrCircuitOpen, ErrPredictedLate or the context's error.
+// admit waits for a slot on the tier and a replica (and its limiter). It
+// returns a *SaturatedError, ErrCircuitOpen, ErrPredictedLate or the
+// context's error.
 // checkLate enables the deadline prediction (only when a fallback exists).
 //
 // A queued request waits at most QueueTimeout and never past its deadline.
@@ -240,6 +292,7 @@ func (t *tierRT) admit(ctx context.Context, req *Request, now time.Time, checkLa
 	var a admission
 	deadline, hasDeadline := ctx.Deadline()
 	p95 := t.predictTTFT()
+	adm := Admission{Tokens: promptTokens(req) + t.maxTokensFor(req), Importance: req.Importance}
 
 	t.mu.Lock()
 	if t.hasRoom() && len(t.queue) == 0 {
@@ -248,7 +301,7 @@ func (t *tierRT) admit(ctx context.Context, req *Request, now time.Time, checkLa
 			t.mu.Unlock()
 			return a, ErrPredictedLate
 		}
-		l, noneHealthy := t.grab(req.AffinityKey, now)
+		l, noneHealthy := t.grab(req.AffinityKey, adm, now)
 		if l.rep != nil {
 			a.l = l
 			t.mu.Unlock()
@@ -269,19 +322,23 @@ func (t *tierRT) admit(ctx context.Context, req *Request, now time.Time, checkLa
 	}
 	if len(t.queue) >= t.cfg.MaxQueued {
 		t.mu.Unlock()
-		return a, ErrSaturated
+		return a, errQueueFull
 	}
 	w := &waiter{
 		importance: req.Importance,
+		round:      t.rounds[req.Importance],
 		deadline:   maxInt64,
 		seq:        t.seq,
 		key:        req.AffinityKey,
+		fair:       req.FairnessKey,
+		adm:        adm,
 		ready:      make(chan struct{}),
 	}
 	t.seq++
 	if hasDeadline {
 		w.deadline = deadline.UnixNano()
 	}
+	t.joinRound(w)
 	heap.Push(&t.queue, w)
 	t.st.queued.Add(1)
 	// Arms the breaker wake-up when a replica with room is cooling down.
@@ -289,10 +346,13 @@ func (t *tierRT) admit(ctx context.Context, req *Request, now time.Time, checkLa
 	t.mu.Unlock()
 
 	limit := t.cfg.QueueTimeout
+	byDeadline := false // the wait ends at the request's deadline
 	if hasDeadline {
 		left := deadline.Sub(now)
 		if t.next != nil && t.cfg.Overflow == OverflowDowngrade {
 			left -= max(t.next.predictTTFT(), minFallbackReserve)
+		} else {
+			byDeadline = left <= limit
 		}
 		limit = min(limit, left)
 	}
@@ -308,13 +368,18 @@ func (t *tierRT) admit(ctx context.Context, req *Request, now time.Time, checkLa
 		a.queued = t.now().Sub(now)
 		return a, nil
 	case <-timer.C:
-		err = ErrSaturated
+		err = errQueueTimeout
+		if byDeadline {
+			// The context's own timer may not have fired yet.
+			err = context.DeadlineExceeded
+		}
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
 	t.mu.Lock()
 	if w.index >= 0 {
 		heap.Remove(&t.queue, w.index)
+		t.leaveRound(w)
 		t.st.queued.Add(-1)
 		t.mu.Unlock()
 		return a, err
@@ -330,11 +395,50 @@ func (t *tierRT) admit(ctx context.Context, req *Request, now time.Time, checkLa
 		a.queued = t.now().Sub(now)
 		return a, nil
 	}
-	t.release(w.l, outcomeNeutral, t.now())
+	t.release(w.l, outcomeNeutral, LimitOutcome{}, t.now())
 	return a, err
 }
 
 const maxInt64 = int64(^uint64(0) >> 1)
+
+// Admission failures for lack of room. They are *SaturatedError values, so
+// the breaker does not count them and errors.Is(err, ErrSaturated) holds.
+var (
+	errQueueFull    = &SaturatedError{Err: errors.New("tier queue full")}
+	errQueueTimeout = &SaturatedError{Err: errors.New("not admitted within the queue timeout")}
+)
+
+// joinRound places w, about to be queued, in its fair round (see waiter).
+// t.mu must be held.
+func (t *tierRT) joinRound(w *waiter) {
+	if w.fair == "" {
+		return
+	}
+	k := fairKey{w.importance, w.fair}
+	st := t.fair[k]
+	if st == nil {
+		st = &fairState{}
+		t.fair[k] = st
+	} else if st.last >= w.round {
+		w.round = st.last + 1
+	}
+	st.last = w.round
+	st.queued++
+}
+
+// leaveRound forgets w, just removed from the queue, in its key's state.
+// t.mu must be held.
+func (t *tierRT) leaveRound(w *waiter) {
+	if w.fair == "" {
+		return
+	}
+	k := fairKey{w.importance, w.fair}
+	if st := t.fair[k]; st != nil {
+		if st.queued--; st.queued <= 0 {
+			delete(t.fair, k)
+		}
+	}
+}
 
 // estimateWait guesses how long a new waiter would queue: the waiters
 // ahead of it plus itself, served at the tier's concurrency, each taking
@@ -358,7 +462,10 @@ func (t *tierRT) estimateWait() time.Duration {
 
 // release returns a lease's slots, records the breaker outcome and hands
 // freed slots to queued requests.
-func (t *tierRT) release(l lease, o outcome, now time.Time) {
+func (t *tierRT) release(l lease, o outcome, lo LimitOutcome, now time.Time) {
+	if lim := l.rep.cfg.Limiter; lim != nil {
+		lim.Release(l.adm, lo)
+	}
 	if opened := l.rep.st.br.done(now, l.probe, o); opened {
 		t.logger.Warn("router: circuit breaker opened", "tier", t.cfg.Name, "replica", l.rep.cfg.Name, "cooldown", t.cfg.Breaker.Cooldown)
 	}
@@ -369,6 +476,25 @@ func (t *tierRT) release(l lease, o outcome, now time.Time) {
 	l.rep.st.inflight.Add(-1)
 	t.dispatch(now)
 	t.mu.Unlock()
+	if l.rep.cfg.Limiter != nil {
+		// The limiter may be shared with replicas of other tiers (one
+		// engine serving several tiers through adapters): the room it
+		// just got may be theirs to take.
+		t.router.dispatchQueued(t, now)
+	}
+}
+
+// dispatchQueued dispatches the current configuration's tiers other than
+// except that have requests queued.
+func (r *Router) dispatchQueued(except *tierRT, now time.Time) {
+	for _, o := range r.cfg.Load().tiers {
+		if o == except || o.st.queued.Load() == 0 {
+			continue
+		}
+		o.mu.Lock()
+		o.dispatch(now)
+		o.mu.Unlock()
+	}
 }
 
 // dispatch hands free slots to queued requests in queue order. When every
@@ -380,11 +506,12 @@ func (t *tierRT) release(l lease, o outcome, now time.Time) {
 func (t *tierRT) dispatch(now time.Time) {
 	for len(t.queue) > 0 && t.hasRoom() {
 		w := t.queue[0]
-		l, noneHealthy := t.grab(w.key, now)
+		l, noneHealthy := t.grab(w.key, w.adm, now)
 		if l.rep == nil {
 			if noneHealthy {
 				for len(t.queue) > 0 {
 					w := heap.Pop(&t.queue).(*waiter)
+					t.leaveRound(w)
 					t.st.queued.Add(-1)
 					w.err = ErrCircuitOpen
 					close(w.ready)
@@ -395,6 +522,10 @@ func (t *tierRT) dispatch(now time.Time) {
 			return
 		}
 		heap.Pop(&t.queue)
+		t.leaveRound(w)
+		if w.round > t.rounds[w.importance] {
+			t.rounds[w.importance] = w.round
+		}
 		t.st.queued.Add(-1)
 		w.l = l
 		close(w.ready)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
 	"testing"
 	"time"
 )
@@ -29,12 +30,38 @@ func (s *nopStream) Recv() (Delta, error) {
 
 func (s *nopStream) Close() error { return nil }
 
-func benchRouter(b *testing.B) *Router {
+// benchLimiter is a Limiter as cheap as a real one can be: a mutex and
+// two counters. It isolates what the seam costs the router.
+type benchLimiter struct {
+	mu               sync.Mutex
+	inflight, tokens int
+}
+
+func (l *benchLimiter) TryAcquire(a Admission) bool {
+	l.mu.Lock()
+	l.inflight++
+	l.tokens += a.Tokens
+	l.mu.Unlock()
+	return true
+}
+
+func (l *benchLimiter) Release(a Admission, _ LimitOutcome) {
+	l.mu.Lock()
+	l.inflight--
+	l.tokens -= a.Tokens
+	l.mu.Unlock()
+}
+
+func benchRouter(b *testing.B, withLimiter bool) *Router {
 	opts := Options{Fallbacks: [][]string{{Tier3, Tier2, Tier1}}}
 	for i, name := range []string{Tier1, Tier2, Tier3} {
 		var reps []Replica
 		for j := range 4 {
-			reps = append(reps, Replica{Name: fmt.Sprintf("%s-%d", name, j), Model: nopModel{}})
+			rep := Replica{Name: fmt.Sprintf("%s-%d", name, j), Model: nopModel{}}
+			if withLimiter {
+				rep.Limiter = &benchLimiter{}
+			}
+			reps = append(reps, rep)
 		}
 		opts.Tiers = append(opts.Tiers, Tier{Name: name, Replicas: reps, MaxConcurrent: 20 >> i, MaxQueued: 16, TTFTTarget: 150 * time.Millisecond << i})
 	}
@@ -53,14 +80,16 @@ func benchRouter(b *testing.B) *Router {
 // release that hands the slot on. The budget: ≤ 1 µs, 0 allocs.
 func BenchmarkRouteAdmitRecord(b *testing.B) {
 	for _, bc := range []struct {
-		name string
-		req  Request
+		name    string
+		req     Request
+		limiter bool
 	}{
-		{"affinity", Request{Responsibility: QuestDialogue, Importance: Elite, AffinityKey: "conversation-42"}},
-		{"p2c", Request{Responsibility: Greeting, Importance: Generic}},
+		{"affinity", Request{Responsibility: QuestDialogue, Importance: Elite, AffinityKey: "conversation-42"}, false},
+		{"p2c", Request{Responsibility: Greeting, Importance: Generic}, false},
+		{"limiter", Request{Responsibility: QuestDialogue, Importance: Elite, AffinityKey: "conversation-42", FairnessKey: "player-7", PromptTokens: 900}, true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			r := benchRouter(b)
+			r := benchRouter(b, bc.limiter)
 			c := r.cfg.Load()
 			ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 			defer cancel()
@@ -82,7 +111,7 @@ func BenchmarkRouteAdmitRecord(b *testing.B) {
 				_ = prepared
 				adm.l.recordFirst(now, 120*time.Millisecond)
 				adm.l.recordToken(20 * time.Millisecond)
-				adm.l.finish(outcomeSuccess, 0, now.Add(time.Second), now, 2, nil)
+				adm.l.finish(outcomeSuccess, 0, now.Add(time.Second), now, 2, nil, LimitOutcome{})
 			}
 		})
 	}
@@ -92,7 +121,7 @@ func BenchmarkRouteAdmitRecord(b *testing.B) {
 // with an in-memory model, allocations included: the RoutedStream, the
 // attempt, its context and stall timer, and the model's own stream.
 func BenchmarkStreamInMemory(b *testing.B) {
-	r := benchRouter(b)
+	r := benchRouter(b, false)
 	ctx := context.Background()
 	req := Request{Responsibility: QuestDialogue, Importance: Elite, AffinityKey: "conversation-42"}
 	b.ReportAllocs()
@@ -135,7 +164,7 @@ func TestRouteAdmitRecordAllocs(t *testing.T) {
 		_ = tr.prepare(req, true)
 		adm.l.recordFirst(now, time.Millisecond)
 		adm.l.recordToken(time.Millisecond)
-		adm.l.finish(outcomeSuccess, 0, now, now, 1, nil)
+		adm.l.finish(outcomeSuccess, 0, now, now, 1, nil, LimitOutcome{})
 	})
 	if allocs != 0 {
 		t.Errorf("routing, admission and stats recording allocate %v times per request, want 0", allocs)

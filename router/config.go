@@ -51,6 +51,10 @@ type Replica struct {
 	// rounded up, or no bound when the tier has none. An affinity key
 	// stays on its replica until this bound is reached, then spills.
 	MaxConcurrent int
+	// Limiter, when non-nil, must also admit each request before it
+	// starts here, within MaxConcurrent; see [Limiter]. Nil means only
+	// MaxConcurrent applies.
+	Limiter Limiter
 }
 
 // Breaker configures a replica's circuit breaker. The zero value means the

@@ -47,11 +47,26 @@
 //
 // Each tier bounds its requests in flight (MaxConcurrent) and each replica
 // its own (Replica.MaxConcurrent). A request that finds no room waits in the
-// tier's bounded queue, ordered by NPC importance, then earliest deadline,
-// then arrival, for at most QueueTimeout and never past its context's
-// deadline. A full queue or an expired wait is an overflow: the request is
-// downgraded to the next tier of the fallback chain (OverflowDowngrade), or
-// fails with [ErrSaturated] (OverflowFail, or at the end of the chain).
+// tier's bounded queue, ordered by NPC importance, then fair round, then
+// earliest deadline, then arrival, for at most QueueTimeout and never past
+// its context's deadline. A full queue or an expired wait is an overflow:
+// the request is downgraded to the next tier of the fallback chain
+// (OverflowDowngrade), or fails with a [*SaturatedError] matching
+// [ErrSaturated] (OverflowFail, or at the end of the chain).
+//
+// Fair rounds share one importance level between players: queued requests
+// with a [Request.FairnessKey] are served round-robin across keys (each
+// key's first queued request joins the round being served, each further
+// one the round after its previous one), so a player with ten requests
+// queued gets one per round while others wait for one.
+//
+// A replica's [Limiter] (Replica.Limiter; package
+// github.com/bodybroker/sdk/batching has an adaptive one that counts
+// requests and tokens) must also admit a request before it starts there.
+// It is a gate, not a second queue: the tier's queue order still decides
+// who goes next, and the head waits while every replica's limiter refuses
+// it. Waiting for a limiter is queueing: it counts toward QueueTimeout and
+// Timing.Queued, never toward the stall guard or the TTFT statistics.
 // With a downgrade to go to, a queued request leaves early enough for the
 // next tier's predicted TTFT to fit before its deadline, so that waiting
 // here never costs the player the fallback's line.
@@ -145,7 +160,7 @@
 //
 // [Router.Stats] returns per-tier and per-replica counts (requests,
 // successes, errors by kind, in flight, queued, fallbacks, tokens in and
-// out) and TTFT, inter-token and total latency as [latency.Summary] values
+// out, refusals by each replica's Limiter) and TTFT, inter-token and total latency as [latency.Summary] values
 // from one streaming sketch.
 //
 // # Concurrency

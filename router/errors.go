@@ -118,10 +118,12 @@ func (e *RouteError) Unwrap() []error {
 	return errs
 }
 
-// SaturatedError is what a backend returns when it refuses a request for
-// lack of capacity (HTTP 429 or 503 from an OpenAI-compatible server). It
-// matches [ErrSaturated]; the router falls back without counting it against
-// the replica's circuit breaker.
+// SaturatedError is a refusal for lack of capacity: what a backend returns
+// when it refuses a request (HTTP 429 or 503 from an OpenAI-compatible
+// server), and what the router returns for a request its tier could not
+// admit (queue full, or not admitted by the tier and the replicas' limiters
+// within QueueTimeout). It matches [ErrSaturated]; the router falls back
+// without counting it against the replica's circuit breaker.
 type SaturatedError struct {
 	// RetryAfter is the server's hint, zero when it gave none.
 	RetryAfter time.Duration
@@ -132,7 +134,7 @@ func (e *SaturatedError) Error() string {
 	if e.Err == nil {
 		return ErrSaturated.Error()
 	}
-	return "router: backend saturated: " + e.Err.Error()
+	return "router: saturated: " + e.Err.Error()
 }
 
 // Is reports whether target is ErrSaturated.

@@ -89,6 +89,15 @@ type Request struct {
 	// NPC identifies the speaking NPC (a persona ID). The router does not
 	// route on it; backends such as router/scripted pick lines by it.
 	NPC string
+	// FairnessKey (a player or party ID) shares a tier's queue fairly:
+	// queued requests of one importance level are served round-robin
+	// across fairness keys, so one chatty player cannot starve the others.
+	// Empty means the request is its own key.
+	FairnessKey string
+	// PromptTokens estimates the prompt's size in tokens, for limiters that
+	// count tokens ([Limiter]). Zero means one token per 4 bytes of message
+	// text; negative is an error ([ErrInvalidRequest]).
+	PromptTokens int
 
 	// Sampling. Zero means the tier's default.
 	//

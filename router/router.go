@@ -148,6 +148,9 @@ func (r *Router) Stream(ctx context.Context, req Request) (*RoutedStream, error)
 	if req.MaxTokens < 0 {
 		return nil, fmt.Errorf("%w: negative MaxTokens %d", ErrInvalidRequest, req.MaxTokens)
 	}
+	if req.PromptTokens < 0 {
+		return nil, fmt.Errorf("%w: negative PromptTokens %d", ErrInvalidRequest, req.PromptTokens)
+	}
 	c := r.cfg.Load()
 	start := r.now()
 	s := &RoutedStream{start: start}

@@ -38,9 +38,12 @@ type ReplicaStats struct {
 	// LengthCapped counts replies the router ended at their token limit
 	// because the backend went past max_tokens (see Request.MaxTokens).
 	LengthCapped uint64
-	TTFT         latency.Summary
-	InterToken   latency.Summary
-	Total        latency.Summary
+	// Limited counts the times the replica's Limiter refused a request
+	// that could otherwise have started there.
+	Limited    uint64
+	TTFT       latency.Summary
+	InterToken latency.Summary
+	Total      latency.Summary
 }
 
 // TierStats is a snapshot of one tier.
@@ -187,7 +190,8 @@ func (s *tierStats) recordService(d time.Duration) {
 
 type replicaStats struct {
 	counters
-	br breaker
+	br      breaker
+	limited atomic.Uint64
 }
 
 // statsRegistry keeps stats and breakers by name so that they survive
@@ -272,6 +276,7 @@ func (r *Router) Stats() Stats {
 				TokensIn:     rs.tokensIn.Load(),
 				TokensOut:    rs.tokensOut.Load(),
 				LengthCapped: rs.capped.Load(),
+				Limited:      rs.limited.Load(),
 				TTFT:         rs.ttft.Summary(),
 				InterToken:   rs.itl.Summary(),
 				Total:        rs.total.Summary(),

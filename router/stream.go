@@ -36,6 +36,7 @@ type attempt struct {
 	predicted time.Duration
 	model     string
 	ended     bool
+	overload  bool // the backend refused or slowed for load (see LimitOverloaded)
 }
 
 // priorityOf maps importance to vLLM's priority (lower runs sooner).
@@ -191,6 +192,8 @@ func classify(ctx context.Context, err error, afterFirst bool) (ErrorKind, outco
 		return KindCancelled, outcomeNeutral
 	}
 	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return KindDeadline, outcomeNeutral
 	case errors.Is(err, ErrSaturated):
 		return KindSaturated, outcomeNeutral
 	case errors.Is(err, ErrCircuitOpen):
@@ -212,6 +215,8 @@ func (a *attempt) fail(err error, afterFirst bool) error {
 		err = a.ctx.Err()
 	} else if a.stalled.Load() {
 		err = ErrStalled
+	} else if errors.Is(err, ErrSaturated) {
+		a.overload = true
 	}
 	kind, o := classify(a.ctx, err, afterFirst)
 	a.end(o, kind, a.t.now())
@@ -233,7 +238,34 @@ func (a *attempt) end(o outcome, kind ErrorKind, now time.Time) {
 	if a.branchCancel != nil {
 		a.branchCancel()
 	}
-	a.l.finish(o, kind, now, a.sent, a.tokens, a.usage)
+	a.l.finish(o, kind, now, a.sent, a.tokens, a.usage, a.limitOutcome(o, now))
+}
+
+// limitOutcome is what the replica's Limiter learns from the attempt.
+func (a *attempt) limitOutcome(o outcome, now time.Time) LimitOutcome {
+	var lo LimitOutcome
+	switch {
+	case a.ctx.Err() != nil && !a.stalled.Load():
+		return lo // the caller gave up: no signal
+	case o == outcomeSuccess:
+		lo.Result = LimitSucceeded
+	case a.overload || a.stalled.Load():
+		lo.Result = LimitOverloaded
+	default:
+		return lo
+	}
+	if !a.firstAt.IsZero() {
+		lo.TTFT = a.firstAt.Sub(a.sent)
+	}
+	if a.tokens > 1 {
+		lo.ITL = a.waited / time.Duration(a.tokens-1)
+	}
+	lo.Total = now.Sub(a.sent)
+	lo.Tokens = a.tokens
+	if a.usage != nil {
+		lo.Tokens = a.usage.CompletionTokens
+	}
+	return lo
 }
 
 // recordFirst records a first token that arrived ttft after the request
@@ -251,7 +283,7 @@ func (l lease) recordToken(itl time.Duration) {
 
 // finish records how a request sent at sent ended and releases its slots.
 // kind is ignored on success.
-func (l lease) finish(o outcome, kind ErrorKind, now, sent time.Time, tokens int, usage *Usage) {
+func (l lease) finish(o outcome, kind ErrorKind, now, sent time.Time, tokens int, usage *Usage, lo LimitOutcome) {
 	t, rep := l.tier, l.rep
 	if o == outcomeSuccess {
 		t.st.successes.Add(1)
@@ -274,7 +306,7 @@ func (l lease) finish(o outcome, kind ErrorKind, now, sent time.Time, tokens int
 		t.st.errors[kind].Add(1)
 		rep.st.errors[kind].Add(1)
 	}
-	t.release(l, o, now)
+	t.release(l, o, lo, now)
 }
 
 // RoutedStream is a routed completion in progress. Recv returns the deltas
@@ -359,6 +391,7 @@ func (s *RoutedStream) Recv() (Delta, error) {
 		if min := a.t.cfg.MinTokensPerSecond; min > 0 && a.waited >= a.t.cfg.StallGrace &&
 			float64(a.tokens-1)/a.waited.Seconds() < min {
 			// Deliver this delta; the next Recv reports the cut.
+			a.overload = true
 			s.err = s.truncate(ErrTooSlow, now)
 			return d, nil
 		}
@@ -388,6 +421,8 @@ func (s *RoutedStream) cut(err error, now time.Time) error {
 		return err
 	case a.stalled.Load():
 		err = ErrStalled
+	case errors.Is(err, ErrSaturated):
+		a.overload = true
 	case err == io.EOF:
 		err = io.ErrUnexpectedEOF
 	}
