@@ -93,11 +93,15 @@ func (o *modelObs) stepDone(batch int, dt time.Duration) {
 // ModelStats is a snapshot of a Model's engine.
 type ModelStats struct {
 	Waiting, Running int
-	// FreeKVBlocks excludes blocks held only by the prefix cache;
-	// CachedBlocks counts those.
-	FreeKVBlocks, CachedBlocks int
-	Steps                      int64
-	Completed, Preemptions     int
+	// KVBlocks is the KV cache's size; FreeKVBlocks excludes blocks held
+	// only by the prefix cache, and CachedBlocks counts those.
+	KVBlocks, FreeKVBlocks, CachedBlocks int
+	Steps                                int64
+	// Busy is the modelled time spent in steps (GPU busy time): its
+	// growth over an interval, divided by the interval, is the
+	// utilisation an NVML source would report.
+	Busy                   time.Duration
+	Completed, Preemptions int
 	// TTFT is measured from when the engine received the request, ITL
 	// between tokens of one reply, on the engine's clock.
 	TTFT, ITL latency.Summary
@@ -109,8 +113,8 @@ func (m *Model) Stats() ModelStats {
 	defer m.mu.Unlock()
 	return ModelStats{
 		Waiting: m.e.waiting.Len(), Running: len(m.e.running),
-		FreeKVBlocks: m.e.free, CachedBlocks: m.e.lruLen,
-		Steps: m.col.steps, Completed: m.col.completed, Preemptions: m.col.preempts,
+		KVBlocks: m.e.c.KVBlocks, FreeKVBlocks: m.e.free, CachedBlocks: m.e.lruLen,
+		Steps: m.col.steps, Busy: m.col.busy, Completed: m.col.completed, Preemptions: m.col.preempts,
 		TTFT: m.col.ttft.Summary(), ITL: m.col.itl.Summary(),
 	}
 }

@@ -98,6 +98,7 @@ type collector struct {
 	prompt, out, cached int64
 	preempts            int
 	steps, batched      int64
+	busy                time.Duration
 }
 
 func (c *collector) token(s *seq, now time.Duration) {
@@ -125,7 +126,8 @@ func (c *collector) finish(s *seq, now time.Duration) {
 
 func (c *collector) preempt(*seq) { c.preempts++ }
 
-func (c *collector) stepDone(batch int, _ time.Duration) {
+func (c *collector) stepDone(batch int, dt time.Duration) {
+	c.busy += dt
 	c.steps++
 	c.batched += int64(batch)
 }
