@@ -37,7 +37,16 @@
 //	rep, err := sim.Run(ctx, sim.Options{Replicas: 4, Routing: sim.RouteSession}, reqs)
 //
 // Behind the router, [Model] is a router.Model whose replies are paced by
-// the same engine in real time (or in testing/synctest's fake time).
+// the same engine in real time (or in testing/synctest's fake time), so
+// a router and a per-replica limiter (batching.Limiter) can be tested
+// against a realistic engine; [Model.Stats] gives the engine's own
+// signals (waiting, KV usage, preemptions, busy time). The package's
+// tests compare the adaptive limiter with a sweep of static windows and
+// with the original system's ±8 rule this way.
+//
+// Runs are deterministic: the same Workload (seed included) and Options
+// give the same Report. One simulated hour of 10,000 players on four
+// replicas (about 760,000 requests) takes about 7 s of CPU.
 //
 // # Concurrency
 //

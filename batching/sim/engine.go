@@ -220,6 +220,7 @@ type engine struct {
 	cache   map[string]*chain
 	lru     cacheBlock // sentinel of the unreferenced-block list
 	lruLen  int
+	spare   []*cacheBlock // evicted blocks, reused
 	loras   map[string]*loraSlot
 	nextOrd int64
 	obs     observer
@@ -301,6 +302,8 @@ func (e *engine) alloc(n int) bool {
 		if ch.live--; ch.live == 0 {
 			delete(e.cache, ch.key)
 		}
+		*b = cacheBlock{}
+		e.spare = append(e.spare, b)
 		e.free++
 	}
 	if e.free < n {
@@ -401,7 +404,12 @@ func (e *engine) register(s *seq, upto int) {
 		}
 		b := ch.blocks[i]
 		if b == nil {
-			b = &cacheBlock{ch: ch, i: i}
+			if n := len(e.spare); n > 0 {
+				b, e.spare = e.spare[n-1], e.spare[:n-1]
+				b.ch, b.i = ch, i
+			} else {
+				b = &cacheBlock{ch: ch, i: i}
+			}
 			ch.blocks[i] = b
 			ch.live++
 		} else {

@@ -10,6 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/bodybroker/sdk/batching"
 	"github.com/bodybroker/sdk/batching/sim"
 	"github.com/bodybroker/sdk/router"
 	"github.com/bodybroker/sdk/router/routertest"
@@ -39,8 +40,9 @@ func TestModelConformance(t *testing.T) {
 	})
 }
 
-// TestModelBehindRouter drives a router over two simulated H200 replicas
-// with many concurrent conversations in fake time: every request
+// TestModelBehindRouter drives a router over two simulated H200 replicas,
+// one behind a batching.Limiter, with many concurrent conversations in
+// fake time: every request
 // completes, the engines batch them, and time per token grows with the
 // batch as the step model says.
 func TestModelBehindRouter(t *testing.T) {
@@ -54,7 +56,14 @@ func TestModelBehindRouter(t *testing.T) {
 			}
 			defer m.Close()
 			models = append(models, m)
-			replicas = append(replicas, router.Replica{Name: fmt.Sprint("h200-", i), Model: m})
+			rep := router.Replica{Name: fmt.Sprint("h200-", i), Model: m}
+			if i == 0 {
+				// One replica behind the adaptive limiter's seam.
+				if rep.Limiter, err = batching.NewLimiter(batching.LimiterOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			replicas = append(replicas, rep)
 		}
 		r, err := router.New(router.Options{Tiers: []router.Tier{{Name: "tier2", Replicas: replicas, TTFTTarget: time.Second}}})
 		if err != nil {
