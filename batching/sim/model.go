@@ -24,6 +24,9 @@ type ModelOptions struct {
 	// Name is reported as Response.Model when the request names none;
 	// default "sim".
 	Name string
+	// Now is the engine's clock; nil means time.Now. Steps wait on the
+	// standard library's timers, so tests run inside testing/synctest.
+	Now func() time.Time
 }
 
 // DefaultReply is the text a Model streams when ModelOptions.Reply is nil.
@@ -72,7 +75,10 @@ func NewModel(o ModelOptions) (*Model, error) {
 	if o.Name == "" {
 		o.Name = "sim"
 	}
-	m := &Model{o: o, start: time.Now(), closedCh: make(chan struct{})}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	m := &Model{o: o, start: o.Now(), closedCh: make(chan struct{})}
 	m.col.slo = DefaultSLO
 	m.e = newEngine(c, (*modelObs)(m))
 	return m, nil
@@ -119,7 +125,7 @@ func (m *Model) Stats() ModelStats {
 	}
 }
 
-func (m *Model) now() time.Duration { return time.Since(m.start) }
+func (m *Model) now() time.Duration { return m.o.Now().Sub(m.start) }
 
 // Close cancels every request in flight and waits for the engine's
 // goroutine; later calls to Stream and Generate return ErrClosed. It is

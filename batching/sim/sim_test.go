@@ -241,3 +241,25 @@ func TestRunHonoursContext(t *testing.T) {
 		t.Errorf("err %v, want context.Canceled", err)
 	}
 }
+
+// TestWorkloadAdapters: personas map to LoRA adapters, and an engine with
+// fewer adapter slots than adapters in use batches less.
+func TestWorkloadAdapters(t *testing.T) {
+	reqs := collect(t, sim.Workload{Players: 2000, Duration: 2 * time.Minute, Adapters: 4, Seed: 5})
+	seen := map[string]bool{}
+	for _, r := range reqs {
+		if r.Adapter == "" {
+			t.Fatalf("request without an adapter: %+v", r)
+		}
+		seen[r.Adapter] = true
+	}
+	if len(seen) != 4 {
+		t.Errorf("adapters %v, want 4", seen)
+	}
+	one := run(t, sim.Options{Engine: sim.Config{MaxLoRAs: 1, LoRALoad: 10 * time.Millisecond}}, reqs)
+	four := run(t, sim.Options{Engine: sim.Config{MaxLoRAs: 4, LoRALoad: 10 * time.Millisecond}}, reqs)
+	t.Logf("1 slot: TTFT p99 %v, mean batch %.1f; 4 slots: TTFT p99 %v, mean batch %.1f", one.TTFT.P99, one.MeanBatch, four.TTFT.P99, four.MeanBatch)
+	if one.TTFT.P99 <= four.TTFT.P99 {
+		t.Errorf("TTFT p99 with 1 slot %v, want above 4 slots' %v", one.TTFT.P99, four.TTFT.P99)
+	}
+}

@@ -25,9 +25,9 @@ import (
 // minus the smaller fixed cost, as the reference profile's README advises.
 //
 // The per-unit coefficients are float64 nanoseconds because the measured
-// ones are well below a nanosecond per token. The zero StepModel prices
-// every step at zero: time then stands still, which is useful only in
-// tests that pace a [Model] themselves.
+// ones are well below a nanosecond per token. In a [Config], the zero
+// StepModel means [H200Llama8B]; a model that prices steps at (nearly)
+// nothing is useful only in tests that pace a [Model] themselves.
 type StepModel struct {
 	DecodeFixed            time.Duration
 	DecodePerSeq           float64 // ns per decoding sequence
@@ -103,7 +103,7 @@ type stepShape struct {
 	prefillPairs  float64 // Σ c·(2p+c)
 }
 
-// Time returns the modelled duration of a step.
+// time returns the modelled duration of a step.
 func (m StepModel) time(s stepShape) time.Duration {
 	if s.decodeSeqs == 0 && s.prefillTokens == 0 {
 		return 0
