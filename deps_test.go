@@ -268,6 +268,20 @@ var rules = []rule{
 		why:  "the clip store suite runs against any store without linking one",
 	},
 	{
+		pkg: mod + "/batching/sim",
+		deny: []string{
+			"github.com/prometheus", "github.com/NVIDIA/go-nvml", "google.golang.org/grpc",
+			"github.com/redis/go-redis", "gonum.org/v1/plot", "net/http",
+		},
+		why: "the simulator is pure computation: no telemetry, network or plotting libraries",
+	},
+	{
+		pkg:    mod + "/...",
+		deny:   []string{"gonum.org/v1/plot"},
+		except: []string{mod + "/examples/capacity"},
+		why:    "the plotting library is the capacity planner's alone",
+	},
+	{
 		pkg: mod + "/batching",
 		deny: []string{
 			"github.com/prometheus", "github.com/NVIDIA", "github.com/redis/go-redis", "net",
