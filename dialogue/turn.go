@@ -232,6 +232,10 @@ func (s *Service) buildRequest(t *turn, u *dialoguev1.Utterance, msgs []router.M
 		NPC:            p.ID,
 		MaxTokens:      maxTok,
 		Adapter:        p.Adapter,
+		// The router serves players in fair rounds, and a token-window
+		// limiter counts the prompt as assembled.
+		FairnessKey:  t.player,
+		PromptTokens: t.prompt,
 	}
 	if u.Temperature != nil {
 		temp := u.GetTemperature()
