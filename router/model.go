@@ -2,6 +2,8 @@ package router
 
 import (
 	"context"
+	"io"
+	"strings"
 	"time"
 )
 
@@ -180,6 +182,36 @@ type Response struct {
 	Usage        Usage
 	// Model is the model (or adapter) name that served the request.
 	Model string
+}
+
+// Collect reads s to its end into a Response served by model, and closes
+// it: a Model whose Generate is its own Stream drained (a scripted or
+// simulated backend) implements Generate with it. The finish reason is the
+// last one s reported, and Usage is the last usage s reported (with
+// Reported set), if any.
+func Collect(s Stream, model string) (*Response, error) {
+	defer s.Close()
+	resp := &Response{Model: model}
+	var b strings.Builder
+	for {
+		d, err := s.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		b.WriteString(d.Text)
+		if d.FinishReason != "" {
+			resp.FinishReason = d.FinishReason
+		}
+		if d.Usage != nil {
+			resp.Usage = *d.Usage
+			resp.Usage.Reported = true
+		}
+	}
+	resp.Text = b.String()
+	return resp, nil
 }
 
 // Model is one replica of one model server: the seam between the router and

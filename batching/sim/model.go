@@ -3,7 +3,6 @@ package sim
 import (
 	"context"
 	"io"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -256,28 +255,7 @@ func (m *Model) Generate(ctx context.Context, req router.Request) (*router.Respo
 	if err != nil {
 		return nil, err
 	}
-	defer s.Close()
-	resp := &router.Response{Model: s.(*stream).model}
-	var b strings.Builder
-	for {
-		d, err := s.Recv()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		b.WriteString(d.Text)
-		if d.FinishReason != "" {
-			resp.FinishReason = d.FinishReason
-		}
-		if d.Usage != nil {
-			resp.Usage = *d.Usage
-			resp.Usage.Reported = true
-		}
-	}
-	resp.Text = b.String()
-	return resp, nil
+	return router.Collect(s, s.(*stream).model)
 }
 
 type stream struct {

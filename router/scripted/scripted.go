@@ -180,28 +180,7 @@ func (m *Model) Generate(ctx context.Context, req router.Request) (*router.Respo
 	if err != nil {
 		return nil, err
 	}
-	defer s.Close()
-	var b strings.Builder
-	resp := &router.Response{Model: m.name(req)}
-	for {
-		d, err := s.Recv()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		b.WriteString(d.Text)
-		if d.FinishReason != "" {
-			resp.FinishReason = d.FinishReason
-		}
-		if d.Usage != nil {
-			resp.Usage = *d.Usage
-			resp.Usage.Reported = true
-		}
-	}
-	resp.Text = b.String()
-	return resp, nil
+	return router.Collect(s, m.name(req))
 }
 
 func (m *Model) name(req router.Request) string {
