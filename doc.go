@@ -34,6 +34,26 @@
 //     table; standard library only, shared by every server-facing package.
 //   - latency: the one latency summary every Stats() reports (p50 to
 //     p99.9 within 0.78 %), and the streaming sketch behind it.
+//   - router/gateway: the router behind an OpenAI-compatible HTTP API
+//     (chat, completions, models) with receipts in response headers, for
+//     clients in any language.
+//   - batching: an adaptive per-replica concurrency and token-window
+//     limiter for the router's Limiter seam and a micro-batcher; vLLM,
+//     llama.cpp and Ollama configuration in batching/engine, LoRA adapters
+//     in batching/lora, engine and GPU telemetry in batching/vllmmetrics and
+//     batching/nvml, and a continuous-batching simulator in batching/sim.
+//   - worldtime: one authoritative game clock per world (phases, calendar,
+//     sky, game-time timers, skip-safe events), shared across servers
+//     through worldtime/redisstore.
+//   - audio: the server-side audio director (mixer, ducking, voice limits,
+//     ambient director, cue stream) and voice lines synthesized and served
+//     as clips (audio/espeak, audio/openaitts, audio/cliphttp,
+//     audio/redisclips).
+//   - indicators: off-screen and attention indicator math: projection,
+//     edge placement, fades, budgets and accessibility.
+//   - settings: player settings with a schema, validation, migrations,
+//     layers, live preview and safe persistence (settings/filestore,
+//     settings/redisstore).
 //
 // See the README for the two set-up commands, and examples/quickstart for
 // the packages assembled into a server.
