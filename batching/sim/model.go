@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bodybroker/sdk/internal/wordsplit"
 	"github.com/bodybroker/sdk/latency"
 	"github.com/bodybroker/sdk/router"
 )
@@ -155,7 +156,7 @@ func (m *Model) Stream(ctx context.Context, req router.Request) (router.Stream, 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	words := wordsOf(m.o.Reply(req))
+	words := wordsplit.Split(m.o.Reply(req))
 	finish := router.FinishStop
 	if req.MaxTokens > 0 && len(words) > req.MaxTokens {
 		words, finish = words[:req.MaxTokens], router.FinishLength
@@ -308,23 +309,4 @@ func (st *stream) Close() error {
 		st.m.mu.Unlock()
 	})
 	return nil
-}
-
-// wordsOf splits a line into words that keep their following whitespace.
-func wordsOf(line string) []string {
-	var out []string
-	start := 0
-	inSpace := false
-	for i, c := range line {
-		isSpace := c == ' ' || c == '\n' || c == '\t'
-		if inSpace && !isSpace {
-			out = append(out, line[start:i])
-			start = i
-		}
-		inSpace = isSpace
-	}
-	if start < len(line) {
-		out = append(out, line[start:])
-	}
-	return out
 }

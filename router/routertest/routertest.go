@@ -28,6 +28,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bodybroker/sdk/internal/wordsplit"
 	"github.com/bodybroker/sdk/router"
 )
 
@@ -40,21 +41,7 @@ type NewModel func(t *testing.T, line string, tokenDelay time.Duration) router.M
 
 // Words splits line the way the suite expects a Model to stream it.
 func Words(line string) []string {
-	var out []string
-	start := 0
-	inSpace := false
-	for i, c := range line {
-		isSpace := c == ' ' || c == '\n' || c == '\t'
-		if inSpace && !isSpace {
-			out = append(out, line[start:i])
-			start = i
-		}
-		inSpace = isSpace
-	}
-	if start < len(line) {
-		out = append(out, line[start:])
-	}
-	return out
+	return wordsplit.Split(line)
 }
 
 const line = "The old mine lies north, past the ridge."

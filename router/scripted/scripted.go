@@ -25,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bodybroker/sdk/internal/wordsplit"
 	"github.com/bodybroker/sdk/router"
 )
 
@@ -147,25 +148,6 @@ func (m *Model) Line(req router.Request) string {
 	return lines[h%uint64(len(lines))]
 }
 
-// words splits a line into words that keep their following whitespace.
-func words(line string) []string {
-	var out []string
-	start := 0
-	inSpace := false
-	for i, c := range line {
-		isSpace := c == ' ' || c == '\n' || c == '\t'
-		if inSpace && !isSpace {
-			out = append(out, line[start:i])
-			start = i
-		}
-		inSpace = isSpace
-	}
-	if start < len(line) {
-		out = append(out, line[start:])
-	}
-	return out
-}
-
 func promptWords(req router.Request) int {
 	n := 0
 	for _, m := range req.Messages {
@@ -198,7 +180,7 @@ func (m *Model) Stream(ctx context.Context, req router.Request) (router.Stream, 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	w := words(m.Line(req))
+	w := wordsplit.Split(m.Line(req))
 	finish := router.FinishScripted
 	if req.MaxTokens > 0 && len(w) > req.MaxTokens {
 		w, finish = w[:req.MaxTokens], router.FinishLength
