@@ -114,7 +114,7 @@ func TestLimiter(t *testing.T) {
 		l.allow(string(rune('a' + i)))
 		now = now.Add(10 * time.Second)
 	}
-	if n := len(l.buckets); n > 8 {
+	if n := l.len(); n > 8 {
 		t.Errorf("%d buckets kept, want at most 8", n)
 	}
 }

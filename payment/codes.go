@@ -38,70 +38,6 @@ type CodeLimit struct {
 	Every time.Duration
 }
 
-// codeLimiter is a per-player GCRA token bucket. It keeps an entry only
-// while a player's bucket is not full (at most Burst×Every after their
-// last failed try); full entries are swept whenever the map doubled, so
-// its size follows the players guessing right now (each entry holds at
-// most MaxIDBytes of ID).
-type codeLimiter struct {
-	burst time.Duration // Burst × Every
-	every time.Duration
-
-	mu      sync.Mutex
-	tat     map[string]time.Time // theoretical arrival time per player
-	sweepAt int
-}
-
-func newCodeLimiter(l CodeLimit) *codeLimiter {
-	return &codeLimiter{burst: time.Duration(l.Burst) * l.Every, every: l.Every, tat: make(map[string]time.Time), sweepAt: 1024}
-}
-
-// take spends one try of player's at now, or says how long to wait.
-func (l *codeLimiter) take(player string, now time.Time) (ok bool, retryAfter time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	tat := l.tat[player]
-	if tat.Before(now) {
-		tat = now
-	}
-	next := tat.Add(l.every)
-	if over := next.Sub(now) - l.burst; over > 0 {
-		return false, over
-	}
-	l.tat[player] = next
-	l.sweep(now)
-	return true, 0
-}
-
-// give returns a try taken by take (the code was valid, or the lookup
-// failed for reasons that are not the player's).
-func (l *codeLimiter) give(player string, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	tat, ok := l.tat[player]
-	if !ok {
-		return
-	}
-	if tat = tat.Add(-l.every); tat.After(now) {
-		l.tat[player] = tat
-	} else {
-		delete(l.tat, player)
-	}
-}
-
-// sweep drops full buckets when the map doubled; l.mu must be held.
-func (l *codeLimiter) sweep(now time.Time) {
-	if len(l.tat) < l.sweepAt {
-		return
-	}
-	for p, tat := range l.tat {
-		if !tat.After(now) {
-			delete(l.tat, p)
-		}
-	}
-	l.sweepAt = max(1024, 2*len(l.tat))
-}
-
 // codeCache remembers promotion-code lookups for a TTL: misses, and
 // codes without a redemption limit, so that a repeated code (a popular
 // ambassador code, or a guess) costs no provider call. It holds at most max entries (each key at most
@@ -175,20 +111,20 @@ func codeProblem(pc PromotionCode, now time.Time) CodeProblem {
 func (c *Checkout) redeemableCode(ctx context.Context, player, code string) (PromotionCode, error) {
 	s := c.s
 	now := s.now()
-	if ok, wait := s.codeLimit.take(player, now); !ok {
+	if ok, wait := s.codeLimit.Take(player, now); !ok {
 		s.log.DebugContext(ctx, "promotion code refused: player rate limited", "player", player, "retry_after", wait)
 		return PromotionCode{}, &CodeRateLimitError{RetryAfter: wait}
 	}
 	pc, problem, err := s.lookupCode(ctx, code, now)
 	if err != nil {
-		s.codeLimit.give(player, now)
+		s.codeLimit.Give(player, now)
 		return PromotionCode{}, err
 	}
 	if problem != "" {
 		s.log.DebugContext(ctx, "promotion code refused", "player", player, "code", code, "problem", string(problem))
 		return PromotionCode{}, ErrInvalidCode
 	}
-	s.codeLimit.give(player, now)
+	s.codeLimit.Give(player, now)
 	return pc, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bodybroker/sdk/eventbus"
+	"github.com/bodybroker/sdk/internal/ratelimit"
 	"github.com/bodybroker/sdk/latency"
 )
 
@@ -171,7 +172,7 @@ type Service struct {
 	counters counters
 	latency  latency.Histogram
 
-	codeLimit *codeLimiter
+	codeLimit *ratelimit.Keyed // per player: failed promotion-code tries
 	codeCache *codeCache
 
 	checkout     *Checkout
@@ -294,7 +295,7 @@ func New(opts Options) (*Service, error) {
 		byPlan:   make(map[string]*Plan),
 		ranks:    make(map[string]int),
 
-		codeLimit: newCodeLimiter(opts.CodeLimit),
+		codeLimit: ratelimit.NewKeyed(opts.CodeLimit.Burst, opts.CodeLimit.Every),
 		codeCache: &codeCache{ttl: opts.CodeCacheTTL, max: DefaultCodeCacheEntries, m: make(map[string]codeEntry)},
 	}
 	for i := range opts.Plans {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/bodybroker/sdk/identity"
+	"github.com/bodybroker/sdk/internal/ratelimit"
 	"github.com/bodybroker/sdk/router"
 )
 
@@ -89,7 +90,8 @@ type KeyPolicy struct {
 	// that holds Burst requests; zero means no bound. Requests over it
 	// get HTTP 429 with Retry-After.
 	RequestsPerSecond float64
-	// Burst is the bucket's size; zero means max(1, RequestsPerSecond).
+	// Burst is the bucket's size; zero means max(1, RequestsPerSecond),
+	// rounded down.
 	Burst int
 }
 
@@ -788,24 +790,22 @@ func (g *Gateway) serveModels(w http.ResponseWriter, r *http.Request) {
 
 // keyState is a key's policy and its rate limiter.
 type keyState struct {
-	models map[string]bool // nil: all
-	rate   float64
-	burst  float64
-
-	mu     sync.Mutex
-	tokens float64
-	last   time.Time
+	models map[string]bool   // nil: all
+	bucket *ratelimit.Bucket // nil: no rate bound
 }
 
 func newKeyState(p KeyPolicy) (*keyState, error) {
 	if p.RequestsPerSecond < 0 || p.Burst < 0 {
 		return nil, errors.New("negative RequestsPerSecond or Burst")
 	}
-	k := &keyState{rate: p.RequestsPerSecond, burst: float64(p.Burst)}
-	if k.burst == 0 {
-		k.burst = max(1, p.RequestsPerSecond)
+	k := &keyState{}
+	if p.RequestsPerSecond > 0 {
+		burst := p.Burst
+		if burst == 0 {
+			burst = max(1, int(p.RequestsPerSecond))
+		}
+		k.bucket = ratelimit.NewBucket(burst, max(time.Duration(float64(time.Second)/p.RequestsPerSecond), 1))
 	}
-	k.tokens = k.burst
 	if len(p.Models) > 0 {
 		k.models = make(map[string]bool, len(p.Models))
 		for _, m := range p.Models {
@@ -820,20 +820,11 @@ func (k *keyState) permits(model string) bool { return k.models == nil || k.mode
 // allow takes a token from the bucket; when it is empty it returns how
 // long until one is due.
 func (k *keyState) allow(now time.Time) (time.Duration, bool) {
-	if k.rate == 0 {
+	if k.bucket == nil {
 		return 0, true
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if !k.last.IsZero() {
-		k.tokens = min(k.burst, k.tokens+now.Sub(k.last).Seconds()*k.rate)
-	}
-	k.last = now
-	if k.tokens >= 1 {
-		k.tokens--
-		return 0, true
-	}
-	return time.Duration((1 - k.tokens) / k.rate * float64(time.Second)), false
+	ok, wait := k.bucket.Take(now)
+	return wait, ok
 }
 
 // counters are the live counts behind one [Counts].
