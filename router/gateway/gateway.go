@@ -116,7 +116,9 @@ type Options struct {
 	// identity.Identity (for loopback and tests).
 	Authenticator identity.Authenticator
 	// Keys limits callers by identity; callers without an entry get
-	// DefaultKeyPolicy. Player and service identities are callers alike.
+	// DefaultKeyPolicy, whose rate bound applies to each such caller on
+	// its own (a bucket per caller, forgotten once it has refilled).
+	// Player and service identities are callers alike.
 	Keys             map[identity.Identity]KeyPolicy
 	DefaultKeyPolicy KeyPolicy
 
@@ -207,12 +209,12 @@ func New(opts Options) (*Gateway, error) {
 		}
 	}
 	var err error
-	if g.defKey, err = newKeyState(opts.DefaultKeyPolicy); err != nil {
+	if g.defKey, err = newKeyState(opts.DefaultKeyPolicy, true); err != nil {
 		return nil, fmt.Errorf("gateway: DefaultKeyPolicy: %w", err)
 	}
 	g.keys = make(map[identity.Identity]*keyState, len(keys))
 	for id, p := range keys {
-		if g.keys[id], err = newKeyState(p); err != nil {
+		if g.keys[id], err = newKeyState(p, false); err != nil {
 			return nil, fmt.Errorf("gateway: key of %v %q: %w", id.Kind, id.ID, err)
 		}
 	}
@@ -315,6 +317,17 @@ func (g *Gateway) authenticate(r *http.Request) (identity.Identity, *keyState, e
 		return identity.Identity{}, nil, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
 	}
 	return id, g.policyOf(id), nil
+}
+
+// statsKey is the Stats().Keys entry a caller counts in: its own for a
+// service key or a key listed in Options.Keys, and the zero identity for
+// every other player, so that stats stay bounded however many player
+// identities an Authenticator issues.
+func (g *Gateway) statsKey(id identity.Identity) identity.Identity {
+	if _, ok := g.keys[id]; ok || id.Kind == identity.KindService {
+		return id
+	}
+	return identity.Identity{}
 }
 
 func (g *Gateway) policyOf(id identity.Identity) *keyState {
@@ -428,11 +441,11 @@ func (g *Gateway) serveCompletion(w http.ResponseWriter, r *http.Request, chat b
 		return
 	}
 	c.caller = caller
-	c.key = g.stats.key(caller)
+	c.key = g.stats.key(g.statsKey(caller))
 	c.key.requests.Add(1)
 	c.key.inflight.Add(1)
 	defer c.key.inflight.Add(-1)
-	if wait, ok := ks.allow(g.opts.Now()); !ok {
+	if wait, ok := ks.allow(caller, g.opts.Now()); !ok {
 		c.failAPI(&apiError{status: http.StatusTooManyRequests, typ: typeRate, code: "rate_limit_exceeded",
 			message: "rate limit reached for this API key", retryAfter: wait, err: ErrRateLimited})
 		return
@@ -788,13 +801,15 @@ func (g *Gateway) serveModels(w http.ResponseWriter, r *http.Request) {
 	w.Write(b)
 }
 
-// keyState is a key's policy and its rate limiter.
+// keyState is a key's policy and its rate limiter: one bucket for a key
+// listed in Options.Keys, one per caller for DefaultKeyPolicy.
 type keyState struct {
-	models map[string]bool   // nil: all
-	bucket *ratelimit.Bucket // nil: no rate bound
+	models    map[string]bool   // nil: all
+	bucket    *ratelimit.Bucket // listed key; nil: no rate bound
+	perCaller *ratelimit.Keyed  // DefaultKeyPolicy; nil: no rate bound
 }
 
-func newKeyState(p KeyPolicy) (*keyState, error) {
+func newKeyState(p KeyPolicy, perCaller bool) (*keyState, error) {
 	if p.RequestsPerSecond < 0 || p.Burst < 0 {
 		return nil, errors.New("negative RequestsPerSecond or Burst")
 	}
@@ -804,7 +819,12 @@ func newKeyState(p KeyPolicy) (*keyState, error) {
 		if burst == 0 {
 			burst = max(1, int(p.RequestsPerSecond))
 		}
-		k.bucket = ratelimit.NewBucket(burst, max(time.Duration(float64(time.Second)/p.RequestsPerSecond), 1))
+		every := max(time.Duration(float64(time.Second)/p.RequestsPerSecond), 1)
+		if perCaller {
+			k.perCaller = ratelimit.NewKeyed(burst, every)
+		} else {
+			k.bucket = ratelimit.NewBucket(burst, every)
+		}
 	}
 	if len(p.Models) > 0 {
 		k.models = make(map[string]bool, len(p.Models))
@@ -817,13 +837,19 @@ func newKeyState(p KeyPolicy) (*keyState, error) {
 
 func (k *keyState) permits(model string) bool { return k.models == nil || k.models[model] }
 
-// allow takes a token from the bucket; when it is empty it returns how
-// long until one is due.
-func (k *keyState) allow(now time.Time) (time.Duration, bool) {
-	if k.bucket == nil {
+// allow takes a token from caller's bucket; when it is empty it returns
+// how long until one is due.
+func (k *keyState) allow(caller identity.Identity, now time.Time) (time.Duration, bool) {
+	var ok bool
+	var wait time.Duration
+	switch {
+	case k.bucket != nil:
+		ok, wait = k.bucket.Take(now)
+	case k.perCaller != nil:
+		ok, wait = k.perCaller.Take(caller.Kind.String()+"\x00"+caller.ID, now)
+	default:
 		return 0, true
 	}
-	ok, wait := k.bucket.Take(now)
 	return wait, ok
 }
 

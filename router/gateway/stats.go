@@ -50,8 +50,11 @@ type Counts struct {
 // Stats is a snapshot of a [Gateway]; its maps belong to the caller.
 type Stats struct {
 	Total Counts
-	// Keys has one entry per caller that made a request (the zero
-	// identity.Identity when there is no Authenticator).
+	// Keys has one entry per service key, and per key listed in
+	// Options.Keys, that made a request; every other player counts in
+	// one entry under the zero identity.Identity (as do all callers when
+	// there is no Authenticator), so Stats stays bounded however many
+	// players an Authenticator issues.
 	Keys map[identity.Identity]Counts
 	// Models has one entry per model name that routed (names that match
 	// no tier, responsibility or alias are counted only in Total).

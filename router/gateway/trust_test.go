@@ -40,3 +40,48 @@ func TestPlayersCannotRaiseImportance(t *testing.T) {
 		}
 	}
 }
+
+// DefaultKeyPolicy's rate is per caller: one player's burst does not get
+// every other unlisted caller a 429. Players without an entry in Keys are
+// counted together in Stats, so stats stay bounded however many players
+// an Authenticator issues.
+func TestDefaultPolicyIsPerCaller(t *testing.T) {
+	be := newBackend(t, openaitest.Behavior{})
+	r := newRouter(t, tierSpec{name: "tier1", b: be})
+	players := map[identity.Token]identity.Identity{}
+	for i, tok := range []identity.Token{"sk-player-a-0123456789", "sk-player-b-0123456789", "sk-player-c-0123456789"} {
+		players[tok] = identity.Identity{Kind: identity.KindPlayer, ID: string(rune('a' + i))}
+	}
+	players["sk-tools-0123456789012"] = svc("tools")
+	auth, err := identity.NewTokenAuthenticator(players)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, srv := serve(t, gateway.Options{Router: r, Authenticator: auth,
+		Keys:             map[identity.Identity]gateway.KeyPolicy{svc("tools"): {}},
+		DefaultKeyPolicy: gateway.KeyPolicy{RequestsPerSecond: 0.001, Burst: 1}})
+	status := func(key string) int {
+		resp := post(t, srv.URL, "/v1/chat/completions", chatBody("tier1", false), "Authorization", "Bearer "+key)
+		readAll(t, resp.Body)
+		return resp.StatusCode
+	}
+	if got := status("sk-player-a-0123456789"); got != 200 {
+		t.Fatalf("player a's first request: %d, want 200", got)
+	}
+	if got := status("sk-player-a-0123456789"); got != 429 {
+		t.Errorf("player a's second request: %d, want 429 (burst 1)", got)
+	}
+	for _, k := range []string{"sk-player-b-0123456789", "sk-player-c-0123456789"} {
+		if got := status(k); got != 200 {
+			t.Errorf("%s after player a used its burst: %d, want 200", k[:11], got)
+		}
+	}
+	status("sk-tools-0123456789012")
+	keys := g.Stats().Keys
+	if len(keys) != 2 {
+		t.Errorf("Stats().Keys has %d entries (%v), want 2: the service key and one for every unlisted player", len(keys), keys)
+	}
+	if c := keys[identity.Identity{}]; c.Requests != 4 {
+		t.Errorf("unlisted players' entry counts %d requests, want 4", c.Requests)
+	}
+}
