@@ -372,10 +372,12 @@ func (b *Bus) Subscribe(ctx context.Context, pattern string, h Handler, opts Sub
 		Buffer: opts.QueueSize * opts.Concurrency,
 	}, s)
 	if err != nil {
-		b.mu.Lock()
-		delete(b.subs, s.id)
-		b.mu.Unlock()
-		s.cancel()
+		// Close it as any subscription closes, and start its workers on
+		// the closed queues: they exit at once, the last one retires it
+		// and closes done, so a Close or Shutdown that already listed it
+		// does not wait for it forever.
+		_ = s.Close()
+		s.start()
 		return nil, err
 	}
 	s.tsub.Store(&tsubRef{ts})
