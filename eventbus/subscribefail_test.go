@@ -25,7 +25,7 @@ func (t *refusingTransport) Subscribe(context.Context, eventbus.SubscribeRequest
 func (t *refusingTransport) History(context.Context, string, eventbus.Position, int) ([]eventbus.Event, error) {
 	return nil, eventbus.ErrNotSupported
 }
-func (t *refusingTransport) Features() eventbus.Features     { return eventbus.Features{} }
+func (t *refusingTransport) Features() eventbus.Features    { return eventbus.Features{} }
 func (t *refusingTransport) Stats() eventbus.TransportStats { return eventbus.TransportStats{} }
 func (t *refusingTransport) Close() error                   { return nil }
 
