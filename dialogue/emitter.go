@@ -123,7 +123,9 @@ func (e *emitter) started(ctx context.Context) {
 	if e.route != nil {
 		ev.Tier = e.route.Receipt().Tier
 	}
-	e.s.announce(context.WithoutCancel(ctx), ev)
+	actx, cancel := detached(ctx)
+	defer cancel()
+	e.s.announce(actx, ev)
 }
 
 func (e *emitter) final(c *dialoguev1.Completion) error {

@@ -3,6 +3,7 @@ package dialogue_test
 import (
 	"context"
 	"testing"
+	"testing/synctest"
 
 	"github.com/bodybroker/sdk/dialogue"
 	"github.com/bodybroker/sdk/dialogue/dialoguev1"
@@ -60,4 +61,41 @@ func TestVoiceLineStartIsPublished(t *testing.T) {
 	if onBus.SessionID != got.SessionID || onBus.NPCID != got.NPCID {
 		t.Errorf("bus payload %+v differs from the hook's %+v", onBus, got)
 	}
+}
+
+// A stuck subscriber (one that never takes its events, with publishers
+// waiting until cancelled) delays a reply's events by a bounded time, never
+// forever: the start and completion are published on a context of their
+// own with a timeout.
+func TestStuckSubscriberDoesNotHoldReplies(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		bus, err := eventbus.New(eventbus.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer bus.Close()
+		stuck := make(chan struct{})
+		defer close(stuck)
+		sub, err := bus.Subscribe(context.Background(), "npc.dialogue.>", func(ctx context.Context, _ eventbus.Event) error {
+			select {
+			case <-stuck:
+			case <-ctx.Done():
+			}
+			return nil
+		}, eventbus.SubscribeOptions{QueueSize: 1, BlockUntilCanceled: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Close()
+		s := newService(t, &fakeCompleter{respond: replying("Aye.")}, func(o *dialogue.Options) { o.Events = bus })
+		ctx := identity.NewContext(context.Background(), player1)
+		for i := range 3 { // the handler takes one event, the queue one more; the rest would wait forever
+			if _, err := s.Say(ctx, &dialoguev1.Utterance{NpcId: "mara", Text: "Hello?"}); err != nil {
+				t.Fatalf("Say %d: %v", i, err)
+			}
+		}
+		if st := s.Stats(); st.PublishErrors == 0 {
+			t.Error("no publish was refused, yet the only subscriber is stuck")
+		}
+	})
 }

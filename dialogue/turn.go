@@ -385,7 +385,9 @@ func (s *Service) fallback(ctx context.Context, t *turn, e *emitter, c *dialogue
 func (s *Service) finish(ctx context.Context, t *turn, e *emitter, c *dialoguev1.Completion, out outcome) (*dialoguev1.Completion, error) {
 	fctx := ctx
 	if out.finish == dialoguev1.FinishReason_FINISH_REASON_INTERRUPTED {
-		fctx = context.WithoutCancel(ctx) // still deliver what was generated
+		var cancel context.CancelFunc
+		fctx, cancel = detached(ctx) // still deliver what was generated, within a bound
+		defer cancel()
 	}
 	if err := e.flush(fctx); err != nil {
 		return nil, err
@@ -411,9 +413,22 @@ func (s *Service) finish(ctx context.Context, t *turn, e *emitter, c *dialoguev1
 		return nil, err
 	}
 	if s.opts.OnCompleted != nil || s.opts.Events != nil {
-		s.publish(context.WithoutCancel(ctx), completedEvent(t, c, ttft, end))
+		pctx, cancel := detached(ctx)
+		s.publish(pctx, completedEvent(t, c, ttft, end))
+		cancel()
 	}
 	return c, nil
+}
+
+// afterwardTimeout bounds work a turn finishes after its caller may have
+// gone (delivering an interrupted reply's last sentence, saving the turn,
+// announcing events): a blocked store, moderator or bus holds the reply
+// goroutine, and the Converse turn behind it, no longer than this.
+const afterwardTimeout = 2 * time.Second
+
+// detached is ctx without its cancellation, bounded by afterwardTimeout.
+func detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), afterwardTimeout)
 }
 
 // remember saves the turn. A new session is saved even when the reply
@@ -423,7 +438,7 @@ func (s *Service) remember(ctx context.Context, t *turn, text string) {
 	if !t.save || (!t.started && strings.TrimSpace(text) == "") {
 		return
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	sctx, cancel := detached(ctx)
 	defer cancel()
 	if err := s.opts.Store.Append(sctx, t.conv, history.Turn{Player: t.said, NPC: text}); err != nil {
 		s.log.WarnContext(ctx, "dialogue: saving the turn failed", "session", t.conv.ID, "err", err)
