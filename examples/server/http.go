@@ -238,15 +238,21 @@ func (h requestIDHandler) WithGroup(n string) slog.Handler {
 	return requestIDHandler{h.Handler.WithGroup(n)}
 }
 
-// statusWriter records the status for the access log. It passes Flush and
-// SetWriteDeadline through (Server-Sent Events need both) via Unwrap.
+// statusWriter records the status for the access log. It passes flushes
+// and SetWriteDeadline through (Server-Sent Events need both): FlushError
+// and Unwrap serve http.ResponseController, which then sees a flush's
+// error (a write deadline cutting off a slow client), and Flush serves
+// plain http.Flusher users.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
 }
 
 func (w *statusWriter) WriteHeader(code int) { w.status = code; w.ResponseWriter.WriteHeader(code) }
-func (w *statusWriter) Flush()               { http.NewResponseController(w.ResponseWriter).Flush() }
+func (w *statusWriter) Flush()               { _ = w.FlushError() }
+func (w *statusWriter) FlushError() error {
+	return http.NewResponseController(w.ResponseWriter).Flush()
+}
 func (w *statusWriter) Unwrap() http.ResponseWriter {
 	return w.ResponseWriter
 }
