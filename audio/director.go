@@ -58,8 +58,12 @@ type Options struct {
 	MaxPlayers int
 	// MaxCues is how many recent cues Cues can return; 0 means 1024.
 	MaxCues int
-	// Events, if set, receives every cue on TopicCue, keyed by World.
-	// A failed publish is logged and counted in Stats.
+	// Events, if set, receives every cue on TopicCue, keyed by World, in
+	// Seq order. Publishing happens outside the director's lock, so a slow
+	// subscriber delays only the call that publishes (a call returns once
+	// its cues are published, or handed to a call publishing already),
+	// never Update, Snapshot or PlayerGain. A failed publish is logged and
+	// counted in Stats.
 	Events *eventbus.Bus
 	// PublishTimeout bounds one publish to Events; 0 means 5 s.
 	PublishTimeout time.Duration
@@ -116,23 +120,26 @@ type Director struct {
 	now    func() time.Time
 	logger *slog.Logger
 
-	mu        sync.Mutex
-	closed    bool
-	mixer     *Mixer
-	ducker    *Ducker
-	voices    *Voices
-	amb       *ambient
-	triggers  [][]int             // per bus: rules it triggers
-	audible   map[string]int      // voice ID → bus of voices whose play cue is in effect
-	openLines map[string]struct{} // voice lines of unknown duration
-	players   map[string]PlayerVolumes
-	seq       uint64
-	cues      []Cue // ring
-	cueHead   int
-	pending   []Cue // cues of the current call, published before it returns
-	evbuf     []VoiceEvent
-	lastTick  time.Time
-	stats     Stats
+	mu         sync.Mutex
+	closed     bool
+	mixer      *Mixer
+	ducker     *Ducker
+	voices     *Voices
+	amb        *ambient
+	triggers   [][]int             // per bus: rules it triggers
+	audible    map[string]int      // voice ID → bus of voices whose play cue is in effect
+	openLines  map[string]struct{} // voice lines of unknown duration
+	players    map[string]PlayerVolumes
+	seq        uint64
+	cues       []Cue // ring
+	cueHead    int
+	pending    []Cue // cues of the current call
+	outbox     []Cue // cues waiting for the bus, in Seq order
+	spare      []Cue // the outbox's other buffer, reused
+	publishing bool  // a call is publishing the outbox (outside the lock)
+	evbuf      []VoiceEvent
+	lastTick   time.Time
+	stats      Stats
 }
 
 // New validates opts and returns a director. Errors: ErrUnknownBus,
@@ -221,30 +228,53 @@ func (d *Director) lock() error {
 	return nil
 }
 
-// unlockAndPublish sends the call's cues to OnCue and the bus, in order,
-// and releases the lock. Cues are published under the lock so that every
-// subscriber sees them in Seq order.
+// unlockAndPublish hands the call's cues to OnCue (under the lock, in
+// order) and to the bus, and releases the lock. The bus publishes happen
+// outside the lock, so a slow subscriber or a Redis round trip never holds
+// up Update, Snapshot or PlayerGain; one call at a time publishes (the
+// others append to its outbox and return), which keeps the bus in Seq
+// order.
 func (d *Director) unlockAndPublish(ctx context.Context) {
-	defer d.mu.Unlock()
 	if len(d.pending) == 0 {
+		d.mu.Unlock()
 		return
 	}
-	for _, c := range d.pending {
-		if d.opts.OnCue != nil {
+	if d.opts.OnCue != nil {
+		for _, c := range d.pending {
 			d.opts.OnCue(c)
 		}
-		if d.opts.Events != nil {
+	}
+	if d.opts.Events != nil {
+		d.outbox = append(d.outbox, d.pending...)
+	}
+	clear(d.pending)
+	d.pending = d.pending[:0]
+	if d.publishing || len(d.outbox) == 0 {
+		d.mu.Unlock()
+		return
+	}
+	d.publishing = true
+	for len(d.outbox) > 0 {
+		batch := d.outbox
+		d.outbox = d.spare[:0]
+		d.mu.Unlock()
+		failed := 0
+		for _, c := range batch {
 			pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.opts.PublishTimeout)
 			err := eventbus.Publish(pctx, d.opts.Events, TopicCue, c, eventbus.WithKey(d.opts.World))
 			cancel()
 			if err != nil {
-				d.stats.PublishErrors++
+				failed++
 				d.logger.Warn("audio: publishing a cue failed", "world", d.opts.World, "seq", c.Seq, "err", err)
 			}
 		}
+		clear(batch)
+		d.mu.Lock()
+		d.stats.PublishErrors += uint64(failed)
+		d.spare = batch[:0]
 	}
-	clear(d.pending)
-	d.pending = d.pending[:0]
+	d.publishing = false
+	d.mu.Unlock()
 }
 
 func (d *Director) emit(c Cue) {
@@ -616,6 +646,11 @@ func (d *Director) SetPlayerVolumes(player string, pv PlayerVolumes) error {
 		return err
 	}
 	defer d.mu.Unlock()
+	return d.setPlayerVolumes(player, pv)
+}
+
+// setPlayerVolumes is SetPlayerVolumes with d.mu held.
+func (d *Director) setPlayerVolumes(player string, pv PlayerVolumes) error {
 	if pv == nil {
 		delete(d.players, player)
 		return nil

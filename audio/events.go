@@ -128,7 +128,12 @@ func (d *Director) FollowSettings(ctx context.Context, bus *eventbus.Bus, opts e
 		if len(pv) == 0 {
 			return nil
 		}
-		d.mu.Lock()
+		// Merge and set in one critical section, so two changes of one
+		// player's volumes never overwrite each other's keys.
+		if err := d.lock(); err != nil {
+			return nil // closed
+		}
+		defer d.mu.Unlock()
 		merged := PlayerVolumes{}
 		for k, v := range d.players[ev.PlayerID] {
 			merged[k] = v
@@ -138,11 +143,6 @@ func (d *Director) FollowSettings(ctx context.Context, bus *eventbus.Bus, opts e
 				merged[k] = v
 			}
 		}
-		d.mu.Unlock()
-		err = d.SetPlayerVolumes(ev.PlayerID, merged)
-		if err == ErrClosed {
-			return nil
-		}
-		return err
+		return d.setPlayerVolumes(ev.PlayerID, merged)
 	}), opts)
 }
