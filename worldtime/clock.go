@@ -113,6 +113,7 @@ type Clock struct {
 
 	// Guarded by procMu (held by the runner goroutine or Tick).
 	procMu        sync.Mutex
+	procDone      bool // set by Close under procMu: no processing after it
 	lastReal      int64
 	lastGame      Instant
 	passedVersion int64
@@ -557,6 +558,11 @@ func (c *Clock) Close() error {
 	if c.watchDone != nil {
 		<-c.watchDone
 	}
+	// Wait out a Tick running callbacks on another goroutine (a manual
+	// clock's game loop); a later Tick sees procDone and does nothing.
+	c.procMu.Lock()
+	c.procDone = true
+	c.procMu.Unlock()
 	return nil
 }
 
@@ -570,6 +576,9 @@ func (c *Clock) Tick() error {
 	}
 	c.procMu.Lock()
 	defer c.procMu.Unlock()
+	if c.procDone { // Close ran while this Tick waited
+		return ErrClosed
+	}
 	c.process(c.realNow())
 	return nil
 }
