@@ -53,12 +53,13 @@ import (
 // DefaultMaxFileBytes is the default of Options.MaxFileBytes.
 const DefaultMaxFileBytes = 1 << 20
 
-// MaxPlayerIDBytes bounds a player ID (its file name must stay under
-// the usual 255-byte name limit).
-const MaxPlayerIDBytes = 128
+// MaxPlayerIDBytes bounds a player ID: settings.MaxPlayerIDBytes, which
+// keeps its file name under the usual 255-byte limit.
+const MaxPlayerIDBytes = settings.MaxPlayerIDBytes
 
-// ErrBadPlayer is returned for an empty or oversize player ID.
-var ErrBadPlayer = errors.New("filestore: bad player ID")
+// ErrBadPlayer is returned for an empty or oversize player ID; it matches
+// settings.ErrBadPlayer, so the settings handler answers it with a 400.
+var ErrBadPlayer = fmt.Errorf("filestore: %w", settings.ErrBadPlayer)
 
 // Options configures a Store. Dir is required.
 type Options struct {
@@ -69,7 +70,10 @@ type Options struct {
 	// is quarantined. 0 means DefaultMaxFileBytes.
 	MaxFileBytes int
 	// OnQuarantine, if set, is called with the player, the quarantined
-	// file's new path and the decoding error.
+	// file's new path and the decoding error. It runs while the store
+	// holds that player's file lock (shared with some other players), so
+	// it must not call the Store, or a settings.Manager over it: report
+	// and return.
 	OnQuarantine func(player, path string, err error)
 	// Now returns the time used in quarantine names; nil means time.Now.
 	Now func() time.Time

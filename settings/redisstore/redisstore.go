@@ -20,7 +20,6 @@ package redisstore
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -33,11 +32,12 @@ import (
 // DefaultPrefix is the key prefix used when Options.Prefix is empty.
 const DefaultPrefix = "bb:settings:"
 
-// MaxPlayerIDBytes bounds a player ID.
-const MaxPlayerIDBytes = 128
+// MaxPlayerIDBytes bounds a player ID: settings.MaxPlayerIDBytes.
+const MaxPlayerIDBytes = settings.MaxPlayerIDBytes
 
-// ErrBadPlayer is returned for an empty or oversize player ID.
-var ErrBadPlayer = errors.New("redisstore: bad player ID")
+// ErrBadPlayer is returned for an empty or oversize player ID; it matches
+// settings.ErrBadPlayer, so the settings handler answers it with a 400.
+var ErrBadPlayer = fmt.Errorf("redisstore: %w", settings.ErrBadPlayer)
 
 // Options configures a Store. The zero value is valid.
 type Options struct {
